@@ -1,0 +1,1 @@
+"""Prefect flows: wiring, retries and concurrency only; the logic lives in ``tasks``."""

@@ -1,0 +1,125 @@
+"""The records that flow between stages.
+
+Every input (a seed file, a feed entry, a URL) becomes one ``Candidate``; every later stage
+takes candidates, whatever their origin. Processing turns a candidate into an ``ArticleRow``
+(plus comment and sighting rows) or a ``RejectRow``; a ``Batch`` of those is what a worker
+spools and the loader merges.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+Origin = Literal["seed", "feed", "url"]
+DateKind = Literal["published", "modified"]
+
+
+@dataclass(frozen=True, slots=True)
+class DateClaim:
+    """A date some source asserts for an article, and which source asserted it."""
+
+    kind: DateKind
+    value: datetime
+    source: str  # e.g. "seed", "feed", "jsonld", "meta", "time", "htmldate", "url"
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """Something worth knowing about a loaded article (e.g. ``bad_date``)."""
+
+    code: str
+    detail: str
+
+
+@dataclass(slots=True)
+class Candidate:
+    """One item from any intake, before processing."""
+
+    origin: Origin
+    source: str  # seed path, feed URL, or the URL as given
+    url: str
+    title: str | None = None
+    dates: list[DateClaim] = field(default_factory=list)
+    text: str | None = None  # clean text, when the intake already has it (seed articles)
+    html: str | None = None  # a fetched page, decoded and capped
+    comments: list[str] = field(default_factory=list)
+    feed_url: str | None = None
+    guid: str | None = None
+    summary: str | None = None
+    authors: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
+    seen_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class ArticleRow:
+    article_id: str
+    url: str
+    canonical_url: str
+    domain: str | None
+    title: str | None
+    published_at: datetime | None
+    language: str | None
+    language_confidence: float | None
+    text: str
+    word_count: int
+    content_hash: str
+    origin: Origin
+    ingested_at: datetime
+    duplicate_of: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CommentRow:
+    article_id: str
+    position: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class SightingRow:
+    article_id: str
+    origin: Origin
+    feed_url: str | None
+    guid: str | None
+    url_seen: str
+    seen_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NoteRow:
+    article_id: str
+    code: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class RejectRow:
+    source: str
+    stage: str
+    reason: str
+    detail: str
+    run_id: str
+    rejected_at: datetime
+
+
+@dataclass(slots=True)
+class Batch:
+    """What one worker produced for one batch of candidates: the unit of spooling and loading."""
+
+    run_id: str
+    articles: list[ArticleRow] = field(default_factory=list)
+    comments: list[CommentRow] = field(default_factory=list)
+    sightings: list[SightingRow] = field(default_factory=list)
+    notes: list[NoteRow] = field(default_factory=list)
+    rejects: list[RejectRow] = field(default_factory=list)
+
+    def extend(self, other: Batch) -> None:
+        self.articles.extend(other.articles)
+        self.comments.extend(other.comments)
+        self.sightings.extend(other.sightings)
+        self.notes.extend(other.notes)
+        self.rejects.extend(other.rejects)

@@ -1,0 +1,187 @@
+"""The spool: where processed batches wait for the loader.
+
+A batch is a folder ``<spool>/<batch_id>/`` holding one Parquet file per table and, written
+last, ``_MANIFEST.json``. Each file is written under a temporary name and then renamed, so a
+reader never sees half a file; the manifest is the commit mark, so a batch without one is
+ignored (a worker died mid-write) and cleaned up later. This works the same on a local folder
+and on any fsspec URL (object storage), which is how many workers feed one loader.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from typing import Any
+
+import fsspec
+import pyarrow as pa
+import pyarrow.parquet as pq
+from fsspec.core import url_to_fs
+
+from tasks.records import ArticleRow, Batch, CommentRow, NoteRow, RejectRow, SightingRow
+
+MANIFEST = "_MANIFEST.json"
+_TS = pa.timestamp("us", tz="UTC")
+
+SCHEMAS: dict[str, pa.Schema] = {
+    "articles": pa.schema(
+        [
+            ("article_id", pa.string()),
+            ("url", pa.string()),
+            ("canonical_url", pa.string()),
+            ("domain", pa.string()),
+            ("title", pa.string()),
+            ("published_at", _TS),
+            ("language", pa.string()),
+            ("language_confidence", pa.float64()),
+            ("text", pa.string()),
+            ("word_count", pa.int64()),
+            ("content_hash", pa.string()),
+            ("origin", pa.string()),
+            ("ingested_at", _TS),
+            ("duplicate_of", pa.string()),
+        ]
+    ),
+    "comments": pa.schema(
+        [("article_id", pa.string()), ("position", pa.int32()), ("text", pa.string())]
+    ),
+    "sightings": pa.schema(
+        [
+            ("article_id", pa.string()),
+            ("origin", pa.string()),
+            ("feed_url", pa.string()),
+            ("guid", pa.string()),
+            ("url_seen", pa.string()),
+            ("seen_at", _TS),
+        ]
+    ),
+    "notes": pa.schema(
+        [("article_id", pa.string()), ("code", pa.string()), ("detail", pa.string())]
+    ),
+    "rejects": pa.schema(
+        [
+            ("source", pa.string()),
+            ("stage", pa.string()),
+            ("reason", pa.string()),
+            ("detail", pa.string()),
+            ("run_id", pa.string()),
+            ("rejected_at", _TS),
+        ]
+    ),
+}
+_ROW_TYPES: dict[str, type] = {
+    "articles": ArticleRow,
+    "comments": CommentRow,
+    "sightings": SightingRow,
+    "notes": NoteRow,
+    "rejects": RejectRow,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SpooledBatch:
+    """What a worker hands on: the batch's id and counts, never its rows."""
+
+    batch_id: str
+    counts: dict[str, int]
+
+
+def _fs(spool: str) -> tuple[fsspec.AbstractFileSystem, str]:
+    fs, root = url_to_fs(spool)
+    return fs, root.rstrip("/")
+
+
+def to_arrow(name: str, rows: list[Any]) -> pa.Table:
+    schema = SCHEMAS[name]
+    names = [f.name for f in fields(_ROW_TYPES[name])]
+    columns = {n: [getattr(r, n) for r in rows] for n in names}
+    return pa.table(columns, schema=schema)
+
+
+def write_batch(
+    batch: Batch, spool: str, *, extra: dict[str, pa.Table] | None = None
+) -> SpooledBatch:
+    """Write a batch into the spool and return its id; the manifest goes last."""
+    fs, root = _fs(spool)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+    batch_id = f"{stamp}-{uuid.uuid4().hex[:12]}"
+    folder = f"{root}/{batch_id}"
+    fs.makedirs(folder, exist_ok=True)
+    tables = {name: to_arrow(name, getattr(batch, name)) for name in SCHEMAS}
+    tables.update(extra or {})
+    counts: dict[str, int] = {}
+    for name, table in tables.items():
+        if table.num_rows == 0:
+            continue
+        _atomic_write(fs, f"{folder}/{name}.parquet", lambda f, t=table: pq.write_table(t, f))
+        counts[name] = table.num_rows
+    manifest = {"batch_id": batch_id, "run_id": batch.run_id, "tables": counts}
+    payload = json.dumps(manifest).encode()
+    _atomic_write(fs, f"{folder}/{MANIFEST}", lambda f: f.write(payload))
+    return SpooledBatch(batch_id, counts)
+
+
+def _atomic_write(fs: fsspec.AbstractFileSystem, path: str, write: Any) -> None:
+    tmp = f"{path}.{uuid.uuid4().hex[:8]}.tmp"
+    with fs.open(tmp, "wb") as handle:
+        write(handle)
+    fs.mv(tmp, path)
+
+
+def pending(spool: str) -> list[str]:
+    """Ids of complete batches (those with a manifest), oldest first."""
+    fs, root = _fs(spool)
+    if not fs.exists(root):
+        return []
+    ready = []
+    for entry in fs.ls(root, detail=False):
+        name = entry.rstrip("/").rsplit("/", 1)[-1]
+        if not name.startswith(".") and fs.exists(f"{root}/{name}/{MANIFEST}"):
+            ready.append(name)
+    return sorted(ready)
+
+
+def incomplete(spool: str, older_than: float = 3600.0) -> list[str]:
+    """Batch folders without a manifest older than ``older_than`` seconds (dead writers)."""
+    fs, root = _fs(spool)
+    if not fs.exists(root):
+        return []
+    stale = []
+    for entry in fs.ls(root, detail=True):
+        name = entry["name"].rstrip("/").rsplit("/", 1)[-1]
+        if entry.get("type") != "directory" or fs.exists(f"{root}/{name}/{MANIFEST}"):
+            continue
+        mtime = entry.get("mtime") or entry.get("created") or 0
+        if isinstance(mtime, datetime):
+            mtime = mtime.timestamp()
+        if time.time() - float(mtime) > older_than:
+            stale.append(name)
+    return stale
+
+
+def read_batch(spool: str, batch_id: str) -> tuple[dict[str, Any], dict[str, pa.Table]]:
+    """The manifest and every table of a batch (empty tables for those it lacks)."""
+    fs, root = _fs(spool)
+    folder = f"{root}/{batch_id}"
+    with fs.open(f"{folder}/{MANIFEST}", "rb") as handle:
+        manifest = json.loads(handle.read())
+    tables: dict[str, pa.Table] = {}
+    for name in manifest["tables"]:
+        with fs.open(f"{folder}/{name}.parquet", "rb") as handle:
+            tables[name] = pq.read_table(handle)
+    for name, schema in SCHEMAS.items():
+        tables.setdefault(name, schema.empty_table())
+    return manifest, tables
+
+
+def remove_batch(spool: str, batch_id: str) -> None:
+    """Delete a loaded batch: the manifest first, so a half-removed batch is never re-read."""
+    fs, root = _fs(spool)
+    folder = f"{root}/{batch_id}"
+    if fs.exists(f"{folder}/{MANIFEST}"):
+        fs.rm(f"{folder}/{MANIFEST}")
+    if fs.exists(folder):
+        fs.rm(folder, recursive=True)

@@ -1,0 +1,1 @@
+"""The DuckDB warehouse: migrations, analyst views, the schema reference and the loader."""

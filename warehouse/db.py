@@ -1,0 +1,125 @@
+"""Connections, migrations and views.
+
+DuckDB lets one process write a file, or many read it, never both. The loader is the only
+writer; ``connect_writer`` waits (with backoff, saying so) for readers such as an analyst's
+session to let go, up to ``NEWSFLOW_LOCK_WAIT`` seconds.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+VIEWS = Path(__file__).parent / "views"
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (.+?) \(PID (\d+)\)")
+
+
+class WarehouseLocked(Exception):
+    """Another process held the warehouse file longer than we may wait."""
+
+    def __init__(self, path: Path, holder: str, waited: float) -> None:
+        self.path = path
+        self.holder = holder
+        self.waited = waited
+        super().__init__(
+            f"{path} is locked by {holder}; waited {waited:.0f}s. Close that process (an open "
+            "DuckDB session, even read-only, blocks the loader) or raise NEWSFLOW_LOCK_WAIT; "
+            "spooled batches are kept and load on the next run."
+        )
+
+
+def _lock_holder(error: duckdb.Error) -> str | None:
+    match = _LOCK_HOLDER.search(str(error))
+    if match:
+        return f"PID {match.group(2)} ({match.group(1)})"
+    if "lock" in str(error).lower():
+        return "another process"
+    return None
+
+
+def _connect(
+    path: Path,
+    *,
+    read_only: bool,
+    wait: float,
+    on_wait: Callable[[str, float], None] | None = None,
+) -> duckdb.DuckDBPyConnection:
+    deadline = time.monotonic() + wait
+    delay = 0.05
+    started = time.monotonic()
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            con.execute("SET TimeZone = 'UTC'")
+            return con
+        except (duckdb.IOException, duckdb.ConnectionException) as error:
+            holder = _lock_holder(error)
+            if holder is None:
+                raise
+            now = time.monotonic()
+            if now >= deadline:
+                raise WarehouseLocked(path, holder, now - started) from error
+            if on_wait is not None:
+                on_wait(holder, now - started)
+            time.sleep(min(delay, max(0.0, deadline - now)))
+            delay = min(delay * 2, 2.0)
+
+
+def connect_writer(
+    path: Path, wait: float, on_wait: Callable[[str, float], None] | None = None
+) -> duckdb.DuckDBPyConnection:
+    """The writing connection, migrated and with current views."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = _connect(path, read_only=False, wait=wait, on_wait=on_wait)
+    migrate(con)
+    return con
+
+
+def connect_reader(path: Path, wait: float = 10.0) -> duckdb.DuckDBPyConnection:
+    """A read-only connection; it waits briefly for a running load to finish."""
+    if not path.exists():
+        raise FileNotFoundError(f"no warehouse at {path}: run `newsflow ingest-seeds` first")
+    return _connect(path, read_only=True, wait=wait)
+
+
+def migrations() -> list[tuple[int, str, Path]]:
+    found = []
+    for path in sorted(MIGRATIONS.glob("*.sql")):
+        number, _, name = path.stem.partition("_")
+        found.append((int(number), name, path))
+    return found
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """Apply the migrations not yet recorded, each in its own transaction, then the views."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
+    )
+    con.execute("COMMENT ON TABLE schema_migrations IS 'The numbered SQL migrations applied.'")
+    done = {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
+    applied = []
+    for number, name, path in migrations():
+        if number in done:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(path.read_text(encoding="utf-8"))
+            con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [number, name])
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        applied.append(number)
+    apply_views(con)  # CREATE OR REPLACE: cheap, and views follow their SQL files
+    return applied
+
+
+def apply_views(con: duckdb.DuckDBPyConnection) -> None:
+    for path in sorted(VIEWS.glob("*.sql")):
+        con.execute(path.read_text(encoding="utf-8"))

@@ -1,0 +1,242 @@
+"""The loader: the only process that writes the warehouse.
+
+For each complete batch in the spool, oldest first, one transaction merges its rows,
+records the batch in ``spool_batches`` and commits; only then is the batch's folder removed.
+A crash at any point leaves either an unloaded batch (loaded next time) or a loaded batch
+still in the spool (recognized by ``spool_batches`` and removed). Every merge is keyed on
+natural keys besides, so loading the same rows twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from tasks import spool as spool_mod
+from warehouse.db import connect_writer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoadReport:
+    batches: int = 0
+    loaded: int = 0  # new articles
+    updated: int = 0  # known articles whose text changed
+    duplicates: int = 0  # new articles with duplicate_of set
+    unchanged: int = 0  # known articles seen again with the same text
+    sightings: int = 0
+    rejects: int = 0
+    rejects_by_reason: dict[str, int] = field(default_factory=dict)
+    skipped_batches: int = 0  # already loaded (a crash came between commit and cleanup)
+
+    def add(self, other: LoadReport) -> None:
+        for name in (
+            "batches",
+            "loaded",
+            "updated",
+            "duplicates",
+            "unchanged",
+            "sightings",
+            "rejects",
+            "skipped_batches",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for reason, count in other.rejects_by_reason.items():
+            self.rejects_by_reason[reason] = self.rejects_by_reason.get(reason, 0) + count
+
+
+@dataclass(frozen=True)
+class RunRow:
+    run_id: str
+    flow: str
+    started_at: datetime
+    finished_at: datetime
+    status: str
+    items: int
+
+
+def load_spool(
+    db: Path,
+    spool: str,
+    *,
+    lock_wait: float,
+    run: RunRow | None = None,
+    on_wait: Callable[[str, float], None] | None = None,
+    batch_ids: list[str] | None = None,
+) -> LoadReport:
+    """Merge every complete spool batch (or just ``batch_ids``) into the warehouse."""
+    report = LoadReport()
+    ids = spool_mod.pending(spool) if batch_ids is None else batch_ids
+    con = connect_writer(db, lock_wait, on_wait)
+    try:
+        for batch_id in ids:
+            report.add(_load_one(con, spool, batch_id))
+        if run is not None:
+            _record_run(con, run, report)
+    finally:
+        con.close()
+    return report
+
+
+def _load_one(con: duckdb.DuckDBPyConnection, spool: str, batch_id: str) -> LoadReport:
+    report = LoadReport()
+    done = con.execute("SELECT 1 FROM spool_batches WHERE batch_id = ?", [batch_id]).fetchone()
+    if done:
+        spool_mod.remove_batch(spool, batch_id)
+        report.skipped_batches = 1
+        return report
+    manifest, tables = spool_mod.read_batch(spool, batch_id)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        _merge(con, tables, report)
+        con.execute(
+            "INSERT INTO spool_batches VALUES (?, ?, now(), ?, ?)",
+            [
+                batch_id,
+                manifest.get("run_id"),
+                tables["articles"].num_rows,
+                tables["rejects"].num_rows,
+            ],
+        )
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        for name in tables:
+            con.unregister(f"new_{name}")
+    report.batches = 1
+    spool_mod.remove_batch(spool, batch_id)
+    return report
+
+
+def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    row = con.execute(sql).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _merge(con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table], report: LoadReport) -> None:
+    for name, table in tables.items():
+        con.register(f"new_{name}", table)
+    # Within a batch, the first row of an article wins (workers already do this; the loader
+    # does not trust them, since ON CONFLICT and anti-joins fail on in-batch duplicates).
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE batch_articles AS "
+        "SELECT * FROM new_articles QUALIFY row_number() OVER (PARTITION BY article_id) = 1"
+    )
+    # Known articles whose text changed: the old text goes to article_versions.
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE changed AS "
+        "SELECT n.* FROM batch_articles n JOIN articles a USING (article_id) "
+        "WHERE a.content_hash <> n.content_hash"
+    )
+    report.updated = _count(con, "SELECT count(*) FROM changed")
+    report.unchanged = _count(
+        con,
+        "SELECT count(*) FROM batch_articles n JOIN articles a USING (article_id) "
+        "WHERE a.content_hash = n.content_hash",
+    )
+    if report.updated:
+        con.execute(
+            "INSERT INTO article_versions "
+            "SELECT a.article_id, a.title, a.text, a.content_hash, n.ingested_at "
+            "FROM articles a JOIN changed n USING (article_id)"
+        )
+        con.execute(
+            "UPDATE articles SET title = n.title, text = n.text, word_count = n.word_count, "
+            "content_hash = n.content_hash, language = n.language, "
+            "language_confidence = n.language_confidence, "
+            "published_at = coalesce(n.published_at, articles.published_at), "
+            "updated_at = n.ingested_at FROM changed n WHERE articles.article_id = n.article_id"
+        )
+    # New articles. duplicate_of points at the warehouse's earliest article with the same
+    # text when there is one, else at what the worker found inside the batch.
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE fresh AS "
+        "SELECT n.* REPLACE (coalesce(r.root, n.duplicate_of) AS duplicate_of) "
+        "FROM batch_articles n "
+        "LEFT JOIN (SELECT content_hash, arg_min(article_id, ingested_at) AS root "
+        "           FROM articles WHERE duplicate_of IS NULL "
+        "           AND content_hash IN (SELECT content_hash FROM batch_articles) "
+        "           GROUP BY content_hash) r USING (content_hash) "
+        "WHERE n.article_id NOT IN (SELECT article_id FROM articles)"
+    )
+    report.loaded = _count(con, "SELECT count(*) FROM fresh")
+    report.duplicates = _count(con, "SELECT count(*) FROM fresh WHERE duplicate_of IS NOT NULL")
+    con.execute(
+        "INSERT INTO articles (article_id, url, canonical_url, domain, title, published_at, "
+        "language, language_confidence, text, word_count, content_hash, duplicate_of, origin, "
+        "ingested_at) SELECT article_id, url, canonical_url, domain, title, published_at, "
+        "language, language_confidence, text, word_count, content_hash, duplicate_of, origin, "
+        "ingested_at FROM fresh"
+    )
+    # Comments follow the text they were published with: replaced for new and changed articles.
+    con.execute(
+        "DELETE FROM article_comments WHERE article_id IN "
+        "(SELECT article_id FROM fresh UNION SELECT article_id FROM changed)"
+    )
+    con.execute(
+        "INSERT INTO article_comments SELECT c.article_id, c.position, c.text FROM new_comments c "
+        "WHERE c.article_id IN (SELECT article_id FROM fresh UNION SELECT article_id FROM changed) "
+        "QUALIFY row_number() OVER (PARTITION BY c.article_id, c.position) = 1"
+    )
+    before = _count(con, "SELECT count(*) FROM article_sightings")
+    con.execute(
+        "INSERT INTO article_sightings "
+        "SELECT s.article_id, s.origin, s.feed_url, s.guid, s.url_seen, min(s.seen_at) "
+        "FROM new_sightings s WHERE NOT EXISTS (SELECT 1 FROM article_sightings o "
+        "  WHERE o.article_id = s.article_id AND o.origin = s.origin "
+        "  AND o.feed_url IS NOT DISTINCT FROM s.feed_url AND o.guid IS NOT DISTINCT FROM s.guid "
+        "  AND o.url_seen = s.url_seen) "
+        "GROUP BY ALL"
+    )
+    report.sightings = _count(con, "SELECT count(*) FROM article_sightings") - before
+    con.execute(
+        "INSERT INTO article_notes SELECT n.article_id, n.code, any_value(n.detail), now() "
+        "FROM new_notes n WHERE n.article_id IN (SELECT article_id FROM fresh) "
+        "AND NOT EXISTS (SELECT 1 FROM article_notes o WHERE o.article_id = n.article_id "
+        "AND o.code = n.code) GROUP BY n.article_id, n.code"
+    )
+    con.execute(
+        "INSERT INTO rejects SELECT * FROM new_rejects r WHERE NOT EXISTS ("
+        "  SELECT 1 FROM rejects o WHERE o.source = r.source AND o.stage = r.stage "
+        "  AND o.reason = r.reason AND o.run_id IS NOT DISTINCT FROM r.run_id)"
+    )
+    rows: list[Any] = con.execute(
+        "SELECT reason, count(*) FROM new_rejects GROUP BY reason"
+    ).fetchall()
+    report.rejects_by_reason = {reason: int(count) for reason, count in rows}
+    report.rejects = sum(report.rejects_by_reason.values())
+
+
+def _record_run(con: duckdb.DuckDBPyConnection, run: RunRow, report: LoadReport) -> None:
+    """Upsert the run's row; counts add up over the run's loads."""
+    con.execute(
+        "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id) DO UPDATE "
+        "SET finished_at = excluded.finished_at, status = excluded.status, "
+        "items = excluded.items, loaded = runs.loaded + excluded.loaded, "
+        "updated = runs.updated + excluded.updated, "
+        "duplicates = runs.duplicates + excluded.duplicates, "
+        "rejected = runs.rejected + excluded.rejected, batches = runs.batches + excluded.batches",
+        [
+            run.run_id,
+            run.flow,
+            run.started_at,
+            run.finished_at,
+            run.status,
+            run.items,
+            report.loaded,
+            report.updated,
+            report.duplicates,
+            report.rejects,
+            report.batches,
+        ],
+    )
