@@ -236,6 +236,11 @@ def status(db: DbOption = None) -> None:
     )
 
 
+# Commands of other areas live in their own modules and register themselves on ``app``;
+# importing them here puts them on the command line.
+# (one import line per module, kept sorted)
+
+
 def main() -> None:
     quiet_prefect_defaults()
     app()
