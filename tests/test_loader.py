@@ -197,3 +197,15 @@ def test_loader_gives_up_naming_the_lock_and_keeps_the_batches(
         reader.wait()
     _load(settings)
     assert _count(settings.db, "SELECT count(*) FROM articles") == 10
+
+
+def test_spool_on_an_fsspec_url(tmp_path: Path) -> None:
+    """The spool works on any fsspec filesystem (here the in-memory one), not only folders."""
+    settings = Settings(
+        db=tmp_path / "w.duckdb", spool="memory://newsflow-test-spool", _env_file=None
+    )  # type: ignore[call-arg]
+    ids = spool_seed_files(make_seed_files(tmp_path / "s", 12), settings, batch_size=5)
+    assert spool.pending(settings.spool) == ids
+    report = load_spool(settings.db, settings.spool, lock_wait=5)
+    assert (report.loaded, report.batches) == (12, 3)
+    assert spool.pending(settings.spool) == []
