@@ -7,6 +7,7 @@ is recorded (path, headers, time). Bounded: daemon threads, closed by ``stop()``
 from __future__ import annotations
 
 import gzip
+import struct
 import threading
 import time
 import zlib
@@ -181,12 +182,23 @@ def huge(size: int, *, declare: bool) -> Route:
 
 
 def gzip_bomb(decompressed: int = 1 << 30) -> bytes:
-    """About 1 MB of gzip that inflates to ``decompressed`` bytes of zeros."""
-    comp = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    """About 1 MB of valid gzip that inflates to ``decompressed`` bytes of zeros.
+
+    After a full flush deflate starts afresh, so every 1 MiB block of zeros compresses to the
+    same bytes: compress one block, repeat its bytes, and write the trailer by hand.
+    """
     block = b"\0" * (1 << 20)
-    parts = [comp.compress(block) for _ in range(decompressed >> 20)]
-    parts.append(comp.flush())
-    return b"".join(parts)
+    comp = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    first = comp.compress(block) + comp.flush(zlib.Z_FULL_FLUSH)
+    piece = comp.compress(block) + comp.flush(zlib.Z_FULL_FLUSH)
+    header = first[: len(first) - len(piece)]
+    end = comp.flush(zlib.Z_FINISH)[:-8]  # the final empty block, without the 2-block trailer
+    blocks = decompressed >> 20
+    crc = 0
+    for _ in range(blocks):
+        crc = zlib.crc32(block, crc)
+    trailer = struct.pack("<II", crc, decompressed & 0xFFFFFFFF)
+    return header + piece * blocks + end + trailer
 
 
 def gzipped(body: bytes) -> bytes:
