@@ -78,6 +78,9 @@ class FaultServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # headers and body go out in two writes: without TCP_NODELAY, Nagle plus the
+            # client's delayed ACK add ~40 ms to every response (real servers set it too)
+            disable_nagle_algorithm = True
 
             def log_message(self, *args: Any) -> None:
                 pass
