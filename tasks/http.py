@@ -95,6 +95,18 @@ def address_allowed(address: str, allow: list[IPNetwork]) -> bool:
     return any(ip in net or (mapped is not None and mapped in net) for net in allow)
 
 
+async def _resolve(host: str, port: int, timeout: float | None) -> list[str]:
+    """Every address of ``host`` (numeric forms such as ``2130706434`` included)."""
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await asyncio.wait_for(
+            loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout
+        )
+    except (socket.gaierror, UnicodeError) as exc:
+        raise ResolveFailed(f"{host}: {exc}") from exc
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
 class GuardedBackend(httpcore.AsyncNetworkBackend):
     """A network backend that resolves, checks, and connects to the checked address."""
 
@@ -110,14 +122,10 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Any = None,
     ) -> httpcore.AsyncNetworkStream:
-        loop = asyncio.get_running_loop()
         try:
-            infos = await asyncio.wait_for(
-                loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout
-            )
-        except (socket.gaierror, UnicodeError) as exc:
-            raise ResolveFailed(f"{host}: {exc}") from exc
-        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+            addresses = [str(ipaddress.ip_address(host))]  # a literal: nothing to resolve
+        except ValueError:
+            addresses = await _resolve(host, port, timeout)
         allowed = [a for a in addresses if address_allowed(a, self._allow)]
         if not allowed:
             raise BlockedAddress(host, addresses)
