@@ -71,7 +71,7 @@ def announced_paths(folder: str, since: datetime, until: datetime) -> list[str]:
     )
     paths: list[str] = []
     with get_client(sync_client=True) as client:
-        page: Any = client.read_events(filter=query, limit=200)
+        page: Any = client.read_events(filter=query, limit=50)
         while True:
             for event in page.events:
                 if event.resource.get(FOLDER_LABEL) == folder and "path" in event.payload:
@@ -82,7 +82,7 @@ def announced_paths(folder: str, since: datetime, until: datetime) -> list[str]:
     return paths
 
 
-@flow(name="ingest-seed-batch", log_prints=True)
+@flow(name="ingest-seed-batch", log_prints=True, retries=2, retry_delay_seconds=15)
 def ingest_seed_batch(
     paths: list[str],
     folder: str | None = None,

@@ -38,14 +38,20 @@ def _snapshot(settings: Settings) -> dict[str, list[tuple]]:
     return {t: sorted(_rows(settings, f"SELECT * FROM {t}"), key=repr) for t in TABLES}
 
 
-def _seed_three(folder: Path) -> None:
+def _seed_three(folder: Path, settings: Settings) -> None:
+    """Three articles on two days; b copies a, loaded by a later run (so a is the first)."""
     folder.mkdir(exist_ok=True)
-    (folder / "a.txt").write_text(f"Cranes\n20240102\nhttps://a.example.com/cranes\n{BODY}")
+    (folder / "first").mkdir()
+    (folder / "first" / "a.txt").write_text(
+        f"Cranes\n20240102\nhttps://a.example.com/cranes\n{BODY}"
+    )
     (folder / "b.txt").write_text(f"Cranes!\n20240103\nhttps://www.b.example.org/c\n{BODY}")
     (folder / "c.txt").write_text(
         "Другая новость\n20240103\nhttps://c.example.net/x\n"
         "Это совсем другая статья о погоде в городе, и в ней много русских слов.\n"
     )
+    ingest_seeds(paths=[str(folder / "first")], settings=settings)
+    ingest_seeds(paths=[str(folder / "b.txt"), str(folder / "c.txt")], settings=settings)
 
 
 def schema_form(schema: dict[str, Any]) -> dict[str, Any]:
@@ -102,8 +108,7 @@ def test_request_validation() -> None:
 def test_rededup_repairs_derived_columns_and_twice_changes_nothing(
     settings: Settings, tmp_path: Path
 ) -> None:
-    _seed_three(tmp_path / "s")
-    ingest_seeds(paths=[str(tmp_path / "s")], settings=settings)
+    _seed_three(tmp_path / "s", settings)
     good = _snapshot(settings)
     first = _rows(settings, "SELECT article_id FROM articles WHERE domain = 'example.com'")[0][0]
     # Damage what rededup recomputes: language, word count, domain, a duplicate pointer, and a
@@ -145,8 +150,7 @@ def test_rededup_repairs_derived_columns_and_twice_changes_nothing(
 
 @pytest.mark.usefixtures("prefect_harness")
 def test_domain_filter_and_day_range(settings: Settings, tmp_path: Path) -> None:
-    _seed_three(tmp_path / "s")
-    ingest_seeds(paths=[str(tmp_path / "s")], settings=settings)
+    _seed_three(tmp_path / "s", settings)
     _write(settings, "UPDATE articles SET language = 'xx'")
     backfill(
         request=BackfillRequest(since=date(2024, 1, 3), domains=["c.example.net"]),
@@ -185,8 +189,7 @@ def test_cli_usage_errors(settings: Settings) -> None:
 def test_cli_backfill_runs_the_flow(settings: Settings, tmp_path: Path) -> None:
     from newsflow.cli import app
 
-    _seed_three(tmp_path / "s")
-    ingest_seeds(paths=[str(tmp_path / "s")], settings=settings)
+    _seed_three(tmp_path / "s", settings)
     _write(settings, "UPDATE articles SET word_count = 1")
     result = CliRunner().invoke(
         app,

@@ -3,7 +3,8 @@ stored text. Called from ``loader._merge`` inside the batch's transaction.
 
 Only rows that differ are updated, then exact duplicates are re-pointed inside every
 content-hash group touched (old hash or new): each article points at the group's first
-article (earliest ``ingested_at``, then ``article_id``), the first points nowhere. A pointer
+article (earliest ``ingested_at``; among articles loaded in one batch, the one that is not
+a duplicate now, then the least ``article_id``), the first points nowhere. A pointer
 to an article with *different* text (a near-duplicate match) is left alone.
 """
 
@@ -45,7 +46,8 @@ def merge_revisions(con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table])
     )
     con.execute(
         "CREATE OR REPLACE TEMP TABLE hash_roots AS "
-        "SELECT content_hash, arg_min(article_id, (ingested_at, article_id)) AS root "
+        "SELECT content_hash, "
+        "arg_min(article_id, (ingested_at, duplicate_of IS NOT NULL, article_id)) AS root "
         "FROM articles WHERE content_hash IN "
         "(SELECT content_hash FROM revised UNION SELECT old_hash FROM revised) "
         "GROUP BY content_hash"
