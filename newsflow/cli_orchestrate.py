@@ -80,6 +80,10 @@ def serve(
     feed_minutes: Annotated[
         float, typer.Option(min=1.0, help="Default minutes between polls of a feed group.")
     ] = 30.0,
+    log_level: Annotated[
+        str,
+        typer.Option(help="Least level of the flow runs' logs kept in the Prefect UI."),
+    ] = "INFO",
     db: DbOption = None,
 ) -> None:
     """Serve every deployment (schedules, event triggers, the backfill form) and watch the
@@ -93,6 +97,8 @@ def serve(
     url = _check_api()
     _absolute_paths(settings)
     set_extra_loggers_default()
+    # Flow runs are child processes: they read their log level from the environment.
+    os.environ["PREFECT_LOGGING_LEVEL"] = log_level.upper()
     from deploy.serve import ServeOptions, build_deployments, serve_all
 
     options = ServeOptions(

@@ -41,7 +41,7 @@ def _free_port() -> int:
 
 def _clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "NEWSFLOW_"))}
-    env.update(PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_LOGGING_LEVEL="INFO")
+    env.update(PREFECT_SERVER_ANALYTICS_ENABLED="false")
     env.update(extra)
     return env
 
@@ -335,6 +335,10 @@ def test_backfill_created_through_the_rest_api_like_the_ui(served: Served, tmp_p
     second = run_backfill()
     assert served.rows("SELECT * FROM articles ORDER BY article_id") == snapshot
 
+    logs = served.client.post(
+        "/logs/filter", json={"logs": {"flow_run_id": {"any_": [first["id"]]}}}
+    ).json()
+    assert any("backfill rededup: 2022-06-10 to 2022-06-11" in log["message"] for log in logs)
     artifacts = served.client.post(
         "/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [first["id"]]}}}
     ).json()
