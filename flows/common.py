@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
+from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 
 from flows import observe
 from flows.report import summary_extras
 from newsflow.settings import Settings
 from warehouse.loader import LoadReport, RunRow, load_spool
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -62,6 +67,22 @@ class RunSummary:
                 lines.append(f"| `{reason}` | {count} |")
         lines += summary_extras(self)
         return "\n".join(lines) + "\n"
+
+
+def bounded_map(
+    task_fn: Any, chunks: list[T], window: int, **kwargs: Any
+) -> Iterator[tuple[T, Any]]:
+    """Submit ``task_fn(chunk, **kwargs)`` for every chunk, at most ``window`` in flight, and
+    yield ``(chunk, result)`` in order: memory stays flat however many chunks there are."""
+    pending: deque[tuple[T, PrefectFuture[Any]]] = deque()
+    for chunk in chunks:
+        if len(pending) >= window:
+            done_chunk, future = pending.popleft()
+            yield done_chunk, future.result()
+        pending.append((chunk, task_fn.submit(chunk, **kwargs)))
+    while pending:
+        done_chunk, future = pending.popleft()
+        yield done_chunk, future.result()
 
 
 def current_run_id() -> str:

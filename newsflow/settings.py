@@ -7,6 +7,7 @@ file in the working directory. Nothing else in the project reads the environment
 from __future__ import annotations
 
 import ipaddress
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -61,6 +62,11 @@ class Settings(BaseSettings):
                 ipaddress.ip_network(p.strip(), strict=False) for p in value.split(",") if p.strip()
             ]
         return value
+
+    @property
+    def parallelism(self) -> int:
+        """Worker processes for CPU-bound stages."""
+        return self.workers or os.cpu_count() or 1
 
     def allows_private(self, address: str) -> bool:
         """Whether a private/loopback address was explicitly allowed by the user."""

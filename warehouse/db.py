@@ -101,7 +101,13 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
         " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
     )
-    con.execute("COMMENT ON TABLE schema_migrations IS 'The numbered SQL migrations applied.'")
+    for target, text in (
+        ("TABLE schema_migrations", "The numbered SQL migrations applied (warehouse/migrations)."),
+        ("COLUMN schema_migrations.version", "Migration number (the file name prefix)."),
+        ("COLUMN schema_migrations.name", "Migration name (the rest of the file name)."),
+        ("COLUMN schema_migrations.applied_at", "When it was applied."),
+    ):
+        con.execute(f"COMMENT ON {target} IS '{text}'")
     done = {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
     applied = []
     for number, name, path in migrations():
