@@ -14,9 +14,10 @@ from pathlib import Path
 
 from prefect import flow, task
 from prefect.logging import get_run_logger
+from prefect.task_runners import ProcessPoolTaskRunner
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from flows.common import RunSummary, current_run_id, finish
+from flows.common import RunSummary, bounded_map, current_run_id, finish
 from newsflow import progress
 from newsflow.settings import Settings
 from tasks import rededup
@@ -144,11 +145,10 @@ def rededup_day(
     for i in range(0, len(stored), size):
         table = rededup.revise(stored[i : i + size])
         write_batch(Batch(run_id=run_id), settings.spool, extra={rededup.REVISIONS: table})
-    progress.advance("days", 1)
     return len(stored)
 
 
-@flow(name="backfill", log_prints=True)
+@flow(name="backfill", log_prints=True, task_runner=ProcessPoolTaskRunner())  # type: ignore[arg-type]
 def backfill(request: BackfillRequest, settings: Settings | None = None) -> dict:
     """Redo a stage for the articles published in a range of days (see the form's fields)."""
     settings = settings or Settings()
@@ -166,9 +166,16 @@ def backfill(request: BackfillRequest, settings: Settings | None = None) -> dict
     )
     summary = RunSummary(run_id=current_run_id(), flow="backfill")
     progress.advance("days", 0, len(days))
-    futures = [
-        rededup_day.submit(day, request.domains, request.feeds, summary.run_id, settings)
-        for day in days
-    ]
-    summary.items = sum(f.result() for f in futures)
+    # Language detection is CPU-bound: days run in worker processes, a bounded window at once.
+    for _day, considered in bounded_map(
+        rededup_day,
+        days,
+        settings.parallelism,
+        domains=request.domains,
+        feeds=request.feeds,
+        run_id=summary.run_id,
+        settings=settings,
+    ):
+        summary.items += considered
+        progress.advance("days", 1)
     return finish(summary, settings).as_dict()
