@@ -6,8 +6,9 @@
 | ``backfill`` | backfill | when a person starts it from the UI (a form) or the API |
 | ``loader`` | load-spool | every ``loader_minutes``; concurrency limit 1 (the single writer) |
 | ``maintenance`` | maintenance | hourly: spool health |
-| ``feeds-<tag>`` | ingest-feeds | every 30 minutes per tag group of the feeds file; never two |
-|  |  | runs of one group at once (a new one is cancelled while one runs) |
+| ``feeds-<tag>`` | ingest-feeds | every 30 minutes (or the group's ``poll_minutes``) per tag |
+|  |  | group of the feeds file; never two runs of one group at once (a new one is |
+|  |  | cancelled while one runs) |
 
 Served deployments need a Prefect server that schedules (``prefect server start``): the
 temporary server a plain flow run starts has no scheduler and no triggers.
@@ -51,40 +52,41 @@ class ServeOptions:
 
 @dataclass
 class FeedGroup:
-    """Feeds polled together on one schedule: those sharing a tag (or having none)."""
+    """Feeds polled together on one schedule: those whose first tag is ``name``."""
 
     name: str
     minutes: float
-    tags: list[str] = field(default_factory=list)
     urls: list[str] = field(default_factory=list)
 
 
-def feed_groups(feeds_file: Path, default_minutes: float = DEFAULT_FEED_MINUTES) -> list[FeedGroup]:
-    """One group per tag in the feeds file, plus one for untagged feeds.
+MIN_POLL_MINUTES = 5.0
 
-    Optional ``[polling]`` in the file: ``every_minutes = 30`` for every group and
-    ``[polling.groups] <tag> = <minutes>`` per group.
+
+def feed_groups(feeds_file: Path, default_minutes: float = DEFAULT_FEED_MINUTES) -> list[FeedGroup]:
+    """The feeds file's ``[[feeds]]`` grouped by their first tag (``untagged`` if none).
+
+    A feed belongs to one group only, so a feed tagged ``["world", "en"]`` is polled once per
+    interval, not once per tag. A group polls as often as its most eager feed asks
+    (``poll_minutes``, at least 5), else every ``default_minutes``.
     """
     if not feeds_file.is_file():
         return []
     data = tomllib.loads(feeds_file.read_text(encoding="utf-8"))
-    polling = data.get("polling", {})
-    default = float(polling.get("every_minutes", default_minutes))
-    per_group = {str(k): float(v) for k, v in polling.get("groups", {}).items()}
     groups: dict[str, FeedGroup] = {}
+    asked: dict[str, list[float]] = {}
     for entry in data.get("feeds", []):
         url = str(entry.get("url", "")).strip()
         if not url:
             continue
-        tags = [str(t) for t in entry.get("tags", []) if str(t).strip()]
-        if not tags:
-            group = groups.setdefault(
-                UNTAGGED, FeedGroup(UNTAGGED, per_group.get(UNTAGGED, default))
-            )
+        tags = [str(t).strip() for t in entry.get("tags", []) if str(t).strip()]
+        name = tags[0] if tags else UNTAGGED
+        group = groups.setdefault(name, FeedGroup(name, default_minutes))
+        if url not in group.urls:
             group.urls.append(url)
-        for tag in tags:
-            group = groups.setdefault(tag, FeedGroup(tag, per_group.get(tag, default), [tag]))
-            group.urls.append(url)
+        if entry.get("poll_minutes") is not None:
+            asked.setdefault(name, []).append(float(entry["poll_minutes"]))
+    for name, minutes in asked.items():
+        groups[name].minutes = max(MIN_POLL_MINUTES, min(minutes))
     return [groups[name] for name in sorted(groups)]
 
 
@@ -123,11 +125,7 @@ def _feed_deployments(options: ServeOptions) -> list[RunnerDeployment]:
     )
     deployments = []
     for group in groups:
-        parameters: dict[str, Any] = {"feeds_file": str(options.feeds_file)}
-        if group.tags:
-            parameters["tags"] = group.tags
-        else:
-            parameters["feeds"] = group.urls
+        parameters: dict[str, Any] = {"feeds": group.urls, "feeds_file": str(options.feeds_file)}
         deployments.append(
             _deploy(
                 ingest_feeds,

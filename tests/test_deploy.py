@@ -60,37 +60,40 @@ def test_seed_trigger_templates_the_event() -> None:
     assert trigger.match.model_dump() == {"newsflow.seed.folder": "/data/inbox"}
 
 
-def test_feed_groups_by_tag(tmp_path: Path) -> None:
+def test_feed_groups_by_first_tag(tmp_path: Path) -> None:
     feeds = tmp_path / "feeds.toml"
     feeds.write_text(
         """
-[polling]
-every_minutes = 20
-[polling.groups]
-world = 5
-
 [[feeds]]
 name = "A"
 url = "https://a.example.com/rss"
-tags = ["world", "europe"]
+tags = ["world", "en"]
+poll_minutes = 15
 
 [[feeds]]
 url = "https://b.example.com/atom"
 tags = ["world"]
+poll_minutes = 45
 
 [[feeds]]
 url = "https://c.example.com/feed"
+tags = ["en"]
+poll_minutes = 1
+
+[[feeds]]
+url = "https://d.example.com/feed"
 """
     )
     groups = {g.name: g for g in feed_groups(feeds)}
-    assert set(groups) == {"europe", "untagged", "world"}
-    assert groups["world"].minutes == 5 and groups["europe"].minutes == 20
+    assert set(groups) == {"en", "untagged", "world"}
+    # Each feed in one group only: A is polled by "world", not also by "en".
     assert groups["world"].urls == ["https://a.example.com/rss", "https://b.example.com/atom"]
-    assert groups["untagged"].urls == ["https://c.example.com/feed"]
-    assert groups["untagged"].tags == []
+    assert groups["en"].urls == ["https://c.example.com/feed"]
+    assert groups["untagged"].urls == ["https://d.example.com/feed"]
+    # A group polls as often as its most eager feed asks, never more than every 5 minutes.
+    assert (groups["world"].minutes, groups["en"].minutes) == (15, 5)
+    assert groups["untagged"].minutes == 30
     assert feed_groups(tmp_path / "missing.toml") == []
-    feeds.write_text('[[feeds]]\nurl = "https://x.example/rss"\n')
-    assert [g.minutes for g in feed_groups(feeds)] == [30.0]
 
 
 def test_which_files_are_seed_files(tmp_path: Path) -> None:
