@@ -13,6 +13,8 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 
+from flows import observe
+from flows.report import summary_extras
 from newsflow.settings import Settings
 from warehouse.loader import LoadReport, RunRow, load_spool
 
@@ -29,11 +31,19 @@ class RunSummary:
     spooled_batches: int = 0
     load: LoadReport = field(default_factory=LoadReport)
     intake_rejects: dict[str, int] = field(default_factory=dict)
+    # Seconds per HTTP request by host, filled by flows that fetch ("slowest hosts").
+    host_seconds: dict[str, list[float]] = field(default_factory=dict)
+    # One dict per feed polled: url, name, status, failures, state (ok, failing,
+    # quarantined, recovered), reason; quarantined/recovered also become Prefect events.
+    feed_health: list[dict[str, Any]] = field(default_factory=list)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     finished_at: datetime | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def record_host(self, host: str, seconds: float) -> None:
+        self.host_seconds.setdefault(host, []).append(seconds)
 
     def markdown(self) -> str:
         load = self.load
@@ -55,6 +65,7 @@ class RunSummary:
             lines += ["", "| reject reason | count |", "|---|---:|"]
             for reason, count in sorted(load.rejects_by_reason.items(), key=lambda kv: -kv[1]):
                 lines.append(f"| `{reason}` | {count} |")
+        lines += summary_extras(self)
         return "\n".join(lines) + "\n"
 
 
@@ -111,6 +122,7 @@ def finish(summary: RunSummary, settings: Settings) -> RunSummary:
         summary.items,
     )
     summary.load = load_task(settings, run)
+    observe.publish(summary)
     create_markdown_artifact(
         key=summary.flow.replace("_", "-"),
         markdown=summary.markdown(),

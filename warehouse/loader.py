@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from tasks import spool as spool_mod
 from warehouse.db import connect_writer
+from warehouse.revisions import merge_revisions
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ class LoadReport:
     rejects: int = 0
     rejects_by_reason: dict[str, int] = field(default_factory=dict)
     skipped_batches: int = 0  # already loaded (a crash came between commit and cleanup)
+    revised: int = 0  # article rows whose derived columns a backfill recomputed
 
     def add(self, other: LoadReport) -> None:
         for name in (
@@ -47,6 +49,7 @@ class LoadReport:
             "sightings",
             "rejects",
             "skipped_batches",
+            "revised",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for reason, count in other.rejects_by_reason.items():
@@ -215,6 +218,7 @@ def _merge(con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table], report: 
     ).fetchall()
     report.rejects_by_reason = {reason: int(count) for reason, count in rows}
     report.rejects = sum(report.rejects_by_reason.values())
+    report.revised = merge_revisions(con, tables)
     if "feed_states" in tables:
         _merge_feed_states(con)
 
