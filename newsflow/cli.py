@@ -239,6 +239,7 @@ def status(db: DbOption = None) -> None:
 # Commands of other areas live in their own modules and register themselves on ``app``;
 # importing them here puts them on the command line.
 # (one import line per module, kept sorted)
+import newsflow.cli_analyst  # noqa: E402, F401
 
 
 def main() -> None:
