@@ -86,23 +86,25 @@ def test_search_filters(copy: duckdb.DuckDBPyConnection) -> None:
     assert len(rows) == 2
 
 
-def test_the_index_lives_in_the_published_copy_only(analyst_warehouse: FixtureWarehouse) -> None:
+def test_the_extension_comes_from_the_pinned_package(analyst_warehouse: FixtureWarehouse) -> None:
     assert fts.extension_path().parent.parent.parent.name == "duckdb_extension_fts"
     live = connect_reader(analyst_warehouse.db)
     try:
-        assert not fts.has_index(live)
+        assert fts.has_index(live)
     finally:
         live.close()
-    # A fresh connection that may not install or autoload anything loads the packaged file.
+    # A connection that may not install or autoload anything loads the packaged file.
     con = duckdb.connect(
         str(analyst_warehouse.published),
         read_only=True,
         config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
     )
     try:
+        with pytest.raises(duckdb.Error):
+            con.execute("SELECT * FROM search_articles('rates')")
         fts.load(con)
-        assert fts.has_index(con)
-        assert con.execute("SELECT count(*) FROM fts_main_articles.docs").fetchone() == (11,)
+        top = con.execute("SELECT title FROM search_articles('rates', max_results := 1)")
+        assert top.fetchall() == [("Central bank raises interest rates to curb inflation",)]
     finally:
         con.close()
 

@@ -54,7 +54,10 @@ def _connect(
     started = time.monotonic()
     while True:
         try:
-            con = duckdb.connect(str(path), read_only=read_only)
+            # Never download extensions: fts is loaded from its pinned package (warehouse/fts.py).
+            con = duckdb.connect(
+                str(path), read_only=read_only, config={"autoinstall_known_extensions": False}
+            )
             con.execute("SET TimeZone = 'UTC'")
             return con
         except (duckdb.IOException, duckdb.ConnectionException) as error:
@@ -102,6 +105,12 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
         " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
     )
     con.execute("COMMENT ON TABLE schema_migrations IS 'The numbered SQL migrations applied.'")
+    for column, doc in (
+        ("version", "Number of the migration: the prefix of its file in warehouse/migrations."),
+        ("name", "The rest of its file name."),
+        ("applied_at", "When it was applied."),
+    ):
+        con.execute(f"COMMENT ON COLUMN schema_migrations.{column} IS '{doc}'")
     done = {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
     applied = []
     for number, name, path in migrations():

@@ -1,12 +1,10 @@
 """Full-text search: DuckDB's fts extension, loaded from the pinned wheel, never downloaded.
 
 ``duckdb-extension-fts`` (pinned to the same version as ``duckdb``) ships the extension binary
-inside the Python package; we ``LOAD`` that file by path. The BM25 index covers ``title`` and
-``text`` of ``articles`` and is built in the published copy (see ``warehouse/publish.py``), not
-in the live warehouse: DuckDB's fts index cannot be updated in place, so a rebuild on every
-load would make loading cost grow with the warehouse.
-
-``search_articles(query, ...)`` is the SQL table macro analysts call; ``search`` wraps it.
+inside the Python package; we ``LOAD`` that file by path. The BM25 index over ``title`` and
+``text`` is kept by the loader (``warehouse/search_index.py``) with the extension's stemmer;
+``search_articles(query, ...)``, the SQL table macro analysts call, lives in the published copy
+(``warehouse/publish.py``); ``search`` wraps it.
 """
 
 from __future__ import annotations
@@ -40,21 +38,15 @@ def load(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"LOAD '{path}'")
 
 
-def build_index(con: duckdb.DuckDBPyConnection) -> None:
-    """(Re)build the BM25 index over articles' title and text, and the search macro."""
+def create_search_macro(con: duckdb.DuckDBPyConnection) -> None:
+    """The ``search_articles`` table macro (it calls ``stem``, so the extension is loaded)."""
     load(con)
-    con.execute(
-        "PRAGMA create_fts_index('articles', 'article_id', 'title', 'text', "
-        "stemmer = 'porter', stopwords = 'english', strip_accents = 1, lower = 1, "
-        "overwrite = 1)"
-    )
     con.execute(SEARCH_MACRO.read_text(encoding="utf-8"))
 
 
 def has_index(con: duckdb.DuckDBPyConnection) -> bool:
-    row = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'fts_main_articles'"
-    ).fetchone()
+    """Whether the warehouse's search index has been built (the first load builds it)."""
+    row = con.execute("SELECT count(*) FROM search_stats").fetchone()
     return bool(row and row[0])
 
 

@@ -22,6 +22,7 @@ import pyarrow as pa
 from tasks import spool as spool_mod
 from warehouse.db import connect_writer
 from warehouse.publish import publish_after_load, published_path
+from warehouse.search_index import merge_search_index
 
 log = logging.getLogger(__name__)
 
@@ -220,6 +221,7 @@ def _merge(con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table], report: 
     ).fetchall()
     report.rejects_by_reason = {reason: int(count) for reason, count in rows}
     report.rejects = sum(report.rejects_by_reason.values())
+    merge_search_index(con)  # the batch's new and changed articles (warehouse/search_index.py)
 
 
 def _record_run(con: duckdb.DuckDBPyConnection, run: RunRow, report: LoadReport) -> None:

@@ -7,14 +7,15 @@ publishes a copy next to the warehouse (``news.duckdb`` -> ``news.published.duck
 1. under the writer lock: ``CHECKPOINT`` (so the file holds every committed row and the WAL
    is empty) and a byte copy of the file to a temporary name - a sequential copy, the only
    part that holds the lock;
-2. without the lock: the copy gets the BM25 index (``warehouse/fts.py``), the
-   ``search_articles`` macro and a ``published_info`` row saying how fresh it is;
+2. without the lock: the copy gets the ``search_articles`` macro (``warehouse/fts.py``; the
+   index itself is kept current by the loader) and a ``published_info`` row saying how
+   fresh it is;
 3. an atomic ``os.replace`` over the previous copy. A reader that has the old copy open keeps
    its file (its inode) and sees a consistent, older warehouse until it reconnects; the next
    connection opens the new copy. The loader never waits for analysts.
 
-Cost: a publish reads and writes the whole warehouse and rebuilds the index, so it grows with
-the warehouse. It runs after the load has committed and does not slow the merge itself.
+Cost: a sequential copy of the warehouse file, so it grows with the warehouse (roughly disk
+speed); it runs after the load has committed and does not slow the merge itself.
 """
 
 from __future__ import annotations
@@ -91,10 +92,10 @@ def publish(
                 shutil.copyfile(db, tmp)
             finally:
                 con.close()
-            copy = duckdb.connect(str(tmp))
+            copy = duckdb.connect(str(tmp), config={"autoinstall_known_extensions": False})
             try:
                 copy.execute("SET TimeZone = 'UTC'")
-                fts.build_index(copy)
+                fts.create_search_macro(copy)
                 copy.execute(INFO_TABLE, [snapshot_at, str(db), time.monotonic() - started])
                 copy.execute(INFO_COMMENTS.read_text(encoding="utf-8"))
                 info = _info(copy, target)
