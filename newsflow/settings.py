@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     spool: str = Field(
         "warehouse/spool", description="Where processed batches wait: a folder or an fsspec URL."
     )
+    publish: bool = Field(
+        True,
+        description="After each load, refresh the read-only published copy and its search index.",
+    )
     batch_size: int = Field(500, ge=1, description="Items per processing batch.")
     workers: int = Field(
         0, ge=0, description="Worker processes for CPU-bound stages (0: one per core)."
