@@ -309,7 +309,8 @@ def _feeds(db: Path) -> None:
     con = connect_writer(db, 30)
     try:
         con.executemany(
-            "INSERT OR REPLACE INTO feeds VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO feeds (url, etag, last_modified, last_status, "
+            "consecutive_failures, last_success_at) VALUES (?, ?, ?, ?, ?, ?)",
             [
                 (FEED_NEWS, '"abc"', None, 200, 0, now - timedelta(hours=2)),
                 (FEED_REGIONAL, None, None, 503, 4, now - timedelta(days=3)),
