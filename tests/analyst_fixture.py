@@ -259,7 +259,8 @@ def run_3() -> list[Candidate]:
             "Regierung beschließt Klimaschutzgesetz",
             KLIMA,
             1,
-            datetime.now(UTC) - timedelta(hours=1),
+            # Early today (UTC), never in the future and never yesterday, whatever the hour.
+            datetime.now(UTC).replace(hour=0, minute=0, second=1, microsecond=0),
             "de-1-again",
         ),
     ]
