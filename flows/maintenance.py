@@ -19,7 +19,7 @@ def load_spool_flow(settings: Settings | None = None) -> dict:
     settings = settings or Settings()
     summary = RunSummary(run_id=current_run_id(), flow="load-spool")
     summary.items = len(spool_mod.pending(settings.spool))
-    return finish(summary, settings).as_dict()
+    return finish(summary, settings, load=True).as_dict()
 
 
 def _batch_age_hours(batch_id: str, now: datetime) -> float | None:

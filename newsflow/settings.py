@@ -53,6 +53,11 @@ class Settings(BaseSettings):
         True,
         description="After each load, refresh the read-only published copy and its search index.",
     )
+    load_in_flow: bool = Field(
+        True,
+        description="Ingest flows merge the spool themselves at the end; false on work-pool "
+        "workers, where the one load-spool deployment is the only writer.",
+    )
     batch_size: int = Field(500, ge=1, description="Items per processing batch.")
     workers: int = Field(
         0, ge=0, description="Worker processes for CPU-bound stages (0: one per core)."
