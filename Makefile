@@ -57,9 +57,9 @@ fmt: install-dev
 docs: install
 	$(PY) -m warehouse.docs --write
 
+## bench: every benchmark (figures and ratios, never pass/fail), saved in tests/benchmarks/results/
 bench: install-dev
-	$(PY) tests/benchmarks/bench_seeds.py
-	$(PY) tests/benchmarks/bench_fetch.py
+	$(PY) -m tests.benchmarks.run_all $(BENCH)
 
 clean:
 	rm -rf $(VENV) warehouse/news.duckdb* warehouse/spool .pytest_cache .mypy_cache .ruff_cache
