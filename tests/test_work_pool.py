@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +39,15 @@ def _rss(server: FaultServer, paths: list[str]) -> str:
 
 
 def _run(client: httpx.Client, deployment: str, parameters: dict[str, Any]) -> str:
+    """Create a flow run as the UI does; a busy SQLite-backed server may answer 503: retry."""
     dep = client.get(f"/deployments/name/{deployment}").json()
-    response = client.post(
-        f"/deployments/{dep['id']}/create_flow_run", json={"parameters": parameters}
-    )
+    for _ in range(30):
+        response = client.post(
+            f"/deployments/{dep['id']}/create_flow_run", json={"parameters": parameters}
+        )
+        if response.status_code < 500:
+            break
+        time.sleep(1)
     response.raise_for_status()
     return str(response.json()["id"])
 

@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -26,11 +27,16 @@ ROOT = Path(__file__).resolve().parents[2]
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
 
-def _run(client: httpx.Client, deployment: str, parameters: dict[str, object]) -> str:
+def _run(client: httpx.Client, deployment: str, parameters: dict[str, Any]) -> str:
+    """Create a flow run as the UI does; a busy SQLite-backed server may answer 503: retry."""
     dep = client.get(f"/deployments/name/{deployment}").json()
-    response = client.post(
-        f"/deployments/{dep['id']}/create_flow_run", json={"parameters": parameters}
-    )
+    for _ in range(30):
+        response = client.post(
+            f"/deployments/{dep['id']}/create_flow_run", json={"parameters": parameters}
+        )
+        if response.status_code < 500:
+            break
+        time.sleep(1)
     response.raise_for_status()
     return str(response.json()["id"])
 
