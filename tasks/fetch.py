@@ -3,9 +3,9 @@
 A batch of candidates (URLs with whatever the intake knew: feed title, GUID, dates) becomes
 candidates with the page's decoded, capped HTML and extracted text, or rejects with stable
 reasons (``http_404``, ``timeout``, ``not_html``, ``too_large``, ``blocked_private``,
-``robots``, ``redirect_loop``, ...). At most ``NEWSFLOW_FETCH_CONCURRENCY`` pages are in
-flight (fetching or waiting for extraction), which also bounds memory; per-host limits come
-from the politeness gate. Extraction runs in a process pool (spawned, never threads: lxml
+``robots``, ``redirect_loop``, ...). At most ``NEWSFLOW_FETCH_CONCURRENCY`` pages are being
+fetched or held for extraction at once, which bounds memory; per-host limits come from the
+politeness gate. Extraction runs in a process pool (spawned, never threads: lxml
 under trafilatura is not safe from two threads).
 """
 
@@ -45,6 +45,24 @@ FEED_ACCEPT = (
 PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
 
 
+class Ticket:
+    """One place among the pages being fetched or held for extraction."""
+
+    def __init__(self, places: asyncio.Semaphore) -> None:
+        self._places = places
+        self._held = False
+
+    async def take(self) -> None:
+        if not self._held:
+            await self._places.acquire()
+            self._held = True
+
+    def release(self) -> None:
+        if self._held:
+            self._places.release()
+            self._held = False
+
+
 class Fetcher:
     """One client, politeness gate and robots cache for the fetches of one task."""
 
@@ -62,21 +80,26 @@ class Fetcher:
         await self.client.aclose()
 
     @asynccontextmanager
-    async def _page_hop(self, url: str) -> AsyncIterator[None]:
+    async def _page_hop(self, url: str, ticket: Ticket | None) -> AsyncIterator[None]:
         # robots first and outside the host slot: its own fetch needs a slot of that host
         if self.respect_robots and not await self.robots.allowed(url):
             raise FetchRefused(url, "disallowed by robots.txt", reason="robots")
         async with self.gate.slot(url):
+            if ticket is not None:
+                await ticket.take()  # only once the host is ours: no host idles meanwhile
             yield
 
-    async def page(self, url: str) -> Response:
-        """An article page (robots, politeness, retries); ``not_html`` if it is not HTML."""
+    async def page(self, url: str, ticket: Ticket | None = None) -> Response:
+        """An article page (robots, politeness, retries); ``not_html`` if it is not HTML.
+
+        ``ticket`` is taken when the first request may go and kept by the caller (it bounds
+        requests in flight plus pages held in memory)."""
         resp = await fetch_retrying(
             self.client,
             url,
             self.settings,
             headers={"Accept": PAGE_ACCEPT},
-            guard=self._page_hop,
+            guard=lambda hop: self._page_hop(hop, ticket),
             on_retry_after=self.gate.defer,
         )
         check_html(resp.content_type, resp.body, url)
@@ -170,33 +193,37 @@ async def fetch_pages(
     now = now or datetime.now(UTC)
     pages: list[Candidate] = []
     rejects: list[RejectRow] = []
-    in_flight = asyncio.Semaphore(settings.fetch_concurrency)
+    # Places for pages being fetched or held, decoded, for extraction: bounds both requests
+    # in flight and memory. A place is taken only once a page's host has a free slot, so
+    # pages queued behind one busy host never hold places another host could use.
+    places = asyncio.Semaphore(settings.fetch_concurrency)
     loop = asyncio.get_running_loop()
 
     async def one(fetcher: Fetcher, item: Candidate) -> None:
         stage = "fetch"
-        async with in_flight:
+        ticket = Ticket(places)
+        try:
+            resp = await fetcher.page(item.url, ticket)
+            html = decode_html(resp.body, resp.content_type)
+            resp.body = b""
+            stage = "extract"
             try:
-                resp = await fetcher.page(item.url)
-                html = decode_html(resp.body, resp.content_type)
-                resp.body = b""
-                stage = "extract"
-                try:
-                    status, value = await loop.run_in_executor(
-                        _extraction_pool(settings), _extract_job, html, resp.final_url
-                    )
-                except BrokenProcessPool:
-                    _reset_pool()
-                    status, value = "error", ("extract_crash", "the extraction worker died")
-                if status == "ok":
-                    pages.append(page_candidate(item, resp, html, value))
-                else:
-                    reason, detail = value
-                    rejects.append(RejectRow(item.url, stage, reason, detail, run_id, now))
-            except NewsflowError as error:
-                rejects.append(RejectRow(item.url, stage, error.reason, error.detail, run_id, now))
-            finally:
-                progress.advance("pages", 1)
+                status, value = await loop.run_in_executor(
+                    _extraction_pool(settings), _extract_job, html, resp.final_url
+                )
+            except BrokenProcessPool:
+                _reset_pool()
+                status, value = "error", ("extract_crash", "the extraction worker died")
+            if status == "ok":
+                pages.append(page_candidate(item, resp, html, value))
+            else:
+                reason, detail = value
+                rejects.append(RejectRow(item.url, stage, reason, detail, run_id, now))
+        except NewsflowError as error:
+            rejects.append(RejectRow(item.url, stage, error.reason, error.detail, run_id, now))
+        finally:
+            ticket.release()
+            progress.advance("pages", 1)
 
     async with Fetcher(settings) as fetcher:
         await asyncio.gather(*(one(fetcher, item) for item in items))
