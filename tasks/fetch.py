@@ -36,6 +36,7 @@ from tasks.politeness import HostGate
 from tasks.process import process_candidates
 from tasks.records import Batch, Candidate, RejectRow, SightingRow
 from tasks.robots import RobotsCache
+from tasks.sitemaps import SitemapURL, in_range, parse_sitemap
 
 T = TypeVar("T")
 FEED_ACCEPT = (
@@ -104,6 +105,16 @@ class Fetcher:
         )
         check_html(resp.content_type, resp.body, url)
         return resp
+
+    async def resource(self, url: str) -> Response:
+        """Any other crawled resource (a sitemap): robots, politeness, retries."""
+        return await fetch_retrying(
+            self.client,
+            url,
+            self.settings,
+            guard=lambda hop: self._page_hop(hop, None),
+            on_retry_after=self.gate.defer,
+        )
 
     async def feed(
         self, url: str, etag: str | None = None, last_modified: str | None = None
@@ -355,3 +366,35 @@ async def poll_feeds(
 
     async with Fetcher(settings) as fetcher:
         return list(await asyncio.gather(*(one(fetcher, *feed) for feed in feeds)))
+
+
+async def sitemap_urls(
+    fetcher: Fetcher,
+    url: str,
+    since: datetime,
+    until: datetime | None = None,
+    *,
+    max_sitemaps: int = 100,
+) -> tuple[list[SitemapURL], list[str]]:
+    """Article URLs dated in [since, until) from a sitemap or sitemap index (followed
+    breadth-first, at most ``max_sitemaps`` files; an index entry whose lastmod is before
+    ``since`` is skipped). Returns the URLs and the problems met, one line each."""
+    queue, seen = [url], {url}
+    found: list[SitemapURL] = []
+    problems: list[str] = []
+    while queue and len(seen) <= max_sitemaps:
+        current = queue.pop(0)
+        try:
+            resp = await fetcher.resource(current)
+        except NewsflowError as error:
+            problems.append(f"{current}: {error.reason}")
+            continue
+        doc = await asyncio.to_thread(parse_sitemap, resp.body, cap=fetcher.settings.max_bytes)
+        if doc.error:
+            problems.append(f"{current}: {doc.error}")
+        found += [u for u in doc.urls if in_range(u, since, until)]
+        for child in doc.sitemaps:
+            if child.loc not in seen and (child.lastmod is None or child.lastmod >= since):
+                seen.add(child.loc)
+                queue.append(child.loc)
+    return found, problems
