@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import dataclasses
 import multiprocessing
 import os
@@ -146,8 +147,18 @@ def _extraction_pool(settings: Settings) -> ProcessPoolExecutor:
     with _pool_lock:
         if _pool is None:
             workers = settings.workers or os.cpu_count() or 1
-            _pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+            _pool = ProcessPoolExecutor(
+                workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_lower_priority,
+            )
         return _pool
+
+
+def _lower_priority() -> None:
+    """Extraction is throughput work: let the I/O loop that keeps requests going run first."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.nice(5)
 
 
 def _reset_pool() -> None:
