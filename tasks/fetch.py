@@ -161,15 +161,25 @@ def _lower_priority() -> None:
         os.nice(5)
 
 
-def _reset_pool() -> None:
+def _reset_pool(broken: ProcessPoolExecutor | None = None, *, kill: bool = False) -> None:
+    """Drop the pool (only if it is still ``broken``, when given): a fresh one is made on
+    next use. ``kill`` ends its workers at once (one of them hangs)."""
     global _pool
     with _pool_lock:
-        if _pool is not None:
-            _pool.shutdown(wait=False, cancel_futures=True)
+        pool = _pool
+        if pool is None or (broken is not None and pool is not broken):
+            return
         _pool = None
+    if kill:
+        for process in list(getattr(pool, "_processes", {}).values()):
+            with contextlib.suppress(Exception):
+                process.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 atexit.register(_reset_pool)
+
+EXTRACT_TIMEOUT = 60.0  # seconds one page may take in extraction before its worker is ended
 
 
 def _extract_job(html: str, url: str) -> tuple[str, Any]:
@@ -183,6 +193,37 @@ def _extract_job(html: str, url: str) -> tuple[str, Any]:
         return "error", (error.reason, error.detail)
     except Exception as exc:  # a bug in extraction must not lose the item
         return "error", ("extract_error", f"{type(exc).__name__}: {exc}"[:500])
+
+
+async def extract_in_worker(
+    settings: Settings,
+    html: str,
+    url: str,
+    *,
+    job: Any = _extract_job,
+    timeout: float | None = None,
+) -> tuple[str, Any]:
+    """``job(html, url)`` in the extraction pool. A worker that dies (a segfault in lxml) is
+    replaced and the page tried once more; one that hangs is ended (``extract_timeout``)."""
+    loop = asyncio.get_running_loop()
+    for attempt in (1, 2):
+        pool = _extraction_pool(settings)
+        try:
+            result: tuple[str, Any] = await asyncio.wait_for(
+                loop.run_in_executor(pool, job, html, url), timeout or EXTRACT_TIMEOUT
+            )
+            return result
+        except TimeoutError:
+            _reset_pool(pool, kill=True)
+            return "error", (
+                "extract_timeout",
+                f"extraction took over {timeout or EXTRACT_TIMEOUT:g}s",
+            )
+        except BrokenProcessPool:
+            _reset_pool(pool)
+            if attempt == 2:
+                break
+    return "error", ("extract_crash", "the extraction worker died twice on this page")
 
 
 def same_site(a: str, b: str) -> bool:
@@ -219,7 +260,6 @@ async def fetch_pages(
     # in flight and memory. A place is taken only once a page's host has a free slot, so
     # pages queued behind one busy host never hold places another host could use.
     places = asyncio.Semaphore(settings.fetch_concurrency)
-    loop = asyncio.get_running_loop()
 
     async def one(fetcher: Fetcher, item: Candidate) -> None:
         stage = "fetch"
@@ -229,13 +269,7 @@ async def fetch_pages(
             html = decode_html(resp.body, resp.content_type)
             resp.body = b""
             stage = "extract"
-            try:
-                status, value = await loop.run_in_executor(
-                    _extraction_pool(settings), _extract_job, html, resp.final_url
-                )
-            except BrokenProcessPool:
-                _reset_pool()
-                status, value = "error", ("extract_crash", "the extraction worker died")
+            status, value = await extract_in_worker(settings, html, resp.final_url)
             if status == "ok":
                 pages.append(page_candidate(item, resp, html, value))
             else:
