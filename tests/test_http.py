@@ -332,3 +332,11 @@ def test_canonical_is_the_pages_own_when_on_the_same_site() -> None:
     other = page_candidate(item, resp, "<p/>", Extracted("t", canonical_url="https://evil.test/"))
     assert other.canonical == "https://www.example.com/x?utm_source=rss"  # the final URL
     assert other.url == item.url  # the URL as seen stays for the sighting
+
+
+def test_robots_txt_is_cached_a_day_across_runs(fast: Settings, server: FaultServer) -> None:
+    server.routes["/page"] = page(ARTICLE)
+    for _ in range(3):  # three runs (fetchers) in a row: one robots.txt request
+        assert get(fast, server.url("/page")).status == 200
+    assert server.count("/robots.txt") == 1
+    assert server.count("/page") == 3
