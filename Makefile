@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 # The machine's pip index warnings are noise; real errors still fail the step.
-QUIET_PIP := grep -v "is ignored: it is neither a file nor a directory" || true
+QUIET_PIP := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 PYTEST_ARGS ?=
 # CI runs everything; a developer's `make test` skips tests marked slow (`make test-all` runs them).
 ifeq ($(CI),true)

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from tasks.enrich import detect_language, registered_domain
 from tasks.errors import BadInput
-from tasks.normalize import article_id, canonical_url, content_hash, normalize_text, word_count
+from tasks.normalize import article_id, canonical_url, fingerprint, normalize_text
 from tasks.records import (
     ArticleRow,
     Batch,
@@ -43,7 +43,8 @@ def pick_date(claims: list[DateClaim], kind: str = "published") -> DateClaim | N
 def build_rows(candidate: Candidate, run_id: str, now: datetime) -> Batch:
     """The rows for one candidate whose ``text`` is set; ``BadInput`` if it has no words."""
     text = normalize_text(candidate.text or "")
-    if not text or word_count(text) == 0:
+    words, digest = fingerprint(text)
+    if not words:
         raise BadInput(candidate.source, "no words in the article text", reason="empty_text")
     canonical = canonical_url(candidate.canonical or candidate.url)
     aid = article_id(canonical)
@@ -60,8 +61,8 @@ def build_rows(candidate: Candidate, run_id: str, now: datetime) -> Batch:
         language=language,
         language_confidence=confidence,
         text=text,
-        word_count=word_count(text),
-        content_hash=content_hash(text),
+        word_count=words,
+        content_hash=digest,
         origin=candidate.origin,
         ingested_at=now,
     )

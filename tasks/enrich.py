@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import tldextract
 
 # Enough text for a confident guess; fastText's cost grows with length.
-_LANG_SAMPLE_CHARS = 2000
+_LANG_SAMPLE_CHARS = 600
 _MIN_CONFIDENCE = 0.5
 
 

@@ -12,8 +12,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 import courlan
 
-_WS = re.compile(r"[^\S\n]+")
-_BLANKS = re.compile(r"\n{2,}")
 _WORD = re.compile(r"\w+")
 # Zero-width and bidi control characters that make equal texts hash differently.
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
@@ -21,9 +19,10 @@ _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), Non
 
 def normalize_text(text: str) -> str:
     """NFC, invisible characters dropped, runs of spaces folded, one paragraph per line."""
-    text = unicodedata.normalize("NFC", text).translate(_INVISIBLE)
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    lines = (_WS.sub(" ", line).strip() for line in text.split("\n"))
+    if not unicodedata.is_normalized("NFC", text):
+        text = unicodedata.normalize("NFC", text)
+    text = text.translate(_INVISIBLE).replace("\r\n", "\n").replace("\r", "\n")
+    lines = (" ".join(line.split()) for line in text.split("\n"))
     return "\n".join(line for line in lines if line)
 
 
@@ -60,9 +59,15 @@ def article_id(canonical: str) -> str:
 
 def content_hash(text: str) -> str:
     """Hash of the text with case, punctuation and spacing folded, for exact dedup."""
-    words = _WORD.findall(text.casefold())
-    return hashlib.blake2b(" ".join(words).encode("utf-8"), digest_size=16).hexdigest()
+    return fingerprint(text)[1]
 
 
 def word_count(text: str) -> int:
     return len(_WORD.findall(text))
+
+
+def fingerprint(text: str) -> tuple[int, str]:
+    """Word count and content hash in one pass over the words."""
+    words = _WORD.findall(text.casefold())
+    digest = hashlib.blake2b(" ".join(words).encode("utf-8"), digest_size=16).hexdigest()
+    return len(words), digest

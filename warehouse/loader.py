@@ -21,6 +21,9 @@ import pyarrow as pa
 
 from tasks import spool as spool_mod
 from warehouse.db import connect_writer
+from warehouse.publish import publish_after_load, published_path
+from warehouse.revisions import merge_revisions
+from warehouse.search_index import merge_search_index
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +39,7 @@ class LoadReport:
     rejects: int = 0
     rejects_by_reason: dict[str, int] = field(default_factory=dict)
     skipped_batches: int = 0  # already loaded (a crash came between commit and cleanup)
+    revised: int = 0  # article rows whose derived columns a backfill recomputed
 
     def add(self, other: LoadReport) -> None:
         for name in (
@@ -47,6 +51,7 @@ class LoadReport:
             "sightings",
             "rejects",
             "skipped_batches",
+            "revised",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for reason, count in other.rejects_by_reason.items():
@@ -71,8 +76,10 @@ def load_spool(
     run: RunRow | None = None,
     on_wait: Callable[[str, float], None] | None = None,
     batch_ids: list[str] | None = None,
+    publish: bool = False,
 ) -> LoadReport:
-    """Merge every complete spool batch (or just ``batch_ids``) into the warehouse."""
+    """Merge every complete spool batch (or just ``batch_ids``) into the warehouse;
+    with ``publish``, then refresh the analysts' read-only copy (``warehouse/publish.py``)."""
     report = LoadReport()
     ids = spool_mod.pending(spool) if batch_ids is None else batch_ids
     con = connect_writer(db, lock_wait, on_wait)
@@ -83,6 +90,8 @@ def load_spool(
             _record_run(con, run, report)
     finally:
         con.close()
+    if publish and (report.batches or not published_path(db).exists()):
+        publish_after_load(db, lock_wait=lock_wait, on_wait=on_wait)
     return report
 
 
@@ -215,6 +224,8 @@ def _merge(con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table], report: 
     ).fetchall()
     report.rejects_by_reason = {reason: int(count) for reason, count in rows}
     report.rejects = sum(report.rejects_by_reason.values())
+    report.revised = merge_revisions(con, tables)
+    merge_search_index(con)  # the batch's new and changed articles (warehouse/search_index.py)
     if "feed_states" in tables:
         _merge_feed_states(con)
 
