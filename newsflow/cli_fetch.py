@@ -34,7 +34,7 @@ def ingest_feeds(
     ] = None,
     feeds_file: Annotated[
         Path | None,
-        typer.Option("--feeds-file", help="The feeds file [default: seeds/feeds.toml]."),
+        typer.Option("--feeds-file", help="The feeds file (default: seeds/feeds.toml)."),
     ] = None,
     tag: Annotated[
         list[str] | None,
