@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     )
     publish: bool = Field(
         True,
-        description="After each load, refresh the read-only published copy and its search index.",
+        description="After each load, refresh the read-only published copy analysts query.",
     )
     batch_size: int = Field(500, ge=1, description="Items per processing batch.")
     workers: int = Field(
