@@ -129,8 +129,13 @@ def main() -> None:
             root.mkdir()
             db, spool = root / "news.duckdb", str(root / "spool")
             _fill(db, spool, size, words, args.text_words)
-            load = _timed_load(db, spool, 10_000_000, words, args.text_words)
-            bare = _without_index(db, spool, 20_000_000, words, args.text_words)
+            # The machine is shared: the best of three, alternating, for each figure.
+            loads, bares = [], []
+            for attempt in range(3):
+                start = 10_000_000 + 10_000 * attempt
+                loads.append(_timed_load(db, spool, start, words, args.text_words))
+                bares.append(_without_index(db, spool, start + 5000, words, args.text_words))
+            load, bare = min(loads), min(bares)
             baseline = baseline or load
             began = time.perf_counter()
             info = publish(db, lock_wait=60)
