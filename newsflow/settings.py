@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     )
     publish: bool = Field(
         True,
-        description="After each load, refresh the read-only published copy and its search index.",
+        description="After each load, refresh the read-only published copy analysts query.",
     )
     load_in_flow: bool = Field(
         True,
