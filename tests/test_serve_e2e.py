@@ -335,10 +335,18 @@ def test_backfill_created_through_the_rest_api_like_the_ui(served: Served, tmp_p
     second = run_backfill()
     assert served.rows("SELECT * FROM articles ORDER BY article_id") == snapshot
 
-    logs = served.client.post(
-        "/logs/filter", json={"logs": {"flow_run_id": {"any_": [first["id"]]}}}
-    ).json()
-    assert any("backfill rededup: 2022-06-10 to 2022-06-11" in log["message"] for log in logs)
+    def run_log() -> list[str]:
+        logs = served.client.post(
+            "/logs/filter", json={"logs": {"flow_run_id": {"any_": [first["id"]]}}}
+        ).json()
+        return [log["message"] for log in logs]
+
+    # INFO records reach the run log although the CLI's own default level is WARNING.
+    served.wait(
+        "the backfill's INFO line in its run log",
+        lambda: any("backfill rededup: 2022-06-10 to 2022-06-11" in m for m in run_log()),
+        timeout=60,
+    )
     artifacts = served.client.post(
         "/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [first["id"]]}}}
     ).json()
