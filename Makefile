@@ -59,6 +59,7 @@ docs: install
 
 bench: install-dev
 	$(PY) tests/benchmarks/bench_seeds.py
+	$(PY) tests/benchmarks/bench_fetch.py
 
 clean:
 	rm -rf $(VENV) warehouse/news.duckdb* warehouse/spool .pytest_cache .mypy_cache .ruff_cache

@@ -106,7 +106,12 @@ def load_task(settings: Settings, run: RunRow) -> LoadReport:
             )
 
     return load_spool(
-        settings.db, settings.spool, lock_wait=settings.lock_wait, run=run, on_wait=on_wait
+        settings.db,
+        settings.spool,
+        lock_wait=settings.lock_wait,
+        run=run,
+        on_wait=on_wait,
+        publish=settings.publish,
     )
 
 

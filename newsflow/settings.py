@@ -49,9 +49,22 @@ class Settings(BaseSettings):
     spool: str = Field(
         "warehouse/spool", description="Where processed batches wait: a folder or an fsspec URL."
     )
+    publish: bool = Field(
+        True,
+        description="After each load, refresh the read-only published copy and its search index.",
+    )
     batch_size: int = Field(500, ge=1, description="Items per processing batch.")
     workers: int = Field(
         0, ge=0, description="Worker processes for CPU-bound stages (0: one per core)."
+    )
+    fetch_concurrency: int = Field(
+        32, ge=1, description="HTTP requests in flight at once in one fetch task (all hosts)."
+    )
+    http_retries: int = Field(
+        2, ge=0, description="Extra attempts after a transient failure (timeout, 429, 5xx)."
+    )
+    retry_max_wait: float = Field(
+        60.0, ge=0, description="Longest wait before a retry; a longer Retry-After gives up."
     )
 
     @field_validator("allow_private", mode="before")

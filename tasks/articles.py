@@ -46,7 +46,7 @@ def build_rows(candidate: Candidate, run_id: str, now: datetime) -> Batch:
     words, digest = fingerprint(text)
     if not words:
         raise BadInput(candidate.source, "no words in the article text", reason="empty_text")
-    canonical = canonical_url(candidate.url)
+    canonical = canonical_url(candidate.canonical or candidate.url)
     aid = article_id(canonical)
     language, confidence = detect_language(text)
     published = pick_date(candidate.dates)

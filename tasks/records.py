@@ -52,6 +52,8 @@ class Candidate:
     tags: list[str] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
     seen_at: datetime | None = None
+    # A fetched page's identity: its same-site rel=canonical/og:url, else the final URL.
+    canonical: str | None = None
 
 
 @dataclass(slots=True)

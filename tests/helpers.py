@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -80,3 +82,21 @@ def spool_seed_files(paths: list[Path], settings: Settings, batch_size: int = 10
         batch.rejects.extend(rejects)
         ids.append(write_batch(batch, settings.spool).batch_id)
     return ids
+
+
+def hold_reader(db: Path, release: Path, limit: float = 300) -> subprocess.Popen[str]:
+    """Another process holding the warehouse open read-only (as an analyst's session would)
+    until ``release`` exists (or ``limit`` seconds pass); returns once the file is held."""
+    code = (
+        "import duckdb, os, sys, time; c = duckdb.connect(sys.argv[1], read_only=True); "
+        "print('holding', flush=True); end = time.monotonic() + float(sys.argv[3])\n"
+        "while not os.path.exists(sys.argv[2]) and time.monotonic() < end: time.sleep(0.05)\n"
+        "c.close()"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(db), str(release), str(limit)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "holding"
+    return proc

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ import pytest
 from newsflow.settings import Settings
 
 from .conftest import SEED
-from .helpers import make_seed_files
+from .helpers import hold_reader, make_seed_files
 
 ROOT = Path(__file__).resolve().parent.parent
 NEWSFLOW = [sys.executable, "-m", "newsflow.cli"]
@@ -80,24 +79,30 @@ def test_ingest_waits_for_an_open_reader_then_lands_every_row(
     make_seed_files(tmp_path / "second", 60, seed=99)
     for p in (tmp_path / "second").iterdir():  # distinct URLs from the first run
         p.write_text(p.read_text().replace("/story-", "/other-"))
-    reader = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1], read_only=True); "
-            "print('holding', flush=True); time.sleep(6)",
-            str(settings.db),
-        ],
+    release = tmp_path / "release"
+    reader = hold_reader(settings.db, release)
+    ingest = subprocess.Popen(
+        [*NEWSFLOW, "ingest-seeds", str(tmp_path / "second")],
+        env=api_env,
+        cwd=ROOT,
         stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
     )
-    assert reader.stdout is not None and reader.stdout.readline().strip() == "holding"
-    started = time.monotonic()
-    env = {**api_env, "PREFECT_LOGGING_LEVEL": "WARNING"}
-    out = run(["ingest-seeds", str(tmp_path / "second")], env)
-    reader.wait()
-    assert out.returncode == 0, out.stderr
-    assert "locked by PID" in out.stderr or time.monotonic() - started >= 3
+    assert ingest.stdout is not None
+    said = ""
+    try:
+        for line in ingest.stdout:  # the loader says why it waits, then the reader closes
+            said += line
+            if f"locked by PID {reader.pid}" in line:
+                release.touch()
+                break
+    finally:
+        release.touch()
+        reader.wait()
+    said += ingest.stdout.read()
+    assert ingest.wait(timeout=300) == 0, said
+    assert f"locked by PID {reader.pid}" in said
     out = run(["sql", "SELECT count(*) FROM articles", "--csv"], api_env)
     assert out.stdout.splitlines()[1] == "65"
 
@@ -107,23 +112,16 @@ def test_lock_held_too_long_exits_1_naming_it(
 ) -> None:
     make_seed_files(tmp_path / "s", 3)
     assert run(["ingest-seeds", str(tmp_path / "s")], api_env).returncode == 0
-    reader = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1], read_only=True); "
-            "print('holding', flush=True); time.sleep(8)",
-            str(settings.db),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert reader.stdout is not None and reader.stdout.readline().strip() == "holding"
+    release = tmp_path / "release"
+    reader = hold_reader(settings.db, release)
     make_seed_files(tmp_path / "t", 3, seed=5)
     for p in (tmp_path / "t").iterdir():
         p.write_text(p.read_text().replace("/story-", "/late-"))
-    out = run(["ingest-seeds", str(tmp_path / "t")], {**api_env, "NEWSFLOW_LOCK_WAIT": "1"})
-    reader.wait()
+    try:
+        out = run(["ingest-seeds", str(tmp_path / "t")], {**api_env, "NEWSFLOW_LOCK_WAIT": "1"})
+    finally:
+        release.touch()
+        reader.wait()
     assert out.returncode == 1
     assert f"PID {reader.pid}" in out.stderr and "NEWSFLOW_LOCK_WAIT" in out.stderr
     out = run(["status"], api_env)

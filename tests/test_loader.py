@@ -18,7 +18,7 @@ from tasks import spool
 from warehouse.db import WarehouseLocked, connect_writer, migrations
 from warehouse.loader import load_spool
 
-from .helpers import make_seed_files, spool_seed_files
+from .helpers import hold_reader, make_seed_files, spool_seed_files
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -139,42 +139,24 @@ def test_sigkill_mid_batch_then_rerun_loads_every_article_once(
     assert spool.pending(settings.spool) == []
 
 
-_HOLD_SCRIPT = textwrap.dedent(
-    """
-    import sys, time, duckdb
-    con = duckdb.connect(sys.argv[1], read_only=True)
-    print("holding", flush=True)
-    time.sleep(float(sys.argv[2]))
-    con.close()
-    """
-)
-
-
-def _hold(db: Path, seconds: float) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _HOLD_SCRIPT, str(db), str(seconds)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "holding"
-    return proc
-
-
 def test_loader_waits_for_a_reader_then_lands_everything(
     settings: Settings, tmp_path: Path
 ) -> None:
     connect_writer(settings.db, 5).close()
     spool_seed_files(make_seed_files(tmp_path / "s", 40), settings, batch_size=20)
-    reader = _hold(settings.db, 3)
+    release = tmp_path / "release"
+    reader = hold_reader(settings.db, release)
     waits: list[str] = []
+
+    def on_wait(holder: str, waited: float) -> None:
+        waits.append(holder)
+        if waited > 1:
+            release.touch()  # the analyst closes the session while the loader waits
+
     try:
-        report = load_spool(
-            settings.db,
-            settings.spool,
-            lock_wait=60,
-            on_wait=lambda holder, waited: waits.append(holder),
-        )
+        report = load_spool(settings.db, settings.spool, lock_wait=120, on_wait=on_wait)
     finally:
+        release.touch()
         reader.wait()
     assert waits and f"PID {reader.pid}" in waits[0]
     assert report.loaded == 40
@@ -186,7 +168,8 @@ def test_loader_gives_up_naming_the_lock_and_keeps_the_batches(
 ) -> None:
     connect_writer(settings.db, 5).close()
     ids = spool_seed_files(make_seed_files(tmp_path / "s", 10), settings)
-    reader = _hold(settings.db, 5)
+    release = tmp_path / "release"
+    reader = hold_reader(settings.db, release)
     try:
         with pytest.raises(WarehouseLocked) as info:
             load_spool(settings.db, settings.spool, lock_wait=1)
@@ -194,6 +177,7 @@ def test_loader_gives_up_naming_the_lock_and_keeps_the_batches(
         assert "NEWSFLOW_LOCK_WAIT" in str(info.value)
         assert spool.pending(settings.spool) == ids
     finally:
+        release.touch()
         reader.wait()
     _load(settings)
     assert _count(settings.db, "SELECT count(*) FROM articles") == 10

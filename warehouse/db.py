@@ -54,7 +54,10 @@ def _connect(
     started = time.monotonic()
     while True:
         try:
-            con = duckdb.connect(str(path), read_only=read_only)
+            # Never download extensions: fts is loaded from its pinned package (warehouse/fts.py).
+            con = duckdb.connect(
+                str(path), read_only=read_only, config={"autoinstall_known_extensions": False}
+            )
             con.execute("SET TimeZone = 'UTC'")
             return con
         except (duckdb.IOException, duckdb.ConnectionException) as error:
