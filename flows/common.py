@@ -127,7 +127,7 @@ def finish(summary: RunSummary, settings: Settings) -> RunSummary:
         summary.items,
     )
     summary.load = load_task(settings, run)
-    observe.publish(summary)
+    observe.publish(summary, settings)
     create_markdown_artifact(
         key=summary.flow.replace("_", "-"),
         markdown=summary.markdown(),
