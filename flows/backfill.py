@@ -14,7 +14,6 @@ from pathlib import Path
 
 from prefect import flow, task
 from prefect.logging import get_run_logger
-from prefect.task_runners import ProcessPoolTaskRunner
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from flows.common import RunSummary, bounded_map, current_run_id, finish
@@ -183,7 +182,7 @@ def refetch_day(day: date, domains: list[str], run_id: str, settings: Settings) 
     return len(urls)
 
 
-@flow(name="backfill", log_prints=True, task_runner=ProcessPoolTaskRunner())  # type: ignore[arg-type]
+@flow(name="backfill", log_prints=True)
 def backfill(request: BackfillRequest, settings: Settings | None = None) -> dict:
     """Redo a stage for the articles published in a range of days (see the form's fields)."""
     settings = settings or Settings()
@@ -208,7 +207,8 @@ def backfill(request: BackfillRequest, settings: Settings | None = None) -> dict
             summary.items += refetch_day(day, request.domains, summary.run_id, settings)
             progress.advance("days", 1)
         return finish(summary, settings).as_dict()
-    # Language detection is CPU-bound: days run in worker processes, a bounded window at once.
+    # Days run as concurrent tasks, a bounded window at once (threads: a day's work is small
+    # and a process pool's start would cost more than it saves for most ranges).
     for _day, considered in bounded_map(
         rededup_day,
         days,

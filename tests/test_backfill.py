@@ -11,7 +11,6 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.backfill import BackfillMode, BackfillRequest, ModeNotAvailable, backfill
-from flows.seeds import ingest_seeds
 from newsflow.settings import Settings
 
 TABLES = ("articles", "article_versions", "article_comments", "article_sightings", "rejects")
@@ -50,8 +49,20 @@ def _seed_three(folder: Path, settings: Settings) -> None:
         "Другая новость\n20240103\nhttps://c.example.net/x\n"
         "Это совсем другая статья о погоде в городе, и в ней много русских слов.\n"
     )
-    ingest_seeds(paths=[str(folder / "first")], settings=settings)
-    ingest_seeds(paths=[str(folder / "b.txt"), str(folder / "c.txt")], settings=settings)
+    _load(settings, [folder / "first" / "a.txt"])
+    _load(settings, [folder / "b.txt", folder / "c.txt"])
+
+
+def _load(settings: Settings, files: list[Path]) -> None:
+    """Load seed files through the stages and the loader (as ingest-seeds would, faster)."""
+    from tasks.process import process_candidates
+    from tasks.seeds import read_seed_files
+    from tasks.spool import write_batch
+    from warehouse.loader import load_spool
+
+    candidates, _ = read_seed_files(files, "setup")
+    write_batch(process_candidates(candidates, "setup"), settings.spool)
+    load_spool(settings.db, settings.spool, lock_wait=30)
 
 
 def schema_form(schema: dict[str, Any]) -> dict[str, Any]:
