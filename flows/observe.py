@@ -161,7 +161,7 @@ def settle_feed_health(summary: RunSummary, settings: Settings) -> None:
     con = connect_reader(Path(settings.db), wait=settings.lock_wait)
     try:
         found = con.execute(
-            "SELECT url, quarantined_until, consecutive_failures, last_error FROM feeds "
+            "SELECT url, quarantined_until, consecutive_failures, last_error, name FROM feeds "
             "WHERE url IN (SELECT unnest(?::VARCHAR[]))",
             [urls],
         ).fetchall()
@@ -170,7 +170,8 @@ def settle_feed_health(summary: RunSummary, settings: Settings) -> None:
     stored = {row[0]: row[1:] for row in found}
     now = datetime.now(UTC)
     for feed in summary.feed_health:
-        until, failures, error = stored.get(feed["url"], (None, 0, None))
+        until, failures, error, name = stored.get(feed["url"], (None, 0, None, None))
+        feed["name"] = feed.get("name") or name
         quarantined = until is not None and until > now
         feed["failures"] = failures or 0
         feed["reason"] = feed.get("reason") or error or ""

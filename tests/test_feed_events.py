@@ -13,6 +13,7 @@ import duckdb
 import pytest
 
 from flows.feeds import ingest_feeds
+from flows.maintenance import maintenance
 from newsflow.settings import Settings
 from tests.fetch_server import FaultServer, article_html, page, sample_paragraphs, send
 
@@ -96,13 +97,20 @@ def test_quarantine_and_recovery_become_events(
 
     # The quarantine runs out and the feed answers again: recovered.
     con = duckdb.connect(str(settings.db))
-    con.execute("UPDATE feeds SET quarantined_until = now() - INTERVAL 1 MINUTE")
+    con.execute(
+        "UPDATE feeds SET quarantined_until = now() - INTERVAL 1 MINUTE WHERE url = ?", [gone]
+    )
     con.close()
     server.state["gone"] = False  # type: ignore[attr-defined]
-    back = ingest_feeds(feeds_file=str(feeds), settings=settings)
-    assert {f["url"]: f["event"] for f in back["feed_health"]}[gone] == "recovered"
+    report = maintenance(settings=settings)  # re-probes feeds whose quarantine ran out
+    assert report["feeds_reprobed"] == 1
     (recovered,) = _wait_events("newsflow.feed.recovered", started, gone)
-    assert recovered.payload["run_id"] == back["run_id"]
+    assert recovered.resource.get("prefect.resource.name") == "gone"
+    con = duckdb.connect(str(settings.db), read_only=True)
+    state = con.execute("SELECT quarantined_until, last_status FROM feeds WHERE url = ?", [gone])
+    assert state.fetchall() == [(None, 200)]
+    con.close()
+    assert maintenance(settings=settings)["feeds_reprobed"] == 0
     assert len(_wait_events("newsflow.feed.quarantined", started, gone)) == 1
 
 
