@@ -150,7 +150,7 @@ def finish(summary: RunSummary, settings: Settings, *, load: bool | None = None)
     else:  # a work-pool worker: the run's row travels through the spool like every write
         write_batch(Batch(summary.run_id), settings.spool, extra={"runs": run_table(run)})
         summary.spooled_batches += 1
-    observe.publish(summary)
+    observe.publish(summary, settings)
     create_markdown_artifact(
         key=summary.flow.replace("_", "-"),
         markdown=summary.markdown(),

@@ -15,6 +15,7 @@ from typing import Any
 from prefect import flow, task
 
 from flows.common import RunSummary, current_run_id, finish
+from flows.observe import feed_health_rows
 from newsflow import progress
 from newsflow.settings import Settings
 from tasks.errors import retry_transient
@@ -165,6 +166,7 @@ def ingest_feeds(
         )
     )
     summary.spooled_batches = len(spooled)
+    summary.feed_health = feed_health_rows([p.state for p in polls], prior, quarantined)
     result = finish(summary, settings).as_dict()
     outcomes = [p.state.outcome for p in polls]
     result["feeds"] = {
