@@ -18,7 +18,7 @@ from tasks.enrich import (
 )
 from tasks.errors import BadInput
 from tasks.extract import EXTRACTOR_VERSION, extract
-from tasks.minhash import band_keys
+from tasks.minhash import WORD, band_keys
 from tasks.normalize import article_id, canonical_url, content_hash, normalize_text, word_count
 from tasks.records import (
     ArticleRow,
@@ -123,9 +123,12 @@ def text_from_page(candidate: Candidate) -> Candidate:
 def build_rows(candidate: Candidate, run_id: str, now: datetime) -> Batch:
     """The rows for one candidate whose ``text`` is set; ``BadInput`` if it has no words."""
     text = normalize_text(candidate.text or "")
-    if not text or word_count(text) == 0:
+    casefolded = text.casefold()
+    folded = WORD.findall(casefolded)
+    # Case folding that keeps the length keeps word boundaries (ß -> ss, İ -> i̇ do not).
+    words = len(folded) if len(casefolded) == len(text) else word_count(text)
+    if not words:
         raise BadInput(candidate.source, "no words in the article text", reason="empty_text")
-    words = word_count(text)
     canonical = canonical_url(candidate.url)
     aid = article_id(canonical)
     language, confidence = detect_language(text)
@@ -142,7 +145,7 @@ def build_rows(candidate: Candidate, run_id: str, now: datetime) -> Batch:
         language_confidence=confidence,
         text=text,
         word_count=words,
-        content_hash=content_hash(text),
+        content_hash=content_hash(text, folded),
         origin=candidate.origin,
         ingested_at=now,
         modified_at=dates.modified.value if dates.modified else None,
@@ -158,7 +161,7 @@ def build_rows(candidate: Candidate, run_id: str, now: datetime) -> Batch:
         access_status=candidate.access_status or "full",
         reading_minutes=reading_minutes(words),
         extractor=candidate.extractor,
-        bands=band_keys(text),
+        bands=band_keys(text, folded),
     )
     batch = Batch(run_id=run_id, articles=[row])
     batch.comments = [

@@ -153,8 +153,7 @@ def choose_text(trafilatura_text: str | None, jsonld_body: str | None) -> tuple[
 
 
 def _is_caps(line: str) -> bool:
-    letters = [c for c in line if c.isalpha()]
-    return len(line.split()) >= 4 and len(letters) >= 15 and all(c.isupper() for c in letters)
+    return len(line) >= 15 and line.isupper() and len(line.split()) >= 4
 
 
 def clean_lines(text: str, titles: list[str]) -> str:
@@ -176,9 +175,9 @@ def clean_lines(text: str, titles: list[str]) -> str:
 
 def _wall(html: str, url: str, text: str, title: str | None) -> str | None:
     """``bot_challenge`` or ``consent_wall`` if the page is one, else None."""
-    if words(text) >= WALL_MAX_WORDS:
+    if len(text) > 30 * WALL_MAX_WORDS or words(text) >= WALL_MAX_WORDS:
         return None
-    if _CHALLENGE.search(html):
+    if _CHALLENGE.search(html, 0, 300_000):  # challenge pages are small
         return "bot_challenge"
     host = urlsplit(url).hostname or ""
     if host.startswith(_CONSENT_HOSTS) or _CONSENT.search(f"{title or ''}\n{text}"):

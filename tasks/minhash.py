@@ -17,7 +17,9 @@ from __future__ import annotations
 import hashlib
 import re
 import struct
+import zlib
 
+import numpy as np
 import rensa
 
 SHINGLE = 3
@@ -33,30 +35,54 @@ MIN_LENGTH_RATIO = 0.3
 # safely (exact duplicates are still found by content_hash).
 MIN_SHINGLES = 10
 
-_WORD = re.compile(r"\w+")
+WORD = re.compile(r"\w+")
 _PACK = struct.Struct(f"<B{ROWS}I")
+_MIX = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F))
+_WORD_HASHES: dict[str, int] = {}  # CRC-32 of each word seen (bounded, see _hashes)
 
 
-def shingles(text: str) -> set[str]:
-    """The set of ``SHINGLE``-word shingles of the case-folded words of ``text``."""
-    words = _WORD.findall(text.casefold())
+def _hashes(words: list[str]) -> np.ndarray:
+    cache = _WORD_HASHES
+    if len(cache) > 500_000:
+        cache.clear()
+    for word in set(words).difference(cache):
+        cache[word] = zlib.crc32(word.encode("utf-8", "replace")) | 1
+    return np.fromiter(map(cache.__getitem__, words), dtype=np.uint64, count=len(words))
+
+
+def shingle_hashes(words: list[str]) -> np.ndarray:
+    """64-bit hashes of the ``SHINGLE``-word shingles of case-folded words, repeats kept.
+
+    Stable across processes and machines (CRC-32 of each word, mixed by multiplication).
+    """
+    h = _hashes(words)
     if len(words) < SHINGLE:
-        return {" ".join(words)} if words else set()
-    return {" ".join(words[i : i + SHINGLE]) for i in range(len(words) - SHINGLE + 1)}
+        return h
+    with np.errstate(over="ignore"):
+        return (h[:-2] * _MIX[0]) ^ (h[1:-1] * _MIX[1]) ^ h[2:]
 
 
-def signature(items: set[str]) -> list[int]:
-    sketch = rensa.RMinHash(NUM_PERM, SEED)
-    sketch.update(list(items))
-    return list(sketch.digest())
+def folded_words(text: str) -> list[str]:
+    return WORD.findall(text.casefold())
 
 
-def band_keys(text: str) -> list[int]:
-    """One signed 64-bit key per band (the band's number is in the key), or [] if short."""
-    items = shingles(text)
+def shingles(text: str) -> set[int]:
+    """The shingle set of a text, for verification (``is_near_duplicate``)."""
+    return set(shingle_hashes(folded_words(text)).tolist())
+
+
+def band_keys(text: str, words: list[str] | None = None) -> list[int]:
+    """One signed 64-bit key per band (the band's number is in the key), or [] if short.
+
+    ``words``: the text's case-folded words, if the caller has them already.
+    """
+    # Repeated shingles do not change a MinHash, so they are not removed first.
+    items = shingle_hashes(folded_words(text) if words is None else words)
     if len(items) < MIN_SHINGLES:
         return []
-    sig = signature(items)
+    offsets = np.array([0, len(items)], dtype=np.uint64)
+    matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(items, offsets, NUM_PERM, SEED)
+    sig = matrix.to_rows()[0]
     keys = []
     for band in range(BANDS):
         packed = _PACK.pack(band, *sig[band * ROWS : (band + 1) * ROWS])
@@ -65,7 +91,7 @@ def band_keys(text: str) -> list[int]:
     return keys
 
 
-def similarity(a: set[str], b: set[str]) -> tuple[float, float]:
+def similarity(a: set[int], b: set[int]) -> tuple[float, float]:
     """(containment of the smaller set in the other, size ratio smaller/larger)."""
     if not a or not b:
         return 0.0, 0.0
@@ -73,7 +99,7 @@ def similarity(a: set[str], b: set[str]) -> tuple[float, float]:
     return len(small & large) / len(small), len(small) / len(large)
 
 
-def is_near_duplicate(a: set[str], b: set[str]) -> bool:
+def is_near_duplicate(a: set[int], b: set[int]) -> bool:
     """Whether two shingle sets are the same text give or take edits and page noise."""
     containment, ratio = similarity(a, b)
     return containment >= MIN_CONTAINMENT and ratio >= MIN_LENGTH_RATIO

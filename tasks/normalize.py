@@ -21,9 +21,12 @@ _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), Non
 
 def normalize_text(text: str) -> str:
     """NFC, invisible characters dropped, runs of spaces folded, one paragraph per line."""
-    text = unicodedata.normalize("NFC", text).translate(_INVISIBLE)
+    text = unicodedata.normalize("NFC", text)
+    if not text.isascii() and any(chr(c) in text for c in _INVISIBLE):
+        text = text.translate(_INVISIBLE)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    lines = (_WS.sub(" ", line).strip() for line in text.split("\n"))
+    # One pass over the whole text (_WS never matches a newline), then per-line trimming.
+    lines = (line.strip() for line in _WS.sub(" ", text).split("\n"))
     return "\n".join(line for line in lines if line)
 
 
@@ -58,9 +61,13 @@ def article_id(canonical: str) -> str:
     return hashlib.blake2b(canonical.encode("utf-8"), digest_size=8).hexdigest()
 
 
-def content_hash(text: str) -> str:
-    """Hash of the text with case, punctuation and spacing folded, for exact dedup."""
-    words = _WORD.findall(text.casefold())
+def content_hash(text: str, words: list[str] | None = None) -> str:
+    """Hash of the text with case, punctuation and spacing folded, for exact dedup.
+
+    ``words``: ``\\w+`` runs of ``text.casefold()``, if the caller has them already.
+    """
+    if words is None:
+        words = _WORD.findall(text.casefold())
     return hashlib.blake2b(" ".join(words).encode("utf-8"), digest_size=16).hexdigest()
 
 

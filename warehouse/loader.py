@@ -195,7 +195,8 @@ def _merge(con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table], report: 
         "published_at, language, language_confidence, text, word_count, content_hash, "
         "duplicate_of, origin, ingested_at, modified_at, published_source, modified_source, "
         "authors, site_name, description, image, tags, categories, canonical_link, "
-        "access_status, reading_minutes, extractor, coalesce(duplicate_of, article_id) "
+        "coalesce(access_status, 'full'), reading_minutes, extractor, "
+        "coalesce(duplicate_of, article_id) "
         "FROM fresh"
     )
     con.execute(
@@ -317,9 +318,9 @@ def _merge_near_duplicates(con: duckdb.DuckDBPyConnection) -> None:
             [new_ids],
         ).fetchall()
     }
-    shingle_cache: dict[str, set[str]] = {}
+    shingle_cache: dict[str, set[int]] = {}
 
-    def sh(aid: str, text: str) -> set[str]:
+    def sh(aid: str, text: str) -> set[int]:
         if aid not in shingle_cache:
             shingle_cache[aid] = shingles(text)
         return shingle_cache[aid]

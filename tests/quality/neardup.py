@@ -29,6 +29,7 @@ from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from multiprocessing import get_context
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -89,7 +90,7 @@ def load_bases(workers: int, limit: int | None) -> list[Doc]:
         ids = page_ids(set_name)
         jobs += [(set_name, ids[i : i + 20]) for i in range(0, len(ids), 20)]
     found = []
-    with ProcessPoolExecutor(workers, max_tasks_per_child=40) as pool:
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
         for chunk in pool.map(_extract, jobs):
             found.extend(chunk)
     docs = []
