@@ -309,7 +309,7 @@ def _merge_near_duplicates(con: duckdb.DuckDBPyConnection) -> None:
             [old_ids],
         ).fetchall():
             old[aid] = (text, root, root_at)
-    new_ids = sorted({aid for aid, _ in past} | {aid for aid, _ in within})
+    new_ids = sorted({aid for aid, _ in past} | {a for pair in within for a in pair})
     new: dict[str, tuple[str, datetime]] = {
         aid: (text, at)
         for aid, text, at in con.execute(

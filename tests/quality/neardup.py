@@ -87,7 +87,7 @@ def load_bases(workers: int, limit: int | None) -> list[Doc]:
 
     jobs = []
     for set_name in SETS:
-        ids = page_ids(set_name)
+        ids = page_ids(set_name)[:limit] if limit else page_ids(set_name)
         jobs += [(set_name, ids[i : i + 20]) for i in range(0, len(ids), 20)]
     found = []
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
@@ -99,7 +99,7 @@ def load_bases(workers: int, limit: int | None) -> list[Doc]:
             continue
         host = (urlsplit(url).hostname or "unknown").removeprefix("www.")
         docs.append(Doc(doc_id, doc_id, host, text, title))
-    return docs[:limit] if limit else docs
+    return docs
 
 
 def drop_corpus_duplicates(docs: list[Doc]) -> tuple[list[Doc], int]:
@@ -285,7 +285,7 @@ def score(docs: list[Doc], clusters: dict[str, str]) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--limit", type=int, default=None, help="use only N base pages")
+    parser.add_argument("--limit", type=int, default=None, help="only N pages of each set")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
