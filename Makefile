@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 # The machine's pip index warnings are noise; real errors still fail the step.
-QUIET_PIP := grep -v "is ignored: it is neither a file nor a directory" || true
+QUIET_PIP := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 PYTEST_ARGS ?=
 # CI runs everything; a developer's `make test` skips tests marked slow (`make test-all` runs them).
 ifeq ($(CI),true)
@@ -59,6 +59,7 @@ docs: install
 
 bench: install-dev
 	$(PY) tests/benchmarks/bench_seeds.py
+	$(PY) tests/benchmarks/bench_fetch.py
 
 ## eval: extraction quality on every page of ../shared/eval beside bare trafilatura, and the
 ## near-duplicate evaluation (labelled pairs from the same pages)

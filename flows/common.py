@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
+from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 
+from flows import observe
+from flows.report import summary_extras
 from newsflow.settings import Settings
 from warehouse.loader import LoadReport, RunRow, load_spool
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -24,11 +31,19 @@ class RunSummary:
     spooled_batches: int = 0
     load: LoadReport = field(default_factory=LoadReport)
     intake_rejects: dict[str, int] = field(default_factory=dict)
+    # Seconds per HTTP request by host, filled by flows that fetch ("slowest hosts").
+    host_seconds: dict[str, list[float]] = field(default_factory=dict)
+    # One dict per feed polled: url, name, status, failures, state (ok, failing,
+    # quarantined, recovered), reason; quarantined/recovered also become Prefect events.
+    feed_health: list[dict[str, Any]] = field(default_factory=list)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     finished_at: datetime | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def record_host(self, host: str, seconds: float) -> None:
+        self.host_seconds.setdefault(host, []).append(seconds)
 
     def markdown(self) -> str:
         load = self.load
@@ -50,7 +65,24 @@ class RunSummary:
             lines += ["", "| reject reason | count |", "|---|---:|"]
             for reason, count in sorted(load.rejects_by_reason.items(), key=lambda kv: -kv[1]):
                 lines.append(f"| `{reason}` | {count} |")
+        lines += summary_extras(self)
         return "\n".join(lines) + "\n"
+
+
+def bounded_map(
+    task_fn: Any, chunks: list[T], window: int, **kwargs: Any
+) -> Iterator[tuple[T, Any]]:
+    """Submit ``task_fn(chunk, **kwargs)`` for every chunk, at most ``window`` in flight, and
+    yield ``(chunk, result)`` in order: memory stays flat however many chunks there are."""
+    pending: deque[tuple[T, PrefectFuture[Any]]] = deque()
+    for chunk in chunks:
+        if len(pending) >= window:
+            done_chunk, future = pending.popleft()
+            yield done_chunk, future.result()
+        pending.append((chunk, task_fn.submit(chunk, **kwargs)))
+    while pending:
+        done_chunk, future = pending.popleft()
+        yield done_chunk, future.result()
 
 
 def current_run_id() -> str:
@@ -74,7 +106,12 @@ def load_task(settings: Settings, run: RunRow) -> LoadReport:
             )
 
     return load_spool(
-        settings.db, settings.spool, lock_wait=settings.lock_wait, run=run, on_wait=on_wait
+        settings.db,
+        settings.spool,
+        lock_wait=settings.lock_wait,
+        run=run,
+        on_wait=on_wait,
+        publish=settings.publish,
     )
 
 
@@ -90,6 +127,7 @@ def finish(summary: RunSummary, settings: Settings) -> RunSummary:
         summary.items,
     )
     summary.load = load_task(settings, run)
+    observe.publish(summary)
     create_markdown_artifact(
         key=summary.flow.replace("_", "-"),
         markdown=summary.markdown(),

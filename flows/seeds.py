@@ -2,46 +2,38 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 from prefect import flow, task
+from prefect.task_runners import ProcessPoolTaskRunner
 
-from flows.common import RunSummary, current_run_id, finish
+from flows.common import RunSummary, bounded_map, current_run_id, finish
 from newsflow import progress
 from newsflow.settings import Settings
 from tasks import seeds
+from tasks.dedupe import dedupe_batch
 from tasks.errors import retry_transient
+from tasks.fetch import fetch_and_process
 from tasks.process import process_candidates
-from tasks.records import RejectRow
 from tasks.spool import SpooledBatch, write_batch
 
 
 @task(name="process-seed-files", retries=2, retry_condition_fn=retry_transient)
-def process_seed_files(paths: list[str], run_id: str, spool: str) -> SpooledBatch:
-    """One batch of seed files: parse, process, spool. Returns ids and counts, not rows."""
+def process_seed_files(paths: list[str], run_id: str, settings: Settings) -> SpooledBatch:
+    """One batch of seed files: parse, fetch listed URLs, process, spool. Returns ids and
+    counts, not rows."""
     candidates, rejects = seeds.read_seed_files([Path(p) for p in paths], run_id)
     with_text = [c for c in candidates if c.text is not None]
     batch = process_candidates(with_text, run_id)
     batch.rejects.extend(rejects)
-    batch.rejects.extend(
-        RejectRow(
-            c.url,
-            "fetch",
-            "not_fetched",
-            f"listed in {c.source}; URL fetching is not available in this version",
-            run_id,
-            c.seen_at or datetime.now(UTC),
-        )
-        for c in candidates
-        if c.text is None
-    )
-    spooled = write_batch(batch, spool)
-    progress.advance("seeds", len(paths))
-    return spooled
+    listed = [c for c in candidates if c.text is None]  # URL lists: fetch each URL
+    if listed:
+        batch.extend(fetch_and_process(listed, settings, run_id))
+        batch = dedupe_batch(batch)
+    return write_batch(batch, settings.spool)
 
 
-@flow(name="ingest-seeds", log_prints=True)
+@flow(name="ingest-seeds", log_prints=True, task_runner=ProcessPoolTaskRunner())  # type: ignore[arg-type]
 def ingest_seeds(paths: list[str] | None = None, settings: Settings | None = None) -> dict:
     """Ingest seed files (article files and URL lists) or folders of them (default ``seeds/``)."""
     settings = settings or Settings()
@@ -50,11 +42,11 @@ def ingest_seeds(paths: list[str] | None = None, settings: Settings | None = Non
     summary.items = len(files)
     progress.advance("seeds", 0, len(files))
     size = settings.batch_size
-    futures = [
-        process_seed_files.submit(
-            [str(p) for p in files[i : i + size]], summary.run_id, settings.spool
-        )
-        for i in range(0, len(files), size)
-    ]
-    summary.spooled_batches = len([f.result() for f in futures])
+    chunks = [[str(p) for p in files[i : i + size]] for i in range(0, len(files), size)]
+    # A bounded window of batches in flight keeps memory flat however many files there are.
+    for chunk, _spooled in bounded_map(
+        process_seed_files, chunks, settings.parallelism, run_id=summary.run_id, settings=settings
+    ):
+        summary.spooled_batches += 1
+        progress.advance("seeds", len(chunk))
     return finish(summary, settings).as_dict()

@@ -73,7 +73,7 @@ def _progress_bar(label: str) -> Iterator[None]:
 
 def _print_summary(summary: dict[str, Any], db: Path) -> None:
     load = summary["load"]
-    table = Table(title=f"{summary['flow']} — run {summary['run_id']}", title_justify="left")
+    table = Table(title=f"{summary['flow']}: summary", title_justify="left")
     table.add_column("measure")
     table.add_column("count", justify="right")
     rows = [
@@ -91,7 +91,8 @@ def _print_summary(summary: dict[str, Any], db: Path) -> None:
     for reason, count in sorted(load["rejects_by_reason"].items(), key=lambda kv: -kv[1]):
         table.add_row(f"  rejected: {reason}", str(count))
     console.print(table)
-    console.print(f'warehouse: {db}  (try: newsflow sql "SELECT title, domain FROM articles")')
+    console.print(f"run {summary['run_id']} -> warehouse {db}")
+    console.print('next: newsflow sql "SELECT domain, title FROM articles_unique"; newsflow status')
 
 
 def _run_flow(settings: Settings, label: str, call: Any) -> dict[str, Any]:
@@ -239,6 +240,7 @@ def status(db: DbOption = None) -> None:
 # Commands of other areas live in their own modules and register themselves on ``app``;
 # importing them here puts them on the command line.
 # (one import line per module, kept sorted)
+from newsflow import cli_analyst, cli_fetch, cli_orchestrate  # noqa: E402, F401
 
 
 def main() -> None:

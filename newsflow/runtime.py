@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 STARTUP_TIMEOUT = 180
+# Library loggers Prefect routes into the run log (their levels: flows/observe.py).
+LIBRARY_LOGGERS = ("httpx", "httpcore", "trafilatura", "htmldate", "courlan", "feedparser")
 
 
 def quiet_prefect_defaults() -> None:
@@ -23,6 +25,7 @@ def quiet_prefect_defaults() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", str(STARTUP_TIMEOUT))
+    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", ",".join(LIBRARY_LOGGERS))
 
 
 @contextmanager

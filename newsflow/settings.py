@@ -7,6 +7,7 @@ file in the working directory. Nothing else in the project reads the environment
 from __future__ import annotations
 
 import ipaddress
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -48,9 +49,22 @@ class Settings(BaseSettings):
     spool: str = Field(
         "warehouse/spool", description="Where processed batches wait: a folder or an fsspec URL."
     )
+    publish: bool = Field(
+        True,
+        description="After each load, refresh the read-only published copy and its search index.",
+    )
     batch_size: int = Field(500, ge=1, description="Items per processing batch.")
     workers: int = Field(
         0, ge=0, description="Worker processes for CPU-bound stages (0: one per core)."
+    )
+    fetch_concurrency: int = Field(
+        32, ge=1, description="HTTP requests in flight at once in one fetch task (all hosts)."
+    )
+    http_retries: int = Field(
+        2, ge=0, description="Extra attempts after a transient failure (timeout, 429, 5xx)."
+    )
+    retry_max_wait: float = Field(
+        60.0, ge=0, description="Longest wait before a retry; a longer Retry-After gives up."
     )
 
     @field_validator("allow_private", mode="before")
@@ -61,6 +75,11 @@ class Settings(BaseSettings):
                 ipaddress.ip_network(p.strip(), strict=False) for p in value.split(",") if p.strip()
             ]
         return value
+
+    @property
+    def parallelism(self) -> int:
+        """Worker processes for CPU-bound stages."""
+        return self.workers or os.cpu_count() or 1
 
     def allows_private(self, address: str) -> bool:
         """Whether a private/loopback address was explicitly allowed by the user."""

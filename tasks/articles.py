@@ -6,6 +6,7 @@ this stage only normalizes, identifies and enriches it.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -17,9 +18,9 @@ from tasks.enrich import (
     registered_domain,
 )
 from tasks.errors import BadInput
-from tasks.extract import EXTRACTOR_VERSION, extract
+from tasks.extract import EXTRACTOR_VERSION, Extracted, extract
 from tasks.minhash import WORD, band_keys
-from tasks.normalize import article_id, canonical_url, content_hash, normalize_text, word_count
+from tasks.normalize import article_id, canonical_url, hash_words, normalize_text, word_count
 from tasks.records import (
     ArticleRow,
     Batch,
@@ -86,6 +87,9 @@ def reconcile_dates(claims: list[DateClaim], now: datetime) -> Dates:
     return Dates(published, modified, refused)
 
 
+WALLS = ("consent_wall", "bot_challenge")
+
+
 def text_from_page(candidate: Candidate) -> Candidate:
     """Fill a fetched candidate's text and metadata from its ``html`` (in a worker process).
 
@@ -97,39 +101,48 @@ def text_from_page(candidate: Candidate) -> Candidate:
     try:
         page = extract(candidate.html, candidate.url)
     except BadInput as error:
-        if error.reason in ("consent_wall", "bot_challenge") and candidate.summary:
-            candidate.text = candidate.summary
-            candidate.access_status = error.reason
-            candidate.extractor = EXTRACTOR_VERSION
-            return candidate
-        raise
+        walled = wall_candidate(candidate, error.reason)
+        if walled is None:
+            raise
+        return walled
     candidate.text = page.text
     candidate.title = candidate.title or page.title
     candidate.dates = [*candidate.dates, *page.dates]
     candidate.authors = candidate.authors or page.authors
     candidate.tags = list(dict.fromkeys([*candidate.tags, *page.tags]))
-    candidate.categories = page.categories
+    return page_metadata(candidate, page, candidate.summary)
+
+
+def wall_candidate(candidate: Candidate, reason: str) -> Candidate | None:
+    """The candidate of a consent/challenge page: its feed summary as text, or None."""
+    if reason not in WALLS or not candidate.summary:
+        return None
+    return dataclasses.replace(
+        candidate, text=candidate.summary, access_status=reason, extractor=EXTRACTOR_VERSION
+    )
+
+
+def page_metadata(candidate: Candidate, page: Extracted, feed_summary: str | None) -> Candidate:
+    """Copy onto ``candidate`` the page facts the intake cannot know, and the access status
+    (which compares the page's text with the feed's summary)."""
+    candidate.categories = list(page.categories)
     candidate.site_name = page.site_name
     candidate.description = page.description
     candidate.image = page.image
     candidate.canonical_link = page.canonical_url
     candidate.extractor = page.extractor
-    candidate.access_status = access_status(
-        page.access_status, word_count(page.text), candidate.summary
-    )
+    candidate.access_status = access_status(page.access_status, word_count(page.text), feed_summary)
     return candidate
 
 
 def build_rows(candidate: Candidate, run_id: str, now: datetime) -> Batch:
     """The rows for one candidate whose ``text`` is set; ``BadInput`` if it has no words."""
     text = normalize_text(candidate.text or "")
-    casefolded = text.casefold()
-    folded = WORD.findall(casefolded)
-    # Case folding that keeps the length keeps word boundaries (ß -> ss, İ -> i̇ do not).
-    words = len(folded) if len(casefolded) == len(text) else word_count(text)
+    folded = WORD.findall(text.casefold())  # one pass: count, content hash and MinHash
+    words = len(folded)
     if not words:
         raise BadInput(candidate.source, "no words in the article text", reason="empty_text")
-    canonical = canonical_url(candidate.url)
+    canonical = canonical_url(candidate.canonical or candidate.url)
     aid = article_id(canonical)
     language, confidence = detect_language(text)
     dates = reconcile_dates(candidate.dates, now)
@@ -145,7 +158,7 @@ def build_rows(candidate: Candidate, run_id: str, now: datetime) -> Batch:
         language_confidence=confidence,
         text=text,
         word_count=words,
-        content_hash=content_hash(text, folded),
+        content_hash=hash_words(folded),
         origin=candidate.origin,
         ingested_at=now,
         modified_at=dates.modified.value if dates.modified else None,

@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 
 import tldextract
 
-# Enough text for a confident guess (~150 words); fastText's cost grows with length.
-_LANG_SAMPLE_CHARS = 1000
+# Enough text for a confident guess; fastText's cost grows with length.
+_LANG_SAMPLE_CHARS = 600
 _MIN_CONFIDENCE = 0.5
 _WORDS = re.compile(r"\w+")
 

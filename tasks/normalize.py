@@ -12,8 +12,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 import courlan
 
-_WS = re.compile(r"[^\S\n]+")
-_BLANKS = re.compile(r"\n{2,}")
 _WORD = re.compile(r"\w+")
 # Zero-width and bidi control characters that make equal texts hash differently.
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
@@ -21,12 +19,10 @@ _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), Non
 
 def normalize_text(text: str) -> str:
     """NFC, invisible characters dropped, runs of spaces folded, one paragraph per line."""
-    text = unicodedata.normalize("NFC", text)
-    if not text.isascii() and any(chr(c) in text for c in _INVISIBLE):
-        text = text.translate(_INVISIBLE)
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    # One pass over the whole text (_WS never matches a newline), then per-line trimming.
-    lines = (line.strip() for line in _WS.sub(" ", text).split("\n"))
+    if not unicodedata.is_normalized("NFC", text):
+        text = unicodedata.normalize("NFC", text)
+    text = text.translate(_INVISIBLE).replace("\r\n", "\n").replace("\r", "\n")
+    lines = (" ".join(line.split()) for line in text.split("\n"))
     return "\n".join(line for line in lines if line)
 
 
@@ -61,15 +57,21 @@ def article_id(canonical: str) -> str:
     return hashlib.blake2b(canonical.encode("utf-8"), digest_size=8).hexdigest()
 
 
-def content_hash(text: str, words: list[str] | None = None) -> str:
-    """Hash of the text with case, punctuation and spacing folded, for exact dedup.
-
-    ``words``: ``\\w+`` runs of ``text.casefold()``, if the caller has them already.
-    """
-    if words is None:
-        words = _WORD.findall(text.casefold())
-    return hashlib.blake2b(" ".join(words).encode("utf-8"), digest_size=16).hexdigest()
+def content_hash(text: str) -> str:
+    """Hash of the text with case, punctuation and spacing folded, for exact dedup."""
+    return fingerprint(text)[1]
 
 
 def word_count(text: str) -> int:
     return len(_WORD.findall(text))
+
+
+def fingerprint(text: str) -> tuple[int, str]:
+    """Word count and content hash in one pass over the words."""
+    words = _WORD.findall(text.casefold())
+    return len(words), hash_words(words)
+
+
+def hash_words(words: list[str]) -> str:
+    """content_hash of a text given its words (``\\w+`` runs of ``text.casefold()``)."""
+    return hashlib.blake2b(" ".join(words).encode("utf-8"), digest_size=16).hexdigest()

@@ -31,7 +31,7 @@ def process_candidates(
         stage = "process"
         try:
             if candidate.html is not None:
-                aid = article_id(canonical_url(candidate.url))
+                aid = article_id(canonical_url(candidate.canonical or candidate.url))
                 batch.raw_pages.append(raw_page(candidate, aid, now))
                 if candidate.text is None:
                     stage = "extract"

@@ -52,6 +52,8 @@ class Candidate:
     tags: list[str] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
     seen_at: datetime | None = None
+    # A fetched page's identity: its same-site rel=canonical/og:url, else the final URL.
+    canonical: str | None = None
     # Set by extraction (tasks.articles.text_from_page) when the text came from ``html``.
     site_name: str | None = None
     description: str | None = None

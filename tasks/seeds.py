@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import codecs
 import re
-import unicodedata
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +24,8 @@ from tasks.records import Candidate, DateClaim, Note, RejectRow
 COMMENT_PREFIX = "Comment:"
 # Files in a seed folder that are configuration or documentation, not seeds.
 _NOT_SEEDS = {".toml", ".opml", ".md", ".json", ".yaml", ".yml"}
+# Control, surrogate and private-use characters: a few are noise, many mean binary data.
+_CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f\ud800-\udfff\ue000-\uf8ff]")
 _DATE = re.compile(r"^(\d{4})-?(\d{2})-?(\d{2})$")
 _EARLIEST_YEAR = 1991  # the web's first pages; earlier dates are typos
 _BOMS = (
@@ -79,9 +80,7 @@ def decode(data: bytes, source: str) -> str:
 
 
 def _check_text(text: str, source: str) -> str:
-    controls = sum(
-        1 for c in text if unicodedata.category(c) in ("Cc", "Cs", "Co") and c not in "\n\r\t\f\v"
-    )
+    controls = len(_CONTROL.findall(text))
     if "\x00" in text or controls > max(2, len(text) // 200):
         raise BadInput(source, f"{controls} control characters: a binary file", reason="binary")
     return text

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -13,6 +14,9 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 from newsflow.settings import Settings
+
+if TYPE_CHECKING:
+    from tests.analyst_fixture import FixtureWarehouse
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "seeds" / "000_fcba646dac09ab2d.txt"
@@ -44,3 +48,12 @@ def seed_dir(tmp_path: Path) -> Path:
     folder.mkdir()
     (folder / SEED.name).write_bytes(SEED.read_bytes())
     return folder
+
+
+@pytest.fixture(scope="session")
+def analyst_warehouse(tmp_path_factory: pytest.TempPathFactory) -> FixtureWarehouse:
+    """The analysts' fixture warehouse and its published copy (tests/analyst_fixture.py);
+    shared by the session, so tests only read it."""
+    from tests.analyst_fixture import build
+
+    return build(tmp_path_factory.mktemp("analyst"))

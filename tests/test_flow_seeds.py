@@ -104,3 +104,20 @@ def test_changed_text_keeps_the_old_version(settings: Settings, tmp_path: Path) 
     assert summary["load"]["updated"] == 1
     assert _rows(settings, "SELECT text FROM articles") == [("Corrected version of the text.",)]
     assert _rows(settings, "SELECT text FROM article_versions") == [("First version of the text.",)]
+
+
+def test_run_publishes_a_summary_artifact(settings: Settings, seed_dir: Path) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    (seed_dir / "empty.txt").write_bytes(b"")
+    summary = ingest_seeds(paths=[str(seed_dir)], settings=settings)
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[summary["run_id"]])
+            )
+        )
+    (artifact,) = [a for a in artifacts if a.key == "ingest-seeds"]
+    assert "| new articles loaded | 1 |" in str(artifact.data)
+    assert "| `empty_file` | 1 |" in str(artifact.data)

@@ -54,7 +54,10 @@ def _connect(
     started = time.monotonic()
     while True:
         try:
-            con = duckdb.connect(str(path), read_only=read_only)
+            # Never download extensions: fts is loaded from its pinned package (warehouse/fts.py).
+            con = duckdb.connect(
+                str(path), read_only=read_only, config={"autoinstall_known_extensions": False}
+            )
             con.execute("SET TimeZone = 'UTC'")
             return con
         except (duckdb.IOException, duckdb.ConnectionException) as error:
@@ -101,7 +104,13 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
         " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
     )
-    con.execute("COMMENT ON TABLE schema_migrations IS 'The numbered SQL migrations applied.'")
+    for target, text in (
+        ("TABLE schema_migrations", "The numbered SQL migrations applied (warehouse/migrations)."),
+        ("COLUMN schema_migrations.version", "Migration number (the file name prefix)."),
+        ("COLUMN schema_migrations.name", "Migration name (the rest of the file name)."),
+        ("COLUMN schema_migrations.applied_at", "When it was applied."),
+    ):
+        con.execute(f"COMMENT ON {target} IS '{text}'")
     done = {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
     applied = []
     for number, name, path in migrations():

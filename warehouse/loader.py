@@ -23,6 +23,9 @@ from tasks import spool as spool_mod
 from tasks.dedupe import is_material_change
 from tasks.minhash import is_near_duplicate, shingles
 from warehouse.db import connect_writer
+from warehouse.publish import publish_after_load, published_path
+from warehouse.revisions import merge_revisions
+from warehouse.search_index import merge_search_index
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +41,7 @@ class LoadReport:
     rejects: int = 0
     rejects_by_reason: dict[str, int] = field(default_factory=dict)
     skipped_batches: int = 0  # already loaded (a crash came between commit and cleanup)
+    revised: int = 0  # article rows whose derived columns a backfill recomputed
 
     def add(self, other: LoadReport) -> None:
         for name in (
@@ -49,6 +53,7 @@ class LoadReport:
             "sightings",
             "rejects",
             "skipped_batches",
+            "revised",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for reason, count in other.rejects_by_reason.items():
@@ -73,8 +78,10 @@ def load_spool(
     run: RunRow | None = None,
     on_wait: Callable[[str, float], None] | None = None,
     batch_ids: list[str] | None = None,
+    publish: bool = False,
 ) -> LoadReport:
-    """Merge every complete spool batch (or just ``batch_ids``) into the warehouse."""
+    """Merge every complete spool batch (or just ``batch_ids``) into the warehouse;
+    with ``publish``, then refresh the analysts' read-only copy (``warehouse/publish.py``)."""
     report = LoadReport()
     ids = spool_mod.pending(spool) if batch_ids is None else batch_ids
     con = connect_writer(db, lock_wait, on_wait)
@@ -85,6 +92,8 @@ def load_spool(
             _record_run(con, run, report)
     finally:
         con.close()
+    if publish and (report.batches or not published_path(db).exists()):
+        publish_after_load(db, lock_wait=lock_wait, on_wait=on_wait)
     return report
 
 
@@ -240,6 +249,50 @@ def _merge(con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table], report: 
     ).fetchall()
     report.rejects_by_reason = {reason: int(count) for reason, count in rows}
     report.rejects = sum(report.rejects_by_reason.values())
+    report.revised = merge_revisions(con, tables)
+    merge_search_index(con)  # the batch's new and changed articles (warehouse/search_index.py)
+    if "feed_states" in tables:
+        _merge_feed_states(con)
+
+
+def _merge_feed_states(con: duckdb.DuckDBPyConnection) -> None:
+    """Feed validators and health from polls whose entries this batch's run spooled first.
+
+    Outcomes: ok / not_modified reset the failure counts and clear quarantine; soft and hard
+    failures are counted apart; 3 hard failures in a row quarantine the feed (1, 2, 4 ...
+    days, at most 30) and 410 Gone at once (30 days); after that time it is polled again.
+    Validators change only with a response that was parsed (ok) or confirmed (304).
+    """
+    con.execute(
+        "INSERT INTO feeds (url) SELECT DISTINCT url FROM new_feed_states "
+        "WHERE url NOT IN (SELECT url FROM feeds)"
+    )
+    con.execute(
+        "UPDATE feeds SET "
+        "name = coalesce(s.name, feeds.name), title = coalesce(s.title, feeds.title), "
+        "etag = CASE WHEN s.outcome = 'ok' THEN s.etag "
+        "  WHEN s.outcome = 'not_modified' THEN coalesce(s.etag, feeds.etag) ELSE feeds.etag END, "
+        "last_modified = CASE WHEN s.outcome = 'ok' THEN s.last_modified "
+        "  WHEN s.outcome = 'not_modified' THEN coalesce(s.last_modified, feeds.last_modified) "
+        "  ELSE feeds.last_modified END, "
+        "last_status = s.status, last_polled_at = s.polled_at, last_error = s.error, "
+        "last_entries = CASE WHEN s.outcome = 'ok' THEN s.entries END, "
+        "consecutive_failures = CASE WHEN s.ok THEN 0 ELSE feeds.consecutive_failures + 1 END, "
+        "last_success_at = CASE WHEN s.ok THEN s.polled_at ELSE feeds.last_success_at END, "
+        "soft_failures = CASE WHEN s.ok THEN 0 WHEN s.outcome = 'soft' "
+        "  THEN coalesce(feeds.soft_failures, 0) + 1 ELSE feeds.soft_failures END, "
+        "hard_failures = CASE WHEN s.ok THEN 0 WHEN s.outcome IN ('hard', 'gone') "
+        "  THEN coalesce(feeds.hard_failures, 0) + 1 ELSE feeds.hard_failures END, "
+        "quarantined_until = CASE WHEN s.ok THEN NULL "
+        "  WHEN s.outcome = 'gone' THEN s.polled_at + INTERVAL 30 DAY "
+        "  WHEN s.outcome = 'hard' AND coalesce(feeds.hard_failures, 0) + 1 >= 3 "
+        "  THEN s.polled_at + to_days(CAST(least(30, pow(2, coalesce(feeds.hard_failures, 0) - 2))"
+        "    AS INTEGER)) "
+        "  ELSE feeds.quarantined_until END "
+        "FROM (SELECT *, outcome IN ('ok', 'not_modified') AS ok FROM new_feed_states "
+        "      QUALIFY row_number() OVER (PARTITION BY url ORDER BY polled_at DESC) = 1) s "
+        "WHERE feeds.url = s.url"
+    )
 
 
 def _record_run(con: duckdb.DuckDBPyConnection, run: RunRow, report: LoadReport) -> None:

@@ -1,0 +1,230 @@
+"""Every deployment newsflow serves, and the long-running process that serves them.
+
+| deployment | flow | runs |
+|---|---|---|
+| ``seed-files`` | ingest-seed-batch | on ``newsflow.seed.created`` events, debounced into batches |
+| ``backfill`` | backfill | when a person starts it from the UI (a form) or the API |
+| ``loader`` | load-spool | every ``loader_minutes``; concurrency limit 1 (the single writer) |
+| ``maintenance`` | maintenance | hourly: spool health |
+| ``feeds-<tag>`` | ingest-feeds | every 30 minutes (or the group's ``poll_minutes``) per tag |
+|  |  | group of the feeds file; never two runs of one group at once (a new one is |
+|  |  | cancelled while one runs) |
+
+Served deployments need a Prefect server that schedules (``prefect server start``): the
+temporary server a plain flow run starts has no scheduler and no triggers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import tomllib
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+from prefect.deployments.runner import RunnerDeployment
+from prefect.events import DeploymentEventTrigger
+from prefect.events.schemas.automations import Posture
+from prefect.types.entrypoint import EntrypointType
+
+from flows.backfill import backfill
+from flows.maintenance import load_spool_flow, maintenance
+from flows.seed_events import FOLDER_LABEL, SEED_CREATED, emit_seed_created, ingest_seed_batch
+
+log = logging.getLogger("newsflow.serve")
+
+DEFAULT_FEED_MINUTES = 30.0
+UNTAGGED = "untagged"
+
+
+@dataclass
+class ServeOptions:
+    seed_dir: Path
+    feeds_file: Path
+    debounce_seconds: float = 10.0
+    loader_minutes: float = 10.0
+    maintenance_minutes: float = 60.0
+    feed_minutes: float = DEFAULT_FEED_MINUTES
+
+
+@dataclass
+class FeedGroup:
+    """Feeds polled together on one schedule: those whose first tag is ``name``."""
+
+    name: str
+    minutes: float
+    urls: list[str] = field(default_factory=list)
+
+
+MIN_POLL_MINUTES = 5.0
+
+
+def feed_groups(feeds_file: Path, default_minutes: float = DEFAULT_FEED_MINUTES) -> list[FeedGroup]:
+    """The feeds file's ``[[feeds]]`` grouped by their first tag (``untagged`` if none).
+
+    A feed belongs to one group only, so a feed tagged ``["world", "en"]`` is polled once per
+    interval, not once per tag. A group polls as often as its most eager feed asks
+    (``poll_minutes``, at least 5), else every ``default_minutes``.
+    """
+    if not feeds_file.is_file():
+        return []
+    data = tomllib.loads(feeds_file.read_text(encoding="utf-8"))
+    groups: dict[str, FeedGroup] = {}
+    asked: dict[str, list[float]] = {}
+    for entry in data.get("feeds", []):
+        url = str(entry.get("url", "")).strip()
+        if not url:
+            continue
+        tags = [str(t).strip() for t in entry.get("tags", []) if str(t).strip()]
+        name = tags[0] if tags else UNTAGGED
+        group = groups.setdefault(name, FeedGroup(name, default_minutes))
+        if url not in group.urls:
+            group.urls.append(url)
+        if entry.get("poll_minutes") is not None:
+            asked.setdefault(name, []).append(float(entry["poll_minutes"]))
+    for name, minutes in asked.items():
+        groups[name].minutes = max(MIN_POLL_MINUTES, min(minutes))
+    return [groups[name] for name in sorted(groups)]
+
+
+def seed_trigger(folder: Path, debounce_seconds: float) -> DeploymentEventTrigger:
+    """React to the first seed event of a burst; run once ``debounce_seconds`` later."""
+    window = timedelta(seconds=debounce_seconds)
+    return DeploymentEventTrigger(
+        name=f"newsflow seed files in {folder}",
+        description="Ingests new seed files in batches (debounced).",
+        expect={SEED_CREATED},
+        match={FOLDER_LABEL: str(folder)},
+        posture=Posture.Reactive,
+        threshold=1,
+        within=window,
+        schedule_after=window,
+        parameters={
+            "paths": ["{{ event.payload.path }}"],
+            "folder": str(folder),
+            "since": "{{ event.payload.occurred }}",
+            "window_seconds": debounce_seconds,
+        },
+    )
+
+
+def _feed_deployments(options: ServeOptions) -> list[RunnerDeployment]:
+    groups = feed_groups(options.feeds_file, options.feed_minutes)
+    if not groups:
+        return []
+    try:
+        from flows.feeds import ingest_feeds  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        log.warning("the feeds file has %d groups, but this version has no feed flow", len(groups))
+        return []
+    no_overlap = ConcurrencyLimitConfig(
+        limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
+    )
+    deployments = []
+    for group in groups:
+        parameters: dict[str, Any] = {"feeds": group.urls, "feeds_file": str(options.feeds_file)}
+        deployments.append(
+            _deploy(
+                ingest_feeds,
+                name=f"feeds-{group.name}",
+                interval=timedelta(minutes=group.minutes),
+                parameters=parameters,
+                concurrency_limit=no_overlap,
+                tags=["newsflow", "feeds", group.name],
+                description=f"Polls the {len(group.urls)} feeds of group {group.name!r}.",
+            )
+        )
+    return deployments
+
+
+def _deploy(flow: Any, **kwargs: Any) -> RunnerDeployment:
+    """``flow.to_deployment`` (sync here; typed as possibly async by Prefect)."""
+    deployment: RunnerDeployment = flow.to_deployment(
+        entrypoint_type=EntrypointType.MODULE_PATH, **kwargs
+    )
+    return deployment
+
+
+def build_deployments(options: ServeOptions) -> list[RunnerDeployment]:
+    """Every deployment ``newsflow serve`` serves."""
+    folder = options.seed_dir.resolve()
+    return [
+        _deploy(
+            ingest_seed_batch,
+            name="seed-files",
+            triggers=[seed_trigger(folder, options.debounce_seconds)],
+            tags=["newsflow", "seeds"],
+            description=f"Ingests seed files dropped into {folder}, in debounced batches.",
+        ),
+        _deploy(
+            backfill,
+            name="backfill",
+            tags=["newsflow", "backfill"],
+            description="Redo a stage for a range of days: start it from the UI (Run > Custom "
+            "run) and fill in the form.",
+        ),
+        _deploy(
+            load_spool_flow,
+            name="loader",
+            interval=timedelta(minutes=options.loader_minutes),
+            concurrency_limit=1,
+            tags=["newsflow", "loader"],
+            description="Merges waiting spool batches into the warehouse; one at a time.",
+        ),
+        _deploy(
+            maintenance,
+            name="maintenance",
+            interval=timedelta(minutes=options.maintenance_minutes),
+            concurrency_limit=1,
+            tags=["newsflow", "maintenance"],
+            description="Spool health: waiting batches, abandoned partial batches removed.",
+        ),
+        *_feed_deployments(options),
+    ]
+
+
+async def watch_seeds(folder: Path, stop: asyncio.Event, ready: asyncio.Event) -> None:
+    """Emit one ``newsflow.seed.created`` event per new or rewritten seed file."""
+    from watchfiles import Change, awatch
+
+    from flows.seed_events import is_seed_file
+
+    folder = folder.resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    announced: dict[Path, tuple[int, int]] = {}
+    ready.set()
+    async for changes in awatch(folder, stop_event=stop, recursive=True):
+        for change, name in sorted(changes, key=lambda c: c[1]):
+            path = Path(name)
+            if change == Change.deleted:
+                announced.pop(path, None)
+                continue
+            if not is_seed_file(path, folder):
+                continue
+            stat = path.stat()
+            key = (stat.st_mtime_ns, stat.st_size)
+            if announced.get(path) == key:
+                continue
+            announced[path] = key
+            emit_seed_created(path, folder)
+            log.info("seed file %s: event emitted", path)
+
+
+async def serve_all(options: ServeOptions, deployments: list[RunnerDeployment]) -> None:
+    """Serve the deployments and watch the seed folder until interrupted."""
+    from prefect.runner import Runner
+
+    runner = Runner(name="newsflow", pause_on_shutdown=False)
+    for deployment in deployments:
+        await runner.aadd_deployment(deployment)
+    stop = asyncio.Event()
+    ready = asyncio.Event()
+    watcher = asyncio.create_task(watch_seeds(options.seed_dir, stop, ready))
+    try:
+        await runner.start()
+    finally:
+        stop.set()
+        await asyncio.wait_for(watcher, timeout=10)

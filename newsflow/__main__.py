@@ -1,0 +1,5 @@
+"""``python -m newsflow``: the command line."""
+
+from newsflow.cli import main
+
+main()

@@ -1,0 +1,216 @@
+"""Analysts' commands: full-text search, exports and the read-only published copy.
+
+They read the published copy (``news.published.duckdb`` beside the warehouse), never the live
+warehouse, so they run while ingestion runs and never block the loader. The copy is refreshed
+after every load; ``--refresh`` refreshes it first (that briefly needs the writer's lock).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from newsflow.cli import DbOption, _fail, _settings, app, console, err
+from newsflow.settings import Settings
+
+SinceOption = Annotated[
+    datetime | None,
+    typer.Option("--since", formats=["%Y-%m-%d"], help="Only articles published on or after."),
+]
+UntilOption = Annotated[
+    datetime | None,
+    typer.Option("--until", formats=["%Y-%m-%d"], help="Only articles published on or before."),
+]
+RefreshOption = Annotated[
+    bool,
+    typer.Option("--refresh", help="Publish a fresh copy of the warehouse first."),
+]
+
+
+def _day(value: datetime | None) -> date | None:
+    return value.date() if value is not None else None
+
+
+def _publish(settings: Settings) -> Any:
+    from warehouse.db import WarehouseLocked
+    from warehouse.publish import publish
+
+    if not settings.db.exists():
+        raise _fail(f"no warehouse at {settings.db}", "run `newsflow ingest-seeds` first")
+    try:
+        return publish(settings.db, lock_wait=settings.lock_wait)
+    except WarehouseLocked as exc:
+        raise _fail(str(exc)) from exc
+
+
+def _open_copy(settings: Settings, refresh: bool) -> Any:
+    """The published copy, read-only with fts loaded; published first if missing or asked."""
+    from warehouse.publish import open_published, published_path
+
+    path = published_path(settings.db)
+    if refresh or not path.exists():
+        _publish(settings)
+    return open_published(path)
+
+
+def _age(when: datetime) -> str:
+    seconds = int((datetime.now(UTC) - when).total_seconds())
+    if seconds < 120:
+        return f"{seconds}s ago"
+    if seconds < 7200:
+        return f"{seconds // 60} min ago"
+    return f"{seconds // 3600} h ago"
+
+
+def _freshness(con: Any, path: Path) -> str:
+    from warehouse.publish import read_info
+
+    info = read_info(con, path)
+    return (
+        f"published copy {path}: {info.articles} articles ({info.unique_articles} unique), "
+        f"taken {info.published_at:%Y-%m-%d %H:%M:%S} UTC ({_age(info.published_at)})"
+    )
+
+
+@app.command("search")
+def search(
+    query: Annotated[str, typer.Argument(help="Words to look for in titles and texts.")],
+    since: SinceOption = None,
+    until: UntilOption = None,
+    domain: Annotated[
+        str | None, typer.Option("--domain", help="Only this registered domain, e.g. bbc.co.uk.")
+    ] = None,
+    language: Annotated[
+        str | None, typer.Option("--language", help="Only this ISO 639-1 language, e.g. en.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Most results shown.")] = 20,
+    duplicates: Annotated[
+        bool, typer.Option("--duplicates", help="Also list copies of a story (duplicate_of set).")
+    ] = False,
+    refresh: RefreshOption = False,
+    db: DbOption = None,
+) -> None:
+    """Full-text (BM25) search over titles and texts, best match first.
+
+    Words are stemmed (rates = rate) and English stop words ignored; a match in the title
+    counts double. Reads the published copy, so it works while ingestion runs.
+    """
+    from warehouse import fts
+    from warehouse.publish import published_path
+
+    settings = _settings(db)
+    con = _open_copy(settings, refresh)
+    try:
+        hits = fts.search(
+            con,
+            query,
+            since=_day(since),
+            until=_day(until),
+            domain=domain,
+            language=language,
+            include_duplicates=duplicates,
+            limit=limit,
+        )
+        freshness = _freshness(con, published_path(settings.db))
+    finally:
+        con.close()
+    console.print(f'{len(hits)} results for "{query}"', markup=False, highlight=False)
+    for rank, hit in enumerate(hits, start=1):
+        published = hit.published_at.strftime("%Y-%m-%d") if hit.published_at else "undated"
+        copy = f" · copy of {hit.duplicate_of}" if hit.duplicate_of else ""
+        console.print(
+            f"{rank:>3}. {hit.title or '(no title)'}  [{hit.score:.2f}]\n"
+            f"     {hit.domain} · {published} · {hit.language or '?'} · {hit.url}{copy}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+    err.print(freshness)
+
+
+@app.command("export")
+def export(
+    directory: Annotated[Path, typer.Argument(help="Folder to write into (created if needed).")],
+    since: SinceOption = None,
+    until: UntilOption = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="parquet (default) or csv.", case_sensitive=False)
+    ] = "parquet",
+    refresh: RefreshOption = False,
+    db: DbOption = None,
+) -> None:
+    """Write the articles as files partitioned by date (DIR/date=YYYY-MM-DD/, hive style).
+
+    The date is the UTC publication date, or the ingest date when unknown (column undated).
+    Re-exporting a range replaces its partitions. Read back with e.g.
+    pandas.read_parquet(DIR), polars.read_parquet(DIR/**/*.parquet, hive_partitioning=True)
+    or spark.read.parquet(DIR).
+    """
+    from warehouse.export import export_articles
+    from warehouse.publish import published_path
+
+    fmt = fmt.lower()
+    if fmt not in ("parquet", "csv"):
+        err.print(f"[bold red]error:[/] --format must be parquet or csv, not {fmt!r}")
+        raise typer.Exit(2)
+    settings = _settings(db)
+    con = _open_copy(settings, refresh)
+    try:
+        report = export_articles(
+            con,
+            directory,
+            since=_day(since),
+            until=_day(until),
+            fmt=fmt,  # type: ignore[arg-type]
+        )
+        freshness = _freshness(con, published_path(settings.db))
+    finally:
+        con.close()
+    span = f"{report.partitions[0]} .. {report.partitions[-1]}" if report.partitions else "no dates"
+    console.print(
+        f"exported {report.rows} articles to {directory} as {fmt}: "
+        f"{len(report.partitions)} date partitions ({span}), {report.files} files in the folder"
+    )
+    err.print(freshness)
+
+
+@app.command("publish")
+def publish_command(db: DbOption = None) -> None:
+    """Refresh the read-only published copy and its search index now.
+
+    Loads do this by themselves (unless NEWSFLOW_PUBLISH=false); open readers keep the copy
+    they opened until they reconnect.
+    """
+    settings = _settings(db)
+    info = _publish(settings)
+    console.print(
+        f"published {info.path}: {info.articles} articles ({info.unique_articles} unique) "
+        f"in {info.publish_seconds:.1f}s"
+    )
+
+
+@app.command("published")
+def published(db: DbOption = None) -> None:
+    """Where the read-only published copy is, how fresh it is, and how to open it."""
+    from warehouse import fts
+    from warehouse.publish import open_published, published_path
+
+    settings = _settings(db)
+    path = published_path(settings.db)
+    if not path.exists():
+        raise _fail(f"no published copy at {path} yet", "run `newsflow publish` or an ingest")
+    con = open_published(path)
+    try:
+        console.print(_freshness(con, path))
+    finally:
+        con.close()
+    ext = fts.extension_path()
+    console.print(
+        "open it read-only, as long as you like (reconnect to see newer loads):\n"
+        f"  duckdb -readonly -cmd \"LOAD '{ext}'\" {path}\n"
+        f"  python: from warehouse.publish import open_published; "
+        f"con = open_published(Path('{path}'))"
+    )

@@ -1,0 +1,184 @@
+"""``newsflow serve`` and ``newsflow backfill``.
+
+Prefect is imported inside the commands: ``main`` sets Prefect's defaults in the environment
+first, and Prefect reads them at import.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from datetime import date, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, Any
+
+import typer
+
+from newsflow.cli import DbOption, _fail, _print_summary, _run_flow, _settings, app, console, err
+
+API_HELP = (
+    "start one in another terminal with `prefect server start` (it keeps its SQLite database "
+    "in ~/.prefect), then `export PREFECT_API_URL=http://127.0.0.1:4200/api` here and in "
+    "every shell that runs newsflow"
+)
+MODES = ["reextract", "refetch", "sitemaps", "rededup"]
+
+
+def _check_api() -> str:
+    """The configured Prefect API URL, if a server answers there; else exit with advice."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    if not url:
+        err.print(
+            "[bold red]error:[/] newsflow serve needs a Prefect server that schedules runs "
+            "and evaluates triggers, and PREFECT_API_URL is not set (a plain run's temporary "
+            "server can do neither)."
+        )
+        err.print(f"[yellow]hint:[/] {API_HELP}")
+        raise typer.Exit(2)
+    with get_client(sync_client=True) as client:
+        problem = client.api_healthcheck()
+    if problem is not None:
+        raise _fail(f"no Prefect server answers at PREFECT_API_URL={url} ({problem})", API_HELP)
+    return str(url)
+
+
+def _absolute_paths(settings: Any) -> None:
+    """Flow runs start in other processes: give them the same warehouse and spool."""
+    os.environ["NEWSFLOW_DB"] = str(Path(settings.db).resolve())
+    if "://" not in settings.spool:
+        os.environ["NEWSFLOW_SPOOL"] = str(Path(settings.spool).resolve())
+
+
+def _stop_on_sigterm() -> None:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+@app.command("serve")
+def serve(
+    seeds: Annotated[
+        Path, typer.Option("--seeds", help="Seed folder to watch (new files are ingested).")
+    ] = Path("seeds"),
+    feeds_file: Annotated[
+        Path, typer.Option("--feeds-file", help="Feeds to poll, grouped by tag.")
+    ] = Path("seeds/feeds.toml"),
+    debounce: Annotated[
+        float,
+        typer.Option(
+            min=1.0, help="Seconds a burst of new seed files is collected before one run."
+        ),
+    ] = 10.0,
+    loader_minutes: Annotated[
+        float, typer.Option(min=1.0, help="Minutes between scheduled loader runs.")
+    ] = 10.0,
+    feed_minutes: Annotated[
+        float, typer.Option(min=1.0, help="Default minutes between polls of a feed group.")
+    ] = 30.0,
+    log_level: Annotated[
+        str,
+        typer.Option(help="Least level of the flow runs' logs kept in the Prefect UI."),
+    ] = "INFO",
+    db: DbOption = None,
+) -> None:
+    """Serve every deployment (schedules, event triggers, the backfill form) and watch the
+    seed folder. Needs a running Prefect server: `prefect server start`, and PREFECT_API_URL
+    pointing at it. Stop with Ctrl-C."""
+    import asyncio
+
+    from flows.observe import set_extra_loggers_default
+
+    settings = _settings(db)
+    url = _check_api()
+    _absolute_paths(settings)
+    set_extra_loggers_default()
+    # Flow runs are child processes: they read their log level from the environment.
+    os.environ["PREFECT_LOGGING_LEVEL"] = log_level.upper()
+    from deploy.serve import ServeOptions, build_deployments, serve_all
+
+    options = ServeOptions(
+        seed_dir=seeds.resolve(),
+        feeds_file=feeds_file.resolve(),
+        debounce_seconds=debounce,
+        loader_minutes=loader_minutes,
+        feed_minutes=feed_minutes,
+    )
+    deployments = build_deployments(options)
+    console.print(f"serving {len(deployments)} deployments on {url}:")
+    for deployment in deployments:
+        console.print(f"  {deployment.flow_name}/{deployment.name}")
+    console.print(f"watching {options.seed_dir} for seed files; warehouse {settings.db}")
+    console.print("open the Prefect UI to run a backfill (deployment backfill/backfill)")
+    _stop_on_sigterm()
+    try:
+        asyncio.run(serve_all(options, deployments))
+    except KeyboardInterrupt:
+        console.print("stopped")
+
+
+def _parse_day(value: str, option: str) -> date:
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError:
+        err.print(f"[bold red]error:[/] {option} wants a date as YYYY-MM-DD, got {value!r}")
+        raise typer.Exit(2) from None
+
+
+@app.command("backfill")
+def backfill(
+    since: Annotated[str, typer.Option("--since", help="First publication day, YYYY-MM-DD.")],
+    until: Annotated[
+        str | None,
+        typer.Option("--until", help="Last publication day, YYYY-MM-DD [default: --since]."),
+    ] = None,
+    domain: Annotated[
+        list[str] | None, typer.Option("--domain", help="Only this site (repeatable).")
+    ] = None,
+    feed: Annotated[
+        list[str] | None, typer.Option("--feed", help="Only articles of this feed (repeatable).")
+    ] = None,
+    mode: Annotated[
+        str,
+        typer.Option(
+            "--mode",
+            help="reextract (stored HTML), refetch (failed items), sitemaps (URLs dated in "
+            "the range) or rededup (dedup and enrichment again).",
+        ),
+    ] = "rededup",
+    db: DbOption = None,
+) -> None:
+    """Redo a stage for the articles published in a range of days; the same flow the
+    Prefect UI's backfill deployment runs. Running it twice changes nothing."""
+    from pydantic import ValidationError
+
+    from flows.backfill import BackfillMode, BackfillRequest, ModeNotAvailable, check_mode
+
+    if mode not in MODES:
+        err.print(f"[bold red]error:[/] --mode must be one of {', '.join(MODES)}")
+        raise typer.Exit(2)
+    try:
+        request = BackfillRequest(
+            since=_parse_day(since, "--since"),
+            until=_parse_day(until, "--until") if until else None,
+            domains=domain or [],
+            feeds=feed or [],
+            mode=BackfillMode(mode),
+        )
+        check_mode(request.mode)
+    except ValidationError as exc:
+        err.print(f"[bold red]error:[/] {exc.errors()[0]['msg']}")
+        raise typer.Exit(2) from exc
+    except ModeNotAvailable as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    from flows.backfill import backfill as flow
+
+    settings = _settings(db)
+    summary = _run_flow(settings, "backfill", lambda: flow(request=request, settings=settings))
+    _print_summary(summary, settings.db)
+    console.print(f"article rows revised: {summary['load']['revised']}")

@@ -1,0 +1,337 @@
+"""Fetching batches of article pages and feeds: async I/O, extraction in worker processes.
+
+A batch of candidates (URLs with whatever the intake knew: feed title, GUID, dates) becomes
+candidates with the page's decoded, capped HTML and extracted text, or rejects with stable
+reasons (``http_404``, ``timeout``, ``not_html``, ``too_large``, ``blocked_private``,
+``robots``, ``redirect_loop``, ...). At most ``NEWSFLOW_FETCH_CONCURRENCY`` pages are in
+flight (fetching or waiting for extraction), which also bounds memory; per-host limits come
+from the politeness gate. Extraction runs in a process pool (spawned, never threads: lxml
+under trafilatura is not safe from two threads).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import dataclasses
+import multiprocessing
+import os
+import threading
+from collections.abc import AsyncIterator, Coroutine
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from newsflow import progress
+from newsflow.settings import Settings
+from tasks.articles import page_metadata, wall_candidate
+from tasks.enrich import registered_domain
+from tasks.errors import FetchRefused, NewsflowError
+from tasks.feeds import FeedState, ParsedFeed, classify_failure, parse_feed
+from tasks.http import Response, fetch_retrying, make_client
+from tasks.normalize import article_id, canonical_url, is_http_url
+from tasks.pages import check_html, decode_html
+from tasks.politeness import HostGate
+from tasks.process import process_candidates
+from tasks.records import Batch, Candidate, RejectRow, SightingRow
+from tasks.robots import RobotsCache
+
+T = TypeVar("T")
+FEED_ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/feed+json, application/json;q=0.9, "
+    "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
+)
+PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
+
+
+class Fetcher:
+    """One client, politeness gate and robots cache for the fetches of one task."""
+
+    def __init__(self, settings: Settings, *, respect_robots: bool | None = None) -> None:
+        self.settings = settings
+        self.respect_robots = settings.respect_robots if respect_robots is None else respect_robots
+        self.client = make_client(settings)
+        self.gate = HostGate(settings)
+        self.robots = RobotsCache(self.client, settings, self.gate)
+
+    async def __aenter__(self) -> Fetcher:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.client.aclose()
+
+    @asynccontextmanager
+    async def _page_hop(self, url: str) -> AsyncIterator[None]:
+        # robots first and outside the host slot: its own fetch needs a slot of that host
+        if self.respect_robots and not await self.robots.allowed(url):
+            raise FetchRefused(url, "disallowed by robots.txt", reason="robots")
+        async with self.gate.slot(url):
+            yield
+
+    async def page(self, url: str) -> Response:
+        """An article page (robots, politeness, retries); ``not_html`` if it is not HTML."""
+        resp = await fetch_retrying(
+            self.client,
+            url,
+            self.settings,
+            headers={"Accept": PAGE_ACCEPT},
+            guard=self._page_hop,
+            on_retry_after=self.gate.defer,
+        )
+        check_html(resp.content_type, resp.body, url)
+        return resp
+
+    async def feed(
+        self, url: str, etag: str | None = None, last_modified: str | None = None
+    ) -> Response:
+        """A feed the user subscribed to (conditional GET; robots does not apply)."""
+        headers = {"Accept": FEED_ACCEPT}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        return await fetch_retrying(
+            self.client,
+            url,
+            self.settings,
+            headers=headers,
+            guard=self.gate.slot,
+            on_retry_after=self.gate.defer,
+        )
+
+
+# --- extraction in worker processes ---------------------------------------------------
+
+_pool: ProcessPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _extraction_pool(settings: Settings) -> ProcessPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            workers = settings.workers or os.cpu_count() or 1
+            _pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        return _pool
+
+
+def _reset_pool() -> None:
+    global _pool
+    with _pool_lock:
+        if _pool is not None:
+            _pool.shutdown(wait=False, cancel_futures=True)
+        _pool = None
+
+
+atexit.register(_reset_pool)
+
+
+def _extract_job(html: str, url: str) -> tuple[str, Any]:
+    """Runs in a worker: ("ok", Extracted) or ("error", (reason, detail)); errors are
+    returned, not raised, so their reason survives pickling."""
+    from tasks.extract import extract
+
+    try:
+        return "ok", extract(html, url)
+    except NewsflowError as error:
+        return "error", (error.reason, error.detail)
+    except Exception as exc:  # a bug in extraction must not lose the item
+        return "error", ("extract_error", f"{type(exc).__name__}: {exc}"[:500])
+
+
+def same_site(a: str, b: str) -> bool:
+    return registered_domain(a) == registered_domain(b)
+
+
+def page_candidate(item: Candidate, resp: Response, html: str, ex: Any) -> Candidate:
+    """A fetched page and what extraction found -> the candidate ``build_rows`` takes."""
+    canonical = resp.final_url
+    found = getattr(ex, "canonical_url", None)
+    if found and is_http_url(found) and same_site(found, resp.final_url):
+        canonical = found
+    candidate = dataclasses.replace(
+        item,
+        title=item.title or ex.title,
+        dates=[*item.dates, *ex.dates],
+        text=ex.text,
+        html=html,
+        authors=item.authors or list(ex.authors),
+        tags=item.tags or list(ex.tags),
+        summary=item.summary or ex.description,
+        canonical=canonical,
+        fetched_at=datetime.now(UTC),
+    )
+    return page_metadata(candidate, ex, item.summary)
+
+
+async def fetch_pages(
+    items: list[Candidate], settings: Settings, run_id: str, *, now: datetime | None = None
+) -> tuple[list[Candidate], list[RejectRow]]:
+    """Fetch and extract every item's page: candidates with text, or rejects."""
+    now = now or datetime.now(UTC)
+    pages: list[Candidate] = []
+    rejects: list[RejectRow] = []
+    in_flight = asyncio.Semaphore(settings.fetch_concurrency)
+    loop = asyncio.get_running_loop()
+
+    async def one(fetcher: Fetcher, item: Candidate) -> None:
+        stage = "fetch"
+        async with in_flight:
+            try:
+                resp = await fetcher.page(item.url)
+                html = decode_html(resp.body, resp.content_type)
+                resp.body = b""
+                stage = "extract"
+                try:
+                    status, value = await loop.run_in_executor(
+                        _extraction_pool(settings), _extract_job, html, resp.final_url
+                    )
+                except BrokenProcessPool:
+                    _reset_pool()
+                    status, value = "error", ("extract_crash", "the extraction worker died")
+                walled = None if status == "ok" else wall_candidate(item, value[0])
+                if status == "ok":
+                    pages.append(page_candidate(item, resp, html, value))
+                elif walled is not None:  # a consent/challenge page: the feed summary stays
+                    walled.html, walled.canonical = html, resp.final_url
+                    pages.append(walled)
+                else:
+                    reason, detail = value
+                    rejects.append(RejectRow(item.url, stage, reason, detail, run_id, now))
+            except NewsflowError as error:
+                rejects.append(RejectRow(item.url, stage, error.reason, error.detail, run_id, now))
+            finally:
+                progress.advance("pages", 1)
+
+    async with Fetcher(settings) as fetcher:
+        await asyncio.gather(*(one(fetcher, item) for item in items))
+    return pages, rejects
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine from sync code, also when this thread already runs an event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = asyncio.run(coro)
+        except BaseException as exc:
+            box["error"] = exc
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    result: T = box["value"]
+    return result
+
+
+def fetch_and_process(
+    items: list[Candidate],
+    settings: Settings,
+    run_id: str,
+    *,
+    known: dict[str, str] | None = None,
+    now: datetime | None = None,
+) -> Batch:
+    """Items to fetch -> one processed batch. Items whose canonical URL repeats are fetched
+    once and each gets its sighting; ``known`` (canonical URL -> article_id) are not fetched
+    again, only sighted."""
+    now = now or datetime.now(UTC)
+    known = known or {}
+    groups: dict[str, list[Candidate]] = {}
+    for item in items:
+        groups.setdefault(canonical_url(item.url), []).append(item)
+    sightings: list[SightingRow] = []
+    to_fetch: list[Candidate] = []
+    for key, group in groups.items():
+        if key in known:
+            sightings += [_sighting(known[key], c, now) for c in group]
+        else:
+            to_fetch.append(group[0])
+    progress.advance("pages", len(items) - len(to_fetch))
+    pages, rejects = run_async(fetch_pages(to_fetch, settings, run_id, now=now))
+    batch = process_candidates(pages, run_id, now=now)
+    refused = {r.source: r for r in [*rejects, *batch.rejects]}
+    batch.rejects.extend(rejects)
+    by_url = {p.url: p for p in pages}
+    for key, group in groups.items():
+        if key in known or len(group) < 2:
+            continue
+        first = group[0]
+        if first.url in refused:
+            r = refused[first.url]
+            batch.rejects += [dataclasses.replace(r, source=c.url) for c in group[1:]]
+        elif first.url in by_url:
+            page = by_url[first.url]
+            aid = article_id(canonical_url(page.canonical or page.url))
+            sightings += [_sighting(aid, c, now) for c in group[1:]]
+    batch.sightings.extend(sightings)
+    return batch
+
+
+def _sighting(aid: str, item: Candidate, now: datetime) -> SightingRow:
+    return SightingRow(aid, item.origin, item.feed_url, item.guid, item.url, item.seen_at or now)
+
+
+# --- feeds -----------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(slots=True)
+class FeedPoll:
+    state: FeedState
+    parsed: ParsedFeed | None = None
+    reject: RejectRow | None = None
+
+
+async def poll_feeds(
+    feeds: list[tuple[str, str | None, str | None, str | None]],
+    settings: Settings,
+    run_id: str,
+    *,
+    now: datetime | None = None,
+) -> list[FeedPoll]:
+    """Poll feeds given as (url, name, etag, last_modified): state, entries, or a reject."""
+    now = now or datetime.now(UTC)
+    in_flight = asyncio.Semaphore(settings.fetch_concurrency)
+
+    async def one(fetcher: Fetcher, url: str, name: str | None, etag: Any, modified: Any) -> Any:
+        async with in_flight:
+            polled = datetime.now(UTC)
+            try:
+                resp = await fetcher.feed(url, etag, modified)
+            except NewsflowError as error:
+                state = FeedState(url, polled, classify_failure(error.reason), name=name)
+                state.error = f"{error.reason}: {error.detail}"[:500]
+                state.status = int(error.reason[5:]) if error.reason[5:].isdigit() else None
+                reject = RejectRow(url, "feed", error.reason, error.detail, run_id, now)
+                return FeedPoll(state, None, reject)
+            finally:
+                progress.advance("feeds", 1)
+            validators = (resp.headers.get("etag"), resp.headers.get("last-modified"))
+            if resp.status == 304:
+                return FeedPoll(
+                    FeedState(url, polled, "not_modified", name, None, 304, *validators)
+                )
+            parsed = await asyncio.to_thread(
+                parse_feed, resp.body, resp.final_url, resp.content_type
+            )
+            state = FeedState(url, polled, "ok", name, parsed.title, resp.status, *validators)
+            state.entries = len(parsed.entries)
+            state.error = parsed.error
+            if not parsed.entries and parsed.error:
+                state.outcome = "hard" if parsed.error == "not a feed" else "soft"
+                reason = "not_a_feed" if parsed.error == "not a feed" else "parse_error"
+                reject = RejectRow(url, "feed", reason, parsed.error, run_id, now)
+                return FeedPoll(state, parsed, reject)
+            return FeedPoll(state, parsed)
+
+    async with Fetcher(settings) as fetcher:
+        return list(await asyncio.gather(*(one(fetcher, *feed) for feed in feeds)))

@@ -1,0 +1,112 @@
+"""What the published copy costs: publish time (copy + BM25 index) by warehouse size, beside the
+loader's own time for 1,000 new articles, and search latency on the copy.
+
+    PYTHONPATH=. python tests/benchmarks/bench_publish.py [--sizes 10000 50000] [--text-words 250]
+
+Prints figures and ratios measured in one run; it asserts nothing (no timed tests).
+Articles are synthetic rows (random words from a 5,000-word vocabulary) written through the
+real spool and merged by the real loader; language detection is skipped to keep set-up short.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tasks.normalize import article_id, canonical_url, content_hash, word_count
+from tasks.records import ArticleRow, Batch, SightingRow
+from tasks.spool import write_batch
+from warehouse import fts
+from warehouse.loader import load_spool
+from warehouse.publish import open_published, publish
+
+
+def _vocabulary(rng: random.Random, size: int = 5000) -> list[str]:
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    return ["".join(rng.choices(letters, k=rng.randint(3, 10))) for _ in range(size)]
+
+
+def _rows(start: int, count: int, words: list[str], text_words: int, seed: int) -> Batch:
+    rng = random.Random(seed)
+    now = datetime.now(UTC)
+    batch = Batch(run_id=f"bench-{seed}")
+    for n in range(start, start + count):
+        url = f"https://site{n % 50}.example.com/story/{n}"
+        canonical = canonical_url(url)
+        text = " ".join(rng.choices(words, k=text_words))
+        aid = article_id(canonical)
+        batch.articles.append(
+            ArticleRow(
+                article_id=aid,
+                url=url,
+                canonical_url=canonical,
+                domain=f"site{n % 50}.example.com",
+                title=" ".join(rng.choices(words, k=8)),
+                published_at=now,
+                language="en",
+                language_confidence=0.99,
+                text=text,
+                word_count=word_count(text),
+                content_hash=content_hash(text),
+                origin="feed",
+                ingested_at=now,
+            )
+        )
+        batch.sightings.append(SightingRow(aid, "feed", None, None, url, now))
+    return batch
+
+
+def _fill(db: Path, spool: str, size: int, words: list[str], text_words: int) -> None:
+    step = 10_000
+    for start in range(0, size, step):
+        write_batch(_rows(start, min(step, size - start), words, text_words, start), spool)
+        load_spool(db, spool, lock_wait=60)
+
+
+def _timed_load(db: Path, spool: str, start: int, words: list[str], text_words: int) -> float:
+    write_batch(_rows(start, 1000, words, text_words, start), spool)
+    began = time.perf_counter()
+    load_spool(db, spool, lock_wait=60)
+    return time.perf_counter() - began
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000])
+    parser.add_argument("--text-words", type=int, default=250)
+    args = parser.parse_args()
+    words = _vocabulary(random.Random(1))
+    print(
+        f"{'articles':>9} {'db MB':>7} {'load 1k s':>9} {'publish s':>9} "
+        f"{'publish/load':>12} {'search ms':>9}"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in args.sizes:
+            root = Path(tmp) / str(size)
+            root.mkdir()
+            db, spool = root / "news.duckdb", str(root / "spool")
+            _fill(db, spool, size, words, args.text_words)
+            load = _timed_load(db, spool, 10_000_000, words, args.text_words)
+            began = time.perf_counter()
+            info = publish(db, lock_wait=60)
+            publish_seconds = time.perf_counter() - began
+            con = open_published(info.path)
+            query = " ".join(words[10:13])
+            began = time.perf_counter()
+            for _ in range(5):
+                fts.search(con, query, limit=20)
+            search_ms = (time.perf_counter() - began) / 5 * 1000
+            con.close()
+            megabytes = db.stat().st_size / 1e6
+            print(
+                f"{info.articles:>9} {megabytes:>7.0f} {load:>9.2f} {publish_seconds:>9.2f} "
+                f"{publish_seconds / load:>12.1f} {search_ms:>9.0f}"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""Test helpers: realistic seed files and spooled batches."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from newsflow.settings import Settings
+from tasks.process import process_candidates
+from tasks.seeds import read_seed_files
+from tasks.spool import write_batch
+
+WORDS = (
+    "government",
+    "minister",
+    "election",
+    "market",
+    "report",
+    "police",
+    "court",
+    "city",
+    "council",
+    "weather",
+    "energy",
+    "prices",
+    "talks",
+    "summit",
+    "border",
+    "security",
+    "trade",
+    "health",
+    "hospital",
+    "school",
+    "climate",
+    "storm",
+    "vote",
+    "budget",
+    "court",
+    "ruling",
+    "company",
+    "shares",
+    "investors",
+    "union",
+    "strike",
+    "festival",
+    "museum",
+    "research",
+)
+
+
+def make_seed_files(folder: Path, n: int, *, seed: int = 7, paragraphs: int = 8) -> list[Path]:
+    """``n`` article seed files with distinct URLs and texts (a few with comments)."""
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(n):
+        body = [
+            " ".join(rng.choice(WORDS) for _ in range(rng.randint(25, 60))).capitalize() + "."
+            for _ in range(paragraphs)
+        ]
+        if i % 5 == 0:
+            body.insert(2, "Comment: the editors add context to this paragraph.")
+        day = datetime(2024, 1, 1, tzinfo=UTC).toordinal() + i % 365
+        date = datetime.fromordinal(day).strftime("%Y%m%d")
+        title = f"Story {i}: " + " ".join(rng.choice(WORDS) for _ in range(6))
+        url = f"https://news{i % 17}.example.com/{2024}/story-{i}"
+        path = folder / f"{i:06d}.txt"
+        path.write_text("\n".join([title, date, url, *body]) + "\n", encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+def spool_seed_files(paths: list[Path], settings: Settings, batch_size: int = 100) -> list[str]:
+    """Process seed files into spool batches without Prefect; the batch ids."""
+    ids = []
+    for i in range(0, len(paths), batch_size):
+        cands, rejects = read_seed_files(paths[i : i + batch_size], "test-run")
+        batch = process_candidates(cands, "test-run")
+        batch.rejects.extend(rejects)
+        ids.append(write_batch(batch, settings.spool).batch_id)
+    return ids
+
+
+def hold_reader(db: Path, release: Path, limit: float = 300) -> subprocess.Popen[str]:
+    """Another process holding the warehouse open read-only (as an analyst's session would)
+    until ``release`` exists (or ``limit`` seconds pass); returns once the file is held."""
+    code = (
+        "import duckdb, os, sys, time; c = duckdb.connect(sys.argv[1], read_only=True); "
+        "print('holding', flush=True); end = time.monotonic() + float(sys.argv[3])\n"
+        "while not os.path.exists(sys.argv[2]) and time.monotonic() < end: time.sleep(0.05)\n"
+        "c.close()"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(db), str(release), str(limit)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "holding"
+    return proc

@@ -1,0 +1,201 @@
+"""The backfill flow (rededup mode), its form schema, and its command line."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from flows.backfill import BackfillMode, BackfillRequest, ModeNotAvailable, backfill
+from flows.seeds import ingest_seeds
+from newsflow.settings import Settings
+
+TABLES = ("articles", "article_versions", "article_comments", "article_sightings", "rejects")
+BODY = "A wire story about harbour cranes, printed word for word by several papers.\n"
+
+
+def _rows(settings: Settings, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(settings.db), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def _write(settings: Settings, sql: str) -> None:
+    con = duckdb.connect(str(settings.db))
+    try:
+        con.execute(sql)
+    finally:
+        con.close()
+
+
+def _snapshot(settings: Settings) -> dict[str, list[tuple]]:
+    return {t: sorted(_rows(settings, f"SELECT * FROM {t}"), key=repr) for t in TABLES}
+
+
+def _seed_three(folder: Path, settings: Settings) -> None:
+    """Three articles on two days; b copies a, loaded by a later run (so a is the first)."""
+    folder.mkdir(exist_ok=True)
+    (folder / "first").mkdir()
+    (folder / "first" / "a.txt").write_text(
+        f"Cranes\n20240102\nhttps://a.example.com/cranes\n{BODY}"
+    )
+    (folder / "b.txt").write_text(f"Cranes!\n20240103\nhttps://www.b.example.org/c\n{BODY}")
+    (folder / "c.txt").write_text(
+        "Другая новость\n20240103\nhttps://c.example.net/x\n"
+        "Это совсем другая статья о погоде в городе, и в ней много русских слов.\n"
+    )
+    ingest_seeds(paths=[str(folder / "first")], settings=settings)
+    ingest_seeds(paths=[str(folder / "b.txt"), str(folder / "c.txt")], settings=settings)
+
+
+def schema_form(schema: dict[str, Any]) -> dict[str, Any]:
+    """The BackfillRequest form inside a flow's parameter schema."""
+    ref = schema["properties"]["request"]["$ref"].rsplit("/", 1)[-1]
+    return schema["definitions"][ref]
+
+
+def check_backfill_schema(schema: dict[str, Any]) -> None:
+    """What the Prefect UI needs to render the backfill form clearly."""
+    assert schema["required"] == ["request"]
+    form = schema_form(schema)
+    assert form["title"] == "Backfill"
+    props = form["properties"]
+    assert set(props) == {"since", "until", "domains", "feeds", "mode"}
+    for name, prop in props.items():
+        assert prop.get("title"), name
+        assert len(prop.get("description", "")) > 20, name
+    assert form["required"] == ["since"]
+    assert props["since"]["format"] == "date" and props["since"]["type"] == "string"
+    assert {"type": "string", "format": "date"} in props["until"]["anyOf"]
+    assert props["until"]["default"] is None
+    assert props["domains"]["type"] == "array" and props["domains"]["items"]["type"] == "string"
+    mode_ref = props["mode"]["$ref"].rsplit("/", 1)[-1]
+    assert schema["definitions"][mode_ref]["enum"] == [
+        "reextract",
+        "refetch",
+        "sitemaps",
+        "rededup",
+    ]
+    assert props["mode"]["default"] == "rededup"
+
+
+def test_backfill_form_schema(tmp_path: Path) -> None:
+    from deploy.serve import ServeOptions, build_deployments
+
+    deployments = build_deployments(ServeOptions(tmp_path / "seeds", tmp_path / "feeds.toml"))
+    (deployment,) = [d for d in deployments if d.name == "backfill"]
+    check_backfill_schema(deployment._parameter_openapi_schema.model_dump())
+
+
+def test_request_validation() -> None:
+    with pytest.raises(ValueError, match="before the first"):
+        BackfillRequest(since=date(2024, 1, 3), until=date(2024, 1, 2))
+    with pytest.raises(ValueError, match="at most"):
+        BackfillRequest(since=date(2020, 1, 1), until=date(2024, 1, 1))
+    request = BackfillRequest(since=date(2024, 1, 2), domains=["https://WWW.BBC.co.uk/news", ""])
+    assert request.domains == ["bbc.co.uk"]
+    assert request.days() == [date(2024, 1, 2)]
+    assert request.mode is BackfillMode.rededup
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_rededup_repairs_derived_columns_and_twice_changes_nothing(
+    settings: Settings, tmp_path: Path
+) -> None:
+    _seed_three(tmp_path / "s", settings)
+    good = _snapshot(settings)
+    first = _rows(settings, "SELECT article_id FROM articles WHERE domain = 'example.com'")[0][0]
+    # Damage what rededup recomputes: language, word count, domain, a duplicate pointer, and a
+    # root pointing at its own later copy.
+    _write(
+        settings,
+        "UPDATE articles SET language = 'xx', language_confidence = 0.1, word_count = 0 "
+        "WHERE domain = 'example.net'",
+    )
+    _write(
+        settings,
+        "UPDATE articles SET duplicate_of = NULL, domain = 'wrong' WHERE domain = 'example.org'",
+    )
+    _write(
+        settings,
+        "UPDATE articles SET duplicate_of = (SELECT article_id FROM articles "
+        "WHERE url LIKE '%b.example.org%') WHERE domain = 'example.com'",
+    )
+    assert _snapshot(settings) != good
+    summary = backfill(
+        request=BackfillRequest(since=date(2024, 1, 2), until=date(2024, 1, 3)),
+        settings=settings,
+    )
+    assert summary["items"] == 3
+    assert summary["load"]["revised"] >= 3
+    assert _snapshot(settings) == good
+    assert _rows(
+        settings, "SELECT count(*) FROM articles WHERE duplicate_of = ?".replace("?", f"'{first}'")
+    ) == [(1,)]
+    again = backfill(
+        request=BackfillRequest(since=date(2024, 1, 2), until=date(2024, 1, 3)),
+        settings=settings,
+    )
+    assert again["load"]["revised"] == 0
+    assert _snapshot(settings) == good
+    runs = _rows(settings, "SELECT flow, items FROM runs WHERE flow = 'backfill'")
+    assert sorted(runs) == [("backfill", 3), ("backfill", 3)]
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_domain_filter_and_day_range(settings: Settings, tmp_path: Path) -> None:
+    _seed_three(tmp_path / "s", settings)
+    _write(settings, "UPDATE articles SET language = 'xx'")
+    backfill(
+        request=BackfillRequest(since=date(2024, 1, 3), domains=["c.example.net"]),
+        settings=settings,
+    )
+    langs = dict(_rows(settings, "SELECT domain, language FROM articles"))
+    assert langs == {"example.com": "xx", "example.org": "xx", "example.net": "ru"}
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_unavailable_modes_fail_clearly(settings: Settings) -> None:
+    with pytest.raises(ModeNotAvailable, match="not available in this version"):
+        backfill(
+            request=BackfillRequest(since=date(2024, 1, 2), mode=BackfillMode.reextract),
+            settings=settings,
+        )
+
+
+def test_cli_usage_errors(settings: Settings) -> None:
+    from newsflow.cli import app
+
+    runner = CliRunner()
+    db = ["--db", str(settings.db)]
+    result = runner.invoke(app, ["backfill", "--since", "2024-01-02", "--mode", "refetch", *db])
+    assert result.exit_code == 2
+    assert "not available in this version" in result.output
+    result = runner.invoke(app, ["backfill", "--since", "02/01/2024", *db])
+    assert result.exit_code == 2 and "YYYY-MM-DD" in result.output
+    result = runner.invoke(app, ["backfill", "--since", "2024-01-03", "--until", "2024-01-01", *db])
+    assert result.exit_code == 2 and "before the first" in result.output
+    result = runner.invoke(app, ["backfill", "--since", "2024-01-02", "--mode", "nope", *db])
+    assert result.exit_code == 2
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_cli_backfill_runs_the_flow(settings: Settings, tmp_path: Path) -> None:
+    from newsflow.cli import app
+
+    _seed_three(tmp_path / "s", settings)
+    _write(settings, "UPDATE articles SET word_count = 1")
+    result = CliRunner().invoke(
+        app,
+        ["backfill", "--since", "2024-01-01", "--until", "2024-01-05", "--db", str(settings.db)],
+        env={"NEWSFLOW_SPOOL": settings.spool},
+    )
+    assert result.exit_code == 0, result.output
+    assert "article rows revised: 3" in result.output
+    assert _rows(settings, "SELECT min(word_count) FROM articles")[0][0] > 1

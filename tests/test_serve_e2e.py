@@ -1,0 +1,370 @@
+"""End to end on a real, self-hosted Prefect server: ``prefect server start`` (SQLite in a
+temporary PREFECT_HOME) on a free loopback port, ``newsflow serve`` against it, and the
+REST API driven exactly as the Prefect UI drives it.
+
+Both processes start in their own process group and are ended with their children.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import httpx
+import pytest
+
+from tests.conftest import ROOT
+from tests.test_backfill import check_backfill_schema
+
+pytestmark = pytest.mark.slow
+
+STARTUP = 240.0
+PYTHON = (sys.executable, "-m")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "NEWSFLOW_"))}
+    env.update(PREFECT_SERVER_ANALYTICS_ENABLED="false")
+    env.update(extra)
+    return env
+
+
+def _start(cmd: list[str], env: dict[str, str], log: Path, cwd: Path) -> subprocess.Popen[bytes]:
+    with open(log, "wb") as out:
+        return subprocess.Popen(
+            cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=cwd, start_new_session=True
+        )
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """End the process and everything it started (its process group)."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            pass
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)  # children left behind, if any
+    proc.wait(timeout=10)
+
+
+def _wait(what: str, check: Callable[[], Any], timeout: float, logs: list[Path]) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = check()
+        except Exception:
+            value = None
+        if value:
+            return value
+        time.sleep(1.0)
+    tails = "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-4000:]}" for p in logs)
+    raise AssertionError(f"timed out waiting for {what}\n{tails}")
+
+
+@dataclass
+class Served:
+    api: str
+    client: httpx.Client
+    seeds: Path
+    db: Path
+    spool: Path
+    logs: list[Path]
+
+    def rows(self, sql: str) -> list[tuple]:
+        con = duckdb.connect(str(self.db), read_only=True)
+        try:
+            return con.execute(sql).fetchall()
+        finally:
+            con.close()
+
+    def wait(self, what: str, check: Callable[[], Any], timeout: float = 180) -> Any:
+        return _wait(what, check, timeout, self.logs)
+
+    def deployment(self, flow: str, name: str) -> dict[str, Any]:
+        response = self.client.get(f"/deployments/name/{flow}/{name}")
+        response.raise_for_status()
+        result: dict[str, Any] = response.json()
+        return result
+
+    def flow_run(self, run_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.client.get(f"/flow_runs/{run_id}").json()
+        return result
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    tmp = tmp_path_factory.mktemp("served")
+    home = tmp / "prefect-home"
+    home.mkdir()
+    port = _free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    server_log = tmp / "server.log"
+    serve_log = tmp / "serve.log"
+    logs = [server_log, serve_log]
+    server = _start(
+        [
+            *PYTHON,
+            "prefect",
+            "server",
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-ui",
+        ],
+        _clean_env(
+            PREFECT_HOME=str(home),
+            PREFECT_API_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{home}/prefect.db",
+            PREFECT_UI_ENABLED="false",
+        ),
+        server_log,
+        tmp,
+    )
+    procs = [server]
+    client = httpx.Client(base_url=api, timeout=30)
+    try:
+        _wait(
+            "the Prefect server",
+            lambda: client.get("/health").json() is True,
+            STARTUP,
+            logs,
+        )
+        seeds = tmp / "inbox"
+        seeds.mkdir()
+        db = tmp / "wh" / "news.duckdb"
+        spool = tmp / "wh" / "spool"
+        serve = _start(
+            [
+                *PYTHON,
+                *("newsflow", "serve", "--seeds", str(seeds), "--db", str(db)),
+                *("--feeds-file", str(tmp / "feeds.toml"), "--debounce", "2"),
+                *("--loader-minutes", "1"),
+            ],
+            _clean_env(
+                PREFECT_HOME=str(home),
+                PREFECT_API_URL=api,
+                PREFECT_RUNNER_POLL_FREQUENCY="1",
+                NEWSFLOW_SPOOL=str(spool),
+                NEWSFLOW_LOCK_WAIT="120",
+                PYTHONPATH=str(ROOT),
+            ),
+            serve_log,
+            tmp,
+        )
+        procs.append(serve)
+        served = Served(api, client, seeds, db, spool, logs)
+        served.wait(
+            "the served deployments and the seed trigger",
+            lambda: (
+                served.deployment("backfill", "backfill")
+                and served.deployment("ingest-seed-batch", "seed-files")
+                and client.post("/automations/filter", json={}).json()
+            ),
+            STARTUP,
+        )
+        served.wait("the seed watcher", lambda: "watching" in serve_log.read_text(), 60)
+        time.sleep(2)  # the watcher's first awatch pass
+        yield served
+    finally:
+        client.close()
+        for proc in reversed(procs):
+            _stop(proc)
+
+
+def _load_directly(served: Served, folder: Path) -> None:
+    """Put articles in the warehouse without Prefect: stages, spool, loader; one file a
+    batch, in name order (so the first file is the first article)."""
+    from tasks import seeds
+    from tasks.process import process_candidates
+    from tasks.spool import write_batch
+    from warehouse.loader import load_spool
+
+    for path in sorted(folder.iterdir()):
+        candidates, _ = seeds.read_seed_files([path], "test-setup")
+        write_batch(process_candidates(candidates, "test-setup"), str(served.spool))
+        load_spool(served.db, str(served.spool), lock_wait=120)
+
+
+def _write(served: Served, sql: str) -> None:
+    from warehouse.db import connect_writer
+
+    con = connect_writer(served.db, 120)
+    try:
+        con.execute(sql)
+    finally:
+        con.close()
+
+
+def test_scheduled_loader_merges_waiting_batches(served: Served, tmp_path: Path) -> None:
+    """A schedule fires (the loader, every minute) and spooled rows land in the warehouse."""
+    from tasks import seeds
+    from tasks.process import process_candidates
+    from tasks.spool import write_batch
+
+    (tmp_path / "x.txt").write_text(
+        "Scheduled\n20230505\nhttps://sched.example.com/a\nRows a scheduled loader run merged.\n"
+    )
+    candidates, _ = seeds.read_seed_files([tmp_path / "x.txt"], "spooled-by-test")
+    write_batch(process_candidates(candidates, "spooled-by-test"), str(served.spool))
+    served.wait(
+        "a scheduled load-spool run to merge the batch",
+        lambda: (
+            served.rows(
+                "SELECT count(*) FROM articles WHERE domain = 'example.com' AND title = 'Scheduled'"
+            )[0][0]
+            == 1
+        ),
+        timeout=200,
+    )
+    loads = served.rows("SELECT count(*) FROM runs WHERE flow = 'load-spool' AND loaded >= 1")
+    assert loads == [(1,)]
+
+
+def test_seed_files_dropped_in_the_folder_load_through_the_trigger(served: Served) -> None:
+    bodies = {
+        "one.txt": "Harbour\n20240301\nhttps://one.example.com/a\nCranes stood idle all day.\n",
+        "two.txt": "Rail\n20240301\nhttps://two.example.com/b\nTrains ran late in the snow.\n",
+    }
+    for name, text in bodies.items():
+        (served.seeds / name).write_text(text)
+    # A careful writer: a hidden temporary file, renamed when complete.
+    partial = served.seeds / ".three.txt.tmp"
+    partial.write_text("Bridge\n20240301\nhttps://three.example.com/c\nThe bridge reopened.\n")
+    partial.rename(served.seeds / "three.txt")
+    (served.seeds / "notes.md").write_text("not a seed")
+
+    def loaded() -> bool:
+        titles = served.rows(
+            "SELECT title FROM articles WHERE published_at >= '2024-03-01' "
+            "AND published_at < '2024-03-02' ORDER BY title"
+        )
+        return titles == [("Bridge",), ("Harbour",), ("Rail",)]
+
+    served.wait("the dropped seed files in the warehouse", loaded, timeout=180)
+    deployment = served.deployment("ingest-seed-batch", "seed-files")
+    runs = served.client.post(
+        "/flow_runs/filter",
+        json={"deployments": {"id": {"any_": [deployment["id"]]}}},
+    ).json()
+    # One burst of files: one triggered run (debounced), which ran ingest-seeds once over all.
+    assert len(runs) == 1, [r["parameters"] for r in runs]
+    assert runs[0]["parameters"]["folder"] == str(served.seeds.resolve())
+    ingests = served.rows("SELECT items, loaded FROM runs WHERE flow = 'ingest-seeds'")
+    assert ingests == [(3, 3)]
+
+
+def test_backfill_created_through_the_rest_api_like_the_ui(served: Served, tmp_path: Path) -> None:
+    folder = tmp_path / "b"
+    folder.mkdir()
+    body = "Both papers printed the same agency report on the grain harvest, unchanged.\n"
+    (folder / "a.txt").write_text(f"Grain\n20220610\nhttps://a.example.org/grain\n{body}")
+    (folder / "b.txt").write_text(f"Grain\n20220611\nhttps://b.example.org/grain\n{body}")
+    _load_directly(served, folder)
+    good = served.rows(
+        "SELECT url, language, word_count, duplicate_of FROM articles "
+        "WHERE published_at BETWEEN '2022-06-10' AND '2022-06-12' ORDER BY url"
+    )
+    assert good[0][3] is None and good[1][3] is not None
+    _write(
+        served,
+        "UPDATE articles SET language = 'xx', word_count = 0, duplicate_of = NULL "
+        "WHERE published_at BETWEEN '2022-06-10' AND '2022-06-12'",
+    )
+    deployment = served.deployment("backfill", "backfill")
+    check_backfill_schema(deployment["parameter_openapi_schema"])
+
+    def run_backfill() -> dict[str, Any]:
+        # What the UI's "Custom run" form posts.
+        response = served.client.post(
+            f"/deployments/{deployment['id']}/create_flow_run",
+            json={
+                "parameters": {
+                    "request": {
+                        "since": "2022-06-10",
+                        "until": "2022-06-11",
+                        "domains": ["example.org"],
+                        "feeds": [],
+                        "mode": "rededup",
+                    }
+                },
+                "state": {"type": "SCHEDULED", "name": "Scheduled"},
+            },
+        )
+        response.raise_for_status()
+        run_id = response.json()["id"]
+        final = served.wait(
+            "the backfill run to finish",
+            lambda: (
+                (run := served.flow_run(run_id))["state_type"]
+                in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
+                and run
+            ),
+        )
+        assert final["state_type"] == "COMPLETED", final["state"]
+        return final
+
+    first = run_backfill()
+    after = served.rows(
+        "SELECT url, language, word_count, duplicate_of FROM articles "
+        "WHERE published_at BETWEEN '2022-06-10' AND '2022-06-12' ORDER BY url"
+    )
+    assert after == good
+    (run_row,) = served.rows(f"SELECT flow, items FROM runs WHERE run_id = '{first['id']}'")
+    assert run_row == ("backfill", 2)
+    snapshot = served.rows("SELECT * FROM articles ORDER BY article_id")
+    second = run_backfill()
+    assert served.rows("SELECT * FROM articles ORDER BY article_id") == snapshot
+
+    logs = served.client.post(
+        "/logs/filter", json={"logs": {"flow_run_id": {"any_": [first["id"]]}}}
+    ).json()
+    assert any("backfill rededup: 2022-06-10 to 2022-06-11" in log["message"] for log in logs)
+    artifacts = served.client.post(
+        "/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [first["id"]]}}}
+    ).json()
+    assert any("backfill: run summary" in (a.get("data") or "") for a in artifacts)
+    assert any("revisions applied" in (a.get("data") or "") for a in artifacts)
+
+    def loaded_event() -> list[dict[str, Any]]:
+        page = served.client.post(
+            "/events/filter",
+            json={
+                "filter": {
+                    "occurred": {"since": "2000-01-01T00:00:00Z", "until": _now()},
+                    "event": {"name": ["newsflow.articles.loaded"]},
+                    "resource": {"id": [f"newsflow.run.{first['id']}"]},
+                },
+                "limit": 10,
+            },
+        ).json()
+        events: list[dict[str, Any]] = page["events"]
+        return events
+
+    (event,) = served.wait("the articles-loaded event", loaded_event, timeout=60)
+    assert event["payload"]["revised"] >= 3 and event["payload"]["flow"] == "backfill"
+    assert any(r.get("prefect.resource.role") == "flow-run" for r in event["related"])
+    assert second["id"] != first["id"]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
