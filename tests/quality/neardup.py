@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import argparse
+import pickle
 import random
 import re
 import sys
@@ -288,9 +289,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="only N pages of each set")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--cache", type=Path, help="keep the extracted bases in this file")
     args = parser.parse_args(argv)
     started = time.monotonic()
-    bases = load_bases(args.workers, args.limit)
+    if args.cache and args.cache.exists():
+        bases = pickle.loads(args.cache.read_bytes())
+    else:
+        bases = load_bases(args.workers, args.limit)
+        if args.cache:
+            args.cache.write_bytes(pickle.dumps(bases))
     bases, dropped = drop_corpus_duplicates(bases)
     docs, labels = make_corpus(bases, args.seed)
     print(
