@@ -14,7 +14,7 @@ else
 MARKERS := -m "not slow"
 endif
 
-.PHONY: run test test-all lint fmt docs bench clean install install-dev
+.PHONY: run test test-all lint fmt docs bench eval bench-extract clean install install-dev
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,17 @@ docs: install
 ## bench: every benchmark (figures and ratios, never pass/fail), saved in tests/benchmarks/results/
 bench: install-dev
 	$(PY) -m tests.benchmarks.run_all $(BENCH)
+
+## eval: extraction quality on every page of ../shared/eval beside bare trafilatura, and the
+## near-duplicate evaluation (labelled pairs from the same pages)
+eval: install-dev
+	$(PY) tests/quality/evaluate.py
+	$(PY) tests/quality/neardup.py
+
+## bench-extract: dedup + enrichment throughput; ingest cost in a 1,000,000-article warehouse
+bench-extract: install-dev
+	$(PY) tests/benchmarks/bench_enrich.py
+	$(PY) tests/benchmarks/bench_warehouse_scale.py
 
 clean:
 	rm -rf $(VENV) warehouse/news.duckdb* warehouse/spool .pytest_cache .mypy_cache .ruff_cache

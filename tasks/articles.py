@@ -6,50 +6,146 @@ this stage only normalizes, identifies and enriches it.
 
 from __future__ import annotations
 
-from datetime import datetime
+import dataclasses
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
-from tasks.enrich import detect_language, registered_domain
+from tasks.enrich import (
+    access_status,
+    detect_language,
+    normalize_authors,
+    reading_minutes,
+    registered_domain,
+)
 from tasks.errors import BadInput
-from tasks.normalize import article_id, canonical_url, fingerprint, normalize_text
+from tasks.extract import EXTRACTOR_VERSION, Extracted, extract
+from tasks.minhash import WORD, band_keys
+from tasks.normalize import article_id, canonical_url, hash_words, normalize_text, word_count
 from tasks.records import (
     ArticleRow,
     Batch,
     Candidate,
     CommentRow,
     DateClaim,
+    Note,
     NoteRow,
     SightingRow,
 )
 
-# Which source wins when several assert a publication date (first in this order).
+# Date reconciliation. Each source's claims are "published" or "modified" dates; the rule:
+# 1. Refuse impossible claims: before WEB_EPOCH (no web page is older) or more than
+#    FUTURE_SLACK after processing time (allows for time zones and clock skew). A refused
+#    claim is reported in a ``bad_date`` note, never stored.
+# 2. published_at = the valid "published" claim of the most trusted source, in the order of
+#    DATE_SOURCE_PRIORITY: the seed file's own date; the page's structured data (JSON-LD, then
+#    Open Graph/meta), which the publisher writes for machines; the feed entry; a <time>
+#    element; htmldate's reading of the page; a date in the URL (day precision at best).
+# 3. modified_at = the most trusted valid "modified" claim that is not before published_at
+#    (an earlier "modified" date is a template artefact and is dropped); NULL if none.
+# The source of each stored date is kept (published_source, modified_source).
 DATE_SOURCE_PRIORITY = ("seed", "jsonld", "meta", "feed", "time", "htmldate", "url")
+WEB_EPOCH = datetime(1991, 8, 6, tzinfo=UTC)  # the first public web page
+FUTURE_SLACK = timedelta(days=1)
 
 
-def pick_date(claims: list[DateClaim], kind: str = "published") -> DateClaim | None:
-    """The most trusted claim of that kind (see ``DATE_SOURCE_PRIORITY``)."""
-    ranked = [c for c in claims if c.kind == kind]
-    if not ranked:
+def _rank(claim: DateClaim) -> int:
+    try:
+        return DATE_SOURCE_PRIORITY.index(claim.source)
+    except ValueError:
+        return len(DATE_SOURCE_PRIORITY)
+
+
+def valid_date(claim: DateClaim, now: datetime) -> bool:
+    """Not before the web existed, not (beyond a day's slack) in the future."""
+    value = claim.value if claim.value.tzinfo else claim.value.replace(tzinfo=UTC)
+    return WEB_EPOCH <= value <= now + FUTURE_SLACK
+
+
+def pick_date(
+    claims: list[DateClaim], kind: str = "published", now: datetime | None = None
+) -> DateClaim | None:
+    """The most trusted valid claim of that kind (see the rule above)."""
+    now = now or datetime.now(UTC)
+    ranked = [c for c in claims if c.kind == kind and valid_date(c, now)]
+    return min(ranked, key=_rank) if ranked else None
+
+
+@dataclass(frozen=True, slots=True)
+class Dates:
+    published: DateClaim | None
+    modified: DateClaim | None
+    refused: list[DateClaim]
+
+
+def reconcile_dates(claims: list[DateClaim], now: datetime) -> Dates:
+    """published and modified dates with their sources, and the refused claims."""
+    published = pick_date(claims, "published", now)
+    modified = pick_date(
+        [c for c in claims if published is None or c.value >= published.value], "modified", now
+    )
+    refused = [c for c in claims if not valid_date(c, now)]
+    return Dates(published, modified, refused)
+
+
+WALLS = ("consent_wall", "bot_challenge")
+
+
+def text_from_page(candidate: Candidate) -> Candidate:
+    """Fill a fetched candidate's text and metadata from its ``html`` (in a worker process).
+
+    A consent wall or bot challenge is never stored as the article: the feed summary becomes
+    the text, with that access status; without a summary the page is rejected
+    (``consent_wall`` / ``bot_challenge``). Other extraction failures raise ``BadInput``.
+    """
+    assert candidate.html is not None
+    try:
+        page = extract(candidate.html, candidate.url)
+    except BadInput as error:
+        walled = wall_candidate(candidate, error.reason)
+        if walled is None:
+            raise
+        return walled
+    candidate.text = page.text
+    candidate.title = candidate.title or page.title
+    candidate.dates = [*candidate.dates, *page.dates]
+    candidate.authors = candidate.authors or page.authors
+    candidate.tags = list(dict.fromkeys([*candidate.tags, *page.tags]))
+    return page_metadata(candidate, page, candidate.summary)
+
+
+def wall_candidate(candidate: Candidate, reason: str) -> Candidate | None:
+    """The candidate of a consent/challenge page: its feed summary as text, or None."""
+    if reason not in WALLS or not candidate.summary:
         return None
+    return dataclasses.replace(
+        candidate, text=candidate.summary, access_status=reason, extractor=EXTRACTOR_VERSION
+    )
 
-    def rank(claim: DateClaim) -> int:
-        try:
-            return DATE_SOURCE_PRIORITY.index(claim.source)
-        except ValueError:
-            return len(DATE_SOURCE_PRIORITY)
 
-    return min(ranked, key=rank)
+def page_metadata(candidate: Candidate, page: Extracted, feed_summary: str | None) -> Candidate:
+    """Copy onto ``candidate`` the page facts the intake cannot know, and the access status
+    (which compares the page's text with the feed's summary)."""
+    candidate.categories = list(page.categories)
+    candidate.site_name = page.site_name
+    candidate.description = page.description
+    candidate.image = page.image
+    candidate.canonical_link = page.canonical_url
+    candidate.extractor = page.extractor
+    candidate.access_status = access_status(page.access_status, word_count(page.text), feed_summary)
+    return candidate
 
 
 def build_rows(candidate: Candidate, run_id: str, now: datetime) -> Batch:
     """The rows for one candidate whose ``text`` is set; ``BadInput`` if it has no words."""
     text = normalize_text(candidate.text or "")
-    words, digest = fingerprint(text)
+    folded = WORD.findall(text.casefold())  # one pass: count, content hash and MinHash
+    words = len(folded)
     if not words:
         raise BadInput(candidate.source, "no words in the article text", reason="empty_text")
     canonical = canonical_url(candidate.canonical or candidate.url)
     aid = article_id(canonical)
     language, confidence = detect_language(text)
-    published = pick_date(candidate.dates)
+    dates = reconcile_dates(candidate.dates, now)
     title = normalize_text(candidate.title).replace("\n", " ") if candidate.title else None
     row = ArticleRow(
         article_id=aid,
@@ -57,14 +153,28 @@ def build_rows(candidate: Candidate, run_id: str, now: datetime) -> Batch:
         canonical_url=canonical,
         domain=registered_domain(canonical),
         title=title or None,
-        published_at=published.value if published else None,
+        published_at=dates.published.value if dates.published else None,
         language=language,
         language_confidence=confidence,
         text=text,
         word_count=words,
-        content_hash=digest,
+        content_hash=hash_words(folded),
         origin=candidate.origin,
         ingested_at=now,
+        modified_at=dates.modified.value if dates.modified else None,
+        published_source=dates.published.source if dates.published else None,
+        modified_source=dates.modified.source if dates.modified else None,
+        authors=normalize_authors(candidate.authors),
+        site_name=candidate.site_name,
+        description=candidate.description,
+        image=candidate.image,
+        tags=list(dict.fromkeys(t.strip() for t in candidate.tags if t.strip())),
+        categories=candidate.categories,
+        canonical_link=candidate.canonical_link,
+        access_status=candidate.access_status or "full",
+        reading_minutes=reading_minutes(words),
+        extractor=candidate.extractor,
+        bands=band_keys(text, folded),
     )
     batch = Batch(run_id=run_id, articles=[row])
     batch.comments = [
@@ -81,5 +191,13 @@ def build_rows(candidate: Candidate, run_id: str, now: datetime) -> Batch:
             seen_at=candidate.seen_at or now,
         )
     ]
-    batch.notes = [NoteRow(aid, note.code, note.detail) for note in candidate.notes]
+    notes = list(candidate.notes)
+    if dates.refused:
+        detail = "; ".join(
+            f"{c.kind} {c.value:%Y-%m-%d} from {c.source} refused "
+            f"({'before the web' if c.value < WEB_EPOCH else 'in the future'})"
+            for c in dates.refused
+        )
+        notes.append(Note("bad_date", detail))
+    batch.notes = [NoteRow(aid, note.code, note.detail) for note in notes]
     return batch

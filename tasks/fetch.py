@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 from newsflow import progress
 from newsflow.settings import Settings
+from tasks.articles import page_metadata, wall_candidate
 from tasks.enrich import registered_domain
 from tasks.errors import FetchRefused, NewsflowError
 from tasks.feeds import FeedState, ParsedFeed, classify_failure, parse_feed
@@ -236,7 +237,7 @@ def page_candidate(item: Candidate, resp: Response, html: str, ex: Any) -> Candi
     found = getattr(ex, "canonical_url", None)
     if found and is_http_url(found) and same_site(found, resp.final_url):
         canonical = found
-    return dataclasses.replace(
+    candidate = dataclasses.replace(
         item,
         title=item.title or ex.title,
         dates=[*item.dates, *ex.dates],
@@ -246,7 +247,9 @@ def page_candidate(item: Candidate, resp: Response, html: str, ex: Any) -> Candi
         tags=item.tags or list(ex.tags),
         summary=item.summary or ex.description,
         canonical=canonical,
+        fetched_at=datetime.now(UTC),
     )
+    return page_metadata(candidate, ex, item.summary)
 
 
 async def fetch_pages(
@@ -270,8 +273,12 @@ async def fetch_pages(
             resp.body = b""
             stage = "extract"
             status, value = await extract_in_worker(settings, html, resp.final_url)
+            walled = None if status == "ok" else wall_candidate(item, value[0])
             if status == "ok":
                 pages.append(page_candidate(item, resp, html, value))
+            elif walled is not None:  # a consent/challenge page: the feed summary stays
+                walled.html, walled.canonical = html, resp.final_url
+                pages.append(walled)
             else:
                 reason, detail = value
                 rejects.append(RejectRow(item.url, stage, reason, detail, run_id, now))

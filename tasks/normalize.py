@@ -69,5 +69,9 @@ def word_count(text: str) -> int:
 def fingerprint(text: str) -> tuple[int, str]:
     """Word count and content hash in one pass over the words."""
     words = _WORD.findall(text.casefold())
-    digest = hashlib.blake2b(" ".join(words).encode("utf-8"), digest_size=16).hexdigest()
-    return len(words), digest
+    return len(words), hash_words(words)
+
+
+def hash_words(words: list[str]) -> str:
+    """content_hash of a text given its words (``\\w+`` runs of ``text.casefold()``)."""
+    return hashlib.blake2b(" ".join(words).encode("utf-8"), digest_size=16).hexdigest()

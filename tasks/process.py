@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from tasks.articles import build_rows
+from tasks.articles import build_rows, text_from_page
 from tasks.dedupe import dedupe_batch
 from tasks.errors import NewsflowError
+from tasks.normalize import article_id, canonical_url
+from tasks.rawpages import raw_page
 from tasks.records import Batch, Candidate, RejectRow
 
 
@@ -18,12 +20,24 @@ def reject_row(error: NewsflowError, stage: str, run_id: str, now: datetime) -> 
 def process_candidates(
     candidates: Iterable[Candidate], run_id: str, *, now: datetime | None = None
 ) -> Batch:
-    """Rows for every candidate that has text; a reject for every one that fails."""
+    """Rows for every candidate that has text or HTML; a reject for every one that fails.
+
+    A candidate with ``html`` and no ``text`` is extracted first (so call this in a worker
+    process, never a thread); its HTML is kept, compressed, as a ``raw_pages`` row.
+    """
     now = now or datetime.now(UTC)
     batch = Batch(run_id=run_id)
     for candidate in candidates:
+        stage = "process"
         try:
+            if candidate.html is not None:
+                aid = article_id(canonical_url(candidate.canonical or candidate.url))
+                batch.raw_pages.append(raw_page(candidate, aid, now))
+                if candidate.text is None:
+                    stage = "extract"
+                    candidate = text_from_page(candidate)
+                    stage = "process"
             batch.extend(build_rows(candidate, run_id, now))
         except NewsflowError as error:
-            batch.rejects.append(reject_row(error, "process", run_id, now))
+            batch.rejects.append(reject_row(error, stage, run_id, now))
     return dedupe_batch(batch)

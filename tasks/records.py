@@ -54,6 +54,15 @@ class Candidate:
     seen_at: datetime | None = None
     # A fetched page's identity: its same-site rel=canonical/og:url, else the final URL.
     canonical: str | None = None
+    # Set by extraction (tasks.articles.text_from_page) when the text came from ``html``.
+    site_name: str | None = None
+    description: str | None = None
+    image: str | None = None
+    categories: list[str] = field(default_factory=list)
+    canonical_link: str | None = None  # the page's own rel=canonical / og:url
+    access_status: str | None = None  # see tasks.enrich.ACCESS_STATUSES
+    extractor: str | None = None  # extractor version; None when the intake had the text
+    fetched_at: datetime | None = None  # when ``html`` was fetched
 
 
 @dataclass(slots=True)
@@ -72,6 +81,22 @@ class ArticleRow:
     origin: Origin
     ingested_at: datetime
     duplicate_of: str | None = None
+    modified_at: datetime | None = None
+    published_source: str | None = None
+    modified_source: str | None = None
+    authors: list[str] = field(default_factory=list)
+    site_name: str | None = None
+    description: str | None = None
+    image: str | None = None
+    tags: list[str] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)
+    canonical_link: str | None = None
+    access_status: str = "full"
+    reading_minutes: int = 0
+    extractor: str | None = None
+    # LSH band keys of the text's MinHash (tasks.minhash); the loader stores them in
+    # article_bands, not in articles.
+    bands: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +133,18 @@ class RejectRow:
     rejected_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class RawPageRow:
+    """A fetched page as received (decoded), zstd-compressed: re-extraction never refetches."""
+
+    url: str
+    article_id: str | None  # None when the page was rejected before it had one
+    fetched_at: datetime
+    html_hash: str  # BLAKE2b of the HTML: one row per distinct version of a page
+    html_bytes: int  # size of the UTF-8 HTML before compression
+    html_zstd: bytes
+
+
 @dataclass(slots=True)
 class Batch:
     """What one worker produced for one batch of candidates: the unit of spooling and loading."""
@@ -118,6 +155,7 @@ class Batch:
     sightings: list[SightingRow] = field(default_factory=list)
     notes: list[NoteRow] = field(default_factory=list)
     rejects: list[RejectRow] = field(default_factory=list)
+    raw_pages: list[RawPageRow] = field(default_factory=list)
 
     def extend(self, other: Batch) -> None:
         self.articles.extend(other.articles)
@@ -125,3 +163,4 @@ class Batch:
         self.sightings.extend(other.sightings)
         self.notes.extend(other.notes)
         self.rejects.extend(other.rejects)
+        self.raw_pages.extend(other.raw_pages)

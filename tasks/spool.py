@@ -21,7 +21,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from fsspec.core import url_to_fs
 
-from tasks.records import ArticleRow, Batch, CommentRow, NoteRow, RejectRow, SightingRow
+from tasks.records import (
+    ArticleRow,
+    Batch,
+    CommentRow,
+    NoteRow,
+    RawPageRow,
+    RejectRow,
+    SightingRow,
+)
 
 MANIFEST = "_MANIFEST.json"
 _TS = pa.timestamp("us", tz="UTC")
@@ -43,6 +51,20 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("origin", pa.string()),
             ("ingested_at", _TS),
             ("duplicate_of", pa.string()),
+            ("modified_at", _TS),
+            ("published_source", pa.string()),
+            ("modified_source", pa.string()),
+            ("authors", pa.list_(pa.string())),
+            ("site_name", pa.string()),
+            ("description", pa.string()),
+            ("image", pa.string()),
+            ("tags", pa.list_(pa.string())),
+            ("categories", pa.list_(pa.string())),
+            ("canonical_link", pa.string()),
+            ("access_status", pa.string()),
+            ("reading_minutes", pa.int32()),
+            ("extractor", pa.string()),
+            ("bands", pa.list_(pa.int64())),
         ]
     ),
     "comments": pa.schema(
@@ -71,6 +93,16 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("rejected_at", _TS),
         ]
     ),
+    "raw_pages": pa.schema(
+        [
+            ("url", pa.string()),
+            ("article_id", pa.string()),
+            ("fetched_at", _TS),
+            ("html_hash", pa.string()),
+            ("html_bytes", pa.int64()),
+            ("html_zstd", pa.binary()),
+        ]
+    ),
 }
 _ROW_TYPES: dict[str, type] = {
     "articles": ArticleRow,
@@ -78,6 +110,7 @@ _ROW_TYPES: dict[str, type] = {
     "sightings": SightingRow,
     "notes": NoteRow,
     "rejects": RejectRow,
+    "raw_pages": RawPageRow,
 }
 
 
@@ -171,10 +204,21 @@ def read_batch(spool: str, batch_id: str) -> tuple[dict[str, Any], dict[str, pa.
     tables: dict[str, pa.Table] = {}
     for name in manifest["tables"]:
         with fs.open(f"{folder}/{name}.parquet", "rb") as handle:
-            tables[name] = pq.read_table(handle)
+            tables[name] = _conform(name, pq.read_table(handle))
     for name, schema in SCHEMAS.items():
         tables.setdefault(name, schema.empty_table())
     return manifest, tables
+
+
+def _conform(name: str, table: pa.Table) -> pa.Table:
+    """Add as NULLs the columns a batch spooled by an older version lacks."""
+    schema = SCHEMAS.get(name)
+    if schema is None:
+        return table
+    for column in schema:
+        if column.name not in table.column_names:
+            table = table.append_column(column, pa.nulls(table.num_rows, column.type))
+    return table
 
 
 def remove_batch(spool: str, batch_id: str) -> None:

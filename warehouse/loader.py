@@ -20,6 +20,8 @@ import duckdb
 import pyarrow as pa
 
 from tasks import spool as spool_mod
+from tasks.dedupe import is_material_change
+from tasks.minhash import is_near_duplicate, shingles
 from warehouse.db import connect_writer
 from warehouse.publish import publish_after_load, published_path
 from warehouse.revisions import merge_revisions
@@ -147,11 +149,12 @@ def _merge(con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table], report: 
         "SELECT n.* FROM batch_articles n JOIN articles a USING (article_id) "
         "WHERE a.content_hash <> n.content_hash"
     )
+    _keep_material_changes(con)
     report.updated = _count(con, "SELECT count(*) FROM changed")
     report.unchanged = _count(
         con,
         "SELECT count(*) FROM batch_articles n JOIN articles a USING (article_id) "
-        "WHERE a.content_hash = n.content_hash",
+        "WHERE n.article_id NOT IN (SELECT article_id FROM changed)",
     )
     if report.updated:
         con.execute(
@@ -164,7 +167,18 @@ def _merge(con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table], report: 
             "content_hash = n.content_hash, language = n.language, "
             "language_confidence = n.language_confidence, "
             "published_at = coalesce(n.published_at, articles.published_at), "
+            "modified_at = coalesce(n.modified_at, articles.modified_at), "
+            "modified_source = CASE WHEN n.modified_at IS NULL THEN articles.modified_source "
+            "ELSE n.modified_source END, reading_minutes = n.reading_minutes, "
+            "access_status = n.access_status, extractor = n.extractor, "
             "updated_at = n.ingested_at FROM changed n WHERE articles.article_id = n.article_id"
+        )
+        con.execute(
+            "DELETE FROM article_bands WHERE article_id IN (SELECT article_id FROM changed)"
+        )
+        con.execute(
+            "INSERT INTO article_bands SELECT unnest(bands), article_id FROM changed "
+            "WHERE len(bands) > 0"
         )
     # New articles. duplicate_of points at the warehouse's earliest article with the same
     # text when there is one, else at what the worker found inside the batch.
@@ -179,14 +193,25 @@ def _merge(con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table], report: 
         "WHERE n.article_id NOT IN (SELECT article_id FROM articles)"
     )
     report.loaded = _count(con, "SELECT count(*) FROM fresh")
+    _merge_near_duplicates(con)
     report.duplicates = _count(con, "SELECT count(*) FROM fresh WHERE duplicate_of IS NOT NULL")
     con.execute(
         "INSERT INTO articles (article_id, url, canonical_url, domain, title, published_at, "
         "language, language_confidence, text, word_count, content_hash, duplicate_of, origin, "
-        "ingested_at) SELECT article_id, url, canonical_url, domain, title, published_at, "
-        "language, language_confidence, text, word_count, content_hash, duplicate_of, origin, "
-        "ingested_at FROM fresh"
+        "ingested_at, modified_at, published_source, modified_source, authors, site_name, "
+        "description, image, tags, categories, canonical_link, access_status, reading_minutes, "
+        "extractor, cluster_id) SELECT article_id, url, canonical_url, domain, title, "
+        "published_at, language, language_confidence, text, word_count, content_hash, "
+        "duplicate_of, origin, ingested_at, modified_at, published_source, modified_source, "
+        "authors, site_name, description, image, tags, categories, canonical_link, "
+        "coalesce(access_status, 'full'), reading_minutes, extractor, "
+        "coalesce(duplicate_of, article_id) "
+        "FROM fresh"
     )
+    con.execute(
+        "INSERT INTO article_bands SELECT unnest(bands), article_id FROM fresh WHERE len(bands) > 0"
+    )
+    _merge_raw_pages(con)
     # Comments follow the text they were published with: replaced for new and changed articles.
     con.execute(
         "DELETE FROM article_comments WHERE article_id IN "
@@ -298,4 +323,112 @@ def _record_run(con: duckdb.DuckDBPyConnection, run: RunRow, report: LoadReport)
             report.rejects,
             report.batches,
         ],
+    )
+
+
+def _keep_material_changes(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop from ``changed`` the texts that changed only immaterially (tasks.dedupe)."""
+    rows = con.execute(
+        "SELECT c.article_id, a.text, c.text FROM changed c JOIN articles a USING (article_id)"
+    ).fetchall()
+    minor = [aid for aid, old, new in rows if not is_material_change(old, new)]
+    if minor:
+        con.execute("DELETE FROM changed WHERE article_id IN (SELECT unnest(?))", [minor])
+
+
+def _merge_near_duplicates(con: duckdb.DuckDBPyConnection) -> None:
+    """Point each new article that nearly duplicates an earlier one at its cluster's root.
+
+    Candidates share an LSH band key (tasks.minhash) with an article of any past run (the
+    join with ``article_bands``) or with an earlier article of this batch; each is verified
+    on the two texts. The new article joins the cluster whose root is earliest; clusters are
+    never merged afterwards (a bridging article joins one of them).
+    """
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE nd_keys AS SELECT article_id, unnest(bands) AS band_key "
+        "FROM fresh WHERE duplicate_of IS NULL AND len(bands) > 0"
+    )
+    past: list[Any] = con.execute(
+        "SELECT DISTINCT k.article_id, b.article_id FROM nd_keys k "
+        "JOIN article_bands b USING (band_key)"
+    ).fetchall()
+    within: list[Any] = con.execute(
+        "SELECT DISTINCT k.article_id, e.article_id FROM nd_keys k "
+        "JOIN nd_keys e USING (band_key) WHERE e.article_id < k.article_id"
+    ).fetchall()
+    if not past and not within:
+        return
+    old_ids = sorted({old for _, old in past})
+    old: dict[str, tuple[str, str, datetime]] = {}  # id -> (text, root, root's ingested_at)
+    if old_ids:
+        for aid, text, root, root_at in con.execute(
+            "SELECT a.article_id, a.text, coalesce(a.cluster_id, a.article_id), r.ingested_at "
+            "FROM articles a JOIN articles r ON r.article_id = coalesce(a.cluster_id, "
+            "a.article_id) WHERE a.article_id IN (SELECT unnest(?))",
+            [old_ids],
+        ).fetchall():
+            old[aid] = (text, root, root_at)
+    new_ids = sorted({aid for aid, _ in past} | {a for pair in within for a in pair})
+    new: dict[str, tuple[str, datetime]] = {
+        aid: (text, at)
+        for aid, text, at in con.execute(
+            "SELECT article_id, text, ingested_at FROM fresh WHERE article_id IN "
+            "(SELECT unnest(?))",
+            [new_ids],
+        ).fetchall()
+    }
+    shingle_cache: dict[str, set[int]] = {}
+
+    def sh(aid: str, text: str) -> set[int]:
+        if aid not in shingle_cache:
+            shingle_cache[aid] = shingles(text)
+        return shingle_cache[aid]
+
+    candidates: dict[str, list[tuple[str, bool]]] = {}
+    for aid, other in past:
+        candidates.setdefault(aid, []).append((other, True))
+    for aid, other in within:
+        candidates.setdefault(aid, []).append((other, False))
+    roots: dict[str, tuple[datetime, str]] = {}  # new id -> (root's ingested_at, root id)
+    for aid in sorted(candidates, key=lambda a: (new[a][1], a)):
+        mine = sh(aid, new[aid][0])
+        best: tuple[datetime, str] | None = None
+        for other, is_past in candidates[aid]:
+            if is_past:
+                if other not in old:
+                    continue
+                text, root, root_at = old[other]
+                found = (root_at, root)
+            else:
+                text = new[other][0]
+                found = roots.get(other, (new[other][1], other))
+            if is_near_duplicate(mine, sh(other, text)) and (best is None or found < best):
+                best = found
+        if best is not None:
+            roots[aid] = best
+    if not roots:
+        return
+    pairs = pa.table({"article_id": list(roots), "root": [r for _, r in roots.values()]})
+    con.register("nd_roots", pairs)
+    try:
+        con.execute(
+            "UPDATE fresh SET duplicate_of = r.root FROM nd_roots r "
+            "WHERE fresh.article_id = r.article_id"
+        )
+        # In-batch exact duplicates of an article that turned out to be a near-duplicate.
+        con.execute(
+            "UPDATE fresh SET duplicate_of = r.root FROM nd_roots r "
+            "WHERE fresh.duplicate_of = r.article_id"
+        )
+    finally:
+        con.unregister("nd_roots")
+
+
+def _merge_raw_pages(con: duckdb.DuckDBPyConnection) -> None:
+    """Store each fetched page version once (by URL and HTML hash)."""
+    con.execute(
+        "INSERT INTO raw_pages SELECT r.url, any_value(r.article_id), min(r.fetched_at), "
+        "r.html_hash, any_value(r.html_bytes), any_value(r.html_zstd) FROM new_raw_pages r "
+        "WHERE NOT EXISTS (SELECT 1 FROM raw_pages o WHERE o.html_hash = r.html_hash "
+        "AND o.url = r.url) GROUP BY r.url, r.html_hash"
     )

@@ -1,0 +1,136 @@
+"""Benchmark: real pages served from loopback to rows in DuckDB, against bare trafilatura.
+
+    PYTHONPATH=. python tests/benchmarks/bench_end_to_end.py [--pages 300] [--hosts 4]
+
+The first ``--pages`` pages of the shared eval sets (fundus, then wcxb-dev) are served by
+local HTTP servers on several loopback addresses (in their own process, no added latency).
+newsflow fetches them (``fetch_and_process``: async fetching, extraction in a process pool
+on every core, processing), spools the batch and loads it: pages per second from the first
+request to the committed rows. The baseline, in the same run: bare ``trafilatura.extract``
+(default settings) on the same decoded pages in one process, one core. Prints both rates and
+their ratio (target >= 1.7x); it never passes or fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import multiprocessing
+import os
+import sys
+import tempfile
+import time
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from newsflow.settings import Settings  # noqa: E402
+from tasks import fetch as fetch_mod  # noqa: E402
+from tasks.records import Candidate  # noqa: E402
+from tasks.spool import write_batch  # noqa: E402
+from tests.fetch_server import FaultServer, page  # noqa: E402
+from warehouse.db import connect_reader, connect_writer  # noqa: E402
+from warehouse.loader import load_spool  # noqa: E402
+
+EVAL = ROOT.parent / "shared" / "eval"
+TARGET = 1.7
+
+
+def raw_pages(n: int) -> list[bytes]:
+    files = sorted((EVAL / "fundus" / "html").glob("*.html.gz"))
+    files += sorted((EVAL / "wcxb-dev" / "html").glob("*.html.gz"))
+    return [gzip.decompress(p.read_bytes()) for p in files[:n]]
+
+
+def _serve(hosts: int, n: int, conn: Connection) -> None:
+    """In its own process: serve the pages on ``hosts`` loopback addresses, send the URLs."""
+    servers = []
+    for h in range(hosts):
+        srv = FaultServer(host=f"127.0.0.{h + 1}").start()
+        srv.routes["/robots.txt"] = page("User-agent: *\nAllow: /\n", "text/plain")
+        servers.append(srv)
+    urls = []
+    for i, body in enumerate(raw_pages(n)):
+        srv = servers[i % hosts]
+        path = f"/news/{i}"
+        srv.routes[path] = page(body, "text/html")
+        urls.append(srv.url(path))
+    conn.send(urls)
+    conn.recv()
+    for srv in servers:
+        srv.stop()
+
+
+def bare_rate(n: int) -> float:
+    import trafilatura
+    from trafilatura.utils import decode_file
+
+    htmls = [decode_file(body) for body in raw_pages(n)]
+    trafilatura.extract(htmls[0])  # imports and first-call set-up
+    started = time.perf_counter()
+    for html in htmls:
+        trafilatura.extract(html)
+    return len(htmls) / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pages", type=int, default=300)
+    parser.add_argument("--hosts", type=int, default=4)
+    args = parser.parse_args()
+    load = os.getloadavg()[0]
+    baseline = bare_rate(args.pages)
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(
+            db=Path(tmp) / "news.duckdb",
+            spool=str(Path(tmp) / "spool"),
+            allow_private=",".join(f"127.0.0.{h + 1}" for h in range(args.hosts)),
+            per_host_concurrency=8,
+            per_host_delay=0,
+            fetch_concurrency=32,
+            respect_robots=False,
+            _env_file=None,  # type: ignore[call-arg]
+        )
+        connect_writer(settings.db, 30).close()  # migrated beforehand, as any warehouse in use
+        pool = fetch_mod._extraction_pool(settings)
+        list(pool.map(fetch_mod._extract_job, ["<html><p>warm</p></html>"] * 8, ["http://x/"] * 8))
+        ours, theirs = multiprocessing.Pipe()
+        server = multiprocessing.get_context("spawn").Process(
+            target=_serve, args=(args.hosts, args.pages, theirs), daemon=True
+        )
+        server.start()
+        try:
+            urls = ours.recv()
+            items = [Candidate(origin="url", source=u, url=u) for u in urls]
+            started = time.perf_counter()
+            batch = fetch_mod.fetch_and_process(items, settings, "bench")
+            fetched = time.perf_counter()
+            write_batch(batch, settings.spool)
+            report = load_spool(settings.db, settings.spool, lock_wait=30)
+            elapsed = time.perf_counter() - started
+            loading = time.perf_counter() - fetched
+            ours.send("stop")
+        finally:
+            server.join(timeout=10)
+            if server.is_alive():
+                server.kill()
+            fetch_mod._reset_pool()
+        con = connect_reader(settings.db)
+        rows = con.execute("SELECT count(*) FROM articles").fetchone()
+        raw = con.execute("SELECT count(*) FROM raw_pages").fetchone()
+        con.close()
+    rate = len(urls) / elapsed
+    print(f"pages={len(urls)} hosts={args.hosts} cores={os.cpu_count()} load before={load:.2f}")
+    print(f"  bare trafilatura.extract, one process: {baseline:.1f} pages/s")
+    print(
+        f"  newsflow loopback -> DuckDB: {elapsed:.1f}s, {rate:.1f} pages/s "
+        f"(articles {rows[0] if rows else 0}, raw pages {raw[0] if raw else 0}, "
+        f"rejected {report.rejects}); of which spool + load {loading:.1f}s"
+    )
+    print(f"  ratio newsflow / bare one core: {rate / baseline:.2f}x (target >= {TARGET}x)")
+
+
+if __name__ == "__main__":
+    main()
