@@ -32,7 +32,7 @@ err = Console(stderr=True)
 
 DbOption = Annotated[
     Path | None,
-    typer.Option("--db", help="Warehouse file [env NEWSFLOW_DB; default warehouse/news.duckdb]."),
+    typer.Option("--db", help="Warehouse file (env NEWSFLOW_DB; default warehouse/news.duckdb)."),
 ]
 
 
@@ -115,7 +115,7 @@ def _run_flow(settings: Settings, label: str, call: Any) -> dict[str, Any]:
 def ingest_seeds(
     paths: Annotated[
         list[Path] | None,
-        typer.Argument(help="Seed files or folders of them [default: seeds/]."),
+        typer.Argument(help="Seed files or folders of them (default: seeds/)."),
     ] = None,
     db: DbOption = None,
 ) -> None:

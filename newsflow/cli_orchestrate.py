@@ -136,7 +136,7 @@ def backfill(
     since: Annotated[str, typer.Option("--since", help="First publication day, YYYY-MM-DD.")],
     until: Annotated[
         str | None,
-        typer.Option("--until", help="Last publication day, YYYY-MM-DD [default: --since]."),
+        typer.Option("--until", help="Last publication day, YYYY-MM-DD (default: --since)."),
     ] = None,
     domain: Annotated[
         list[str] | None, typer.Option("--domain", help="Only this site (repeatable).")

@@ -24,7 +24,7 @@ def deploy_pool(
         str | None,
         typer.Option(
             help="A separate pool for load-spool, polled by one worker on the machine "
-            "holding the warehouse [default: POOL]."
+            "holding the warehouse (default: POOL)."
         ),
     ] = None,
 ) -> None:
