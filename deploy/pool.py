@@ -34,21 +34,29 @@ POOL_FLOWS: list[tuple[Flow, str, int | None]] = [
 
 
 def register(
-    pool: str, source: str | Path = ROOT, loader_pool: str | None = None
+    pool: str,
+    source: str | Path = ROOT,
+    loader_pool: str | None = None,
+    *,
+    db: Path | None = None,
 ) -> dict[str, UUID]:
     """Create or update the work-pool deployments; returns ``flow/deployment`` -> id.
 
     ``source`` is where workers find the code: this checkout's folder (the same path on every
     worker machine) or any URL ``Flow.from_source`` accepts (a git repository, object storage).
     ``loader_pool`` puts load-spool on its own pool, served by one worker on the machine that
-    holds the DuckDB file (default: the same pool, for a single machine).
+    holds the DuckDB file (default: the same pool, for a single machine); ``db`` is the
+    warehouse path it uses there (default: its own NEWSFLOW_DB).
     """
     ids: dict[str, UUID] = {}
     for flow, entrypoint, limit in POOL_FLOWS:
+        is_loader = flow is load_spool_flow
+        job_variables = {"env": {"NEWSFLOW_DB": str(db)}} if is_loader and db else None
         remote = flow.from_source(source=str(source), entrypoint=entrypoint)
         ids[f"{flow.name}/{DEPLOYMENT}"] = remote.deploy(  # type: ignore[union-attr,assignment]
             name=DEPLOYMENT,
-            work_pool_name=(loader_pool or pool) if flow is load_spool_flow else pool,
+            work_pool_name=(loader_pool or pool) if is_loader else pool,
+            job_variables=job_variables,
             build=False,
             push=False,
             concurrency_limit=limit,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from newsflow.cli import _fail, app, console
+from newsflow.cli import DbOption, _fail, app, console
 
 
 @app.command("deploy-pool")
@@ -27,11 +27,12 @@ def deploy_pool(
             "holding the warehouse (default: POOL)."
         ),
     ] = None,
+    db: DbOption = None,
 ) -> None:
     """Register ingest-seeds, ingest-feeds, ingest-urls and load-spool (concurrency 1) on a
-    work pool. Needs PREFECT_API_URL; workers then run `prefect worker start --pool POOL
-    --type process` with NEWSFLOW_LOAD_IN_FLOW=false and a shared NEWSFLOW_SPOOL
-    (see deploy/README.md)."""
+    work pool; --db is the warehouse path the loader uses on its machine. Needs
+    PREFECT_API_URL; workers then run `prefect worker start --pool POOL --type process` with
+    NEWSFLOW_LOAD_IN_FLOW=false and a shared NEWSFLOW_SPOOL (see deploy/README.md)."""
     from prefect.settings import PREFECT_API_URL
 
     if not PREFECT_API_URL.value():
@@ -43,7 +44,7 @@ def deploy_pool(
     from deploy.pool import register
 
     try:
-        ids = register(pool, source, loader_pool)
+        ids = register(pool, source, loader_pool, db=db)
     except Exception as exc:
         raise _fail(
             f"could not register the deployments: {exc}",
