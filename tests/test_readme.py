@@ -22,3 +22,39 @@ def test_the_two_commands_open_the_readme() -> None:
     assert any(line.startswith("make run") for line in head)
     assert any(line.startswith("make test") for line in head)
     assert "make test" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def test_every_command_takes_db_and_the_interface_commands_exist() -> None:
+    """The public interface: these commands exist and every command takes ``--db``."""
+    import click
+    import typer
+
+    from newsflow.cli import app
+
+    def leaves(group: click.Group, prefix: str = "") -> dict[str, click.Command]:
+        found: dict[str, click.Command] = {}
+        for name, command in group.commands.items():
+            if isinstance(command, click.Group):
+                found.update(leaves(command, f"{prefix}{name} "))
+            else:
+                found[f"{prefix}{name}"] = command
+        return found
+
+    root = typer.main.get_command(app)
+    assert isinstance(root, click.Group)
+    commands = leaves(root)
+    interface = {
+        "ingest-seeds",
+        "ingest-feeds",
+        "ingest-urls",
+        "backfill",
+        "feeds import-opml",
+        "serve",
+        "sql",
+        "search",
+        "export",
+        "status",
+    }
+    assert interface <= set(commands)
+    without_db = [n for n, c in commands.items() if not any("--db" in p.opts for p in c.params)]
+    assert without_db == []
