@@ -71,6 +71,50 @@ def select_day(
     return [StoredArticle(*row) for row in rows]
 
 
+@dataclass(frozen=True, slots=True)
+class StoredPage:
+    article_id: str
+    url: str
+    canonical_url: str
+    origin: str
+    fetched_at: datetime
+    html_zstd: bytes
+
+
+def _filters(domains: list[str] | None, feeds: list[str] | None) -> tuple[str, list[Any]]:
+    sql, params = "", []
+    if domains:
+        sql += " AND a.domain IN (SELECT unnest(?::VARCHAR[]))"
+        params.append(domains)
+    if feeds:
+        sql += (
+            " AND a.article_id IN (SELECT article_id FROM article_sightings "
+            "WHERE feed_url IN (SELECT unnest(?::VARCHAR[])))"
+        )
+        params.append(feeds)
+    return sql, params
+
+
+def select_day_pages(
+    con: duckdb.DuckDBPyConnection,
+    day: date,
+    domains: list[str] | None = None,
+    feeds: list[str] | None = None,
+) -> list[StoredPage]:
+    """The latest stored HTML of every article published on ``day`` (UTC) that has one."""
+    start, end = day_bounds(day)
+    where, params = _filters(domains, feeds)
+    rows = con.execute(
+        "SELECT a.article_id, a.url, a.canonical_url, a.origin, p.fetched_at, p.html_zstd "
+        "FROM articles a JOIN (SELECT article_id, arg_max(html_zstd, fetched_at) AS html_zstd, "
+        "  max(fetched_at) AS fetched_at FROM raw_pages WHERE article_id IS NOT NULL "
+        "  GROUP BY article_id) p USING (article_id) "
+        "WHERE a.published_at >= ? AND a.published_at < ?" + where + " ORDER BY a.article_id",
+        [start, end, *params],
+    ).fetchall()
+    return [StoredPage(*row) for row in rows]
+
+
 def revise(articles: list[StoredArticle]) -> pa.Table:
     """What dedup and enrichment make of the stored texts today."""
     columns: dict[str, list[Any]] = {name: [] for name in REVISION_SCHEMA.names}

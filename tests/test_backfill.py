@@ -175,7 +175,7 @@ def test_domain_filter_and_day_range(settings: Settings, tmp_path: Path) -> None
 def test_unavailable_modes_fail_clearly(settings: Settings) -> None:
     with pytest.raises(ModeNotAvailable, match="not available in this version"):
         backfill(
-            request=BackfillRequest(since=date(2024, 1, 2), mode=BackfillMode.reextract),
+            request=BackfillRequest(since=date(2024, 1, 2), mode=BackfillMode.sitemaps),
             settings=settings,
         )
 
@@ -185,7 +185,7 @@ def test_cli_usage_errors(settings: Settings) -> None:
 
     runner = CliRunner()
     db = ["--db", str(settings.db)]
-    result = runner.invoke(app, ["backfill", "--since", "2024-01-02", "--mode", "reextract", *db])
+    result = runner.invoke(app, ["backfill", "--since", "2024-01-02", "--mode", "sitemaps", *db])
     assert result.exit_code == 2
     assert "not available in this version" in result.output
     result = runner.invoke(app, ["backfill", "--since", "02/01/2024", *db])
@@ -258,3 +258,41 @@ def test_refetch_loads_what_failed_and_twice_changes_nothing(
         srv.stop()
     with pytest.raises(ValueError, match="feeds do not apply"):
         BackfillRequest(since=today, mode=BackfillMode.refetch, feeds=["https://x/rss"])
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_reextract_from_stored_html_and_twice_changes_nothing(
+    settings: Settings, tmp_path: Path
+) -> None:
+    from flows.urls import ingest_urls
+    from tests.fetch_server import FaultServer, article_html, page, sample_paragraphs
+
+    srv = FaultServer().start()
+    dated = '<meta property="article:published_time" content="2024-04-02T10:00:00Z">'
+    srv.routes["/p"] = page(article_html("Pier", sample_paragraphs("Vardø"), head=dated))
+    settings = settings.model_copy(
+        update={
+            "allow_private": Settings(allow_private="127.0.0.1").allow_private,
+            "per_host_delay": 0.0,
+        }
+    )
+    try:
+        ingest_urls(urls=[srv.url("/p")], settings=settings)
+    finally:
+        srv.stop()  # re-extraction reads the stored HTML: the site may be gone
+    good = _rows(settings, "SELECT article_id, text, content_hash, published_at FROM articles")
+    assert len(good) == 1 and "Vardø" in good[0][1]
+    assert _rows(settings, "SELECT count(*) FROM raw_pages") == [(1,)]
+    _write(settings, "UPDATE articles SET text = 'A broken extraction.', content_hash = 'x'")
+    request = BackfillRequest(since=date(2024, 4, 2), mode=BackfillMode.reextract)
+    first = backfill(request=request, settings=settings)
+    assert first["items"] == 1 and first["load"]["updated"] == 1
+    assert _rows(settings, "SELECT article_id, text, content_hash, published_at FROM articles") == (
+        good
+    )
+    assert _rows(settings, "SELECT text FROM article_versions") == [("A broken extraction.",)]
+    before = _snapshot(settings)
+    again = backfill(request=request, settings=settings)
+    assert again["load"]["unchanged"] == 1 and again["load"]["updated"] == 0
+    assert _snapshot(settings) == before
+    assert _rows(settings, "SELECT count(*) FROM raw_pages") == [(1,)]
