@@ -16,6 +16,7 @@ import atexit
 import contextlib
 import dataclasses
 import multiprocessing
+import multiprocessing.util
 import os
 import threading
 from collections.abc import AsyncIterator, Coroutine
@@ -178,7 +179,25 @@ def _reset_pool(broken: ProcessPoolExecutor | None = None, *, kill: bool = False
     pool.shutdown(wait=False, cancel_futures=True)
 
 
-atexit.register(_reset_pool)
+def _close_pool() -> None:
+    """End the workers when this process ends. In a multiprocessing child (a Prefect
+    process-pool task worker) interpreter ``atexit`` never runs and the child first joins
+    its own children, so this also runs as a multiprocessing finalizer, before that join."""
+    global _pool
+    with _pool_lock:
+        pool, _pool = _pool, None
+    if pool is None:
+        return
+    processes = list(getattr(pool, "_processes", {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.join(timeout=5)
+        if process.is_alive():
+            process.kill()
+
+
+atexit.register(_close_pool)
+multiprocessing.util.Finalize(None, _close_pool, exitpriority=100)
 
 EXTRACT_TIMEOUT = 60.0  # seconds one page may take in extraction before its worker is ended
 
