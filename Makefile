@@ -57,9 +57,9 @@ fmt: install-dev
 docs: install
 	$(PY) -m warehouse.docs --write
 
+## bench: every benchmark (figures and ratios, never pass/fail), saved in tests/benchmarks/results/
 bench: install-dev
-	$(PY) tests/benchmarks/bench_seeds.py
-	$(PY) tests/benchmarks/bench_fetch.py
+	$(PY) -m tests.benchmarks.run_all $(BENCH)
 
 ## eval: extraction quality on every page of ../shared/eval beside bare trafilatura, and the
 ## near-duplicate evaluation (labelled pairs from the same pages)

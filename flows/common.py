@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import pyarrow as pa
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
 from prefect.futures import PrefectFuture
@@ -16,6 +17,8 @@ from prefect.runtime import flow_run
 from flows import observe
 from flows.report import summary_extras
 from newsflow.settings import Settings
+from tasks.records import Batch
+from tasks.spool import write_batch
 from warehouse.loader import LoadReport, RunRow, load_spool
 
 T = TypeVar("T")
@@ -115,8 +118,24 @@ def load_task(settings: Settings, run: RunRow) -> LoadReport:
     )
 
 
-def finish(summary: RunSummary, settings: Settings) -> RunSummary:
-    """Load the spool, record the run, publish the summary artifact."""
+def run_table(run: RunRow) -> pa.Table:
+    """A run's row as a spool table, for the loader to record."""
+    ts = pa.timestamp("us", tz="UTC")
+    return pa.table(
+        {
+            "run_id": pa.array([run.run_id]),
+            "flow": pa.array([run.flow]),
+            "started_at": pa.array([run.started_at], ts),
+            "finished_at": pa.array([run.finished_at], ts),
+            "status": pa.array([run.status]),
+            "items": pa.array([run.items], pa.int64()),
+        }
+    )
+
+
+def finish(summary: RunSummary, settings: Settings, *, load: bool | None = None) -> RunSummary:
+    """Load the spool (unless ``load`` or ``settings.load_in_flow`` says a loader elsewhere
+    does), record the run, publish the summary artifact."""
     summary.finished_at = datetime.now(UTC)
     run = RunRow(
         summary.run_id,
@@ -126,8 +145,12 @@ def finish(summary: RunSummary, settings: Settings) -> RunSummary:
         "completed",
         summary.items,
     )
-    summary.load = load_task(settings, run)
-    observe.publish(summary)
+    if settings.load_in_flow if load is None else load:
+        summary.load = load_task(settings, run)
+    else:  # a work-pool worker: the run's row travels through the spool like every write
+        write_batch(Batch(summary.run_id), settings.spool, extra={"runs": run_table(run)})
+        summary.spooled_batches += 1
+    observe.publish(summary, settings)
     create_markdown_artifact(
         key=summary.flow.replace("_", "-"),
         markdown=summary.markdown(),

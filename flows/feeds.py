@@ -15,6 +15,7 @@ from typing import Any
 from prefect import flow, task
 
 from flows.common import RunSummary, current_run_id, finish
+from flows.observe import feed_health_rows
 from newsflow import progress
 from newsflow.settings import Settings
 from tasks.errors import retry_transient
@@ -145,15 +146,16 @@ def ingest_feeds(
                 items.append(item)
     summary.items = len(items)
     progress.advance("pages", 0, len(items))
-    known = known_articles(settings, [canonical_url(i.url) for i in items], [i.url for i in items])
+    keys = [canonical_url(i.url) for i in items]
+    known = known_articles(settings, keys, [i.url for i in items])
     futures = [
         fetch_entries_task.submit(
-            chunk,
-            {k: v for k, v in known.items() if k in {canonical_url(i.url) for i in chunk}},
+            items[i : i + size],
+            {k: known[k] for k in keys[i : i + size] if k in known},
             summary.run_id,
             settings,
         )
-        for chunk in (items[i : i + size] for i in range(0, len(items), size))
+        for i in range(0, len(items), size)
     ]
     spooled = [f.result() for f in futures]
     # Written last: validators and health are stored only with (after) the entries' batches.
@@ -164,6 +166,7 @@ def ingest_feeds(
         )
     )
     summary.spooled_batches = len(spooled)
+    summary.feed_health = feed_health_rows([p.state for p in polls], prior, quarantined)
     result = finish(summary, settings).as_dict()
     outcomes = [p.state.outcome for p in polls]
     result["feeds"] = {
@@ -173,6 +176,6 @@ def ingest_feeds(
         "failed": len(polls) - outcomes.count("ok") - outcomes.count("not_modified"),
         "quarantined": len(quarantined),
         "entries": len(items),
-        "already_known": sum(1 for i in items if canonical_url(i.url) in known),
+        "already_known": sum(1 for k in keys if k in known),
     }
     return result

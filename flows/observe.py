@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import logging
 import os
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prefect.events import emit_event
@@ -22,6 +24,7 @@ from newsflow.runtime import LIBRARY_LOGGERS
 
 if TYPE_CHECKING:
     from flows.common import RunSummary
+    from newsflow.settings import Settings
 
 ARTICLES_LOADED = "newsflow.articles.loaded"
 FEED_QUARANTINED = "newsflow.feed.quarantined"
@@ -94,47 +97,117 @@ def _feed_resource(url: str, name: str | None) -> dict[str, str]:
 
 
 def feed_quarantined(
-    url: str, failures: int, reason: str, name: str | None = None, run_id: str | None = None
+    url: str,
+    failures: int,
+    reason: str,
+    name: str | None = None,
+    run_id: str | None = None,
+    until: str | None = None,
 ) -> None:
-    """A feed failed too often in a row and is polled less until it recovers."""
+    """A feed failed too often in a row (or is gone): not polled until ``until``."""
     _emit(
         FEED_QUARANTINED,
         _feed_resource(url, name),
-        {"url": url, "consecutive_failures": failures, "reason": reason, "run_id": run_id},
+        {
+            "url": url,
+            "consecutive_failures": failures,
+            "reason": reason,
+            "quarantined_until": until,
+            "run_id": run_id,
+        },
     )
 
 
-def feed_recovered(
-    url: str, failures_before: int, name: str | None = None, run_id: str | None = None
-) -> None:
-    """A quarantined feed answered again."""
-    _emit(
-        FEED_RECOVERED,
-        _feed_resource(url, name),
-        {"url": url, "failures_before": failures_before, "run_id": run_id},
-    )
+def feed_recovered(url: str, name: str | None = None, run_id: str | None = None) -> None:
+    """A quarantined feed answered again (its re-probe succeeded)."""
+    _emit(FEED_RECOVERED, _feed_resource(url, name), {"url": url, "run_id": run_id})
 
 
-def publish(summary: RunSummary) -> None:
+OK_OUTCOMES = ("ok", "not_modified")
+
+
+def feed_health_rows(
+    states: list[Any], prior: dict[str, tuple[Any, ...]], skipped: list[str]
+) -> list[dict[str, Any]]:
+    """One row per feed of a poll run, before its load: what the poll saw, and whether the
+    feed was quarantined before (``prior``: url -> (etag, last_modified, quarantined_until)).
+    ``settle_feed_health`` completes them once the load has stored the new health."""
+    rows = [
+        {
+            "url": state.url,
+            "name": state.name,
+            "status": state.status,
+            "outcome": state.outcome,
+            "reason": state.error or "",
+            "was_quarantined": prior.get(state.url, (None, None, None))[2] is not None,
+        }
+        for state in states
+    ]
+    rows += [
+        {"url": url, "outcome": "skipped", "was_quarantined": True, "reason": "quarantined"}
+        for url in skipped
+    ]
+    return rows
+
+
+def settle_feed_health(summary: RunSummary, settings: Settings) -> None:
+    """Each feed's state after the load: ok, failing, quarantined or recovered; ``event`` is
+    set where the state changed (newly quarantined, or answered again after quarantine)."""
+    from warehouse.db import connect_reader
+
+    urls = [f["url"] for f in summary.feed_health]
+    if not urls or not Path(settings.db).exists():
+        return
+    con = connect_reader(Path(settings.db), wait=settings.lock_wait)
+    try:
+        found = con.execute(
+            "SELECT url, quarantined_until, consecutive_failures, last_error, name FROM feeds "
+            "WHERE url IN (SELECT unnest(?::VARCHAR[]))",
+            [urls],
+        ).fetchall()
+    finally:
+        con.close()
+    stored = {row[0]: row[1:] for row in found}
+    now = datetime.now(UTC)
+    for feed in summary.feed_health:
+        until, failures, error, name = stored.get(feed["url"], (None, 0, None, None))
+        feed["name"] = feed.get("name") or name
+        quarantined = until is not None and until > now
+        feed["failures"] = failures or 0
+        feed["reason"] = feed.get("reason") or error or ""
+        feed["event"] = None
+        if quarantined:
+            feed["state"] = "quarantined"
+            if not feed["was_quarantined"]:
+                feed["event"] = "quarantined"
+                feed["quarantined_until"] = until.isoformat()
+        elif feed["was_quarantined"] and feed["outcome"] in OK_OUTCOMES:
+            feed["state"] = feed["event"] = "recovered"
+        else:
+            feed["state"] = "ok" if feed["outcome"] in OK_OUTCOMES else "failing"
+
+
+def publish(summary: RunSummary, settings: Settings) -> None:
     """Events for a finished run: its load, and feeds whose health changed state."""
     articles_loaded(summary)
+    if summary.feed_health:
+        try:
+            settle_feed_health(summary, settings)
+        except Exception as exc:  # health reporting must not fail the run
+            logging.getLogger(__name__).warning("feed health not read: %s", exc)
     for feed in summary.feed_health:
-        state = feed.get("state")
-        if state == "quarantined":
+        event = feed.get("event")
+        if event == "quarantined":
             feed_quarantined(
                 feed["url"],
                 int(feed.get("failures") or 0),
                 str(feed.get("reason") or ""),
                 feed.get("name"),
                 summary.run_id,
+                feed.get("quarantined_until"),
             )
-        elif state == "recovered":
-            feed_recovered(
-                feed["url"],
-                int(feed.get("failures_before") or 0),
-                feed.get("name"),
-                summary.run_id,
-            )
+        elif event == "recovered":
+            feed_recovered(feed["url"], feed.get("name"), summary.run_id)
 
 
 route_library_logs()

@@ -1,4 +1,4 @@
-"""``python -m newsflow``: the command line."""
+"""``python -m newsflow``: the same as the ``newsflow`` command."""
 
 from newsflow.cli import main
 

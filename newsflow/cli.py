@@ -32,7 +32,7 @@ err = Console(stderr=True)
 
 DbOption = Annotated[
     Path | None,
-    typer.Option("--db", help="Warehouse file [env NEWSFLOW_DB; default warehouse/news.duckdb]."),
+    typer.Option("--db", help="Warehouse file (env NEWSFLOW_DB; default warehouse/news.duckdb)."),
 ]
 
 
@@ -115,7 +115,7 @@ def _run_flow(settings: Settings, label: str, call: Any) -> dict[str, Any]:
 def ingest_seeds(
     paths: Annotated[
         list[Path] | None,
-        typer.Argument(help="Seed files or folders of them [default: seeds/]."),
+        typer.Argument(help="Seed files or folders of them (default: seeds/)."),
     ] = None,
     db: DbOption = None,
 ) -> None:
@@ -240,7 +240,7 @@ def status(db: DbOption = None) -> None:
 # Commands of other areas live in their own modules and register themselves on ``app``;
 # importing them here puts them on the command line.
 # (one import line per module, kept sorted)
-from newsflow import cli_analyst, cli_fetch, cli_orchestrate  # noqa: E402, F401
+from newsflow import cli_analyst, cli_fetch, cli_orchestrate, cli_scale  # noqa: E402, F401
 
 
 def main() -> None:
@@ -248,5 +248,7 @@ def main() -> None:
     app()
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # `python -m newsflow.cli`: run the module the commands registered on
+    from newsflow.cli import main as _main
+
+    _main()

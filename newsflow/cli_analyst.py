@@ -117,7 +117,8 @@ def search(
         freshness = _freshness(con, published_path(settings.db))
     finally:
         con.close()
-    console.print(f'{len(hits)} results for "{query}"', markup=False, highlight=False)
+    noun = "result" if len(hits) == 1 else "results"
+    console.print(f'{len(hits)} {noun} for "{query}"', markup=False, highlight=False)
     for rank, hit in enumerate(hits, start=1):
         published = hit.published_at.strftime("%Y-%m-%d") if hit.published_at else "undated"
         copy = f" · copy of {hit.duplicate_of}" if hit.duplicate_of else ""
@@ -128,7 +129,7 @@ def search(
             highlight=False,
             soft_wrap=True,
         )
-    err.print(freshness)
+    err.print(freshness, markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command("export")
@@ -174,12 +175,12 @@ def export(
         f"exported {report.rows} articles to {directory} as {fmt}: "
         f"{len(report.partitions)} date partitions ({span}), {report.files} files in the folder"
     )
-    err.print(freshness)
+    err.print(freshness, markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command("publish")
 def publish_command(db: DbOption = None) -> None:
-    """Refresh the read-only published copy and its search index now.
+    """Refresh the read-only published copy now.
 
     Loads do this by themselves (unless NEWSFLOW_PUBLISH=false); open readers keep the copy
     they opened until they reconnect.
@@ -204,13 +205,17 @@ def published(db: DbOption = None) -> None:
         raise _fail(f"no published copy at {path} yet", "run `newsflow publish` or an ingest")
     con = open_published(path)
     try:
-        console.print(_freshness(con, path))
+        freshness = _freshness(con, path)
     finally:
         con.close()
     ext = fts.extension_path()
     console.print(
+        f"{freshness}\n"
         "open it read-only, as long as you like (reconnect to see newer loads):\n"
         f"  duckdb -readonly -cmd \"LOAD '{ext}'\" {path}\n"
-        f"  python: from warehouse.publish import open_published; "
-        f"con = open_published(Path('{path}'))"
+        '  python -c "from pathlib import Path; from warehouse.publish import open_published; '
+        f"open_published(Path('{path}')).sql('SELECT * FROM published_info').show()\"",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
     )

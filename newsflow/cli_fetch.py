@@ -34,7 +34,7 @@ def ingest_feeds(
     ] = None,
     feeds_file: Annotated[
         Path | None,
-        typer.Option("--feeds-file", help="The feeds file [default: seeds/feeds.toml]."),
+        typer.Option("--feeds-file", help="The feeds file (default: seeds/feeds.toml)."),
     ] = None,
     tag: Annotated[
         list[str] | None,
@@ -105,6 +105,7 @@ def import_opml(
     feeds_file: Annotated[
         Path, typer.Option("--feeds-file", help="The feeds file to add to.")
     ] = DEFAULT_FEEDS_FILE,
+    db: DbOption = None,  # taken like every command's; the feeds file is not in the warehouse
 ) -> None:
     """Add the feeds of an OPML file to the feeds file (feeds already there are kept as is)."""
     from tasks.feeds import append_feeds, parse_opml

@@ -97,8 +97,6 @@ def serve(
     url = _check_api()
     _absolute_paths(settings)
     set_extra_loggers_default()
-    # Flow runs are child processes: they read their log level from the environment.
-    os.environ["PREFECT_LOGGING_LEVEL"] = log_level.upper()
     from deploy.serve import ServeOptions, build_deployments, serve_all
 
     options = ServeOptions(
@@ -115,8 +113,12 @@ def serve(
     console.print(f"watching {options.seed_dir} for seed files; warehouse {settings.db}")
     console.print("open the Prefect UI to run a backfill (deployment backfill/backfill)")
     _stop_on_sigterm()
+    from prefect.settings import PREFECT_LOGGING_LEVEL, temporary_settings
+
     try:
-        asyncio.run(serve_all(options, deployments))
+        # Flow runs are child processes that get the runner's Prefect settings.
+        with temporary_settings(updates={PREFECT_LOGGING_LEVEL: log_level.upper()}):
+            asyncio.run(serve_all(options, deployments))
     except KeyboardInterrupt:
         console.print("stopped")
 
@@ -134,7 +136,7 @@ def backfill(
     since: Annotated[str, typer.Option("--since", help="First publication day, YYYY-MM-DD.")],
     until: Annotated[
         str | None,
-        typer.Option("--until", help="Last publication day, YYYY-MM-DD [default: --since]."),
+        typer.Option("--until", help="Last publication day, YYYY-MM-DD (default: --since)."),
     ] = None,
     domain: Annotated[
         list[str] | None, typer.Option("--domain", help="Only this site (repeatable).")

@@ -51,7 +51,12 @@ class Settings(BaseSettings):
     )
     publish: bool = Field(
         True,
-        description="After each load, refresh the read-only published copy and its search index.",
+        description="After each load, refresh the read-only published copy analysts query.",
+    )
+    load_in_flow: bool = Field(
+        True,
+        description="Ingest flows merge the spool themselves at the end; false on work-pool "
+        "workers, where the one load-spool deployment is the only writer.",
     )
     batch_size: int = Field(500, ge=1, description="Items per processing batch.")
     workers: int = Field(

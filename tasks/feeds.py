@@ -126,7 +126,7 @@ def append_feeds(path: Path, specs: list[FeedSpec]) -> list[FeedSpec]:
     text = path.read_text(encoding="utf-8") if path.exists() else ""
     if text and not text.endswith("\n"):
         text += "\n"
-    text += "\n" + "\n".join(blocks)
+    text += ("\n" if text else "") + "\n".join(blocks)
     FeedsFile.model_validate(tomllib.loads(text))  # never write a file we could not read back
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")

@@ -3,9 +3,9 @@
 A batch of candidates (URLs with whatever the intake knew: feed title, GUID, dates) becomes
 candidates with the page's decoded, capped HTML and extracted text, or rejects with stable
 reasons (``http_404``, ``timeout``, ``not_html``, ``too_large``, ``blocked_private``,
-``robots``, ``redirect_loop``, ...). At most ``NEWSFLOW_FETCH_CONCURRENCY`` pages are in
-flight (fetching or waiting for extraction), which also bounds memory; per-host limits come
-from the politeness gate. Extraction runs in a process pool (spawned, never threads: lxml
+``robots``, ``redirect_loop``, ...). At most ``NEWSFLOW_FETCH_CONCURRENCY`` pages are being
+fetched or held for extraction at once, which bounds memory; per-host limits come from the
+politeness gate. Extraction runs in a process pool (spawned, never threads: lxml
 under trafilatura is not safe from two threads).
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import dataclasses
 import multiprocessing
 import os
@@ -37,6 +38,7 @@ from tasks.politeness import HostGate
 from tasks.process import process_candidates
 from tasks.records import Batch, Candidate, RejectRow, SightingRow
 from tasks.robots import RobotsCache
+from tasks.sitemaps import SitemapURL, in_range, parse_sitemap
 
 T = TypeVar("T")
 FEED_ACCEPT = (
@@ -44,6 +46,24 @@ FEED_ACCEPT = (
     "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
 )
 PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
+
+
+class Ticket:
+    """One place among the pages being fetched or held for extraction."""
+
+    def __init__(self, places: asyncio.Semaphore) -> None:
+        self._places = places
+        self._held = False
+
+    async def take(self) -> None:
+        if not self._held:
+            await self._places.acquire()
+            self._held = True
+
+    def release(self) -> None:
+        if self._held:
+            self._places.release()
+            self._held = False
 
 
 class Fetcher:
@@ -63,25 +83,40 @@ class Fetcher:
         await self.client.aclose()
 
     @asynccontextmanager
-    async def _page_hop(self, url: str) -> AsyncIterator[None]:
+    async def _page_hop(self, url: str, ticket: Ticket | None) -> AsyncIterator[None]:
         # robots first and outside the host slot: its own fetch needs a slot of that host
         if self.respect_robots and not await self.robots.allowed(url):
             raise FetchRefused(url, "disallowed by robots.txt", reason="robots")
         async with self.gate.slot(url):
+            if ticket is not None:
+                await ticket.take()  # only once the host is ours: no host idles meanwhile
             yield
 
-    async def page(self, url: str) -> Response:
-        """An article page (robots, politeness, retries); ``not_html`` if it is not HTML."""
+    async def page(self, url: str, ticket: Ticket | None = None) -> Response:
+        """An article page (robots, politeness, retries); ``not_html`` if it is not HTML.
+
+        ``ticket`` is taken when the first request may go and kept by the caller (it bounds
+        requests in flight plus pages held in memory)."""
         resp = await fetch_retrying(
             self.client,
             url,
             self.settings,
             headers={"Accept": PAGE_ACCEPT},
-            guard=self._page_hop,
+            guard=lambda hop: self._page_hop(hop, ticket),
             on_retry_after=self.gate.defer,
         )
         check_html(resp.content_type, resp.body, url)
         return resp
+
+    async def resource(self, url: str) -> Response:
+        """Any other crawled resource (a sitemap): robots, politeness, retries."""
+        return await fetch_retrying(
+            self.client,
+            url,
+            self.settings,
+            guard=lambda hop: self._page_hop(hop, None),
+            on_retry_after=self.gate.defer,
+        )
 
     async def feed(
         self, url: str, etag: str | None = None, last_modified: str | None = None
@@ -113,19 +148,39 @@ def _extraction_pool(settings: Settings) -> ProcessPoolExecutor:
     with _pool_lock:
         if _pool is None:
             workers = settings.workers or os.cpu_count() or 1
-            _pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+            _pool = ProcessPoolExecutor(
+                workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_lower_priority,
+            )
         return _pool
 
 
-def _reset_pool() -> None:
+def _lower_priority() -> None:
+    """Extraction is throughput work: let the I/O loop that keeps requests going run first."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.nice(5)
+
+
+def _reset_pool(broken: ProcessPoolExecutor | None = None, *, kill: bool = False) -> None:
+    """Drop the pool (only if it is still ``broken``, when given): a fresh one is made on
+    next use. ``kill`` ends its workers at once (one of them hangs)."""
     global _pool
     with _pool_lock:
-        if _pool is not None:
-            _pool.shutdown(wait=False, cancel_futures=True)
+        pool = _pool
+        if pool is None or (broken is not None and pool is not broken):
+            return
         _pool = None
+    if kill:
+        for process in list(getattr(pool, "_processes", {}).values()):
+            with contextlib.suppress(Exception):
+                process.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 atexit.register(_reset_pool)
+
+EXTRACT_TIMEOUT = 60.0  # seconds one page may take in extraction before its worker is ended
 
 
 def _extract_job(html: str, url: str) -> tuple[str, Any]:
@@ -139,6 +194,37 @@ def _extract_job(html: str, url: str) -> tuple[str, Any]:
         return "error", (error.reason, error.detail)
     except Exception as exc:  # a bug in extraction must not lose the item
         return "error", ("extract_error", f"{type(exc).__name__}: {exc}"[:500])
+
+
+async def extract_in_worker(
+    settings: Settings,
+    html: str,
+    url: str,
+    *,
+    job: Any = _extract_job,
+    timeout: float | None = None,
+) -> tuple[str, Any]:
+    """``job(html, url)`` in the extraction pool. A worker that dies (a segfault in lxml) is
+    replaced and the page tried once more; one that hangs is ended (``extract_timeout``)."""
+    loop = asyncio.get_running_loop()
+    for attempt in (1, 2):
+        pool = _extraction_pool(settings)
+        try:
+            result: tuple[str, Any] = await asyncio.wait_for(
+                loop.run_in_executor(pool, job, html, url), timeout or EXTRACT_TIMEOUT
+            )
+            return result
+        except TimeoutError:
+            _reset_pool(pool, kill=True)
+            return "error", (
+                "extract_timeout",
+                f"extraction took over {timeout or EXTRACT_TIMEOUT:g}s",
+            )
+        except BrokenProcessPool:
+            _reset_pool(pool)
+            if attempt == 2:
+                break
+    return "error", ("extract_crash", "the extraction worker died twice on this page")
 
 
 def same_site(a: str, b: str) -> bool:
@@ -173,37 +259,34 @@ async def fetch_pages(
     now = now or datetime.now(UTC)
     pages: list[Candidate] = []
     rejects: list[RejectRow] = []
-    in_flight = asyncio.Semaphore(settings.fetch_concurrency)
-    loop = asyncio.get_running_loop()
+    # Places for pages being fetched or held, decoded, for extraction: bounds both requests
+    # in flight and memory. A place is taken only once a page's host has a free slot, so
+    # pages queued behind one busy host never hold places another host could use.
+    places = asyncio.Semaphore(settings.fetch_concurrency)
 
     async def one(fetcher: Fetcher, item: Candidate) -> None:
         stage = "fetch"
-        async with in_flight:
-            try:
-                resp = await fetcher.page(item.url)
-                html = decode_html(resp.body, resp.content_type)
-                resp.body = b""
-                stage = "extract"
-                try:
-                    status, value = await loop.run_in_executor(
-                        _extraction_pool(settings), _extract_job, html, resp.final_url
-                    )
-                except BrokenProcessPool:
-                    _reset_pool()
-                    status, value = "error", ("extract_crash", "the extraction worker died")
-                walled = None if status == "ok" else wall_candidate(item, value[0])
-                if status == "ok":
-                    pages.append(page_candidate(item, resp, html, value))
-                elif walled is not None:  # a consent/challenge page: the feed summary stays
-                    walled.html, walled.canonical = html, resp.final_url
-                    pages.append(walled)
-                else:
-                    reason, detail = value
-                    rejects.append(RejectRow(item.url, stage, reason, detail, run_id, now))
-            except NewsflowError as error:
-                rejects.append(RejectRow(item.url, stage, error.reason, error.detail, run_id, now))
-            finally:
-                progress.advance("pages", 1)
+        ticket = Ticket(places)
+        try:
+            resp = await fetcher.page(item.url, ticket)
+            html = decode_html(resp.body, resp.content_type)
+            resp.body = b""
+            stage = "extract"
+            status, value = await extract_in_worker(settings, html, resp.final_url)
+            walled = None if status == "ok" else wall_candidate(item, value[0])
+            if status == "ok":
+                pages.append(page_candidate(item, resp, html, value))
+            elif walled is not None:  # a consent/challenge page: the feed summary stays
+                walled.html, walled.canonical = html, resp.final_url
+                pages.append(walled)
+            else:
+                reason, detail = value
+                rejects.append(RejectRow(item.url, stage, reason, detail, run_id, now))
+        except NewsflowError as error:
+            rejects.append(RejectRow(item.url, stage, error.reason, error.detail, run_id, now))
+        finally:
+            ticket.release()
+            progress.advance("pages", 1)
 
     async with Fetcher(settings) as fetcher:
         await asyncio.gather(*(one(fetcher, item) for item in items))
@@ -335,3 +418,35 @@ async def poll_feeds(
 
     async with Fetcher(settings) as fetcher:
         return list(await asyncio.gather(*(one(fetcher, *feed) for feed in feeds)))
+
+
+async def sitemap_urls(
+    fetcher: Fetcher,
+    url: str,
+    since: datetime,
+    until: datetime | None = None,
+    *,
+    max_sitemaps: int = 100,
+) -> tuple[list[SitemapURL], list[str]]:
+    """Article URLs dated in [since, until) from a sitemap or sitemap index (followed
+    breadth-first, at most ``max_sitemaps`` files; an index entry whose lastmod is before
+    ``since`` is skipped). Returns the URLs and the problems met, one line each."""
+    queue, seen = [url], {url}
+    found: list[SitemapURL] = []
+    problems: list[str] = []
+    while queue and len(seen) <= max_sitemaps:
+        current = queue.pop(0)
+        try:
+            resp = await fetcher.resource(current)
+        except NewsflowError as error:
+            problems.append(f"{current}: {error.reason}")
+            continue
+        doc = await asyncio.to_thread(parse_sitemap, resp.body, cap=fetcher.settings.max_bytes)
+        if doc.error:
+            problems.append(f"{current}: {doc.error}")
+        found += [u for u in doc.urls if in_range(u, since, until)]
+        for child in doc.sitemaps:
+            if child.loc not in seen and (child.lastmod is None or child.lastmod >= since):
+                seen.add(child.loc)
+                queue.append(child.loc)
+    return found, problems

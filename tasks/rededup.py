@@ -90,3 +90,28 @@ def normalize_domain(value: str) -> str:
     value = value.strip().lower()
     url = value if "://" in value else f"http://{value}"
     return registered_domain(url) or value
+
+
+# Reasons no second try can change (the URL itself is unusable, or never to be fetched).
+NEVER_REFETCH = ("bad_url", "blocked_private")
+
+
+def select_failed(
+    con: duckdb.DuckDBPyConnection, day: date, domains: list[str] | None = None
+) -> list[str]:
+    """URLs whose fetch or extraction failed on ``day`` (UTC) and that are still not loaded
+    (neither as an article's URL nor as a URL seen for one), optionally of some domains."""
+    start, end = day_bounds(day)
+    rows = con.execute(
+        "SELECT DISTINCT source FROM rejects WHERE rejected_at >= ? AND rejected_at < ? "
+        "AND stage IN ('fetch', 'extract') AND reason NOT IN (SELECT unnest(?::VARCHAR[])) "
+        "AND (source LIKE 'http://%' OR source LIKE 'https://%') "
+        "AND source NOT IN (SELECT url FROM articles UNION ALL SELECT canonical_url FROM articles "
+        "  UNION ALL SELECT url_seen FROM article_sightings) ORDER BY source",
+        [start, end, list(NEVER_REFETCH)],
+    ).fetchall()
+    urls = [str(r[0]) for r in rows]
+    if domains:
+        wanted = set(domains)
+        urls = [u for u in urls if registered_domain(u) in wanted]
+    return urls

@@ -11,7 +11,6 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.backfill import BackfillMode, BackfillRequest, ModeNotAvailable, backfill
-from flows.seeds import ingest_seeds
 from newsflow.settings import Settings
 
 TABLES = ("articles", "article_versions", "article_comments", "article_sightings", "rejects")
@@ -50,8 +49,20 @@ def _seed_three(folder: Path, settings: Settings) -> None:
         "Другая новость\n20240103\nhttps://c.example.net/x\n"
         "Это совсем другая статья о погоде в городе, и в ней много русских слов.\n"
     )
-    ingest_seeds(paths=[str(folder / "first")], settings=settings)
-    ingest_seeds(paths=[str(folder / "b.txt"), str(folder / "c.txt")], settings=settings)
+    _load(settings, [folder / "first" / "a.txt"])
+    _load(settings, [folder / "b.txt", folder / "c.txt"])
+
+
+def _load(settings: Settings, files: list[Path]) -> None:
+    """Load seed files through the stages and the loader (as ingest-seeds would, faster)."""
+    from tasks.process import process_candidates
+    from tasks.seeds import read_seed_files
+    from tasks.spool import write_batch
+    from warehouse.loader import load_spool
+
+    candidates, _ = read_seed_files(files, "setup")
+    write_batch(process_candidates(candidates, "setup"), settings.spool)
+    load_spool(settings.db, settings.spool, lock_wait=30)
 
 
 def schema_form(schema: dict[str, Any]) -> dict[str, Any]:
@@ -174,7 +185,7 @@ def test_cli_usage_errors(settings: Settings) -> None:
 
     runner = CliRunner()
     db = ["--db", str(settings.db)]
-    result = runner.invoke(app, ["backfill", "--since", "2024-01-02", "--mode", "refetch", *db])
+    result = runner.invoke(app, ["backfill", "--since", "2024-01-02", "--mode", "reextract", *db])
     assert result.exit_code == 2
     assert "not available in this version" in result.output
     result = runner.invoke(app, ["backfill", "--since", "02/01/2024", *db])
@@ -199,3 +210,51 @@ def test_cli_backfill_runs_the_flow(settings: Settings, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "article rows revised: 3" in result.output
     assert _rows(settings, "SELECT min(word_count) FROM articles")[0][0] > 1
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_refetch_loads_what_failed_and_twice_changes_nothing(
+    settings: Settings, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime
+
+    from flows.urls import ingest_urls
+    from tests.fetch_server import FaultServer, article_html, sample_paragraphs, send
+
+    srv = FaultServer().start()
+    up = {"ok": False}
+    story = article_html("Quay repairs", sample_paragraphs("Hammerfest")).encode()
+
+    def flaky(h: Any) -> None:
+        send(h, 200, story) if up["ok"] else send(h, 503, b"busy", "text/plain")
+
+    srv.routes["/story"] = flaky
+    srv.routes["/missing"] = lambda h: send(h, 404, b"no", "text/plain")
+    settings = settings.model_copy(
+        update={
+            "allow_private": Settings(allow_private="127.0.0.1").allow_private,
+            "per_host_delay": 0.0,
+            "http_retries": 0,
+        }
+    )
+    try:
+        ingest_urls(urls=[srv.url("/story"), srv.url("/missing")], settings=settings)
+        assert _rows(settings, "SELECT count(*) FROM articles") == [(0,)]
+        up["ok"] = True
+        today = datetime.now(UTC).date()
+        request = BackfillRequest(since=today, mode=BackfillMode.refetch)
+        first = backfill(request=request, settings=settings)
+        assert first["items"] == 2  # both failed URLs tried again
+        assert _rows(settings, "SELECT title FROM articles") == [("Quay repairs",)]
+        before = _snapshot(settings)
+        hits = srv.count("/story")
+        again = backfill(request=request, settings=settings)
+        assert again["items"] == 1  # only the still-missing page
+        assert srv.count("/story") == hits
+        after = _snapshot(settings)
+        assert after["articles"] == before["articles"]
+        assert after["article_sightings"] == before["article_sightings"]
+    finally:
+        srv.stop()
+    with pytest.raises(ValueError, match="feeds do not apply"):
+        BackfillRequest(since=today, mode=BackfillMode.refetch, feeds=["https://x/rss"])

@@ -36,7 +36,7 @@ from tests.test_feeds_pages import ATOM, LAUGHS, quadratic_feed
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 
 ROOT = Path(__file__).resolve().parent.parent
-PEAK_RSS_MB = 700  # imports (Prefect, trafilatura, DuckDB) are most of it; a bomb is 1 GB
+PEAK_RSS_MB = 400  # measured ~260: imports (Prefect, trafilatura, DuckDB) are most of it
 RUSSIAN = [
     "Городской совет во вторник обсудил бюджет на следующий год и ремонт дорог в центре.",
     "Депутаты долго спорили о школах, больницах и новом причале в северной гавани города.",
@@ -78,6 +78,9 @@ def run_cli(args: list[str], env: dict[str, str], cwd: Path) -> dict[str, Any]:
     assert line, proc.stderr[-3000:]
     result: dict[str, Any] = json.loads(line[-1].removeprefix("MEASURED "))
     result.update(stdout=proc.stdout, stderr=proc.stderr, exit=proc.returncode)
+    print(
+        f"newsflow {args[0]}: exit {proc.returncode}, peak RSS {result['maxrss_kb'] / 1024:.0f} MB"
+    )
     return result
 
 

@@ -12,6 +12,7 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from newsflow.settings import Settings
@@ -283,3 +284,59 @@ def test_pdf_and_404(fast: Settings, server: FaultServer) -> None:
     server.routes["/gone"] = status(410)
     assert refused(fast, server.url("/gone")) == "http_410"
     assert server.count("/missing") == 1  # permanent: not retried
+
+
+def test_sitemap_index_is_followed_and_filtered_by_date(
+    fast: Settings, server: FaultServer
+) -> None:
+    import gzip
+
+    from tasks.fetch import sitemap_urls
+
+    base = server.url("")
+    server.routes["/sitemap.xml"] = page(
+        f"""<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">
+        <sitemap><loc>{base}/news.xml.gz</loc><lastmod>2024-05-02</lastmod></sitemap>
+        <sitemap><loc>{base}/old.xml</loc><lastmod>2019-01-01</lastmod></sitemap>
+        <sitemap><loc>{base}/private/x.xml</loc></sitemap></sitemapindex>""",
+        "application/xml",
+    )
+    news = f"""<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"
+      xmlns:news="http://www.google.com/schemas/sitemap-news/0.9">
+      <url><loc>{base}/a</loc><news:news><news:publication_date>2024-05-01</news:publication_date>
+      </news:news></url><url><loc>{base}/b</loc><lastmod>2023-12-31</lastmod></url></urlset>"""
+    server.routes["/news.xml.gz"] = page(gzip.compress(news.encode()), "application/gzip")
+
+    async def go() -> Any:
+        async with Fetcher(fast) as fetcher:
+            return await sitemap_urls(
+                fetcher, server.url("/sitemap.xml"), datetime(2024, 1, 1, tzinfo=UTC)
+            )
+
+    found, problems = asyncio.run(go())
+    assert [u.loc for u in found] == [f"{base}/a"]
+    assert problems == [f"{base}/private/x.xml: robots"]
+    assert server.count("/old.xml") == 0
+
+
+def test_canonical_is_the_pages_own_when_on_the_same_site() -> None:
+    from tasks.extract import Extracted
+    from tasks.fetch import page_candidate
+    from tasks.http import Response
+    from tasks.records import Candidate
+
+    item = Candidate(origin="feed", source="f", url="https://m.example.com/x?utm_source=rss")
+    resp = Response(item.url, "https://www.example.com/x?utm_source=rss", 200, httpx.Headers())
+    same = page_candidate(item, resp, "<p/>", Extracted("t", canonical_url="https://example.com/x"))
+    assert same.canonical == "https://example.com/x"
+    other = page_candidate(item, resp, "<p/>", Extracted("t", canonical_url="https://evil.test/"))
+    assert other.canonical == "https://www.example.com/x?utm_source=rss"  # the final URL
+    assert other.url == item.url  # the URL as seen stays for the sighting
+
+
+def test_robots_txt_is_cached_a_day_across_runs(fast: Settings, server: FaultServer) -> None:
+    server.routes["/page"] = page(ARTICLE)
+    for _ in range(3):  # three runs (fetchers) in a row: one robots.txt request
+        assert get(fast, server.url("/page")).status == 200
+    assert server.count("/robots.txt") == 1
+    assert server.count("/page") == 3

@@ -198,3 +198,32 @@ def test_a_failed_publish_never_fails_the_load(settings: Settings, tmp_path: Pat
     report = load_spool(settings.db, settings.spool, lock_wait=5, publish=True)
     assert report.loaded == 1
     assert list(tmp_path.glob(".*.tmp")) == []
+
+
+def test_publish_and_published_commands(settings: Settings) -> None:
+    from typer.testing import CliRunner
+
+    from newsflow.cli import app
+
+    runner = CliRunner()
+    db = ["--db", str(settings.db)]
+    missing = runner.invoke(app, ["search", "harbour", *db])
+    assert missing.exit_code == 1
+    assert "no warehouse" in missing.output
+    url = "https://example.com/harbour"
+    candidate = Candidate(origin="url", source=url, url=url, title="Harbour", text="The harbour.")
+    write_batch(process_candidates([candidate], "run"), settings.spool)
+    load_spool(settings.db, settings.spool, lock_wait=5)  # no publish: the copy is missing
+    assert not published_path(settings.db).exists()
+    none_yet = runner.invoke(app, ["published", *db])
+    assert none_yet.exit_code == 1
+    done = runner.invoke(app, ["publish", *db])
+    assert done.exit_code == 0, done.output
+    assert "1 articles (1 unique)" in done.output
+    shown = runner.invoke(app, ["published", *db])
+    assert shown.exit_code == 0, shown.output
+    assert "1 articles (1 unique)" in shown.output
+    assert "fts.duckdb_extension" in shown.output
+    found = runner.invoke(app, ["search", "harbour", *db])
+    assert found.exit_code == 0, found.output
+    assert "1 result for" in found.output

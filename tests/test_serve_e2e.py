@@ -25,6 +25,7 @@ import httpx
 import pytest
 
 from tests.conftest import ROOT
+from tests.fetch_server import FaultServer, article_html, page, sample_paragraphs
 from tests.test_backfill import check_backfill_schema
 
 pytestmark = pytest.mark.slow
@@ -80,6 +81,22 @@ def _wait(what: str, check: Callable[[], Any], timeout: float, logs: list[Path])
     raise AssertionError(f"timed out waiting for {what}\n{tails}")
 
 
+def _feed_server() -> FaultServer:
+    srv = FaultServer().start()
+    items = ""
+    for i in (1, 2):
+        srv.routes[f"/news/{i}"] = page(
+            article_html(f"Local story {i}", sample_paragraphs(f"T{i}"))
+        )
+        items += (
+            f"<item><title>Local story {i}</title><link>{srv.url(f'/news/{i}')}</link>"
+            f"<guid>local-{i}</guid><pubDate>Mon, 0{i} Jul 2024 08:00:00 GMT</pubDate></item>"
+        )
+    rss = f'<?xml version="1.0"?><rss version="2.0"><channel><title>Local</title>{items}'
+    srv.routes["/rss.xml"] = page(rss + "</channel></rss>", "application/rss+xml")
+    return srv
+
+
 @dataclass
 class Served:
     api: str
@@ -88,6 +105,7 @@ class Served:
     db: Path
     spool: Path
     logs: list[Path]
+    feeds: FaultServer
 
     def rows(self, sql: str) -> list[tuple]:
         con = duckdb.connect(str(self.db), read_only=True)
@@ -104,6 +122,16 @@ class Served:
         response.raise_for_status()
         result: dict[str, Any] = response.json()
         return result
+
+    def completed_runs(self, deployment_id: str) -> list[dict[str, Any]]:
+        runs: list[dict[str, Any]] = self.client.post(
+            "/flow_runs/filter",
+            json={
+                "deployments": {"id": {"any_": [deployment_id]}},
+                "flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}},
+            },
+        ).json()
+        return runs
 
     def flow_run(self, run_id: str) -> dict[str, Any]:
         result: dict[str, Any] = self.client.get(f"/flow_runs/{run_id}").json()
@@ -142,6 +170,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     )
     procs = [server]
     client = httpx.Client(base_url=api, timeout=30)
+    feed_server = _feed_server()
+    (tmp / "feeds.toml").write_text(
+        f'[[feeds]]\nname = "Local news"\nurl = "{feed_server.url("/rss.xml")}"\n'
+        'tags = ["local", "en"]\n'
+    )
     try:
         _wait(
             "the Prefect server",
@@ -158,7 +191,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
                 *PYTHON,
                 *("newsflow", "serve", "--seeds", str(seeds), "--db", str(db)),
                 *("--feeds-file", str(tmp / "feeds.toml"), "--debounce", "2"),
-                *("--loader-minutes", "1"),
+                *("--loader-minutes", "1", "--feed-minutes", "1"),
             ],
             _clean_env(
                 PREFECT_HOME=str(home),
@@ -166,13 +199,16 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
                 PREFECT_RUNNER_POLL_FREQUENCY="1",
                 NEWSFLOW_SPOOL=str(spool),
                 NEWSFLOW_LOCK_WAIT="120",
+                NEWSFLOW_ALLOW_PRIVATE="127.0.0.1",
+                NEWSFLOW_PER_HOST_DELAY="0",
+                NEWSFLOW_WORKERS="1",
                 PYTHONPATH=str(ROOT),
             ),
             serve_log,
             tmp,
         )
         procs.append(serve)
-        served = Served(api, client, seeds, db, spool, logs)
+        served = Served(api, client, seeds, db, spool, logs, feed_server)
         served.wait(
             "the served deployments and the seed trigger",
             lambda: (
@@ -189,6 +225,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         client.close()
         for proc in reversed(procs):
             _stop(proc)
+        feed_server.stop()
 
 
 def _load_directly(served: Served, folder: Path) -> None:
@@ -236,8 +273,45 @@ def test_scheduled_loader_merges_waiting_batches(served: Served, tmp_path: Path)
         ),
         timeout=200,
     )
-    loads = served.rows("SELECT count(*) FROM runs WHERE flow = 'load-spool' AND loaded >= 1")
-    assert loads == [(1,)]
+    # The schedule fired: the loader's runs were created by the scheduler and completed. (A
+    # scheduled feed poll may merge the batch first: every run loads what is waiting.)
+    loader = served.deployment("load-spool", "loader")
+    assert loader["global_concurrency_limit"]["limit"] == 1
+    done = served.wait(
+        "a completed scheduled loader run",
+        lambda: [r for r in served.completed_runs(loader["id"]) if r["auto_scheduled"]],
+        timeout=120,
+    )
+    assert served.rows(f"SELECT flow FROM runs WHERE run_id = '{done[0]['id']}'") == [
+        ("load-spool",)
+    ]
+
+
+def test_scheduled_feed_poll_of_a_local_feed_server(served: Served) -> None:
+    """The feed group's schedule fires (every minute here) and the feed's articles land."""
+    deployment = served.deployment("ingest-feeds", "feeds-local")
+    assert deployment["parameters"]["feeds"] == [served.feeds.url("/rss.xml")]
+    assert deployment["global_concurrency_limit"]["limit"] == 1
+    assert deployment["concurrency_options"]["collision_strategy"] == "CANCEL_NEW"
+    assert deployment["schedules"][0]["schedule"]["interval"] == 60.0
+
+    def landed() -> bool:
+        rows = served.rows(
+            "SELECT a.title FROM articles a JOIN article_sightings s USING (article_id) "
+            f"WHERE s.feed_url = '{served.feeds.url('/rss.xml')}' ORDER BY a.title"
+        )
+        return rows == [("Local story 1",), ("Local story 2",)]
+
+    served.wait("the scheduled feed poll's articles", landed, timeout=240)
+    polled = served.wait(
+        "a completed scheduled feed poll",
+        lambda: [r for r in served.completed_runs(deployment["id"]) if r["auto_scheduled"]],
+        timeout=120,
+    )
+    assert polled[0]["parameters"]["feeds"] == [served.feeds.url("/rss.xml")]
+    (health,) = served.rows("SELECT last_status, consecutive_failures FROM feeds")
+    assert health == (200, 0)
+    assert served.feeds.count("/rss.xml") >= 1
 
 
 def test_seed_files_dropped_in_the_folder_load_through_the_trigger(served: Served) -> None:
@@ -335,10 +409,18 @@ def test_backfill_created_through_the_rest_api_like_the_ui(served: Served, tmp_p
     second = run_backfill()
     assert served.rows("SELECT * FROM articles ORDER BY article_id") == snapshot
 
-    logs = served.client.post(
-        "/logs/filter", json={"logs": {"flow_run_id": {"any_": [first["id"]]}}}
-    ).json()
-    assert any("backfill rededup: 2022-06-10 to 2022-06-11" in log["message"] for log in logs)
+    def run_log() -> list[str]:
+        logs = served.client.post(
+            "/logs/filter", json={"logs": {"flow_run_id": {"any_": [first["id"]]}}}
+        ).json()
+        return [log["message"] for log in logs]
+
+    # INFO records reach the run log although the CLI's own default level is WARNING.
+    served.wait(
+        "the backfill's INFO line in its run log",
+        lambda: any("backfill rededup: 2022-06-10 to 2022-06-11" in m for m in run_log()),
+        timeout=60,
+    )
     artifacts = served.client.post(
         "/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [first["id"]]}}}
     ).json()

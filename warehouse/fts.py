@@ -34,6 +34,11 @@ def extension_path() -> Path:
 
 def load(con: duckdb.DuckDBPyConnection) -> None:
     """Load the fts extension from the package's file (no network, no extension directory)."""
+    loaded = con.execute(
+        "SELECT count(*) FROM duckdb_extensions() WHERE extension_name = 'fts' AND loaded"
+    ).fetchone()
+    if loaded and loaded[0]:
+        return  # loading again costs a tenth of a second per batch
     path = str(extension_path()).replace("'", "''")
     con.execute(f"LOAD '{path}'")
 

@@ -253,6 +253,12 @@ def _merge(con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table], report: 
     merge_search_index(con)  # the batch's new and changed articles (warehouse/search_index.py)
     if "feed_states" in tables:
         _merge_feed_states(con)
+    if "runs" in tables:  # runs of work-pool workers, which leave loading to the loader
+        con.execute(
+            "INSERT INTO runs (run_id, flow, started_at, finished_at, status, items) "
+            "SELECT run_id, flow, started_at, finished_at, status, items FROM new_runs "
+            "ON CONFLICT (run_id) DO NOTHING"
+        )
 
 
 def _merge_feed_states(con: duckdb.DuckDBPyConnection) -> None:

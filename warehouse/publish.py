@@ -74,7 +74,7 @@ def publish(
     target: Path | None = None,
     on_wait: Callable[[str, float], None] | None = None,
 ) -> PublishInfo:
-    """Snapshot ``db``, index the snapshot and atomically replace the published copy."""
+    """Snapshot ``db``, add the search macro and atomically replace the published copy."""
     target = target or published_path(db)
     target.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()

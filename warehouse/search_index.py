@@ -26,12 +26,19 @@ WITH words AS (
     SELECT article_id, 1 AS field, unnest(search_tokenize(title)) AS w FROM {source}
     UNION ALL
     SELECT article_id, 2 AS field, unnest(search_tokenize(text)) AS w FROM {source}
-)
-SELECT stem(w, 'porter') AS term, article_id,
-       CAST(count(*) FILTER (WHERE field = 1) AS INTEGER) AS title_tf,
-       CAST(count(*) FILTER (WHERE field = 2) AS INTEGER) AS text_tf
-FROM words
-WHERE w IS NOT NULL AND length(w) > 0 AND w NOT IN (SELECT word FROM search_stopwords)
+),
+counted AS (
+    SELECT article_id, field, w, count(*) AS n
+    FROM words
+    WHERE w IS NOT NULL AND length(w) > 0 AND w NOT IN (SELECT word FROM search_stopwords)
+    GROUP BY ALL
+),
+-- Stemming is the costly part: once per distinct word of the batch, not per occurrence.
+stems AS (SELECT w, stem(w, 'porter') AS term FROM (SELECT DISTINCT w FROM counted))
+SELECT s.term, c.article_id,
+       CAST(coalesce(sum(c.n) FILTER (WHERE c.field = 1), 0) AS INTEGER) AS title_tf,
+       CAST(coalesce(sum(c.n) FILTER (WHERE c.field = 2), 0) AS INTEGER) AS text_tf
+FROM counted c JOIN stems s USING (w)
 GROUP BY ALL
 """
 
