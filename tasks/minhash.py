@@ -9,7 +9,10 @@ cluster.
 Parameters (``tests/quality/neardup.py`` measures them on real extractions with edits):
 shingles of ``SHINGLE`` words, ``NUM_PERM`` permutations cut into ``BANDS`` bands of
 ``ROWS`` rows. Two texts share a band with probability 1 - (1 - J^ROWS)^BANDS for shingle
-Jaccard J.
+Jaccard J. Measured on the labelled pairs: edited copies have J >= 0.27 in 99% of pairs
+(1 - (1 - 0.27^2)^36 = 0.93; at J = 0.4, 0.998), different stories of one site J <= 0.07 and
+containment <= 0.22, so verification at 0.35 containment keeps a wide margin. Rows of 2
+propose more candidates than rows of 3 would; verification removes them.
 """
 
 from __future__ import annotations
@@ -23,13 +26,13 @@ import numpy as np
 import rensa
 
 SHINGLE = 3
-BANDS = 24
-ROWS = 3
+BANDS = 36
+ROWS = 2
 NUM_PERM = BANDS * ROWS
 SEED = 1_234_567
 # Verification: the two texts' shingle sets overlap this much (of the smaller set), and
 # the shorter text has at least MIN_LENGTH_RATIO of the longer one's shingles.
-MIN_CONTAINMENT = 0.5
+MIN_CONTAINMENT = 0.35
 MIN_LENGTH_RATIO = 0.3
 # Texts with fewer shingles than this get no bands: too short to call near-duplicates
 # safely (exact duplicates are still found by content_hash).

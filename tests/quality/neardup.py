@@ -104,17 +104,24 @@ def load_bases(workers: int, limit: int | None) -> list[Doc]:
 
 
 def drop_corpus_duplicates(docs: list[Doc]) -> tuple[list[Doc], int]:
-    """Keep one page of each group the corpus itself holds twice (exact check, all pairs)."""
-    from tasks.minhash import is_near_duplicate, shingles
+    """Keep one page of each group the corpus itself holds twice (pairs sharing a band key,
+    checked exactly; a pair both LSH and the check miss stays, and can only count against
+    us as a missed duplicate, never as a false one)."""
+    from tasks.minhash import band_keys, is_near_duplicate, shingles
 
     kept: list[Doc] = []
-    kept_sets: list[set[str]] = []
+    kept_sets: list[set[int]] = []
+    by_key: dict[int, list[int]] = defaultdict(list)
     dropped = 0
     for doc in docs:
         mine = shingles(doc.text)
-        if any(is_near_duplicate(mine, other) for other in kept_sets):
+        keys = band_keys(doc.text)
+        others = {i for k in keys for i in by_key.get(k, ())}
+        if any(is_near_duplicate(mine, kept_sets[i]) for i in others):
             dropped += 1
             continue
+        for k in keys:
+            by_key[k].append(len(kept))
         kept.append(doc)
         kept_sets.append(mine)
     return kept, dropped
