@@ -6,7 +6,7 @@ are created at once, then the ``load-spool`` run. Prints articles/s for one work
 and their ratio. Each flow run uses one process for its own stages (NEWSFLOW_WORKERS=1), so
 the ratio shows what a second worker adds.
 
-    python -m tests.benchmarks.bench_workers [FILES_PER_RUN] [RUNS]    (default: 1500 4)
+    python -m tests.benchmarks.bench_workers [FILES_PER_RUN] [RUNS]    (default: 600 4)
 """
 
 from __future__ import annotations
@@ -150,4 +150,4 @@ def main(per_run: int, runs: int) -> None:
 
 if __name__ == "__main__":
     args = [int(a) for a in sys.argv[1:]]
-    main(*(args + [1500, 4][len(args) :]))
+    main(*(args + [600, 4][len(args) :]))
