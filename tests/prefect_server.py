@@ -21,6 +21,27 @@ STARTUP = 240.0
 PYTHON = (sys.executable, "-m")
 
 
+TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+
+
+def create_run(client: httpx.Client, deployment: str, parameters: dict[str, Any]) -> str:
+    """Create a flow run as the UI does; a busy SQLite-backed server may answer 503: retry."""
+    dep = client.get(f"/deployments/name/{deployment}").json()
+    for _ in range(30):
+        response = client.post(
+            f"/deployments/{dep['id']}/create_flow_run", json={"parameters": parameters}
+        )
+        if response.status_code < 500:
+            break
+        time.sleep(1)
+    response.raise_for_status()
+    return str(response.json()["id"])
+
+
+def run_state(client: httpx.Client, run_id: str) -> str:
+    return str(client.get(f"/flow_runs/{run_id}").json()["state"]["type"])
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -7,12 +7,6 @@ Both processes start in their own process group and are ended with their childre
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,59 +20,15 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.fetch_server import FaultServer, article_html, page, sample_paragraphs
+from tests.prefect_server import PYTHON, STARTUP
+from tests.prefect_server import clean_env as _clean_env
+from tests.prefect_server import free_port as _free_port
+from tests.prefect_server import start as _start
+from tests.prefect_server import stop as _stop
+from tests.prefect_server import wait as _wait
 from tests.test_backfill import check_backfill_schema
 
 pytestmark = pytest.mark.slow
-
-STARTUP = 240.0
-PYTHON = (sys.executable, "-m")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "NEWSFLOW_"))}
-    env.update(PREFECT_SERVER_ANALYTICS_ENABLED="false")
-    env.update(extra)
-    return env
-
-
-def _start(cmd: list[str], env: dict[str, str], log: Path, cwd: Path) -> subprocess.Popen[bytes]:
-    with open(log, "wb") as out:
-        return subprocess.Popen(
-            cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=cwd, start_new_session=True
-        )
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """End the process and everything it started (its process group)."""
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            pass
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)  # children left behind, if any
-    proc.wait(timeout=10)
-
-
-def _wait(what: str, check: Callable[[], Any], timeout: float, logs: list[Path]) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = check()
-        except Exception:
-            value = None
-        if value:
-            return value
-        time.sleep(1.0)
-    tails = "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-4000:]}" for p in logs)
-    raise AssertionError(f"timed out waiting for {what}\n{tails}")
 
 
 def _feed_server() -> FaultServer:

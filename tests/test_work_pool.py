@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import re
 import subprocess
-import time
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import httpx
@@ -20,12 +18,20 @@ import pytest
 from tests.conftest import ROOT
 from tests.fetch_server import FaultServer, article_html, page, sample_paragraphs
 from tests.helpers import make_seed_files
-from tests.prefect_server import PYTHON, prefect_server, start, stop, wait
+from tests.prefect_server import (
+    PYTHON,
+    TERMINAL,
+    create_run,
+    prefect_server,
+    run_state,
+    start,
+    stop,
+    wait,
+)
 
 pytestmark = pytest.mark.slow
 
 POOL = "newsflow-test-pool"
-TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
 
 def _rss(server: FaultServer, paths: list[str]) -> str:
@@ -36,24 +42,6 @@ def _rss(server: FaultServer, paths: list[str]) -> str:
     return (
         f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>{items}</channel></rss>'
     )
-
-
-def _run(client: httpx.Client, deployment: str, parameters: dict[str, Any]) -> str:
-    """Create a flow run as the UI does; a busy SQLite-backed server may answer 503: retry."""
-    dep = client.get(f"/deployments/name/{deployment}").json()
-    for _ in range(30):
-        response = client.post(
-            f"/deployments/{dep['id']}/create_flow_run", json={"parameters": parameters}
-        )
-        if response.status_code < 500:
-            break
-        time.sleep(1)
-    response.raise_for_status()
-    return str(response.json()["id"])
-
-
-def _state(client: httpx.Client, run_id: str) -> str:
-    return str(client.get(f"/flow_runs/{run_id}").json()["state"]["type"])
 
 
 def test_two_workers_share_the_work_and_every_article_lands_once(tmp_path: Path) -> None:
@@ -139,23 +127,26 @@ def test_two_workers_share_the_work_and_every_article_lands_once(tmp_path: Path)
                 )
             try:
                 with httpx.Client(base_url=api, timeout=30) as client:
-                    runs = [_run(client, "ingest-seeds/pool", {"paths": [str(f)]}) for f in folders]
+                    runs = [
+                        create_run(client, "ingest-seeds/pool", {"paths": [str(f)]})
+                        for f in folders
+                    ]
                     runs += [
-                        _run(client, "ingest-feeds/pool", {"feeds": [site.url(p)]})
+                        create_run(client, "ingest-feeds/pool", {"feeds": [site.url(p)]})
                         for p in ("/a.xml", "/b.xml")
                     ]
                     wait(
                         "the ingest runs",
-                        lambda: all(_state(client, r) in TERMINAL for r in runs),
+                        lambda: all(run_state(client, r) in TERMINAL for r in runs),
                         900,
                         logs,
                     )
-                    assert [_state(client, r) for r in runs] == ["COMPLETED"] * len(runs)
+                    assert [run_state(client, r) for r in runs] == ["COMPLETED"] * len(runs)
                     # Nothing is loaded until the one loader runs.
                     assert not (tmp_path / "wh" / "news.duckdb").exists()
-                    loader = _run(client, "load-spool/pool", {})
-                    wait("the loader", lambda: _state(client, loader) in TERMINAL, 600, logs)
-                    assert _state(client, loader) == "COMPLETED"
+                    loader = create_run(client, "load-spool/pool", {})
+                    wait("the loader", lambda: run_state(client, loader) in TERMINAL, 600, logs)
+                    assert run_state(client, loader) == "COMPLETED"
             finally:
                 for worker in workers:
                     stop(worker)

@@ -16,33 +16,22 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 
 from tests.benchmarks.bench_seeds import make_corpus
-from tests.prefect_server import PYTHON, prefect_server, start, stop, wait
+from tests.prefect_server import (
+    PYTHON,
+    TERMINAL,
+    create_run,
+    prefect_server,
+    run_state,
+    start,
+    stop,
+    wait,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
-TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
-
-
-def _run(client: httpx.Client, deployment: str, parameters: dict[str, Any]) -> str:
-    """Create a flow run as the UI does; a busy SQLite-backed server may answer 503: retry."""
-    dep = client.get(f"/deployments/name/{deployment}").json()
-    for _ in range(30):
-        response = client.post(
-            f"/deployments/{dep['id']}/create_flow_run", json={"parameters": parameters}
-        )
-        if response.status_code < 500:
-            break
-        time.sleep(1)
-    response.raise_for_status()
-    return str(response.json()["id"])
-
-
-def _state(client: httpx.Client, run_id: str) -> str:
-    return str(client.get(f"/flow_runs/{run_id}").json()["state"]["type"])
 
 
 def measure(workers: int, folders: list[Path], tmp: Path) -> tuple[float, int]:
@@ -102,17 +91,19 @@ def measure(workers: int, folders: list[Path], tmp: Path) -> tuple[float, int]:
             with httpx.Client(base_url=api, timeout=30) as client:
                 time.sleep(5)  # let the workers register and poll once
                 t0 = time.perf_counter()
-                runs = [_run(client, "ingest-seeds/pool", {"paths": [str(f)]}) for f in folders]
+                runs = [
+                    create_run(client, "ingest-seeds/pool", {"paths": [str(f)]}) for f in folders
+                ]
                 wait(
                     "ingest runs",
-                    lambda: all(_state(client, r) in TERMINAL for r in runs),
+                    lambda: all(run_state(client, r) in TERMINAL for r in runs),
                     3600,
                     logs,
                 )
-                loader = _run(client, "load-spool/pool", {})
-                wait("loader", lambda: _state(client, loader) in TERMINAL, 1800, logs)
+                loader = create_run(client, "load-spool/pool", {})
+                wait("loader", lambda: run_state(client, loader) in TERMINAL, 1800, logs)
                 elapsed = time.perf_counter() - t0
-                states = [_state(client, r) for r in [*runs, loader]]
+                states = [run_state(client, r) for r in [*runs, loader]]
                 assert states == ["COMPLETED"] * len(states), states
         finally:
             for proc in procs:
