@@ -137,6 +137,9 @@ def test_sitemaps_backfill_loads_the_range_and_twice_changes_nothing(
         "/news/undated": 0,
     }
     assert site.count("/sitemap-2019.xml") == 0  # an index entry older than the range
+    # request times per host for the summary: the index, the news sitemap, three pages
+    host = f"127.0.0.1:{site.port}"
+    assert list(first["hosts"]) == [host] and first["hosts"][host]["requests"] == 5
     before = _snapshot(settings)
 
     again = backfill(request=request, settings=settings)
@@ -145,6 +148,7 @@ def test_sitemaps_backfill_loads_the_range_and_twice_changes_nothing(
     assert again["sitemaps"]["already_failed"] == 1  # left to the refetch backfill
     assert again["sitemaps"]["fetched"] == 0
     assert _page_hits(site) == hits  # no article page fetched again
+    assert again["hosts"][host]["requests"] == 2  # the two sitemaps only
     assert _snapshot(settings) == before
     assert _rows(settings, "SELECT count(*) FROM runs WHERE flow = 'backfill'") == [(2,)]
 
