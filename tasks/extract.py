@@ -44,8 +44,8 @@ from urllib.parse import urljoin, urlsplit
 
 import trafilatura
 from htmldate import find_date
-from lxml.html import HtmlElement
-from trafilatura.utils import load_html
+from lxml.html import HtmlElement, fromstring
+from trafilatura.utils import DOCTYPE_TAG, HTML_PARSER, load_html
 
 from tasks.errors import BadInput
 from tasks.pagemeta import ARTICLE_TYPES, NOT_ARTICLE_TYPES, PageMeta, page_meta
@@ -91,6 +91,10 @@ _AUTHOR_BIO = re.compile(
     r"contributor)\b.*(?:@|twitter|email|follow)",
     re.IGNORECASE,
 )
+# What trafilatura's ``load_html`` strips or repairs before parsing: control characters and
+# U+FFFE/U+FFFF (as UTF-8), a doctype with a slash, a self-closing <html/>.
+_CTRL_BYTES = bytes(range(0x00, 0x09)) + b"\x0b\x0c" + bytes(range(0x0E, 0x20))
+_NONCHARS = (b"\xef\xbf\xbe", b"\xef\xbf\xbf")
 _URL_DATE = re.compile(r"/((?:19|20)\d{2})[/-]?([01]\d)[/-]?([0-3]\d)(?:[/._-]|$)")
 
 
@@ -253,13 +257,45 @@ def _split_authors(value: str | None) -> list[str]:
     return [a.strip() for a in (value or "").split(";") if a.strip()]
 
 
+def parse_html(html: str) -> HtmlElement | None:
+    """The tree trafilatura's ``load_html(html)`` builds, built faster. That function strips
+    control characters with a regex over the whole page and has lxml parse the ``str``;
+    here the page is checked for them in C and parsed as UTF-8 bytes (as ``load_html``
+    itself does when the ``str`` parse fails): ~5 ms a page less on 150 KB pages. Its
+    other repairs are the same; a page with characters to strip, or that does not parse
+    cleanly, goes through ``load_html`` itself. tests/test_extract.py checks both trees
+    are the same."""
+    beginning = html[:50].lower()
+    text = html
+    if "doctype" in beginning:  # as trafilatura's repair_faulty_html
+        first, _, rest = text.partition("\n")
+        text = DOCTYPE_TAG.sub("", first, count=1) + "\n" + rest
+    if any("<html" in line and line.endswith("/>") for line in text[:4096].splitlines()[:4]):
+        return load_html(html)
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates
+        return load_html(html)
+    if len(data.translate(None, _CTRL_BYTES)) != len(data) or any(n in data for n in _NONCHARS):
+        return load_html(html)
+    try:
+        tree = fromstring(data, parser=HTML_PARSER)
+    except Exception:
+        return load_html(html)
+    if tree is None or len(tree) < 1:
+        return load_html(html)
+    if "html" not in beginning and len(tree) < 2:  # load_html's test for "not HTML at all"
+        return None
+    return tree
+
+
 def extract(html: str, url: str) -> Extracted:
     """The main text and metadata of a page.
 
     ``BadInput``: ``empty_text`` if the page has no article text, ``bot_challenge`` or
     ``consent_wall`` if it is one (never returned as an article).
     """
-    tree = load_html(html)
+    tree = parse_html(html)
     if tree is None:
         raise BadInput(url, "not an HTML document", reason="parse_error")
     meta = page_meta(tree)
