@@ -146,10 +146,10 @@ def choose_text(trafilatura_text: str | None, jsonld_body: str | None) -> tuple[
     traf = trafilatura_text or ""
     body = jsonld_body or ""
     body_words = _WORD.findall(body.casefold())
+    if len(body_words) < JSONLD_MIN_WORDS:  # most pages: no body, no need to split the text
+        return traf, "trafilatura"
     traf_words = _WORD.findall(traf.casefold())
-    if len(body_words) >= JSONLD_MIN_WORDS and len(body_words) >= JSONLD_MIN_RATIO * len(
-        traf_words
-    ):
+    if len(body_words) >= JSONLD_MIN_RATIO * len(traf_words):
         wanted = _shingles(body_words)
         covered = len(wanted & _shingles(traf_words)) / len(wanted) if wanted else 1.0
         if covered < JSONLD_COVERAGE:
