@@ -6,7 +6,9 @@ reasons (``http_404``, ``timeout``, ``not_html``, ``too_large``, ``blocked_priva
 ``robots``, ``redirect_loop``, ...). At most ``NEWSFLOW_FETCH_CONCURRENCY`` pages are being
 fetched or held for extraction at once, which bounds memory; per-host limits come from the
 politeness gate. Extraction runs in a process pool (spawned, never threads: lxml
-under trafilatura is not safe from two threads).
+under trafilatura is not safe from two threads). ``fetch_and_process`` has the workers
+process each page too (rows, compressed raw page), as pages arrive: only the in-batch dedup
+is left for after the last page.
 """
 
 from __future__ import annotations
