@@ -44,8 +44,8 @@ from urllib.parse import urljoin, urlsplit
 
 import trafilatura
 from htmldate import find_date
-from lxml.html import HtmlElement
-from trafilatura.utils import load_html
+from lxml.html import HtmlElement, fromstring
+from trafilatura.utils import DOCTYPE_TAG, HTML_PARSER, load_html
 
 from tasks.errors import BadInput
 from tasks.pagemeta import ARTICLE_TYPES, NOT_ARTICLE_TYPES, PageMeta, page_meta
@@ -64,13 +64,14 @@ JSONLD_COVERAGE = 0.3
 WALL_MAX_WORDS = 150
 
 _WORD = re.compile(r"\w+")
+# Lower-case patterns, matched against the lower-cased page: ~7x faster than IGNORECASE
+# over a page's 300 KB (28 ms a page, on every page whose text is short).
 _CHALLENGE = re.compile(
     r"cf-browser-verification|cf_chl_opt|cf-challenge|<title>\s*just a moment\.\.\.|"
     r"attention required! \| cloudflare|checking your browser before accessing|"
     r"captcha-delivery\.com|px-captcha|press (?:&amp;|&) hold to confirm|_incapsula_resource|"
     r"awswaf|aws-waf-token|verify (?:that )?you are (?:a )?human|are you a robot\?|"
-    r"unusual traffic from your computer network|enable javascript and cookies to continue",
-    re.IGNORECASE,
+    r"unusual traffic from your computer network|enable javascript and cookies to continue"
 )
 _CONSENT_HOSTS = ("consent.", "guce.", "privacy.", "cmp.")
 _CONSENT = re.compile(
@@ -91,6 +92,10 @@ _AUTHOR_BIO = re.compile(
     r"contributor)\b.*(?:@|twitter|email|follow)",
     re.IGNORECASE,
 )
+# What trafilatura's ``load_html`` strips or repairs before parsing: control characters and
+# U+FFFE/U+FFFF (as UTF-8), a doctype with a slash, a self-closing <html/>.
+_CTRL_BYTES = bytes(range(0x00, 0x09)) + b"\x0b\x0c" + bytes(range(0x0E, 0x20))
+_NONCHARS = (b"\xef\xbf\xbe", b"\xef\xbf\xbf")
 _URL_DATE = re.compile(r"/((?:19|20)\d{2})[/-]?([01]\d)[/-]?([0-3]\d)(?:[/._-]|$)")
 
 
@@ -141,10 +146,10 @@ def choose_text(trafilatura_text: str | None, jsonld_body: str | None) -> tuple[
     traf = trafilatura_text or ""
     body = jsonld_body or ""
     body_words = _WORD.findall(body.casefold())
+    if len(body_words) < JSONLD_MIN_WORDS:  # most pages: no body, no need to split the text
+        return traf, "trafilatura"
     traf_words = _WORD.findall(traf.casefold())
-    if len(body_words) >= JSONLD_MIN_WORDS and len(body_words) >= JSONLD_MIN_RATIO * len(
-        traf_words
-    ):
+    if len(body_words) >= JSONLD_MIN_RATIO * len(traf_words):
         wanted = _shingles(body_words)
         covered = len(wanted & _shingles(traf_words)) / len(wanted) if wanted else 1.0
         if covered < JSONLD_COVERAGE:
@@ -177,7 +182,7 @@ def _wall(html: str, url: str, text: str, title: str | None) -> str | None:
     """``bot_challenge`` or ``consent_wall`` if the page is one, else None."""
     if len(text) > 30 * WALL_MAX_WORDS or words(text) >= WALL_MAX_WORDS:
         return None
-    if _CHALLENGE.search(html, 0, 300_000):  # challenge pages are small
+    if _CHALLENGE.search(html[:300_000].lower()):  # challenge pages are small
         return "bot_challenge"
     host = urlsplit(url).hostname or ""
     if host.startswith(_CONSENT_HOSTS) or _CONSENT.search(f"{title or ''}\n{text}"):
@@ -253,13 +258,45 @@ def _split_authors(value: str | None) -> list[str]:
     return [a.strip() for a in (value or "").split(";") if a.strip()]
 
 
+def parse_html(html: str) -> HtmlElement | None:
+    """The tree trafilatura's ``load_html(html)`` builds, built faster. That function strips
+    control characters with a regex over the whole page and has lxml parse the ``str``;
+    here the page is checked for them in C and parsed as UTF-8 bytes (as ``load_html``
+    itself does when the ``str`` parse fails): ~5 ms a page less on 150 KB pages. Its
+    other repairs are the same; a page with characters to strip, or that does not parse
+    cleanly, goes through ``load_html`` itself. tests/test_extract.py checks both trees
+    are the same."""
+    beginning = html[:50].lower()
+    text = html
+    if "doctype" in beginning:  # as trafilatura's repair_faulty_html
+        first, _, rest = text.partition("\n")
+        text = DOCTYPE_TAG.sub("", first, count=1) + "\n" + rest
+    if any("<html" in line and line.endswith("/>") for line in text[:4096].splitlines()[:4]):
+        return load_html(html)
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates
+        return load_html(html)
+    if len(data.translate(None, _CTRL_BYTES)) != len(data) or any(n in data for n in _NONCHARS):
+        return load_html(html)
+    try:
+        tree = fromstring(data, parser=HTML_PARSER)
+    except Exception:
+        return load_html(html)
+    if tree is None or len(tree) < 1:
+        return load_html(html)
+    if "html" not in beginning and len(tree) < 2:  # load_html's test for "not HTML at all"
+        return None
+    return tree
+
+
 def extract(html: str, url: str) -> Extracted:
     """The main text and metadata of a page.
 
     ``BadInput``: ``empty_text`` if the page has no article text, ``bot_challenge`` or
     ``consent_wall`` if it is one (never returned as an article).
     """
-    tree = load_html(html)
+    tree = parse_html(html)
     if tree is None:
         raise BadInput(url, "not an HTML document", reason="parse_error")
     meta = page_meta(tree)

@@ -6,7 +6,9 @@ reasons (``http_404``, ``timeout``, ``not_html``, ``too_large``, ``blocked_priva
 ``robots``, ``redirect_loop``, ...). At most ``NEWSFLOW_FETCH_CONCURRENCY`` pages are being
 fetched or held for extraction at once, which bounds memory; per-host limits come from the
 politeness gate. Extraction runs in a process pool (spawned, never threads: lxml
-under trafilatura is not safe from two threads).
+under trafilatura is not safe from two threads). ``fetch_and_process`` has the workers
+process each page too (rows, compressed raw page), as pages arrive: only the in-batch dedup
+is left for after the last page.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ import asyncio
 import atexit
 import contextlib
 import dataclasses
+import functools
 import multiprocessing
 import multiprocessing.util
 import os
 import threading
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import asynccontextmanager
@@ -29,12 +32,13 @@ from typing import Any, TypeVar
 from newsflow import progress
 from newsflow.settings import Settings
 from tasks.articles import page_metadata, wall_candidate
+from tasks.dedupe import dedupe_batch
 from tasks.enrich import registered_domain
-from tasks.errors import FetchRefused, NewsflowError
+from tasks.errors import BadInput, FetchRefused, NewsflowError
 from tasks.feeds import FeedState, ParsedFeed, classify_failure, parse_feed
 from tasks.hosttimes import HostTimes, timed
 from tasks.http import Response, fetch_retrying, make_client
-from tasks.normalize import article_id, canonical_url, is_http_url
+from tasks.normalize import canonical_url, is_http_url
 from tasks.pages import check_html, decode_html
 from tasks.politeness import HostGate
 from tasks.process import process_candidates
@@ -79,12 +83,12 @@ class Fetcher:
         timings: HostTimes | None = None,
     ) -> None:
         self.settings = settings
-        # every hop's time on the network, per host (the run summary's slowest hosts)
-        self.timings: HostTimes = {} if timings is None else timings
         self.respect_robots = settings.respect_robots if respect_robots is None else respect_robots
         self.client = make_client(settings)
         self.gate = HostGate(settings)
         self.robots = RobotsCache(self.client, settings, self.gate)
+        # every hop's time on the network, per host (the run summary's slowest hosts)
+        self.timings: HostTimes = {} if timings is None else timings
 
     async def __aenter__(self) -> Fetcher:
         return self
@@ -168,7 +172,7 @@ def _extraction_pool(settings: Settings) -> ProcessPoolExecutor:
             _pool = ProcessPoolExecutor(
                 workers,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=_lower_priority,
+                initializer=_start_worker,
             )
         return _pool
 
@@ -177,6 +181,23 @@ def _lower_priority() -> None:
     """Extraction is throughput work: let the I/O loop that keeps requests going run first."""
     with contextlib.suppress(OSError, AttributeError):
         os.nice(5)
+
+
+def _start_worker() -> None:
+    """Pool initializer: lower priority, and pay once, when the pool starts, the set-up the
+    first pages would otherwise pay in the middle of a run (imports, justext's stop lists
+    for every language, ~0.9 s; the language model; the public-suffix list)."""
+    _lower_priority()
+    try:
+        from trafilatura.external import jt_stoplist_init
+
+        from tasks.enrich import _extractor, _lang_model
+
+        jt_stoplist_init()
+        _lang_model()
+        _extractor()
+    except Exception:  # only a head start: the first page loads whatever failed here
+        return
 
 
 def _reset_pool(broken: ProcessPoolExecutor | None = None, *, kill: bool = False) -> None:
@@ -231,6 +252,30 @@ def _extract_job(html: str, url: str) -> tuple[str, Any]:
         return "error", ("extract_error", f"{type(exc).__name__}: {exc}"[:500])
 
 
+def _page_job(
+    item: Candidate, fetched_at: datetime, run_id: str, now: datetime, html: str, url: str
+) -> tuple[str, Any]:
+    """Runs in a worker: a fetched page -> ("ok", its Batch) with the article's rows, its
+    raw page (compressed here, so only compressed HTML travels back) and any reject; or
+    ("error", (reason, detail)) if extraction failed. Doing the processing here too keeps
+    both cores busy while pages arrive, instead of a serial pass over the batch after."""
+    status, value = _extract_job(html, url)
+    if status == "ok":
+        candidate = _page_candidate(item, url, html, value, fetched_at)
+    else:
+        walled = wall_candidate(item, value[0])
+        if walled is None:
+            return status, value
+        walled.html, walled.canonical, walled.fetched_at = html, url, fetched_at
+        candidate = walled  # a consent/challenge page: the feed summary stays
+    try:
+        return "ok", process_candidates([candidate], run_id, now=now)
+    except Exception as exc:  # a bug in processing must not lose the item
+        detail = f"{type(exc).__name__}: {exc}"[:500]
+        reject = RejectRow(item.url, "process", "process_error", detail, run_id, now)
+        return "ok", Batch(run_id=run_id, rejects=[reject])
+
+
 async def extract_in_worker(
     settings: Settings,
     html: str,
@@ -268,9 +313,15 @@ def same_site(a: str, b: str) -> bool:
 
 def page_candidate(item: Candidate, resp: Response, html: str, ex: Any) -> Candidate:
     """A fetched page and what extraction found -> the candidate ``build_rows`` takes."""
-    canonical = resp.final_url
+    return _page_candidate(item, resp.final_url, html, ex, datetime.now(UTC))
+
+
+def _page_candidate(
+    item: Candidate, final_url: str, html: str, ex: Any, fetched_at: datetime
+) -> Candidate:
+    canonical = final_url
     found = getattr(ex, "canonical_url", None)
-    if found and is_http_url(found) and same_site(found, resp.final_url):
+    if found and is_http_url(found) and same_site(found, final_url):
         canonical = found
     candidate = dataclasses.replace(
         item,
@@ -282,23 +333,25 @@ def page_candidate(item: Candidate, resp: Response, html: str, ex: Any) -> Candi
         tags=item.tags or list(ex.tags),
         summary=item.summary or ex.description,
         canonical=canonical,
-        fetched_at=datetime.now(UTC),
+        fetched_at=fetched_at,
     )
     return page_metadata(candidate, ex, item.summary)
 
 
-async def fetch_pages(
+PageHandler = Callable[[Candidate, str, str], Awaitable[None]]
+
+
+async def _fetch_each(
     items: list[Candidate],
     settings: Settings,
     run_id: str,
-    *,
-    now: datetime | None = None,
+    now: datetime,
+    handle: PageHandler,
     timings: HostTimes | None = None,
-) -> tuple[list[Candidate], list[RejectRow]]:
-    """Fetch and extract every item's page: candidates with text, or rejects. Request times
-    per host are added to ``timings`` when given."""
-    now = now or datetime.now(UTC)
-    pages: list[Candidate] = []
+) -> list[RejectRow]:
+    """Fetch every item's page and hand it, decoded, to ``handle(item, final_url, html)``
+    (which raises ``NewsflowError`` to reject the item at the extract stage). Returns the
+    rejects."""
     rejects: list[RejectRow] = []
     # Places for pages being fetched or held, decoded, for extraction: bounds both requests
     # in flight and memory. A place is taken only once a page's host has a free slot, so
@@ -313,16 +366,7 @@ async def fetch_pages(
             html = decode_html(resp.body, resp.content_type)
             resp.body = b""
             stage = "extract"
-            status, value = await extract_in_worker(settings, html, resp.final_url)
-            walled = None if status == "ok" else wall_candidate(item, value[0])
-            if status == "ok":
-                pages.append(page_candidate(item, resp, html, value))
-            elif walled is not None:  # a consent/challenge page: the feed summary stays
-                walled.html, walled.canonical = html, resp.final_url
-                pages.append(walled)
-            else:
-                reason, detail = value
-                rejects.append(RejectRow(item.url, stage, reason, detail, run_id, now))
+            await handle(item, resp.final_url, html)
         except NewsflowError as error:
             rejects.append(RejectRow(item.url, stage, error.reason, error.detail, run_id, now))
         finally:
@@ -331,7 +375,68 @@ async def fetch_pages(
 
     async with Fetcher(settings, timings=timings) as fetcher:
         await asyncio.gather(*(one(fetcher, item) for item in items))
+    return rejects
+
+
+def _refused(url: str, value: tuple[str, str]) -> BadInput:
+    reason, detail = value
+    return BadInput(url, detail, reason=reason)
+
+
+async def fetch_pages(
+    items: list[Candidate],
+    settings: Settings,
+    run_id: str,
+    *,
+    now: datetime | None = None,
+    timings: HostTimes | None = None,
+) -> tuple[list[Candidate], list[RejectRow]]:
+    """Fetch and extract every item's page: candidates with text (and their HTML), or
+    rejects. Request times per host are added to ``timings`` when given."""
+    now = now or datetime.now(UTC)
+    pages: list[Candidate] = []
+
+    async def handle(item: Candidate, final_url: str, html: str) -> None:
+        status, value = await extract_in_worker(settings, html, final_url)
+        walled = None if status == "ok" else wall_candidate(item, value[0])
+        if status == "ok":
+            pages.append(_page_candidate(item, final_url, html, value, datetime.now(UTC)))
+        elif walled is not None:  # a consent/challenge page: the feed summary stays
+            walled.html, walled.canonical = html, final_url
+            pages.append(walled)
+        else:
+            raise _refused(item.url, value)
+
+    rejects = await _fetch_each(items, settings, run_id, now, handle, timings)
     return pages, rejects
+
+
+async def fetch_batch(
+    items: list[Candidate],
+    settings: Settings,
+    run_id: str,
+    *,
+    now: datetime | None = None,
+    timings: HostTimes | None = None,
+) -> tuple[Batch, dict[str, str]]:
+    """Fetch, extract and process every item's page: one deduplicated batch (rows, raw
+    pages, rejects) and the article id of each fetched page by item URL. Extraction and
+    processing both run in the worker processes, page by page, as pages arrive."""
+    now = now or datetime.now(UTC)
+    batch = Batch(run_id=run_id)
+    ids: dict[str, str] = {}
+
+    async def handle(item: Candidate, final_url: str, html: str) -> None:
+        job = functools.partial(_page_job, item, datetime.now(UTC), run_id, now)
+        status, value = await extract_in_worker(settings, html, final_url, job=job)
+        if status != "ok":
+            raise _refused(item.url, value)
+        if value.raw_pages:  # every processed page has its raw page, under its article id
+            ids[item.url] = value.raw_pages[0].article_id
+        batch.extend(value)
+
+    batch.rejects.extend(await _fetch_each(items, settings, run_id, now, handle, timings))
+    return dedupe_batch(batch), ids
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
@@ -382,12 +487,9 @@ def fetch_and_process(
             to_fetch.append(group[0])
     progress.advance("pages", len(items) - len(to_fetch))
     timings: HostTimes = {}
-    pages, rejects = run_async(fetch_pages(to_fetch, settings, run_id, now=now, timings=timings))
-    batch = process_candidates(pages, run_id, now=now)
+    batch, ids = run_async(fetch_batch(to_fetch, settings, run_id, now=now, timings=timings))
     batch.host_times = timings
-    refused = {r.source: r for r in [*rejects, *batch.rejects]}
-    batch.rejects.extend(rejects)
-    by_url = {p.url: p for p in pages}
+    refused = {r.source: r for r in batch.rejects}
     for key, group in groups.items():
         if key in known or len(group) < 2:
             continue
@@ -395,9 +497,8 @@ def fetch_and_process(
         if first.url in refused:
             r = refused[first.url]
             batch.rejects += [dataclasses.replace(r, source=c.url) for c in group[1:]]
-        elif first.url in by_url:
-            page = by_url[first.url]
-            aid = article_id(canonical_url(page.canonical or page.url))
+        elif first.url in ids:
+            aid = ids[first.url]
             sightings += [_sighting(aid, c, now) for c in group[1:]]
     batch.sightings.extend(sightings)
     return batch

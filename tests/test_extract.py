@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
+from lxml import etree
+from trafilatura.utils import decode_file, load_html
 
 from tasks.articles import reconcile_dates, text_from_page
 from tasks.enrich import access_status, normalize_authors, reading_minutes
 from tasks.errors import BadInput
-from tasks.extract import EXTRACTOR_VERSION, choose_text, clean_lines, extract
+from tasks.extract import EXTRACTOR_VERSION, choose_text, clean_lines, extract, parse_html
 from tasks.records import Candidate, DateClaim
 
 PARAGRAPHS = [
@@ -169,3 +173,39 @@ def test_authors_and_reading_time() -> None:
     assert normalize_authors(["Doe, Jane"]) == ["Doe, Jane"]
     assert normalize_authors(["Anna Berg, Carl Nilsson"]) == ["Anna Berg", "Carl Nilsson"]
     assert reading_minutes(0) == 0 and reading_minutes(50) == 1 and reading_minutes(1150) == 5
+
+
+EVAL_PAGES = Path(__file__).resolve().parents[2] / "shared" / "eval" / "fundus" / "html"
+XHTML = (
+    '<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN" '
+    '"http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd">\n'
+)
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        page(),
+        XHTML + page(),
+        "<!doctype html>\n" + page(head='<meta charset="iso-8859-1">'),
+        page(body=["Bell\x07 and form\x0cfeed", "nonchar \ufffe here"]),  # stripped by load_html
+        '<html lang="en"/>\n<body><p>Self-closing html tag.</p></body>',
+        "<p>Only a fragment.</p>",
+        "plain text, no markup at all",
+        "<html><body><p>Ünïcödé — “quotes” 中文 😀</p></body></html>",
+    ],
+)
+def test_parse_html_builds_the_tree_load_html_builds(html: str) -> None:
+    expected, got = load_html(html), parse_html(html)
+    assert (got is None) == (expected is None)
+    if expected is not None:
+        assert etree.tostring(got) == etree.tostring(expected)
+
+
+def test_parse_html_on_real_pages() -> None:
+    files = sorted(EVAL_PAGES.glob("*.html.gz"))[:20]
+    if not files:
+        pytest.skip("shared eval pages not available")
+    for path in files:
+        html = decode_file(gzip.decompress(path.read_bytes()))
+        assert etree.tostring(parse_html(html)) == etree.tostring(load_html(html)), path.name
