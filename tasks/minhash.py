@@ -46,6 +46,10 @@ _WORD_HASHES: dict[str, int] = {}  # CRC-32 of each word seen (bounded, see _has
 
 def _hashes(words: list[str]) -> np.ndarray:
     cache = _WORD_HASHES
+    try:  # most words of a warm process are known: skip building a set of them
+        return np.fromiter(map(cache.__getitem__, words), dtype=np.uint64, count=len(words))
+    except KeyError:
+        pass
     if len(cache) > 500_000:
         cache.clear()
     for word in set(words).difference(cache):
