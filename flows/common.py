@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -22,6 +24,7 @@ from tasks.spool import write_batch
 from warehouse.loader import LoadReport, RunRow, load_spool
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -88,6 +91,64 @@ def bounded_map(
         yield done_chunk, future.result()
 
 
+class BackgroundLoader:
+    """Loads a run's spooled batches one by one, in a thread of the flow's process, while its
+    workers produce the next ones: the single writer keeps pace with the run instead of
+    merging everything at the end (and holds one batch in memory, not the run's).
+
+    Off where ``settings.load_in_flow`` is false (work-pool workers leave loading to the
+    loader deployment). A failed load (a held lock past ``lock_wait``, say) stops the
+    background loads; the batches stay spooled and ``finish`` loads them, or says why not.
+    """
+
+    def __init__(self, summary: RunSummary, settings: Settings) -> None:
+        self._summary, self._settings = summary, settings
+        self._pool = ThreadPoolExecutor(1, "loader") if settings.load_in_flow else None
+        self._on_wait = _lock_reporter(settings) if self._pool is not None else None
+        self._futures: list[Future[LoadReport]] = []
+        self._failed = False
+
+    def submit(self, batch_id: str) -> None:
+        if self._pool is not None:
+            self._futures.append(self._pool.submit(self._load, batch_id))
+
+    def _load(self, batch_id: str) -> LoadReport:
+        if self._failed:
+            return LoadReport()
+        summary, settings = self._summary, self._settings
+        run = RunRow(
+            summary.run_id,
+            summary.flow,
+            summary.started_at,
+            datetime.now(UTC),
+            "running",
+            summary.items,
+        )
+        try:
+            return load_spool(
+                settings.db,
+                settings.spool,
+                lock_wait=settings.lock_wait,
+                run=run,
+                batch_ids=[batch_id],
+                on_wait=self._on_wait,
+            )
+        except Exception as error:  # the final load reports it
+            self._failed = True
+            log.warning("background load of batch %s stopped: %s", batch_id, error)
+            return LoadReport()
+
+    def wait(self) -> LoadReport:
+        """Block until every submitted load is done; their reports added up."""
+        report = LoadReport()
+        for future in self._futures:
+            report.add(future.result())
+        self._futures.clear()
+        if self._pool is not None:
+            self._pool.shutdown()
+        return report
+
+
 def current_run_id() -> str:
     run_id = flow_run.get_id()
     return str(run_id) if run_id else f"local-{datetime.now(UTC):%Y%m%dT%H%M%S%f}"
@@ -96,6 +157,18 @@ def current_run_id() -> str:
 @task(name="load-spool", task_run_name="load-spool")
 def load_task(settings: Settings, run: RunRow) -> LoadReport:
     """Merge every spooled batch (this run's and any left by earlier runs)."""
+    return load_spool(
+        settings.db,
+        settings.spool,
+        lock_wait=settings.lock_wait,
+        run=run,
+        on_wait=_lock_reporter(settings),
+        publish=settings.publish,
+    )
+
+
+def _lock_reporter(settings: Settings) -> Callable[[str, float], None]:
+    """Says in the run's log, every 5 s, who holds the warehouse the loader waits for."""
     from prefect.logging import get_run_logger
 
     logger = get_run_logger()
@@ -108,14 +181,7 @@ def load_task(settings: Settings, run: RunRow) -> LoadReport:
                 "warehouse %s is locked by %s; waiting (%.0fs so far)", settings.db, holder, waited
             )
 
-    return load_spool(
-        settings.db,
-        settings.spool,
-        lock_wait=settings.lock_wait,
-        run=run,
-        on_wait=on_wait,
-        publish=settings.publish,
-    )
+    return on_wait
 
 
 def run_table(run: RunRow) -> pa.Table:
@@ -133,9 +199,17 @@ def run_table(run: RunRow) -> pa.Table:
     )
 
 
-def finish(summary: RunSummary, settings: Settings, *, load: bool | None = None) -> RunSummary:
+def finish(
+    summary: RunSummary,
+    settings: Settings,
+    *,
+    load: bool | None = None,
+    loader: BackgroundLoader | None = None,
+) -> RunSummary:
     """Load the spool (unless ``load`` or ``settings.load_in_flow`` says a loader elsewhere
-    does), record the run, publish the summary artifact."""
+    does), record the run, publish the summary artifact. ``loader``: the run's background
+    loader, whose loads are awaited and counted first."""
+    loaded_before = loader.wait() if loader is not None else LoadReport()
     summary.finished_at = datetime.now(UTC)
     run = RunRow(
         summary.run_id,
@@ -147,6 +221,7 @@ def finish(summary: RunSummary, settings: Settings, *, load: bool | None = None)
     )
     if settings.load_in_flow if load is None else load:
         summary.load = load_task(settings, run)
+        summary.load.add(loaded_before)
     else:  # a work-pool worker: the run's row travels through the spool like every write
         write_batch(Batch(summary.run_id), settings.spool, extra={"runs": run_table(run)})
         summary.spooled_batches += 1

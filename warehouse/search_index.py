@@ -108,7 +108,11 @@ def merge_search_index(con: duckdb.DuckDBPyConnection, *, spooled: bool = False)
     fts.load(con)
     if not _count(con, "SELECT count(*) FROM search_stats"):
         con.execute("INSERT INTO search_stats VALUES (1, 0, 0, 0)")
-        return index_articles(con, "SELECT article_id, title, text, content_hash FROM articles")
+        older = (
+            "SELECT count(*) FROM articles WHERE article_id NOT IN (SELECT article_id FROM fresh)"
+        )
+        if _count(con, older):  # a warehouse loaded before the index existed
+            return index_articles(con, "SELECT article_id, title, text, content_hash FROM articles")
     # Only a changed article can be in the index already: new ones have new ids.
     return index_articles(
         con,
