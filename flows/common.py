@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -10,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import duckdb
 import pyarrow as pa
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
@@ -21,7 +23,8 @@ from flows.report import summary_extras
 from newsflow.settings import Settings
 from tasks.records import Batch
 from tasks.spool import write_batch
-from warehouse.loader import LoadReport, RunRow, load_spool
+from warehouse.db import connect_writer
+from warehouse.loader import LoadReport, RunRow, load_batches, load_spool
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -96,9 +99,11 @@ class BackgroundLoader:
     workers produce the next ones: the single writer keeps pace with the run instead of
     merging everything at the end (and holds one batch in memory, not the run's).
 
-    Off where ``settings.load_in_flow`` is false (work-pool workers leave loading to the
-    loader deployment). A failed load (a held lock past ``lock_wait``, say) stops the
-    background loads; the batches stay spooled and ``finish`` loads them, or says why not.
+    The writer connection stays open while batches keep coming and closes whenever the
+    loader has caught up, so readers get their turn between bursts. Off where
+    ``settings.load_in_flow`` is false (work-pool workers leave loading to the loader
+    deployment). A failed load (a held lock past ``lock_wait``, say) stops the background
+    loads; the batches stay spooled and ``finish`` loads them, or says why not.
     """
 
     def __init__(self, summary: RunSummary, settings: Settings) -> None:
@@ -106,16 +111,24 @@ class BackgroundLoader:
         self._pool = ThreadPoolExecutor(1, "loader") if settings.load_in_flow else None
         self._on_wait = _lock_reporter(settings) if self._pool is not None else None
         self._futures: list[Future[LoadReport]] = []
+        self._queued = 0
+        self._lock = threading.Lock()
+        self._con: duckdb.DuckDBPyConnection | None = None
         self._failed = False
 
     def submit(self, batch_id: str) -> None:
         if self._pool is not None:
+            with self._lock:
+                self._queued += 1
             self._futures.append(self._pool.submit(self._load, batch_id))
 
     def _load(self, batch_id: str) -> LoadReport:
+        summary, settings = self._summary, self._settings
+        with self._lock:
+            self._queued -= 1
+            last = self._queued == 0
         if self._failed:
             return LoadReport()
-        summary, settings = self._summary, self._settings
         run = RunRow(
             summary.run_id,
             summary.flow,
@@ -125,18 +138,18 @@ class BackgroundLoader:
             summary.items,
         )
         try:
-            return load_spool(
-                settings.db,
-                settings.spool,
-                lock_wait=settings.lock_wait,
-                run=run,
-                batch_ids=[batch_id],
-                on_wait=self._on_wait,
-            )
+            if self._con is None:
+                self._con = connect_writer(settings.db, settings.lock_wait, self._on_wait)
+            return load_batches(self._con, settings.spool, [batch_id], run=run)
         except Exception as error:  # the final load reports it
             self._failed = True
+            last = True
             log.warning("background load of batch %s stopped: %s", batch_id, error)
             return LoadReport()
+        finally:
+            if last and self._con is not None:
+                self._con.close()
+                self._con = None
 
     def wait(self) -> LoadReport:
         """Block until every submitted load is done; their reports added up."""

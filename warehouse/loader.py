@@ -85,18 +85,27 @@ def load_spool(
 ) -> LoadReport:
     """Merge every complete spool batch (or just ``batch_ids``) into the warehouse;
     with ``publish``, then refresh the analysts' read-only copy (``warehouse/publish.py``)."""
-    report = LoadReport()
     ids = spool_mod.pending(spool) if batch_ids is None else batch_ids
     con = connect_writer(db, lock_wait, on_wait)
     try:
-        for batch_id in ids:
-            report.add(_load_one(con, spool, batch_id))
-        if run is not None:
-            _record_run(con, run, report)
+        report = load_batches(con, spool, ids, run=run)
     finally:
         con.close()
     if publish and (report.batches or not published_path(db).exists()):
         publish_after_load(db, lock_wait=lock_wait, on_wait=on_wait)
+    return report
+
+
+def load_batches(
+    con: duckdb.DuckDBPyConnection, spool: str, batch_ids: list[str], *, run: RunRow | None = None
+) -> LoadReport:
+    """Merge the given spool batches over an open writer connection (``connect_writer``),
+    each in its own transaction; with ``run``, add their counts to the run's row."""
+    report = LoadReport()
+    for batch_id in batch_ids:
+        report.add(_load_one(con, spool, batch_id))
+    if run is not None:
+        _record_run(con, run, report)
     return report
 
 
@@ -143,8 +152,8 @@ def _merge(con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table], report: 
     # Within a batch, the first row of an article wins (workers already do this; the loader
     # does not trust them, since ON CONFLICT and anti-joins fail on in-batch duplicates).
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE batch_articles AS "
-        "SELECT * FROM new_articles QUALIFY row_number() OVER (PARTITION BY article_id) = 1"
+        "CREATE OR REPLACE TEMP TABLE batch_articles AS SELECT * EXCLUDE (shingles) "
+        "FROM new_articles QUALIFY row_number() OVER (PARTITION BY article_id) = 1"
     )
     # Known articles whose text changed: the old text goes to article_versions.
     con.execute(
@@ -380,11 +389,28 @@ def _past_shingles(con: duckdb.DuckDBPyConnection, wanted: dict[str, str]) -> di
     return out
 
 
+def _remember(con: duckdb.DuckDBPyConnection, new: dict[str, tuple[datetime, np.ndarray]]) -> None:
+    """Keep the batch's new shingle sets: they are the past that later batches compare with."""
+    hashes: list[Any] = con.execute(
+        "SELECT article_id, content_hash FROM fresh WHERE duplicate_of IS NULL AND len(bands) > 0"
+    ).fetchall()
+    cache = _PAST_SHINGLES
+    for aid, chash in hashes:
+        if aid in new:
+            cache[(aid, chash)] = new[aid][1].copy()  # not a view pinning the batch
+    while len(cache) > _PAST_SHINGLES_MAX:
+        cache.popitem(last=False)
+
+
 def _new_shingles(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[datetime, np.ndarray]]:
     """(ingested_at, shingle array) of the batch's new articles that have bands."""
+    # Shingles stay in the spooled table (``batch_articles`` leaves them out: no copy).
     table = con.execute(
-        "SELECT article_id, ingested_at, shingles, CASE WHEN shingles IS NULL THEN text END "
-        "AS text FROM fresh WHERE duplicate_of IS NULL AND len(bands) > 0"
+        "SELECT f.article_id, f.ingested_at, n.shingles, "
+        "CASE WHEN n.shingles IS NULL THEN f.text END AS text "
+        "FROM fresh f JOIN (SELECT article_id, any_value(shingles) AS shingles "
+        "FROM new_articles GROUP BY article_id) n USING (article_id) "
+        "WHERE f.duplicate_of IS NULL AND len(f.bands) > 0"
     ).arrow()
     if isinstance(table, pa.RecordBatchReader):  # DuckDB versions differ in what .arrow() is
         table = table.read_all()
@@ -430,9 +456,10 @@ def _merge_near_duplicates(con: duckdb.DuckDBPyConnection) -> None:
         "SELECT k.article_id, e.article_id, count(*) FROM nd_keys k "
         "JOIN nd_keys e USING (band_key) WHERE e.article_id < k.article_id GROUP BY ALL"
     ).fetchall()
+    new = _new_shingles(con)
+    _remember(con, new)
     if not past and not within:
         return
-    new = _new_shingles(con)
     past_hash = {row[1]: row[3] for row in past}
 
     # Per new article: cluster key -> [(shared, member id, is past)], and past roots.
