@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from prefect import flow, task
 from prefect.logging import get_run_logger
@@ -21,7 +22,10 @@ from newsflow import progress
 from newsflow.settings import Settings
 from tasks import rededup
 from tasks.errors import retry_transient
+from tasks.hosttimes import HostTimes, merge
+from tasks.normalize import is_http_url
 from tasks.records import Batch
+from tasks.sitemaps import SitemapURL
 from tasks.spool import write_batch
 
 MAX_DAYS = 366
@@ -40,11 +44,13 @@ MODE_HELP = {
     BackfillMode.reextract: "re-extract the stored HTML of the day's articles",
     BackfillMode.refetch: "fetch again the URLs that failed (rejects) on the days of the range "
     "and are still not loaded",
-    BackfillMode.sitemaps: "read the sites' sitemaps for URLs dated in the range",
+    BackfillMode.sitemaps: "read the sitemaps given (else those of the domains: their "
+    "robots.txt Sitemap lines, else /sitemap.xml) for URLs dated in the range (news "
+    "publication date, else lastmod) and fetch the ones not yet loaded or tried",
     BackfillMode.rededup: "recompute dedup and enrichment from the stored article text",
 }
 # Modes whose stages this version has; the others fail clearly instead of pretending.
-AVAILABLE_MODES = frozenset({BackfillMode.rededup, BackfillMode.refetch, BackfillMode.reextract})
+AVAILABLE_MODES = frozenset(BackfillMode)
 
 
 class ModeNotAvailable(ValueError):
@@ -86,6 +92,14 @@ class BackfillRequest(BaseModel):
         description="Only articles seen in these feeds (feed URLs); not for refetch. "
         "Empty: from any source.",
     )
+    sitemaps: list[str] = Field(
+        default_factory=list,
+        title="Sitemaps",
+        description="For mode sitemaps only: sitemap or sitemap index URLs to read (plain, "
+        "gzipped or text), e.g. https://example.com/news-sitemap.xml. Empty: the sitemaps "
+        "of each site in Domains (its robots.txt Sitemap lines, else "
+        "https://<domain>/sitemap.xml). With Domains too, only those sites' URLs are kept.",
+    )
     mode: BackfillMode = Field(
         default=BackfillMode.rededup,
         title="Mode",
@@ -104,10 +118,26 @@ class BackfillRequest(BaseModel):
     def _feeds(cls, value: list[str]) -> list[str]:
         return sorted({f.strip() for f in value if f.strip()})
 
+    @field_validator("sitemaps")
+    @classmethod
+    def _sitemaps(cls, value: list[str]) -> list[str]:
+        urls = list(dict.fromkeys(u.strip() for u in value if u.strip()))
+        bad = [u for u in urls if not is_http_url(u)]
+        if bad:
+            raise ValueError(f"a sitemap must be an http(s) URL, got {bad[0]!r}")
+        return urls
+
     @model_validator(mode="after")
     def _range(self) -> BackfillRequest:
         if self.feeds and self.mode is BackfillMode.refetch:
             raise ValueError("refetch selects failed URLs by domain; feeds do not apply to it")
+        if self.mode is BackfillMode.sitemaps:
+            if self.feeds:
+                raise ValueError("sitemaps reads sites' sitemaps; feeds do not apply to it")
+            if not self.sitemaps and not self.domains:
+                raise ValueError("mode sitemaps needs sitemap URLs or domains to read them from")
+        elif self.sitemaps:
+            raise ValueError("sitemap URLs apply only to mode sitemaps")
         last = self.until or self.since
         if last < self.since:
             raise ValueError(f"the last day ({last}) is before the first ({self.since})")
@@ -158,8 +188,11 @@ def rededup_day(
     retries=1,
     retry_condition_fn=retry_transient,
 )
-def refetch_day(day: date, domains: list[str], run_id: str, settings: Settings) -> int:
-    """One day's failed URLs, fetched again; returns how many were tried."""
+def refetch_day(
+    day: date, domains: list[str], run_id: str, settings: Settings
+) -> tuple[int, HostTimes]:
+    """One day's failed URLs, fetched again; returns how many were tried and the request
+    times per host."""
     from datetime import UTC, datetime
 
     from tasks.fetch import fetch_and_process
@@ -167,8 +200,9 @@ def refetch_day(day: date, domains: list[str], run_id: str, settings: Settings) 
     from warehouse.db import connect_reader
 
     db = Path(settings.db)
+    times: HostTimes = {}
     if not db.exists():
-        return 0
+        return 0, times
     con = connect_reader(db, wait=settings.lock_wait)
     try:
         urls = rededup.select_failed(con, day, domains)
@@ -178,8 +212,97 @@ def refetch_day(day: date, domains: list[str], run_id: str, settings: Settings) 
     for i in range(0, len(urls), size):
         now = datetime.now(UTC)
         items = [Candidate(origin="url", source=u, url=u, seen_at=now) for u in urls[i : i + size]]
-        write_batch(fetch_and_process(items, settings, run_id, now=now), settings.spool)
-    return len(urls)
+        batch = fetch_and_process(items, settings, run_id, now=now)
+        write_batch(batch, settings.spool)
+        merge(times, batch.host_times)
+    return len(urls), times
+
+
+@task(name="read-sitemaps", retries=1, retry_condition_fn=retry_transient)
+def read_sitemaps(
+    request: BackfillRequest, run_id: str, settings: Settings
+) -> tuple[dict[date, list[SitemapURL]], dict[str, int], HostTimes]:
+    """The request's sitemaps read once for the whole range: URLs by day (the days' tasks
+    fetch them), counts, and request times per host. Unreadable sitemaps are spooled as
+    rejects."""
+    from tasks import sitemapscan
+    from tasks.fetch import run_async
+
+    days = request.days()
+    times: HostTimes = {}
+    found = run_async(
+        sitemapscan.scan(
+            settings,
+            days[0],
+            days[-1],
+            run_id,
+            sitemaps=request.sitemaps,
+            domains=request.domains,
+            timings=times,
+        )
+    )
+    if found.rejects:
+        write_batch(Batch(run_id, rejects=found.rejects), settings.spool)
+    counts = {
+        "sitemaps": len(found.roots),
+        "unreadable": len(found.rejects),
+        "in_range": found.urls,
+    }
+    return found.by_day, counts, times
+
+
+@task(
+    name="sitemaps-day",
+    task_run_name="sitemaps-{day}",
+    retries=1,
+    retry_condition_fn=retry_transient,
+)
+def sitemaps_day(
+    day: date, entries: list[SitemapURL], run_id: str, settings: Settings
+) -> tuple[dict[str, int], HostTimes]:
+    """One day's sitemap URLs: those the warehouse has not seen, fetched and spooled."""
+    from datetime import UTC, datetime
+
+    from tasks import sitemapscan
+    from tasks.fetch import fetch_and_process
+    from warehouse.db import connect_reader
+
+    times: HostTimes = {}
+    todo = sitemapscan.Unseen(list(entries), 0, 0)
+    if Path(settings.db).exists():
+        con = connect_reader(Path(settings.db), wait=settings.lock_wait)
+        try:
+            todo = sitemapscan.unseen(con, entries)
+        finally:
+            con.close()
+    size = settings.batch_size
+    for i in range(0, len(todo.fresh), size):
+        now = datetime.now(UTC)
+        items = [sitemapscan.candidate(e, now) for e in todo.fresh[i : i + size]]
+        batch = fetch_and_process(items, settings, run_id, now=now)
+        write_batch(batch, settings.spool)
+        merge(times, batch.host_times)
+    counts = {"already_loaded": todo.loaded, "already_failed": todo.failed}
+    return {**counts, "fetched": len(todo.fresh)}, times
+
+
+def _sitemaps_mode(
+    request: BackfillRequest, summary: RunSummary, settings: Settings
+) -> dict[str, int]:
+    """Read the sitemaps once, then fetch day by day (each day's URLs checked against the
+    warehouse first, so a second run fetches nothing)."""
+    by_day, counts, times = read_sitemaps(request, summary.run_id, settings)
+    summary.add_hosts(times)
+    summary.items = counts["in_range"]
+    totals = {**counts, "already_loaded": 0, "already_failed": 0, "fetched": 0}
+    for day in request.days():
+        if by_day.get(day):
+            done, times = sitemaps_day(day, by_day[day], summary.run_id, settings)
+            summary.add_hosts(times)
+            for key, value in done.items():
+                totals[key] += value
+        progress.advance("days", 1)
+    return totals
 
 
 @task(name="reextract-day", task_run_name="reextract-{day}")
@@ -259,9 +382,17 @@ def backfill(request: BackfillRequest, settings: Settings | None = None) -> dict
         # Fetching is network-bound and already concurrent and polite per host inside a day;
         # the days run one after another.
         for day in days:
-            summary.items += refetch_day(day, request.domains, summary.run_id, settings)
+            tried, times = refetch_day(day, request.domains, summary.run_id, settings)
+            summary.items += tried
+            summary.add_hosts(times)
             progress.advance("days", 1)
         return finish(summary, settings).as_dict()
+    if request.mode is BackfillMode.sitemaps:
+        totals = _sitemaps_mode(request, summary, settings)
+        logger.info("sitemaps: %s", totals)
+        result: dict[str, Any] = finish(summary, settings).as_dict()
+        result["sitemaps"] = totals
+        return result
     # Days run as concurrent tasks, a bounded window at once (threads: a day's work is small
     # and a process pool's start would cost more than it saves for most ranges).
     for _day, considered in bounded_map(

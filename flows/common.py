@@ -21,6 +21,7 @@ from prefect.runtime import flow_run
 from flows import observe
 from flows.report import summary_extras
 from newsflow.settings import Settings
+from tasks.hosttimes import HostStat, HostTimes, merge
 from tasks.records import Batch
 from tasks.spool import write_batch
 from warehouse.db import connect_writer
@@ -40,8 +41,8 @@ class RunSummary:
     spooled_batches: int = 0
     load: LoadReport = field(default_factory=LoadReport)
     intake_rejects: dict[str, int] = field(default_factory=dict)
-    # Seconds per HTTP request by host, filled by flows that fetch ("slowest hosts").
-    host_seconds: dict[str, list[float]] = field(default_factory=dict)
+    # Requests and seconds per host, filled by flows that fetch ("slowest hosts").
+    hosts: HostTimes = field(default_factory=dict)
     # One dict per feed polled: url, name, status, failures, state (ok, failing,
     # quarantined, recovered), reason; quarantined/recovered also become Prefect events.
     feed_health: list[dict[str, Any]] = field(default_factory=list)
@@ -52,7 +53,11 @@ class RunSummary:
         return asdict(self)
 
     def record_host(self, host: str, seconds: float) -> None:
-        self.host_seconds.setdefault(host, []).append(seconds)
+        self.hosts.setdefault(host, HostStat()).add(seconds)
+
+    def add_hosts(self, times: HostTimes) -> None:
+        """A fetch batch's request times per host (``Batch.host_times``)."""
+        merge(self.hosts, times)
 
     def markdown(self) -> str:
         load = self.load

@@ -21,6 +21,7 @@ from newsflow.settings import Settings
 from tasks.errors import retry_transient
 from tasks.feeds import FeedSpec, entry_candidate, load_feeds_file, select, states_table
 from tasks.fetch import FeedPoll, fetch_and_process, poll_feeds, run_async
+from tasks.hosttimes import HostTimes
 from tasks.normalize import canonical_url, is_http_url
 from tasks.records import Batch, Candidate, RejectRow
 from tasks.spool import SpooledBatch, write_batch
@@ -83,17 +84,20 @@ def known_articles(settings: Settings, canonicals: list[str], urls: list[str]) -
 @task(name="poll-feeds", retries=1, retry_condition_fn=retry_transient)
 def poll_feeds_task(
     feeds: list[tuple[str, str | None, str | None, str | None]], run_id: str, settings: Settings
-) -> list[FeedPoll]:
-    """Poll a group of feeds: each gives its state and entries, or a reject."""
-    return run_async(poll_feeds(feeds, settings, run_id))
+) -> tuple[list[FeedPoll], HostTimes]:
+    """Poll a group of feeds: each gives its state and entries, or a reject; and the request
+    times per host."""
+    timings: HostTimes = {}
+    return run_async(poll_feeds(feeds, settings, run_id, timings=timings)), timings
 
 
 @task(name="fetch-entries", retries=1, retry_condition_fn=retry_transient)
 def fetch_entries_task(
     items: list[Candidate], known: dict[str, str], run_id: str, settings: Settings
-) -> SpooledBatch:
+) -> tuple[SpooledBatch, HostTimes]:
     """One batch of feed entries: fetch the new ones, extract, process, spool."""
-    return write_batch(fetch_and_process(items, settings, run_id, known=known), settings.spool)
+    batch = fetch_and_process(items, settings, run_id, known=known)
+    return write_batch(batch, settings.spool), batch.host_times
 
 
 @flow(name="ingest-feeds", log_prints=True)
@@ -126,11 +130,13 @@ def ingest_feeds(
     progress.advance("feeds", 0, len(due))
     polls: list[FeedPoll] = []
     size = settings.batch_size
-    for future in [
+    for poll_future in [
         poll_feeds_task.submit(due[i : i + size], summary.run_id, settings)
         for i in range(0, len(due), size)
     ]:
-        polls.extend(future.result())
+        polled, times = poll_future.result()
+        polls.extend(polled)
+        summary.add_hosts(times)
     items: list[Candidate] = []
     for poll in polls:
         if poll.reject is not None:
@@ -157,7 +163,11 @@ def ingest_feeds(
         )
         for i in range(0, len(items), size)
     ]
-    spooled = [f.result() for f in futures]
+    spooled = []
+    for future in futures:
+        batch_id, times = future.result()
+        spooled.append(batch_id)
+        summary.add_hosts(times)
     # Written last: validators and health are stored only with (after) the entries' batches.
     states = states_table([p.state for p in polls])
     spooled.append(

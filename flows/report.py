@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from statistics import fmean
 from typing import TYPE_CHECKING
+
+from tasks.hosttimes import HostTimes, slowest
 
 if TYPE_CHECKING:
     from flows.common import RunSummary
@@ -11,18 +12,20 @@ if TYPE_CHECKING:
 SLOWEST_HOSTS = 5
 
 
-def slowest_hosts(host_seconds: dict[str, list[float]], n: int = SLOWEST_HOSTS) -> list[str]:
-    if not host_seconds:
+def slowest_hosts(times: HostTimes, n: int = SLOWEST_HOSTS) -> list[str]:
+    """The hosts with the longest mean request time, slowest first."""
+    ranked = slowest(times, n)
+    if not ranked:
         return []
-    ranked = sorted(host_seconds.items(), key=lambda kv: -fmean(kv[1]) if kv[1] else 0.0)[:n]
     lines = [
         "",
         "| slowest hosts | requests | mean s | max s |",
         "|---|---:|---:|---:|",
     ]
-    for host, times in ranked:
-        if times:
-            lines.append(f"| {host} | {len(times)} | {fmean(times):.2f} | {max(times):.2f} |")
+    for host, stat in ranked:
+        lines.append(f"| {host} | {stat.requests} | {stat.mean:.2f} | {stat.longest:.2f} |")
+    if len(times) > n:
+        lines.append(f"| ({len(times) - n} more hosts) | | | |")
     return lines
 
 
@@ -50,4 +53,4 @@ def summary_extras(summary: RunSummary) -> list[str]:
     lines: list[str] = []
     if summary.load.revised:
         lines += ["", f"Backfill revisions applied to article rows: {summary.load.revised}."]
-    return lines + slowest_hosts(summary.host_seconds) + feed_health(summary)
+    return lines + slowest_hosts(summary.hosts) + feed_health(summary)

@@ -14,14 +14,17 @@ from tasks import seeds
 from tasks.dedupe import dedupe_batch
 from tasks.errors import retry_transient
 from tasks.fetch import fetch_and_process
+from tasks.hosttimes import HostTimes
 from tasks.process import process_candidates
 from tasks.spool import SpooledBatch, write_batch
 
 
 @task(name="process-seed-files", retries=2, retry_condition_fn=retry_transient)
-def process_seed_files(paths: list[str], run_id: str, settings: Settings) -> SpooledBatch:
-    """One batch of seed files: parse, fetch listed URLs, process, spool. Returns ids and
-    counts, not rows."""
+def process_seed_files(
+    paths: list[str], run_id: str, settings: Settings
+) -> tuple[SpooledBatch, HostTimes]:
+    """One batch of seed files: parse, fetch listed URLs, process, spool. Returns ids,
+    counts and the request times per host of listed URLs, not rows."""
     candidates, rejects = seeds.read_seed_files([Path(p) for p in paths], run_id)
     with_text = [c for c in candidates if c.text is not None]
     batch = process_candidates(with_text, run_id)
@@ -30,7 +33,7 @@ def process_seed_files(paths: list[str], run_id: str, settings: Settings) -> Spo
     if listed:
         batch.extend(fetch_and_process(listed, settings, run_id))
         batch = dedupe_batch(batch)
-    return write_batch(batch, settings.spool)
+    return write_batch(batch, settings.spool), batch.host_times
 
 
 @flow(name="ingest-seeds", log_prints=True, task_runner=ProcessPoolTaskRunner())  # type: ignore[arg-type]
@@ -46,7 +49,7 @@ def ingest_seeds(paths: list[str] | None = None, settings: Settings | None = Non
     loader = BackgroundLoader(summary, settings)
     # A bounded window of batches in flight keeps memory flat however many files there are;
     # one more than the workers, so none waits while the flow hands a batch to the loader.
-    for chunk, spooled in bounded_map(
+    for chunk, (spooled, times) in bounded_map(
         process_seed_files,
         chunks,
         settings.parallelism + 1,
@@ -54,6 +57,7 @@ def ingest_seeds(paths: list[str] | None = None, settings: Settings | None = Non
         settings=settings,
     ):
         summary.spooled_batches += 1
+        summary.add_hosts(times)
         loader.submit(spooled.batch_id)
         progress.advance("seeds", len(chunk))
     return finish(summary, settings, loader=loader).as_dict()

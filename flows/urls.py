@@ -11,14 +11,18 @@ from newsflow import progress
 from newsflow.settings import Settings
 from tasks.errors import retry_transient
 from tasks.fetch import fetch_and_process
+from tasks.hosttimes import HostTimes
 from tasks.normalize import is_http_url
 from tasks.records import Batch, Candidate, RejectRow
 from tasks.spool import SpooledBatch, write_batch
 
 
 @task(name="fetch-pages", retries=1, retry_condition_fn=retry_transient)
-def fetch_pages_task(urls: list[str], run_id: str, settings: Settings) -> SpooledBatch:
-    """One batch of URLs: fetch, extract, process, spool. Returns ids and counts, not rows."""
+def fetch_pages_task(
+    urls: list[str], run_id: str, settings: Settings
+) -> tuple[SpooledBatch, HostTimes]:
+    """One batch of URLs: fetch, extract, process, spool. Returns ids, counts and request
+    times per host, not rows."""
     now = datetime.now(UTC)
     good = [u for u in urls if is_http_url(u)]
     items = [Candidate(origin="url", source=u, url=u, seen_at=now) for u in good]
@@ -28,7 +32,7 @@ def fetch_pages_task(urls: list[str], run_id: str, settings: Settings) -> Spoole
         for u in urls
         if not is_http_url(u)
     ]
-    return write_batch(batch, settings.spool)
+    return write_batch(batch, settings.spool), batch.host_times
 
 
 @flow(name="ingest-urls", log_prints=True)
@@ -44,5 +48,8 @@ def ingest_urls(urls: list[str], settings: Settings | None = None) -> dict:
         fetch_pages_task.submit(unique[i : i + size], summary.run_id, settings)
         for i in range(0, len(unique), size)
     ]
-    summary.spooled_batches = len([f.result() for f in futures])
+    for future in futures:
+        _spooled, times = future.result()
+        summary.spooled_batches += 1
+        summary.add_hosts(times)
     return finish(summary, settings).as_dict()

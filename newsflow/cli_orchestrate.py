@@ -152,10 +152,22 @@ def backfill(
             "the range) or rededup (dedup and enrichment again).",
         ),
     ] = "rededup",
+    sitemap: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--sitemap",
+            help="For --mode sitemaps: a sitemap or sitemap index URL to read (repeatable). "
+            "Without it, each --domain's robots.txt Sitemap lines, else "
+            "https://DOMAIN/sitemap.xml.",
+        ),
+    ] = None,
     db: DbOption = None,
 ) -> None:
     """Redo a stage for the articles published in a range of days; the same flow the
-    Prefect UI's backfill deployment runs. Running it twice changes nothing."""
+    Prefect UI's backfill deployment runs. Running it twice changes nothing.
+
+    Example: newsflow backfill --mode sitemaps --since 2024-05-01 --until 2024-05-07
+    --domain example.com"""
     from pydantic import ValidationError
 
     from flows.backfill import BackfillMode, BackfillRequest, ModeNotAvailable, check_mode
@@ -169,6 +181,7 @@ def backfill(
             until=_parse_day(until, "--until") if until else None,
             domains=domain or [],
             feeds=feed or [],
+            sitemaps=sitemap or [],
             mode=BackfillMode(mode),
         )
         check_mode(request.mode)
@@ -184,3 +197,11 @@ def backfill(
     summary = _run_flow(settings, "backfill", lambda: flow(request=request, settings=settings))
     _print_summary(summary, settings.db)
     console.print(f"article rows revised: {summary['load']['revised']}")
+    if "sitemaps" in summary:
+        found = summary["sitemaps"]
+        console.print(
+            f"sitemaps read: {found['sitemaps']} ({found['unreadable']} unreadable); URLs "
+            f"dated in the range: {found['in_range']}, already loaded: "
+            f"{found['already_loaded']}, already failed (see --mode refetch): "
+            f"{found['already_failed']}, fetched: {found['fetched']}"
+        )

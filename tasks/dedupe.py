@@ -37,6 +37,7 @@ def dedupe_batch(batch: Batch) -> Batch:
         notes=list(notes.values()),
         rejects=batch.rejects,
         raw_pages=list({(r.url, r.html_hash): r for r in batch.raw_pages}.values()),
+        host_times=batch.host_times,
     )
 
 

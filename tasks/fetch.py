@@ -32,6 +32,7 @@ from tasks.articles import page_metadata, wall_candidate
 from tasks.enrich import registered_domain
 from tasks.errors import FetchRefused, NewsflowError
 from tasks.feeds import FeedState, ParsedFeed, classify_failure, parse_feed
+from tasks.hosttimes import HostTimes, timed
 from tasks.http import Response, fetch_retrying, make_client
 from tasks.normalize import article_id, canonical_url, is_http_url
 from tasks.pages import check_html, decode_html
@@ -70,8 +71,16 @@ class Ticket:
 class Fetcher:
     """One client, politeness gate and robots cache for the fetches of one task."""
 
-    def __init__(self, settings: Settings, *, respect_robots: bool | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        respect_robots: bool | None = None,
+        timings: HostTimes | None = None,
+    ) -> None:
         self.settings = settings
+        # every hop's time on the network, per host (the run summary's slowest hosts)
+        self.timings: HostTimes = {} if timings is None else timings
         self.respect_robots = settings.respect_robots if respect_robots is None else respect_robots
         self.client = make_client(settings)
         self.gate = HostGate(settings)
@@ -91,7 +100,14 @@ class Fetcher:
         async with self.gate.slot(url):
             if ticket is not None:
                 await ticket.take()  # only once the host is ours: no host idles meanwhile
-            yield
+            with timed(self.timings, url):
+                yield
+
+    @asynccontextmanager
+    async def _feed_hop(self, url: str) -> AsyncIterator[None]:
+        async with self.gate.slot(url):
+            with timed(self.timings, url):
+                yield
 
     async def page(self, url: str, ticket: Ticket | None = None) -> Response:
         """An article page (robots, politeness, retries); ``not_html`` if it is not HTML.
@@ -133,7 +149,7 @@ class Fetcher:
             url,
             self.settings,
             headers=headers,
-            guard=self.gate.slot,
+            guard=self._feed_hop,
             on_retry_after=self.gate.defer,
         )
 
@@ -272,9 +288,15 @@ def page_candidate(item: Candidate, resp: Response, html: str, ex: Any) -> Candi
 
 
 async def fetch_pages(
-    items: list[Candidate], settings: Settings, run_id: str, *, now: datetime | None = None
+    items: list[Candidate],
+    settings: Settings,
+    run_id: str,
+    *,
+    now: datetime | None = None,
+    timings: HostTimes | None = None,
 ) -> tuple[list[Candidate], list[RejectRow]]:
-    """Fetch and extract every item's page: candidates with text, or rejects."""
+    """Fetch and extract every item's page: candidates with text, or rejects. Request times
+    per host are added to ``timings`` when given."""
     now = now or datetime.now(UTC)
     pages: list[Candidate] = []
     rejects: list[RejectRow] = []
@@ -307,7 +329,7 @@ async def fetch_pages(
             ticket.release()
             progress.advance("pages", 1)
 
-    async with Fetcher(settings) as fetcher:
+    async with Fetcher(settings, timings=timings) as fetcher:
         await asyncio.gather(*(one(fetcher, item) for item in items))
     return pages, rejects
 
@@ -359,8 +381,10 @@ def fetch_and_process(
         else:
             to_fetch.append(group[0])
     progress.advance("pages", len(items) - len(to_fetch))
-    pages, rejects = run_async(fetch_pages(to_fetch, settings, run_id, now=now))
+    timings: HostTimes = {}
+    pages, rejects = run_async(fetch_pages(to_fetch, settings, run_id, now=now, timings=timings))
     batch = process_candidates(pages, run_id, now=now)
+    batch.host_times = timings
     refused = {r.source: r for r in [*rejects, *batch.rejects]}
     batch.rejects.extend(rejects)
     by_url = {p.url: p for p in pages}
@@ -399,8 +423,10 @@ async def poll_feeds(
     run_id: str,
     *,
     now: datetime | None = None,
+    timings: HostTimes | None = None,
 ) -> list[FeedPoll]:
-    """Poll feeds given as (url, name, etag, last_modified): state, entries, or a reject."""
+    """Poll feeds given as (url, name, etag, last_modified): state, entries, or a reject.
+    Request times per host are added to ``timings`` when given."""
     now = now or datetime.now(UTC)
     in_flight = asyncio.Semaphore(settings.fetch_concurrency)
 
@@ -435,7 +461,7 @@ async def poll_feeds(
                 return FeedPoll(state, parsed, reject)
             return FeedPoll(state, parsed)
 
-    async with Fetcher(settings) as fetcher:
+    async with Fetcher(settings, timings=timings) as fetcher:
         return list(await asyncio.gather(*(one(fetcher, *feed) for feed in feeds)))
 
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from tasks.hosttimes import HostTimes, merge
+
 Origin = Literal["seed", "feed", "url"]
 DateKind = Literal["published", "modified"]
 
@@ -159,6 +161,8 @@ class Batch:
     notes: list[NoteRow] = field(default_factory=list)
     rejects: list[RejectRow] = field(default_factory=list)
     raw_pages: list[RawPageRow] = field(default_factory=list)
+    # Not spooled: the batch's request times per host, for the run summary.
+    host_times: HostTimes = field(default_factory=dict)
 
     def extend(self, other: Batch) -> None:
         self.articles.extend(other.articles)
@@ -167,3 +171,4 @@ class Batch:
         self.notes.extend(other.notes)
         self.rejects.extend(other.rejects)
         self.raw_pages.extend(other.raw_pages)
+        merge(self.host_times, other.host_times)

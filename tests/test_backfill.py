@@ -1,4 +1,5 @@
-"""The backfill flow (rededup mode), its form schema, and its command line."""
+"""The backfill flow (rededup, refetch, reextract modes), its form schema, and its command
+line; mode sitemaps is in test_backfill_sitemaps.py."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from flows.backfill import BackfillMode, BackfillRequest, ModeNotAvailable, backfill
+from flows.backfill import BackfillMode, BackfillRequest, backfill
 from newsflow.settings import Settings
 
 TABLES = ("articles", "article_versions", "article_comments", "article_sightings", "rejects")
@@ -77,7 +78,7 @@ def check_backfill_schema(schema: dict[str, Any]) -> None:
     form = schema_form(schema)
     assert form["title"] == "Backfill"
     props = form["properties"]
-    assert set(props) == {"since", "until", "domains", "feeds", "mode"}
+    assert set(props) == {"since", "until", "domains", "feeds", "sitemaps", "mode"}
     for name, prop in props.items():
         assert prop.get("title"), name
         assert len(prop.get("description", "")) > 20, name
@@ -86,6 +87,8 @@ def check_backfill_schema(schema: dict[str, Any]) -> None:
     assert {"type": "string", "format": "date"} in props["until"]["anyOf"]
     assert props["until"]["default"] is None
     assert props["domains"]["type"] == "array" and props["domains"]["items"]["type"] == "string"
+    assert props["sitemaps"]["type"] == "array" and props["sitemaps"]["items"]["type"] == "string"
+    assert "robots.txt" in props["sitemaps"]["description"]
     mode_ref = props["mode"]["$ref"].rsplit("/", 1)[-1]
     assert schema["definitions"][mode_ref]["enum"] == [
         "reextract",
@@ -171,15 +174,6 @@ def test_domain_filter_and_day_range(settings: Settings, tmp_path: Path) -> None
     assert langs == {"example.com": "xx", "example.org": "xx", "example.net": "ru"}
 
 
-@pytest.mark.usefixtures("prefect_harness")
-def test_unavailable_modes_fail_clearly(settings: Settings) -> None:
-    with pytest.raises(ModeNotAvailable, match="not available in this version"):
-        backfill(
-            request=BackfillRequest(since=date(2024, 1, 2), mode=BackfillMode.sitemaps),
-            settings=settings,
-        )
-
-
 def test_cli_usage_errors(settings: Settings) -> None:
     from newsflow.cli import app
 
@@ -187,7 +181,11 @@ def test_cli_usage_errors(settings: Settings) -> None:
     db = ["--db", str(settings.db)]
     result = runner.invoke(app, ["backfill", "--since", "2024-01-02", "--mode", "sitemaps", *db])
     assert result.exit_code == 2
-    assert "not available in this version" in result.output
+    assert "needs sitemap URLs or domains" in result.output
+    result = runner.invoke(
+        app, ["backfill", "--since", "2024-01-02", "--sitemap", "https://x.example/s.xml", *db]
+    )
+    assert result.exit_code == 2 and "only to mode sitemaps" in result.output
     result = runner.invoke(app, ["backfill", "--since", "02/01/2024", *db])
     assert result.exit_code == 2 and "YYYY-MM-DD" in result.output
     result = runner.invoke(app, ["backfill", "--since", "2024-01-03", "--until", "2024-01-01", *db])

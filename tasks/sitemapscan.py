@@ -1,0 +1,160 @@
+"""Backfill from sitemaps: a site's sitemaps, their URLs dated in a range by day, and which of
+those the warehouse has not seen yet.
+
+Reading goes through ``tasks.fetch.sitemap_urls`` (sitemap indexes followed, gzip, robots and
+politeness); a URL's day is its news publication date, else its ``lastmod`` (UTC). A URL the
+warehouse already has (loaded, or seen for an article) is not fetched again, and neither is
+one already rejected: trying failed URLs again is the ``refetch`` backfill's job. So the same
+scan run twice fetches nothing the second time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from newsflow.settings import Settings
+from tasks.enrich import registered_domain
+from tasks.errors import NewsflowError
+from tasks.fetch import Fetcher, sitemap_urls
+from tasks.hosttimes import HostTimes
+from tasks.normalize import canonical_url, is_http_url
+from tasks.records import Candidate, DateClaim, RejectRow
+from tasks.rededup import day_bounds
+from tasks.sitemaps import SitemapURL
+
+STAGE = "sitemap"  # the rejects' stage for sitemaps that could not be read
+DATE_SOURCE = "sitemap"  # a news:publication_date claim (ranks after the page's own dates)
+_REASON = re.compile(r"[a-z][a-z0-9_]*")
+
+
+@dataclass
+class Scan:
+    """What the sitemaps of a backfill gave: URLs by day, the sitemaps asked, problems."""
+
+    by_day: dict[date, list[SitemapURL]] = field(default_factory=dict)
+    roots: list[str] = field(default_factory=list)  # the sitemaps read first
+    rejects: list[RejectRow] = field(default_factory=list)  # sitemaps that could not be read
+
+    @property
+    def urls(self) -> int:
+        return sum(len(entries) for entries in self.by_day.values())
+
+
+async def site_sitemaps(fetcher: Fetcher, site: str) -> list[str]:
+    """The sitemaps of a site (an origin, ``https://example.com``): the ``Sitemap:`` lines of
+    its robots.txt, else ``<site>/sitemap.xml``."""
+    rules = await fetcher.robots.rules(f"{site}/")
+    listed = [u.strip() for u in rules.sitemaps if is_http_url(u.strip())]
+    return list(dict.fromkeys(listed)) or [f"{site}/sitemap.xml"]
+
+
+def entry_day(entry: SitemapURL) -> date | None:
+    when = entry.published or entry.lastmod
+    return when.astimezone(UTC).date() if when else None
+
+
+def problem_reject(problem: str, run_id: str, now: datetime) -> RejectRow:
+    """``sitemap_urls``' problem line (``URL: reason`` or ``URL: parse message``) as a reject."""
+    source, _, rest = problem.partition(": ")
+    if _REASON.fullmatch(rest):
+        return RejectRow(source, STAGE, rest, f"sitemap not read: {rest}", run_id, now)
+    return RejectRow(source, STAGE, "parse_error", rest[:500], run_id, now)
+
+
+async def scan(
+    settings: Settings,
+    first: date,
+    last: date,
+    run_id: str,
+    *,
+    sitemaps: list[str],
+    domains: list[str],
+    timings: HostTimes | None = None,
+    max_sitemaps: int = 100,
+) -> Scan:
+    """The URLs dated in the days ``first`` to ``last`` (included) of ``sitemaps``, else of
+    the sitemaps of ``domains``; only URLs of ``domains`` when some are given."""
+    now = datetime.now(UTC)
+    since, until = day_bounds(first)[0], day_bounds(last)[1]
+    result = Scan()
+    wanted = set(domains)
+    async with Fetcher(settings, timings=timings) as fetcher:
+        roots = list(sitemaps)
+        for domain in [] if sitemaps else domains:
+            site = f"https://{domain}"
+            try:
+                roots += await site_sitemaps(fetcher, site)
+            except NewsflowError as error:
+                result.rejects.append(
+                    RejectRow(site, STAGE, error.reason, error.detail, run_id, now)
+                )
+        result.roots = list(dict.fromkeys(roots))
+        read: list[Any] = await asyncio.gather(
+            *(
+                sitemap_urls(fetcher, root, since, until, max_sitemaps=max_sitemaps)
+                for root in result.roots
+            )
+        )
+    seen: set[str] = set()
+    for found, problems in read:
+        result.rejects += [problem_reject(p, run_id, now) for p in problems]
+        for entry in found:
+            key = canonical_url(entry.loc)
+            day = entry_day(entry)
+            if day is None or key in seen:
+                continue
+            if wanted and registered_domain(entry.loc) not in wanted:
+                continue
+            seen.add(key)
+            result.by_day.setdefault(day, []).append(entry)
+    return result
+
+
+def candidate(entry: SitemapURL, now: datetime) -> Candidate:
+    """A sitemap URL to fetch; its news title and publication date go along as claims."""
+    dates = [DateClaim("published", entry.published, DATE_SOURCE)] if entry.published else []
+    return Candidate(
+        origin="url", source=entry.loc, url=entry.loc, title=entry.title, dates=dates, seen_at=now
+    )
+
+
+@dataclass
+class Unseen:
+    fresh: list[SitemapURL]
+    loaded: int  # already articles (or seen for one)
+    failed: int  # already rejected: for the refetch backfill
+
+
+def unseen(con: Any, entries: list[SitemapURL]) -> Unseen:
+    """The entries the warehouse has neither loaded nor rejected (``con`` a DuckDB reader)."""
+    if not entries:
+        return Unseen([], 0, 0)
+    keys = sorted({e.loc for e in entries} | {canonical_url(e.loc) for e in entries})
+    loaded = _present(
+        con,
+        keys,
+        "SELECT canonical_url FROM articles UNION ALL SELECT url FROM articles "
+        "UNION ALL SELECT url_seen FROM article_sightings",
+    )
+    failed = _present(con, keys, "SELECT source FROM rejects")
+    fresh: list[SitemapURL] = []
+    n_loaded = n_failed = 0
+    for entry in entries:
+        if entry.loc in loaded or canonical_url(entry.loc) in loaded:
+            n_loaded += 1
+        elif entry.loc in failed or canonical_url(entry.loc) in failed:
+            n_failed += 1
+        else:
+            fresh.append(entry)
+    return Unseen(fresh, n_loaded, n_failed)
+
+
+def _present(con: Any, keys: list[str], sql: str) -> set[str]:
+    rows = con.execute(
+        f"SELECT k FROM (SELECT unnest(?::VARCHAR[]) AS k) WHERE k IN ({sql})", [keys]
+    ).fetchall()
+    return {str(r[0]) for r in rows}
