@@ -10,8 +10,6 @@ import dataclasses
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import numpy as np
-
 from tasks.enrich import (
     access_status,
     detect_language,
@@ -21,7 +19,7 @@ from tasks.enrich import (
 )
 from tasks.errors import BadInput
 from tasks.extract import EXTRACTOR_VERSION, Extracted, extract
-from tasks.minhash import WORD, shingle_hashes, signature
+from tasks.minhash import WORD, distinct, shingle_hashes, signature
 from tasks.normalize import article_id, canonical_url, hash_words, normalize_text, word_count
 from tasks.records import (
     ArticleRow,
@@ -180,7 +178,7 @@ def build_rows(candidate: Candidate, run_id: str, now: datetime) -> Batch:
     hashes = shingle_hashes(folded)
     row.bands = signature(hashes)
     if row.bands:
-        row.shingles = np.unique(hashes).view(np.int64)
+        row.shingles = distinct(hashes)
     batch = Batch(run_id=run_id, articles=[row])
     batch.comments = [
         CommentRow(aid, position, normalize_text(comment))

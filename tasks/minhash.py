@@ -81,8 +81,15 @@ def shingles(text: str) -> set[int]:
 def shingle_array(text: str, words: list[str] | None = None) -> np.ndarray:
     """The shingle set of a text as sorted distinct hashes (int64 view), for verification
     with ``is_near_duplicate_arrays``: the same set as ``shingles``, ~10x lighter."""
-    items = shingle_hashes(folded_words(text) if words is None else words)
-    return np.unique(items).view(np.int64)
+    return distinct(shingle_hashes(folded_words(text) if words is None else words))
+
+
+def distinct(items: np.ndarray) -> np.ndarray:
+    """Sorted distinct values as int64 (numpy's hash-based ``unique`` is ~10x slower here)."""
+    ordered = np.sort(items)
+    if len(ordered) > 1:
+        ordered = ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))]
+    return ordered.view(np.int64)
 
 
 def band_keys(text: str, words: list[str] | None = None) -> list[int]:
