@@ -173,7 +173,7 @@ def current_run_id() -> str:
 
 
 @task(name="load-spool", task_run_name="load-spool")
-def load_task(settings: Settings, run: RunRow) -> LoadReport:
+def load_task(settings: Settings, run: RunRow, loaded_before: int = 0) -> LoadReport:
     """Merge every spooled batch (this run's and any left by earlier runs)."""
     return load_spool(
         settings.db,
@@ -182,6 +182,7 @@ def load_task(settings: Settings, run: RunRow) -> LoadReport:
         run=run,
         on_wait=_lock_reporter(settings),
         publish=settings.publish,
+        loaded_before=loaded_before,
     )
 
 
@@ -238,7 +239,7 @@ def finish(
         summary.items,
     )
     if settings.load_in_flow if load is None else load:
-        summary.load = load_task(settings, run)
+        summary.load = load_task(settings, run, loaded_before.batches)
         summary.load.add(loaded_before)
     else:  # a work-pool worker: the run's row travels through the spool like every write
         write_batch(Batch(summary.run_id), settings.spool, extra={"runs": run_table(run)})

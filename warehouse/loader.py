@@ -82,16 +82,18 @@ def load_spool(
     on_wait: Callable[[str, float], None] | None = None,
     batch_ids: list[str] | None = None,
     publish: bool = False,
+    loaded_before: int = 0,
 ) -> LoadReport:
     """Merge every complete spool batch (or just ``batch_ids``) into the warehouse;
-    with ``publish``, then refresh the analysts' read-only copy (``warehouse/publish.py``)."""
+    with ``publish``, then refresh the analysts' read-only copy (``warehouse/publish.py``)
+    if anything was loaded (``loaded_before``: batches the caller loaded already)."""
     ids = spool_mod.pending(spool) if batch_ids is None else batch_ids
     con = connect_writer(db, lock_wait, on_wait)
     try:
         report = load_batches(con, spool, ids, run=run)
     finally:
         con.close()
-    if publish and (report.batches or not published_path(db).exists()):
+    if publish and (report.batches or loaded_before or not published_path(db).exists()):
         publish_after_load(db, lock_wait=lock_wait, on_wait=on_wait)
     return report
 
