@@ -30,6 +30,11 @@ $(VENV)/.installed-dev: pyproject.toml | $(PY)
 	$(PY) -c "import newsflow, duckdb, prefect, trafilatura, pytest"
 	touch $@ $(VENV)/.installed
 
+$(VENV)/.installed-bench: $(VENV)/.installed-dev
+	$(PY) -m pip install -q -e '.[dev,bench]' 2>&1 | $(QUIET_PIP)
+	$(PY) -c "import newspaper"
+	touch $@
+
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
@@ -58,7 +63,8 @@ docs: install
 	$(PY) -m warehouse.docs --write
 
 ## bench: every benchmark (figures and ratios, never pass/fail), saved in tests/benchmarks/results/
-bench: install-dev
+## (installs the `bench` extra: newspaper4k, a baseline only)
+bench: $(VENV)/.installed-bench
 	$(PY) -m tests.benchmarks.run_all $(BENCH)
 
 ## eval: extraction quality on every page of ../shared/eval beside bare trafilatura, and the

@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, task
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.common import RunSummary, current_run_id, finish
 from flows.observe import feed_health_rows
+from flows.runners import SettingsTaskRunner
 from newsflow import progress
 from newsflow.settings import Settings
 from tasks.errors import retry_transient
@@ -100,7 +102,8 @@ def fetch_entries_task(
     return write_batch(batch, settings.spool), batch.host_times
 
 
-@flow(name="ingest-feeds", log_prints=True)
+# Fetch tasks in threads (extraction in processes), or on Dask (flows/runners.py).
+@flow(name="ingest-feeds", log_prints=True, task_runner=SettingsTaskRunner(ThreadPoolTaskRunner))
 def ingest_feeds(
     feeds: list[str] | None = None,
     feeds_file: str | None = None,

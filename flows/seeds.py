@@ -8,6 +8,7 @@ from prefect import flow, task
 from prefect.task_runners import ProcessPoolTaskRunner
 
 from flows.common import BackgroundLoader, RunSummary, bounded_map, current_run_id, finish
+from flows.runners import SettingsTaskRunner
 from newsflow import progress
 from newsflow.settings import Settings
 from tasks import seeds
@@ -36,7 +37,8 @@ def process_seed_files(
     return write_batch(batch, settings.spool), batch.host_times
 
 
-@flow(name="ingest-seeds", log_prints=True, task_runner=ProcessPoolTaskRunner())  # type: ignore[arg-type]
+# Batches in a process pool, or on Dask with NEWSFLOW_TASK_RUNNER=dask (flows/runners.py).
+@flow(name="ingest-seeds", log_prints=True, task_runner=SettingsTaskRunner(ProcessPoolTaskRunner))
 def ingest_seeds(paths: list[str] | None = None, settings: Settings | None = None) -> dict:
     """Ingest seed files (article files and URL lists) or folders of them (default ``seeds/``)."""
     settings = settings or Settings()

@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from prefect import flow, task
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.common import RunSummary, current_run_id, finish
+from flows.runners import SettingsTaskRunner
 from newsflow import progress
 from newsflow.settings import Settings
 from tasks.errors import retry_transient
@@ -35,7 +37,8 @@ def fetch_pages_task(
     return write_batch(batch, settings.spool), batch.host_times
 
 
-@flow(name="ingest-urls", log_prints=True)
+# Fetch tasks in threads (extraction in processes), or on Dask (flows/runners.py).
+@flow(name="ingest-urls", log_prints=True, task_runner=SettingsTaskRunner(ThreadPoolTaskRunner))
 def ingest_urls(urls: list[str], settings: Settings | None = None) -> dict:
     """Fetch and ingest single article pages."""
     settings = settings or Settings()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -70,6 +70,16 @@ class Settings(BaseSettings):
     )
     retry_max_wait: float = Field(
         60.0, ge=0, description="Longest wait before a retry; a longer Retry-After gives up."
+    )
+    task_runner: Literal["process", "dask"] = Field(
+        "process",
+        description="Where ingest-seeds and ingest-urls run their batch tasks (processing, "
+        "extraction): local processes, or a Dask cluster (the optional `dask` extra).",
+    )
+    dask_address: str | None = Field(
+        None,
+        description="With task_runner=dask: the scheduler of an existing Dask cluster "
+        "(tcp://host:8786); unset, each run starts a local cluster of worker processes.",
     )
 
     @field_validator("allow_private", mode="before")

@@ -9,6 +9,11 @@ on every core, processing), spools the batch and loads it: pages per second from
 request to the committed rows. The baseline, in the same run: bare ``trafilatura.extract``
 (default settings) on the same decoded pages in one process, one core. Prints both rates and
 their ratio (target >= 1.7x); it never passes or fails.
+
+A second baseline, also in the same run: newspaper4k's parse loop (``Article(url)``,
+``download(input_html=...)``, ``parse()``) on the same decoded pages, one core, offline (no
+image fetching, no NLP; sockets are refused while it runs). newspaper4k is a benchmark-only
+dependency (the ``bench`` extra, which ``make bench`` installs); without it that line says so.
 """
 
 from __future__ import annotations
@@ -75,6 +80,41 @@ def bare_rate(n: int) -> float:
     return len(htmls) / (time.perf_counter() - started)
 
 
+# --- newspaper4k baseline (the ``bench`` extra) ------------------------------------------
+
+
+def newspaper_rate(n: int) -> float | None:
+    """newspaper4k's parse loop on the same decoded pages, one process; None if not installed."""
+    import socket
+    from unittest import mock
+
+    try:
+        from newspaper import Article
+    except ImportError:
+        return None
+    from trafilatura.utils import decode_file
+
+    htmls = [decode_file(body) for body in raw_pages(n)]
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise OSError("the newspaper4k baseline runs offline")
+
+    def parse(i: int, html: str) -> None:
+        article = Article(f"http://127.0.0.1/news/{i}", fetch_images=False)
+        article.download(input_html=html)
+        article.parse()
+
+    with mock.patch.object(socket.socket, "connect", refuse):
+        parse(0, htmls[0])  # imports and first-call set-up
+        started = time.perf_counter()
+        for i, html in enumerate(htmls):
+            parse(i, html)
+        return len(htmls) / (time.perf_counter() - started)
+
+
+# ------------------------------------------------------------------------------------------
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pages", type=int, default=300)
@@ -82,6 +122,7 @@ def main() -> None:
     args = parser.parse_args()
     load = os.getloadavg()[0]
     baseline = bare_rate(args.pages)
+    paper = newspaper_rate(args.pages)
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(
             db=Path(tmp) / "news.duckdb",
@@ -130,6 +171,11 @@ def main() -> None:
         f"rejected {report.rejects}); of which spool + load {loading:.1f}s"
     )
     print(f"  ratio newsflow / bare one core: {rate / baseline:.2f}x (target >= {TARGET}x)")
+    if paper is None:
+        print("  newspaper4k: not installed (pip install -e '.[bench]')")
+    else:
+        print(f"  newspaper4k parse loop, one process: {paper:.1f} pages/s")
+        print(f"  ratio newsflow / newspaper4k one core: {rate / paper:.2f}x")
 
 
 if __name__ == "__main__":

@@ -6,12 +6,16 @@ and saves it with the machine's description as ``tests/benchmarks/results/<date>
 in speed show up in review.
 
     python -m tests.benchmarks.run_all [NAME ...]      (e.g. seeds fetch workers)
+
+Run with names, it updates only those sections of the day's file (each marked with the time
+it ran) and keeps the others.
 """
 
 from __future__ import annotations
 
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -63,9 +67,39 @@ def main(names: list[str]) -> int:
         print(body + "\n", flush=True)
         lines += [header, body, ""]
     target = out_dir / f"{stamp:%Y-%m-%d}.txt"
+    if names and target.exists():
+        lines = merge(target.read_text(encoding="utf-8"), lines, f"{stamp:%H:%M} UTC")
     target.write_text("\n".join(lines), encoding="utf-8")
     print(f"saved {target.relative_to(ROOT)}")
     return 1 if failed else 0
+
+
+_SECTION = re.compile(r"^== (bench_\w+) ==")
+
+
+def _sections(lines: list[str]) -> tuple[list[str], dict[str, list[str]]]:
+    """A results file's head (lines before the first section) and its sections by name."""
+    head: list[str] = []
+    sections: dict[str, list[str]] = {}
+    current: list[str] = head
+    for line in lines:
+        match = _SECTION.match(line)
+        if match:
+            current = sections.setdefault(match.group(1), [])
+        current.append(line)
+    return head, sections
+
+
+def merge(previous: str, fresh: list[str], when: str) -> list[str]:
+    """The day's results with the sections of a partial run replaced (or added)."""
+    old_head, old = _sections(previous.splitlines())
+    _, new = _sections(fresh)
+    for name, body in new.items():
+        body[0] = f"{body[0]} (run {when})"
+        old[name] = body
+    head = [line for line in old_head if line.strip()]
+    head.append(f"re-run at {when}: {', '.join(new)}")
+    return [*head, "", *(line for name in sorted(old) for line in old[name])]
 
 
 if __name__ == "__main__":
