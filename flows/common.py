@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import duckdb
 import pyarrow as pa
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
@@ -20,9 +24,11 @@ from newsflow.settings import Settings
 from tasks.hosttimes import HostStat, HostTimes, merge
 from tasks.records import Batch
 from tasks.spool import write_batch
-from warehouse.loader import LoadReport, RunRow, load_spool
+from warehouse.db import connect_writer
+from warehouse.loader import LoadReport, RunRow, load_batches, load_spool
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -93,14 +99,95 @@ def bounded_map(
         yield done_chunk, future.result()
 
 
+class BackgroundLoader:
+    """Loads a run's spooled batches one by one, in a thread of the flow's process, while its
+    workers produce the next ones: the single writer keeps pace with the run instead of
+    merging everything at the end (and holds one batch in memory, not the run's).
+
+    The writer connection stays open while batches keep coming and closes whenever the
+    loader has caught up, so readers get their turn between bursts. Off where
+    ``settings.load_in_flow`` is false (work-pool workers leave loading to the loader
+    deployment). A failed load (a held lock past ``lock_wait``, say) stops the background
+    loads; the batches stay spooled and ``finish`` loads them, or says why not.
+    """
+
+    def __init__(self, summary: RunSummary, settings: Settings) -> None:
+        self._summary, self._settings = summary, settings
+        self._pool = ThreadPoolExecutor(1, "loader") if settings.load_in_flow else None
+        self._on_wait = _lock_reporter(settings) if self._pool is not None else None
+        self._futures: list[Future[LoadReport]] = []
+        self._queued = 0
+        self._lock = threading.Lock()
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._failed = False
+
+    def submit(self, batch_id: str) -> None:
+        if self._pool is not None:
+            with self._lock:
+                self._queued += 1
+            self._futures.append(self._pool.submit(self._load, batch_id))
+
+    def _load(self, batch_id: str) -> LoadReport:
+        summary, settings = self._summary, self._settings
+        with self._lock:
+            self._queued -= 1
+            last = self._queued == 0
+        if self._failed:
+            return LoadReport()
+        run = RunRow(
+            summary.run_id,
+            summary.flow,
+            summary.started_at,
+            datetime.now(UTC),
+            "running",
+            summary.items,
+        )
+        try:
+            if self._con is None:
+                self._con = connect_writer(settings.db, settings.lock_wait, self._on_wait)
+            return load_batches(self._con, settings.spool, [batch_id], run=run)
+        except Exception as error:  # the final load reports it
+            self._failed = True
+            last = True
+            log.warning("background load of batch %s stopped: %s", batch_id, error)
+            return LoadReport()
+        finally:
+            if last and self._con is not None:
+                self._con.close()
+                self._con = None
+
+    def wait(self) -> LoadReport:
+        """Block until every submitted load is done; their reports added up."""
+        report = LoadReport()
+        for future in self._futures:
+            report.add(future.result())
+        self._futures.clear()
+        if self._pool is not None:
+            self._pool.shutdown()
+        return report
+
+
 def current_run_id() -> str:
     run_id = flow_run.get_id()
     return str(run_id) if run_id else f"local-{datetime.now(UTC):%Y%m%dT%H%M%S%f}"
 
 
 @task(name="load-spool", task_run_name="load-spool")
-def load_task(settings: Settings, run: RunRow) -> LoadReport:
+def load_task(settings: Settings, run: RunRow, loaded_before: int = 0) -> LoadReport:
     """Merge every spooled batch (this run's and any left by earlier runs)."""
+    return load_spool(
+        settings.db,
+        settings.spool,
+        lock_wait=settings.lock_wait,
+        run=run,
+        on_wait=_lock_reporter(settings),
+        publish=settings.publish,
+        loaded_before=loaded_before,
+    )
+
+
+def _lock_reporter(settings: Settings) -> Callable[[str, float], None]:
+    """Says in the run's log, every 5 s, who holds the warehouse the loader waits for."""
     from prefect.logging import get_run_logger
 
     logger = get_run_logger()
@@ -113,14 +200,7 @@ def load_task(settings: Settings, run: RunRow) -> LoadReport:
                 "warehouse %s is locked by %s; waiting (%.0fs so far)", settings.db, holder, waited
             )
 
-    return load_spool(
-        settings.db,
-        settings.spool,
-        lock_wait=settings.lock_wait,
-        run=run,
-        on_wait=on_wait,
-        publish=settings.publish,
-    )
+    return on_wait
 
 
 def run_table(run: RunRow) -> pa.Table:
@@ -138,9 +218,17 @@ def run_table(run: RunRow) -> pa.Table:
     )
 
 
-def finish(summary: RunSummary, settings: Settings, *, load: bool | None = None) -> RunSummary:
+def finish(
+    summary: RunSummary,
+    settings: Settings,
+    *,
+    load: bool | None = None,
+    loader: BackgroundLoader | None = None,
+) -> RunSummary:
     """Load the spool (unless ``load`` or ``settings.load_in_flow`` says a loader elsewhere
-    does), record the run, publish the summary artifact."""
+    does), record the run, publish the summary artifact. ``loader``: the run's background
+    loader, whose loads are awaited and counted first."""
+    loaded_before = loader.wait() if loader is not None else LoadReport()
     summary.finished_at = datetime.now(UTC)
     run = RunRow(
         summary.run_id,
@@ -151,7 +239,8 @@ def finish(summary: RunSummary, settings: Settings, *, load: bool | None = None)
         summary.items,
     )
     if settings.load_in_flow if load is None else load:
-        summary.load = load_task(settings, run)
+        summary.load = load_task(settings, run, loaded_before.batches)
+        summary.load.add(loaded_before)
     else:  # a work-pool worker: the run's row travels through the spool like every write
         write_batch(Batch(summary.run_id), settings.spool, extra={"runs": run_table(run)})
         summary.spooled_batches += 1

@@ -7,7 +7,7 @@ from pathlib import Path
 from prefect import flow, task
 from prefect.task_runners import ProcessPoolTaskRunner
 
-from flows.common import RunSummary, bounded_map, current_run_id, finish
+from flows.common import BackgroundLoader, RunSummary, bounded_map, current_run_id, finish
 from flows.runners import SettingsTaskRunner
 from newsflow import progress
 from newsflow.settings import Settings
@@ -48,11 +48,18 @@ def ingest_seeds(paths: list[str] | None = None, settings: Settings | None = Non
     progress.advance("seeds", 0, len(files))
     size = settings.batch_size
     chunks = [[str(p) for p in files[i : i + size]] for i in range(0, len(files), size)]
-    # A bounded window of batches in flight keeps memory flat however many files there are.
-    for chunk, (_spooled, times) in bounded_map(
-        process_seed_files, chunks, settings.parallelism, run_id=summary.run_id, settings=settings
+    loader = BackgroundLoader(summary, settings)
+    # A bounded window of batches in flight keeps memory flat however many files there are;
+    # one more than the workers, so none waits while the flow hands a batch to the loader.
+    for chunk, (spooled, times) in bounded_map(
+        process_seed_files,
+        chunks,
+        settings.parallelism + 1,
+        run_id=summary.run_id,
+        settings=settings,
     ):
         summary.spooled_batches += 1
         summary.add_hosts(times)
+        loader.submit(spooled.batch_id)
         progress.advance("seeds", len(chunk))
-    return finish(summary, settings).as_dict()
+    return finish(summary, settings, loader=loader).as_dict()

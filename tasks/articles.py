@@ -19,7 +19,7 @@ from tasks.enrich import (
 )
 from tasks.errors import BadInput
 from tasks.extract import EXTRACTOR_VERSION, Extracted, extract
-from tasks.minhash import WORD, band_keys
+from tasks.minhash import WORD, distinct, shingle_hashes, signature
 from tasks.normalize import article_id, canonical_url, hash_words, normalize_text, word_count
 from tasks.records import (
     ArticleRow,
@@ -174,8 +174,11 @@ def build_rows(candidate: Candidate, run_id: str, now: datetime) -> Batch:
         access_status=candidate.access_status or "full",
         reading_minutes=reading_minutes(words),
         extractor=candidate.extractor,
-        bands=band_keys(text, folded),
     )
+    hashes = shingle_hashes(folded)
+    row.bands = signature(hashes)
+    if row.bands:
+        row.shingles = distinct(hashes)
     batch = Batch(run_id=run_id, articles=[row])
     batch.comments = [
         CommentRow(aid, position, normalize_text(comment))

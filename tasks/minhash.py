@@ -46,6 +46,10 @@ _WORD_HASHES: dict[str, int] = {}  # CRC-32 of each word seen (bounded, see _has
 
 def _hashes(words: list[str]) -> np.ndarray:
     cache = _WORD_HASHES
+    try:  # most words of a warm process are known: skip building a set of them
+        return np.fromiter(map(cache.__getitem__, words), dtype=np.uint64, count=len(words))
+    except KeyError:
+        pass
     if len(cache) > 500_000:
         cache.clear()
     for word in set(words).difference(cache):
@@ -74,13 +78,31 @@ def shingles(text: str) -> set[int]:
     return set(shingle_hashes(folded_words(text)).tolist())
 
 
+def shingle_array(text: str, words: list[str] | None = None) -> np.ndarray:
+    """The shingle set of a text as sorted distinct hashes (int64 view), for verification
+    with ``is_near_duplicate_arrays``: the same set as ``shingles``, ~10x lighter."""
+    return distinct(shingle_hashes(folded_words(text) if words is None else words))
+
+
+def distinct(items: np.ndarray) -> np.ndarray:
+    """Sorted distinct values as int64 (numpy's hash-based ``unique`` is ~10x slower here)."""
+    ordered = np.sort(items)
+    if len(ordered) > 1:
+        ordered = ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))]
+    return ordered.view(np.int64)
+
+
 def band_keys(text: str, words: list[str] | None = None) -> list[int]:
     """One signed 64-bit key per band (the band's number is in the key), or [] if short.
 
     ``words``: the text's case-folded words, if the caller has them already.
     """
+    return signature(shingle_hashes(folded_words(text) if words is None else words))
+
+
+def signature(items: np.ndarray) -> list[int]:
+    """Band keys of the shingle hashes ``items`` (``shingle_hashes``), or [] if too few."""
     # Repeated shingles do not change a MinHash, so they are not removed first.
-    items = shingle_hashes(folded_words(text) if words is None else words)
     if len(items) < MIN_SHINGLES:
         return []
     offsets = np.array([0, len(items)], dtype=np.uint64)
@@ -106,3 +128,14 @@ def is_near_duplicate(a: set[int], b: set[int]) -> bool:
     """Whether two shingle sets are the same text give or take edits and page noise."""
     containment, ratio = similarity(a, b)
     return containment >= MIN_CONTAINMENT and ratio >= MIN_LENGTH_RATIO
+
+
+def is_near_duplicate_arrays(a: np.ndarray, b: np.ndarray) -> bool:
+    """``is_near_duplicate`` on two ``shingle_array`` results."""
+    if not len(a) or not len(b):
+        return False
+    small, large = (a, b) if len(a) <= len(b) else (b, a)
+    if len(small) < MIN_LENGTH_RATIO * len(large):
+        return False
+    common = np.intersect1d(small, large, assume_unique=True).size
+    return common >= MIN_CONTAINMENT * len(small)

@@ -14,16 +14,21 @@ import courlan
 
 _WORD = re.compile(r"\w+")
 # Zero-width and bidi control characters that make equal texts hash differently.
-_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
+_INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
 
 
 def normalize_text(text: str) -> str:
     """NFC, invisible characters dropped, runs of spaces folded, one paragraph per line."""
-    if not unicodedata.is_normalized("NFC", text):
-        text = unicodedata.normalize("NFC", text)
-    text = text.translate(_INVISIBLE).replace("\r\n", "\n").replace("\r", "\n")
-    lines = (" ".join(line.split()) for line in text.split("\n"))
-    return "\n".join(line for line in lines if line)
+    # Each step is skipped when it cannot apply: str.translate alone cost ~0.5 ms on a
+    # 10 KB article, a quarter of the whole per-article budget.
+    if not text.isascii():
+        if not unicodedata.is_normalized("NFC", text):
+            text = unicodedata.normalize("NFC", text)
+        if _INVISIBLE.search(text):
+            text = _INVISIBLE.sub("", text)
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return "\n".join(filter(None, map(" ".join, map(str.split, text.split("\n")))))
 
 
 def is_http_url(value: str) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from tasks.hosttimes import HostTimes, merge
 
@@ -99,6 +99,9 @@ class ArticleRow:
     # LSH band keys of the text's MinHash (tasks.minhash); the loader stores them in
     # article_bands, not in articles.
     bands: list[int] = field(default_factory=list)
+    # The text's distinct shingle hashes (tasks.minhash.shingle_array) when it has bands,
+    # so the loader verifies near-duplicate candidates without re-reading the text.
+    shingles: Any = None
 
 
 @dataclass(frozen=True, slots=True)

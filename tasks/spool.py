@@ -65,6 +65,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("reading_minutes", pa.int32()),
             ("extractor", pa.string()),
             ("bands", pa.list_(pa.int64())),
+            ("shingles", pa.list_(pa.int64())),
         ]
     ),
     "comments": pa.schema(
@@ -144,6 +145,12 @@ def write_batch(
     folder = f"{root}/{batch_id}"
     fs.makedirs(folder, exist_ok=True)
     tables = {name: to_arrow(name, getattr(batch, name)) for name in SCHEMAS}
+    if tables["articles"].num_rows:
+        # The search index's postings are computed here, by the worker, so that the single
+        # loader only appends them instead of tokenizing every text itself.
+        from warehouse.search_index import SPOOLED, batch_postings
+
+        tables[SPOOLED] = batch_postings(tables["articles"])
     tables.update(extra or {})
     counts: dict[str, int] = {}
     for name, table in tables.items():

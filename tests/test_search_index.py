@@ -142,3 +142,50 @@ def test_a_changed_text_leaves_no_stale_words(settings: Settings) -> None:
         assert set(state[0]) <= set(rebuilt[0])
     finally:
         con.close()
+
+
+# The words as the fts extension makes them (lower(strip_accents(s)) split on letters and
+# digits): the reference the loader's cheaper formulation must match exactly.
+_REFERENCE = """
+SELECT stem(w, 'porter') AS term, article_id,
+       CAST(count(*) FILTER (WHERE field = 1) AS INTEGER) AS title_tf,
+       CAST(count(*) FILTER (WHERE field = 2) AS INTEGER) AS text_tf
+FROM (SELECT article_id, 1 AS field, unnest(search_tokenize(title)) AS w FROM src
+      UNION ALL SELECT article_id, 2, unnest(search_tokenize(text)) FROM src)
+WHERE length(w) > 0 AND w NOT IN (SELECT word FROM search_stopwords)
+GROUP BY ALL ORDER BY ALL
+"""
+
+AWKWARD_TEXTS = [
+    ("İstanbul Ǆemal naïve", "Żółć gęślą jaźń, ĲSSEL. café CAFÉ Café e\u0301te\u0301"),
+    ("कितना अच्छा है", "क़िताब किताब हिन्दी ≠ Ångström Å"),
+    ("ﬁnance Straße ΣΊΣΥΦΟΣ", "Ｆｕｌｌｗｉｄｔｈ ①②③ ½ x² \u0301\u0301 a\u0301b ǅ ǈ"),
+    ("The Fed's “rate” decision", "It’s the economy — and the economy's rates, rating, rated."),
+    ("Türkçe ve العربية", "日本語の文章 とカタカナ 中文 한국어 Ελληνικά русский текст ё Ё"),
+]
+
+
+def test_batch_postings_are_the_extensions_words() -> None:
+    import pyarrow as pa
+
+    from warehouse.search_index import _postings_connection, batch_postings
+
+    articles = pa.table(
+        {
+            "article_id": [f"a{i}" for i in range(len(AWKWARD_TEXTS))],
+            "title": [t for t, _ in AWKWARD_TEXTS],
+            "text": [x for _, x in AWKWARD_TEXTS],
+        }
+    )
+    got = sorted(batch_postings(articles).to_pylist(), key=lambda r: tuple(r.values()))
+    con = _postings_connection()
+    con.register("src", articles)
+    try:
+        want = [
+            dict(zip(("term", "article_id", "title_tf", "text_tf"), row, strict=True))
+            for row in con.execute(_REFERENCE).fetchall()
+        ]
+    finally:
+        con.unregister("src")
+    assert got == sorted(want, key=lambda r: tuple(r.values()))
+    assert len(got) > 40

@@ -10,6 +10,7 @@ natural keys besides, so loading the same rows twice changes nothing.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,14 +18,16 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from tasks import spool as spool_mod
 from tasks.dedupe import is_material_change
-from tasks.minhash import is_near_duplicate, shingles
+from tasks.minhash import is_near_duplicate_arrays, shingle_array
 from warehouse.db import connect_writer
 from warehouse.publish import publish_after_load, published_path
 from warehouse.revisions import merge_revisions
+from warehouse.search_index import SPOOLED as SPOOLED_POSTINGS
 from warehouse.search_index import merge_search_index
 
 log = logging.getLogger(__name__)
@@ -79,21 +82,32 @@ def load_spool(
     on_wait: Callable[[str, float], None] | None = None,
     batch_ids: list[str] | None = None,
     publish: bool = False,
+    loaded_before: int = 0,
 ) -> LoadReport:
     """Merge every complete spool batch (or just ``batch_ids``) into the warehouse;
-    with ``publish``, then refresh the analysts' read-only copy (``warehouse/publish.py``)."""
-    report = LoadReport()
+    with ``publish``, then refresh the analysts' read-only copy (``warehouse/publish.py``)
+    if anything was loaded (``loaded_before``: batches the caller loaded already)."""
     ids = spool_mod.pending(spool) if batch_ids is None else batch_ids
     con = connect_writer(db, lock_wait, on_wait)
     try:
-        for batch_id in ids:
-            report.add(_load_one(con, spool, batch_id))
-        if run is not None:
-            _record_run(con, run, report)
+        report = load_batches(con, spool, ids, run=run)
     finally:
         con.close()
-    if publish and (report.batches or not published_path(db).exists()):
+    if publish and (report.batches or loaded_before or not published_path(db).exists()):
         publish_after_load(db, lock_wait=lock_wait, on_wait=on_wait)
+    return report
+
+
+def load_batches(
+    con: duckdb.DuckDBPyConnection, spool: str, batch_ids: list[str], *, run: RunRow | None = None
+) -> LoadReport:
+    """Merge the given spool batches over an open writer connection (``connect_writer``),
+    each in its own transaction; with ``run``, add their counts to the run's row."""
+    report = LoadReport()
+    for batch_id in batch_ids:
+        report.add(_load_one(con, spool, batch_id))
+    if run is not None:
+        _record_run(con, run, report)
     return report
 
 
@@ -140,8 +154,8 @@ def _merge(con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table], report: 
     # Within a batch, the first row of an article wins (workers already do this; the loader
     # does not trust them, since ON CONFLICT and anti-joins fail on in-batch duplicates).
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE batch_articles AS "
-        "SELECT * FROM new_articles QUALIFY row_number() OVER (PARTITION BY article_id) = 1"
+        "CREATE OR REPLACE TEMP TABLE batch_articles AS SELECT * EXCLUDE (shingles) "
+        "FROM new_articles QUALIFY row_number() OVER (PARTITION BY article_id) = 1"
     )
     # Known articles whose text changed: the old text goes to article_versions.
     con.execute(
@@ -250,7 +264,9 @@ def _merge(con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table], report: 
     report.rejects_by_reason = {reason: int(count) for reason, count in rows}
     report.rejects = sum(report.rejects_by_reason.values())
     report.revised = merge_revisions(con, tables)
-    merge_search_index(con)  # the batch's new and changed articles (warehouse/search_index.py)
+    merge_search_index(
+        con, spooled=SPOOLED_POSTINGS in tables
+    )  # the batch's new and changed articles (warehouse/search_index.py)
     if "feed_states" in tables:
         _merge_feed_states(con)
     if "runs" in tables:  # runs of work-pool workers, which leave loading to the loader
@@ -336,74 +352,155 @@ def _keep_material_changes(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("DELETE FROM changed WHERE article_id IN (SELECT unnest(?))", [minor])
 
 
+# Verification budget per new article: the candidate clusters sharing the most bands with
+# it, and in each the members sharing the most. Syndicated copies verify at the first try;
+# without a cap a story with hundreds of copies would cost hundreds of comparisons each.
+MAX_CLUSTERS = 8
+MAX_MEMBERS = 3
+# Shingle sets of past articles recently compared, by (article_id, content_hash): a story
+# syndicated across many batches is re-read and re-shingled once, not once per batch.
+_PAST_SHINGLES: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+_PAST_SHINGLES_MAX = 4096
+
+
+def _past_shingles(con: duckdb.DuckDBPyConnection, wanted: dict[str, str]) -> dict[str, np.ndarray]:
+    """Shingle arrays of past articles, ``wanted`` as {article_id: content_hash}."""
+    cache = _PAST_SHINGLES
+    out: dict[str, np.ndarray] = {}
+    missing = []
+    for aid, chash in wanted.items():
+        found = cache.get((aid, chash))
+        if found is None:
+            missing.append(aid)
+        else:
+            cache.move_to_end((aid, chash))
+            out[aid] = found
+    if missing:
+        con.register("nd_missing", pa.table({"article_id": missing}))
+        try:
+            rows: list[Any] = con.execute(
+                "SELECT article_id, content_hash, text FROM articles "
+                "SEMI JOIN nd_missing USING (article_id)"
+            ).fetchall()
+        finally:
+            con.unregister("nd_missing")
+        for aid, chash, text in rows:
+            out[aid] = cache[(aid, chash)] = shingle_array(text)
+        while len(cache) > _PAST_SHINGLES_MAX:
+            cache.popitem(last=False)
+    return out
+
+
+def _remember(con: duckdb.DuckDBPyConnection, new: dict[str, tuple[datetime, np.ndarray]]) -> None:
+    """Keep the batch's new shingle sets: they are the past that later batches compare with."""
+    hashes: list[Any] = con.execute(
+        "SELECT article_id, content_hash FROM fresh WHERE duplicate_of IS NULL AND len(bands) > 0"
+    ).fetchall()
+    cache = _PAST_SHINGLES
+    for aid, chash in hashes:
+        if aid in new:
+            cache[(aid, chash)] = new[aid][1].copy()  # not a view pinning the batch
+    while len(cache) > _PAST_SHINGLES_MAX:
+        cache.popitem(last=False)
+
+
+def _new_shingles(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[datetime, np.ndarray]]:
+    """(ingested_at, shingle array) of the batch's new articles that have bands."""
+    # Shingles stay in the spooled table (``batch_articles`` leaves them out: no copy).
+    table = con.execute(
+        "SELECT f.article_id, f.ingested_at, n.shingles, "
+        "CASE WHEN n.shingles IS NULL THEN f.text END AS text "
+        "FROM fresh f JOIN (SELECT article_id, any_value(shingles) AS shingles "
+        "FROM new_articles GROUP BY article_id) n USING (article_id) "
+        "WHERE f.duplicate_of IS NULL AND len(f.bands) > 0"
+    ).arrow()
+    if isinstance(table, pa.RecordBatchReader):  # DuckDB versions differ in what .arrow() is
+        table = table.read_all()
+    ids = table.column("article_id").to_pylist()
+    ats = table.column("ingested_at").to_pylist()
+    texts = table.column("text").to_pylist()
+    lists = table.column("shingles").combine_chunks()
+    values = lists.values.to_numpy(zero_copy_only=False)
+    offsets = lists.offsets.to_numpy()
+    out = {}
+    for i, aid in enumerate(ids):
+        if lists[i].is_valid:  # noqa: SIM108
+            arr = values[offsets[i] : offsets[i + 1]]
+        else:  # a batch spooled before shingles travelled with the rows
+            arr = shingle_array(texts[i])
+        out[aid] = (ats[i], arr)
+    return out
+
+
 def _merge_near_duplicates(con: duckdb.DuckDBPyConnection) -> None:
     """Point each new article that nearly duplicates an earlier one at its cluster's root.
 
-    Candidates share an LSH band key (tasks.minhash) with an article of any past run (the
-    join with ``article_bands``) or with an earlier article of this batch; each is verified
-    on the two texts. The new article joins the cluster whose root is earliest; clusters are
-    never merged afterwards (a bridging article joins one of them).
+    Candidates share LSH band keys (tasks.minhash) with an article of any past run (the join
+    with ``article_bands``) or with an earlier article of this batch. Per new article, the
+    ``MAX_CLUSTERS`` candidate clusters sharing the most bands are tried, each on its
+    ``MAX_MEMBERS`` closest members, by verifying the two texts' shingle sets (spooled by
+    the worker for new articles). The new article joins the verified cluster whose root is
+    earliest; clusters are never merged afterwards (a bridging article joins one of them).
     """
     con.execute(
         "CREATE OR REPLACE TEMP TABLE nd_keys AS SELECT article_id, unnest(bands) AS band_key "
         "FROM fresh WHERE duplicate_of IS NULL AND len(bands) > 0"
     )
+    # (new id, past id, shared bands, past content_hash, its cluster root, root's ingested_at)
     past: list[Any] = con.execute(
-        "SELECT DISTINCT k.article_id, b.article_id FROM nd_keys k "
-        "JOIN article_bands b USING (band_key)"
+        "SELECT p.aid, p.other, p.shared, a.content_hash, coalesce(a.cluster_id, a.article_id), "
+        "r.ingested_at FROM (SELECT k.article_id AS aid, b.article_id AS other, "
+        "count(*) AS shared FROM nd_keys k JOIN article_bands b USING (band_key) GROUP BY ALL) p "
+        "JOIN articles a ON a.article_id = p.other "
+        "JOIN articles r ON r.article_id = coalesce(a.cluster_id, a.article_id)"
     ).fetchall()
     within: list[Any] = con.execute(
-        "SELECT DISTINCT k.article_id, e.article_id FROM nd_keys k "
-        "JOIN nd_keys e USING (band_key) WHERE e.article_id < k.article_id"
+        "SELECT k.article_id, e.article_id, count(*) FROM nd_keys k "
+        "JOIN nd_keys e USING (band_key) WHERE e.article_id < k.article_id GROUP BY ALL"
     ).fetchall()
+    new = _new_shingles(con)
+    _remember(con, new)
     if not past and not within:
         return
-    old_ids = sorted({old for _, old in past})
-    old: dict[str, tuple[str, str, datetime]] = {}  # id -> (text, root, root's ingested_at)
-    if old_ids:
-        for aid, text, root, root_at in con.execute(
-            "SELECT a.article_id, a.text, coalesce(a.cluster_id, a.article_id), r.ingested_at "
-            "FROM articles a JOIN articles r ON r.article_id = coalesce(a.cluster_id, "
-            "a.article_id) WHERE a.article_id IN (SELECT unnest(?))",
-            [old_ids],
-        ).fetchall():
-            old[aid] = (text, root, root_at)
-    new_ids = sorted({aid for aid, _ in past} | {a for pair in within for a in pair})
-    new: dict[str, tuple[str, datetime]] = {
-        aid: (text, at)
-        for aid, text, at in con.execute(
-            "SELECT article_id, text, ingested_at FROM fresh WHERE article_id IN "
-            "(SELECT unnest(?))",
-            [new_ids],
-        ).fetchall()
+    past_hash = {row[1]: row[3] for row in past}
+
+    # Per new article: cluster key -> [(shared, member id, is past)], and past roots.
+    by_cluster: dict[str, dict[tuple[datetime, str] | str, list[tuple[int, str, bool]]]] = {}
+    for aid, other, shared, _, root, root_at in past:
+        by_cluster.setdefault(aid, {}).setdefault((root_at, root), []).append((shared, other, True))
+    for aid, other, shared in within:
+        # Keyed by the member: its own cluster is known only once it has been resolved.
+        by_cluster.setdefault(aid, {}).setdefault(other, []).append((shared, other, False))
+
+    def shortlist(
+        clusters: dict[tuple[datetime, str] | str, list[tuple[int, str, bool]]],
+    ) -> list[tuple[tuple[datetime, str] | str, list[tuple[int, str, bool]]]]:
+        ranked = sorted(clusters.items(), key=lambda kv: -max(m[0] for m in kv[1]))
+        return [(key, sorted(ms, reverse=True)[:MAX_MEMBERS]) for key, ms in ranked[:MAX_CLUSTERS]]
+
+    plans = {aid: shortlist(clusters) for aid, clusters in by_cluster.items()}
+    wanted = {
+        m[1]: past_hash[m[1]] for plan in plans.values() for _, ms in plan for m in ms if m[2]
     }
-    shingle_cache: dict[str, set[int]] = {}
-
-    def sh(aid: str, text: str) -> set[int]:
-        if aid not in shingle_cache:
-            shingle_cache[aid] = shingles(text)
-        return shingle_cache[aid]
-
-    candidates: dict[str, list[tuple[str, bool]]] = {}
-    for aid, other in past:
-        candidates.setdefault(aid, []).append((other, True))
-    for aid, other in within:
-        candidates.setdefault(aid, []).append((other, False))
+    old = _past_shingles(con, wanted) if wanted else {}
     roots: dict[str, tuple[datetime, str]] = {}  # new id -> (root's ingested_at, root id)
-    for aid in sorted(candidates, key=lambda a: (new[a][1], a)):
-        mine = sh(aid, new[aid][0])
+    for aid in sorted(plans, key=lambda a: (new[a][0], a)):
+        mine = new[aid][1]
         best: tuple[datetime, str] | None = None
-        for other, is_past in candidates[aid]:
-            if is_past:
-                if other not in old:
+        for key, members in plans[aid]:
+            for _, other, is_past in members:
+                if is_past:
+                    theirs = old.get(other)
+                    found = key if isinstance(key, tuple) else None
+                else:
+                    theirs = new[other][1]
+                    found = roots.get(other, (new[other][0], other))
+                if theirs is None or found is None:
                     continue
-                text, root, root_at = old[other]
-                found = (root_at, root)
-            else:
-                text = new[other][0]
-                found = roots.get(other, (new[other][1], other))
-            if is_near_duplicate(mine, sh(other, text)) and (best is None or found < best):
-                best = found
+                if is_near_duplicate_arrays(mine, theirs):
+                    if best is None or found < best:
+                        best = found
+                    break  # this cluster verified; its other members cannot do better
         if best is not None:
             roots[aid] = best
     if not roots:

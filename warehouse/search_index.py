@@ -15,32 +15,83 @@ leave the document frequencies again, re-tokenized from ``article_versions``).
 
 from __future__ import annotations
 
+import threading
+from pathlib import Path
+
 import duckdb
+import pyarrow as pa
 
 from warehouse import fts
 
-# Words of the relation ``search_batch`` (article_id, title, text, content_hash), stemmed,
-# stop words left out, counted per field: one row per (term, article).
+# Words of the relation ``{source}`` (article_id, title, text), stemmed, stop words left out,
+# counted per field: one row per (term, article). The same words as the fts extension's
+# ``lower(strip_accents(s))`` split on ``[^\p{L}\p{N}]+`` (the ``search_tokenize`` macro
+# that queries use), computed cheaper: tokens keep their combining marks and accents are
+# stripped once per distinct non-ASCII token, not over every text (stripping marks only
+# joins the letters around them, so the words are the same; tests compare both). Each text
+# is counted in its own histogram rather than in one group-by over every token.
 _POSTINGS = """
 WITH words AS (
-    SELECT article_id, 1 AS field, unnest(search_tokenize(title)) AS w FROM {source}
+    SELECT article_id, 1 AS field, list_aggregate(
+        regexp_extract_all(lower(title), '[\\p{{L}}\\p{{N}}\\p{{M}}]+'), 'histogram') AS h
+    FROM {source}
     UNION ALL
-    SELECT article_id, 2 AS field, unnest(search_tokenize(text)) AS w FROM {source}
+    SELECT article_id, 2 AS field, list_aggregate(
+        regexp_extract_all(lower(text), '[\\p{{L}}\\p{{N}}\\p{{M}}]+'), 'histogram') AS h
+    FROM {source}
 ),
 counted AS (
-    SELECT article_id, field, w, count(*) AS n
-    FROM words
-    WHERE w IS NOT NULL AND length(w) > 0 AND w NOT IN (SELECT word FROM search_stopwords)
-    GROUP BY ALL
+    SELECT article_id, field, unnest(map_keys(h)) AS t, unnest(map_values(h)) AS n FROM words
 ),
 -- Stemming is the costly part: once per distinct word of the batch, not per occurrence.
-stems AS (SELECT w, stem(w, 'porter') AS term FROM (SELECT DISTINCT w FROM counted))
+stems AS (
+    SELECT t, stem(w, 'porter') AS term FROM (
+        SELECT t, CASE WHEN strlen(t) = length(t) THEN t ELSE strip_accents(t) END AS w
+        FROM (SELECT DISTINCT t FROM counted))
+    WHERE length(w) > 0 AND w NOT IN (SELECT word FROM search_stopwords)
+)
 SELECT s.term, c.article_id,
        CAST(coalesce(sum(c.n) FILTER (WHERE c.field = 1), 0) AS INTEGER) AS title_tf,
        CAST(coalesce(sum(c.n) FILTER (WHERE c.field = 2), 0) AS INTEGER) AS text_tf
-FROM counted c JOIN stems s USING (w)
+FROM counted c JOIN stems s USING (t)
 GROUP BY ALL
 """
+# Spool table of a batch's postings, computed by the worker that wrote the batch.
+SPOOLED = "postings"
+_MIGRATION = Path(__file__).parent / "migrations" / "004_search_index.sql"
+_local = threading.local()
+
+
+def _postings_connection() -> duckdb.DuckDBPyConnection:
+    """A worker's own in-memory DuckDB with the stemmer and the warehouse's stop words."""
+    con: duckdb.DuckDBPyConnection | None = getattr(_local, "con", None)
+    if con is None:
+        con = duckdb.connect(config={"threads": 1})  # workers are the parallelism
+        fts.load(con)
+        sql = _MIGRATION.read_text(encoding="utf-8")
+        con.execute(sql[sql.index("CREATE TABLE search_stopwords") :])
+        _local.con = con
+    return con
+
+
+def batch_postings(articles: pa.Table) -> pa.Table:
+    """The search postings (term, article_id, title_tf, text_tf) of a batch's articles, the
+    first row of each article_id (as the loader keeps it). Run by workers, so the single
+    loader only appends them."""
+    con = _postings_connection()
+    con.register("postings_source", articles.select(["article_id", "title", "text"]))
+    try:
+        result = con.execute(
+            _POSTINGS.format(
+                source="(SELECT * FROM postings_source "
+                "QUALIFY row_number() OVER (PARTITION BY article_id) = 1)"
+            )
+        ).arrow()
+        if isinstance(result, pa.RecordBatchReader):  # lazy: read before unregistering
+            result = result.read_all()
+    finally:
+        con.unregister("postings_source")
+    return result
 
 
 def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
@@ -48,28 +99,41 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
     return int(row[0]) if row else 0
 
 
-def merge_search_index(con: duckdb.DuckDBPyConnection) -> int:
+def merge_search_index(con: duckdb.DuckDBPyConnection, *, spooled: bool = False) -> int:
     """Index the batch's new (``fresh``) and changed (``changed``) articles; on the first batch
-    after migration 004, every article. Returns the number of articles indexed."""
+    after migration 004, every article. Returns the number of articles indexed.
+
+    ``spooled``: the batch's postings are registered as ``new_postings`` (``batch_postings``,
+    computed by the worker); otherwise they are computed here."""
     fts.load(con)
     if not _count(con, "SELECT count(*) FROM search_stats"):
         con.execute("INSERT INTO search_stats VALUES (1, 0, 0, 0)")
-        return index_articles(con, "SELECT article_id, title, text, content_hash FROM articles")
+        older = (
+            "SELECT count(*) FROM articles WHERE article_id NOT IN (SELECT article_id FROM fresh)"
+        )
+        if _count(con, older):  # a warehouse loaded before the index existed
+            return index_articles(con, "SELECT article_id, title, text, content_hash FROM articles")
     # Only a changed article can be in the index already: new ones have new ids.
     return index_articles(
         con,
         "SELECT article_id, title, text, content_hash FROM fresh UNION ALL "
         "SELECT article_id, title, text, content_hash FROM changed",
         may_be_indexed=_count(con, "SELECT count(*) FROM changed") > 0,
+        postings="new_postings" if spooled else None,
     )
 
 
 def index_articles(
-    con: duckdb.DuckDBPyConnection, source: str, *, may_be_indexed: bool = True
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    *,
+    may_be_indexed: bool = True,
+    postings: str | None = None,
 ) -> int:
     """Add (or re-index) the articles that ``source`` selects (article_id, title, text,
     content_hash; each article once). ``may_be_indexed=False`` promises none is indexed yet,
-    which spares a scan of ``search_docs``."""
+    which spares a scan of ``search_docs``. ``postings``: a relation holding the postings
+    of those articles' texts already (``batch_postings``)."""
     con.execute(f"CREATE OR REPLACE TEMP TABLE search_batch AS {source}")
     indexed = _count(con, "SELECT count(*) FROM search_batch")
     if not indexed:
@@ -86,9 +150,15 @@ def index_articles(
         "WHERE d.article_id IN (SELECT article_id FROM search_batch)"
         + ("" if may_be_indexed else " AND false")
     )
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE search_new AS " + _POSTINGS.format(source="search_batch")
-    )
+    if postings is None:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE search_new AS " + _POSTINGS.format(source="search_batch")
+        )
+    else:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE search_new AS SELECT term, article_id, title_tf, "
+            f"text_tf FROM {postings} SEMI JOIN search_batch USING (article_id)"
+        )
     con.execute(
         "CREATE OR REPLACE TEMP TABLE search_new_docs AS "
         "SELECT b.article_id, coalesce(o.version, 0) + 1 AS version, b.content_hash, "

@@ -90,7 +90,7 @@ def run_loader(db: Path, spool: Path) -> float:
 
 
 def run_loader_no_index(db: Path, spool: Path) -> float:
-    with mock.patch("warehouse.loader.merge_search_index", lambda con: None):
+    with mock.patch("warehouse.loader.merge_search_index", lambda con, **_: None):
         return run_loader(db, spool)
 
 

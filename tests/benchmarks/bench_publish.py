@@ -82,7 +82,7 @@ def _timed_load(db: Path, spool: str, start: int, words: list[str], text_words: 
 def _without_index(db: Path, spool: str, start: int, words: list[str], text_words: int) -> float:
     """The same load with the search index step switched off, for its share of the time."""
     original = loader.merge_search_index
-    loader.merge_search_index = lambda con: 0  # type: ignore[assignment]
+    loader.merge_search_index = lambda con, **_: 0  # type: ignore[assignment]
     try:
         return _timed_load(db, spool, start, words, text_words)
     finally:
