@@ -55,8 +55,9 @@ class Settings(BaseSettings):
     )
     load_in_flow: bool = Field(
         True,
-        description="Ingest flows merge the spool themselves at the end; false on work-pool "
-        "workers, where the one load-spool deployment is the only writer.",
+        description="Ingest flows merge the spool themselves (ingest-seeds batch by batch "
+        "while its workers go on, the others at the end); false on work-pool workers, where "
+        "the one load-spool deployment is the only writer.",
     )
     batch_size: int = Field(500, ge=1, description="Items per processing batch.")
     workers: int = Field(

@@ -3,8 +3,9 @@
 Workers compute each article's band keys (``band_keys``, ~0.2 ms a text with rensa); the
 loader stores them in ``article_bands`` and finds candidates by joining a batch's keys
 against every past run (warehouse/loader.py ``_merge_near_duplicates``). LSH only proposes:
-every candidate pair is verified on the two texts (``is_near_duplicate``) before it joins a
-cluster.
+candidate pairs are verified on the two texts' shingle sets (``is_near_duplicate``) before
+an article joins a cluster. Workers spool each new text's set (``shingle_array``) with its
+row, so the single loader re-reads only past texts, and keeps recent ones in memory.
 
 Parameters (``tests/quality/neardup.py`` measures them on real extractions with edits):
 shingles of ``SHINGLE`` words, ``NUM_PERM`` permutations cut into ``BANDS`` bands of

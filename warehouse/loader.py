@@ -360,7 +360,7 @@ MAX_MEMBERS = 3
 # Shingle sets of past articles recently compared, by (article_id, content_hash): a story
 # syndicated across many batches is re-read and re-shingled once, not once per batch.
 _PAST_SHINGLES: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
-_PAST_SHINGLES_MAX = 4096
+_PAST_SHINGLES_MAX = 2048
 
 
 def _past_shingles(con: duckdb.DuckDBPyConnection, wanted: dict[str, str]) -> dict[str, np.ndarray]:
