@@ -24,16 +24,32 @@ PYTHON = (sys.executable, "-m")
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
 
+class _RetryBusy(httpx.HTTPTransport):
+    """A busy SQLite-backed Prefect server answers 503 while its database is locked; the UI
+    tries again, and so do the tests (for up to 30 s)."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        request.read()  # the body can be sent again
+        for _ in range(30):
+            response = super().handle_request(request)
+            if response.status_code != 503:
+                return response
+            response.close()
+            time.sleep(1)
+        return super().handle_request(request)
+
+
+def api_client(api: str) -> httpx.Client:
+    """A client of the Prefect server's REST API, as the UI uses it."""
+    return httpx.Client(base_url=api, timeout=30, transport=_RetryBusy())
+
+
 def create_run(client: httpx.Client, deployment: str, parameters: dict[str, Any]) -> str:
-    """Create a flow run as the UI does; a busy SQLite-backed server may answer 503: retry."""
+    """Create a flow run as the UI does."""
     dep = client.get(f"/deployments/name/{deployment}").json()
-    for _ in range(30):
-        response = client.post(
-            f"/deployments/{dep['id']}/create_flow_run", json={"parameters": parameters}
-        )
-        if response.status_code < 500:
-            break
-        time.sleep(1)
+    response = client.post(
+        f"/deployments/{dep['id']}/create_flow_run", json={"parameters": parameters}
+    )
     response.raise_for_status()
     return str(response.json()["id"])
 
@@ -119,7 +135,7 @@ def prefect_server(tmp: Path) -> Iterator[tuple[str, dict[str, str], list[Path]]
         tmp,
     )
     try:
-        with httpx.Client(base_url=api, timeout=30) as client:
+        with api_client(api) as client:
             wait("the Prefect server", lambda: client.get("/health").json() is True, STARTUP, [log])
         yield api, {**env, "PREFECT_API_URL": api}, [log]
     finally:

@@ -20,7 +20,7 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.fetch_server import FaultServer, article_html, page, sample_paragraphs
-from tests.prefect_server import PYTHON, STARTUP
+from tests.prefect_server import PYTHON, STARTUP, api_client
 from tests.prefect_server import clean_env as _clean_env
 from tests.prefect_server import free_port as _free_port
 from tests.prefect_server import start as _start
@@ -119,7 +119,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         tmp,
     )
     procs = [server]
-    client = httpx.Client(base_url=api, timeout=30)
+    client = api_client(api)
     feed_server = _feed_server()
     (tmp / "feeds.toml").write_text(
         f'[[feeds]]\nname = "Local news"\nurl = "{feed_server.url("/rss.xml")}"\n'

@@ -12,7 +12,6 @@ import subprocess
 from pathlib import Path
 
 import duckdb
-import httpx
 import pytest
 
 from tests.conftest import ROOT
@@ -21,6 +20,7 @@ from tests.helpers import make_seed_files
 from tests.prefect_server import (
     PYTHON,
     TERMINAL,
+    api_client,
     create_run,
     prefect_server,
     run_state,
@@ -126,7 +126,7 @@ def test_two_workers_share_the_work_and_every_article_lands_once(tmp_path: Path)
                     )
                 )
             try:
-                with httpx.Client(base_url=api, timeout=30) as client:
+                with api_client(api) as client:
                     runs = [
                         create_run(client, "ingest-seeds/pool", {"paths": [str(f)]})
                         for f in folders
