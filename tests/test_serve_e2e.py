@@ -57,12 +57,22 @@ class Served:
     logs: list[Path]
     feeds: FaultServer
 
-    def rows(self, sql: str) -> list[tuple]:
-        con = duckdb.connect(str(self.db), read_only=True)
-        try:
-            return con.execute(sql).fetchall()
-        finally:
-            con.close()
+    def rows(self, sql: str, lock_wait: float = 60) -> list[tuple]:
+        # The served flows keep writing (runs row, publishing) after the articles land:
+        # a reader waits for the writer's lock, as an analyst would.
+        deadline = time.monotonic() + lock_wait
+        while True:
+            try:
+                con = duckdb.connect(str(self.db), read_only=True)
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+                continue
+            try:
+                return con.execute(sql).fetchall()
+            finally:
+                con.close()
 
     def wait(self, what: str, check: Callable[[], Any], timeout: float = 180) -> Any:
         return _wait(what, check, timeout, self.logs)
@@ -293,6 +303,10 @@ def test_seed_files_dropped_in_the_folder_load_through_the_trigger(served: Serve
     # One burst of files: one triggered run (debounced), which ran ingest-seeds once over all.
     assert len(runs) == 1, [r["parameters"] for r in runs]
     assert runs[0]["parameters"]["folder"] == str(served.seeds.resolve())
+    served.wait(
+        "the triggered run to finish",
+        lambda: served.flow_run(runs[0]["id"])["state"]["type"] == "COMPLETED",
+    )
     ingests = served.rows("SELECT items, loaded FROM runs WHERE flow = 'ingest-seeds'")
     assert ingests == [(3, 3)]
 
