@@ -344,10 +344,13 @@ def _record_run(con: duckdb.DuckDBPyConnection, run: RunRow, report: LoadReport)
 
 def _keep_material_changes(con: duckdb.DuckDBPyConnection) -> None:
     """Drop from ``changed`` the texts that changed only immaterially (tasks.dedupe)."""
-    rows = con.execute(
-        "SELECT c.article_id, a.text, c.text FROM changed c JOIN articles a USING (article_id)"
-    ).fetchall()
-    minor = [aid for aid, old, new in rows if not is_material_change(old, new)]
+    new_texts = dict(con.execute("SELECT article_id, text FROM changed").fetchall())
+    if not new_texts:
+        return
+    old_texts = _texts(con, list(new_texts))
+    minor = [
+        aid for aid, text in new_texts.items() if not is_material_change(old_texts[aid][1], text)
+    ]
     if minor:
         con.execute("DELETE FROM changed WHERE article_id IN (SELECT unnest(?))", [minor])
 
@@ -376,18 +379,26 @@ def _past_shingles(con: duckdb.DuckDBPyConnection, wanted: dict[str, str]) -> di
             cache.move_to_end((aid, chash))
             out[aid] = found
     if missing:
-        con.register("nd_missing", pa.table({"article_id": missing}))
-        try:
-            rows: list[Any] = con.execute(
-                "SELECT article_id, content_hash, text FROM articles "
-                "SEMI JOIN nd_missing USING (article_id)"
-            ).fetchall()
-        finally:
-            con.unregister("nd_missing")
-        for aid, chash, text in rows:
+        for aid, (chash, text) in _texts(con, missing).items():
             out[aid] = cache[(aid, chash)] = shingle_array(text)
         while len(cache) > _PAST_SHINGLES_MAX:
             cache.popitem(last=False)
+    return out
+
+
+def _texts(con: duckdb.DuckDBPyConnection, ids: list[str]) -> dict[str, tuple[str, str]]:
+    """{article_id: (content_hash, text)} of the given articles in the warehouse."""
+    # A literal IN list is filtered in the scan, so only the matching rows' texts are read;
+    # a join with a registered table reads every text of the warehouse.
+    out: dict[str, tuple[str, str]] = {}
+    for i in range(0, len(ids), 500):
+        part = ids[i : i + 500]
+        for aid, chash, text in con.execute(
+            "SELECT article_id, content_hash, text FROM articles "
+            f"WHERE article_id IN ({', '.join('?' * len(part))})",
+            part,
+        ).fetchall():
+            out[aid] = (chash, text)
     return out
 
 
@@ -479,30 +490,42 @@ def _merge_near_duplicates(con: duckdb.DuckDBPyConnection) -> None:
         return [(key, sorted(ms, reverse=True)[:MAX_MEMBERS]) for key, ms in ranked[:MAX_CLUSTERS]]
 
     plans = {aid: shortlist(clusters) for aid, clusters in by_cluster.items()}
-    wanted = {
-        m[1]: past_hash[m[1]] for plan in plans.values() for _, ms in plan for m in ms if m[2]
-    }
-    old = _past_shingles(con, wanted) if wanted else {}
+    # The most likely match of each new article (its earliest past candidate cluster's
+    # closest member) is read in one query; any other past text only when it is needed.
+    first = {}
+    for plan in plans.values():
+        pasts = [(key, ms) for key, ms in plan if isinstance(key, tuple)]
+        if pasts:
+            member = min(pasts, key=lambda km: km[0])[1][0][1]
+            first[member] = past_hash[member]
+    old = _past_shingles(con, first) if first else {}
+
+    def past_text(other: str) -> np.ndarray | None:
+        if other not in old:
+            old.update(_past_shingles(con, {other: past_hash[other]}))
+        return old.get(other)
+
     roots: dict[str, tuple[datetime, str]] = {}  # new id -> (root's ingested_at, root id)
     for aid in sorted(plans, key=lambda a: (new[a][0], a)):
         mine = new[aid][1]
-        best: tuple[datetime, str] | None = None
+        # Clusters by their root, earliest first: the first one verified is the answer,
+        # so later ones are never compared (nor their texts read).
+        ordered = []
         for key, members in plans[aid]:
-            for _, other, is_past in members:
-                if is_past:
-                    theirs = old.get(other)
-                    found = key if isinstance(key, tuple) else None
-                else:
-                    theirs = new[other][1]
-                    found = roots.get(other, (new[other][0], other))
-                if theirs is None or found is None:
-                    continue
-                if is_near_duplicate_arrays(mine, theirs):
-                    if best is None or found < best:
-                        best = found
-                    break  # this cluster verified; its other members cannot do better
-        if best is not None:
-            roots[aid] = best
+            if isinstance(key, tuple):
+                ordered.append((key, members))
+            else:  # an earlier article of this batch, resolved already (time order)
+                other = members[0][1]
+                ordered.append((roots.get(other, (new[other][0], other)), members))
+        ordered.sort(key=lambda km: km[0])
+        for found, members in ordered:
+            if any(
+                (theirs := past_text(other) if is_past else new[other][1]) is not None
+                and is_near_duplicate_arrays(mine, theirs)
+                for _, other, is_past in members
+            ):
+                roots[aid] = found
+                break
     if not roots:
         return
     pairs = pa.table({"article_id": list(roots), "root": [r for _, r in roots.values()]})
