@@ -48,6 +48,74 @@ def test_migrations_are_numbered_and_recorded(settings: Settings) -> None:
     con.close()
 
 
+_KEYS = (
+    "SELECT count(*) FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY' "
+    "AND table_name IN ('articles', 'search_docs', 'search_terms')"
+)
+
+
+def test_migration_005_keeps_rows_comments_and_uniqueness(
+    settings: Settings, tmp_path: Path
+) -> None:
+    # A warehouse of before 005: migrations 001-004 as they were applied, with rows in it.
+    con = duckdb.connect(str(settings.db))
+    con.execute(
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
+        "applied_at TIMESTAMPTZ NOT NULL)"
+    )
+    for number, name, path in migrations():
+        if number < 5:
+            con.execute(path.read_text(encoding="utf-8"))
+            con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [number, name])
+    con.execute(
+        "INSERT INTO articles (article_id, url, canonical_url, text, word_count, content_hash, "
+        "origin, ingested_at, cluster_id) VALUES ('a1', 'https://x.example/1', "
+        "'https://x.example/1', 'Old text.', 2, 'h1', 'seed', now(), 'a1')"
+    )
+    con.execute("INSERT INTO search_docs VALUES ('a1', 1, 'h1', 0, 1)")
+    con.execute("INSERT INTO search_terms VALUES ('qqxold', 1)")
+    assert con.execute(_KEYS).fetchone() == (3,)
+    con.close()
+
+    paths = make_seed_files(tmp_path / "s", 12)
+    spool_seed_files(paths, settings, batch_size=6)
+    _load(settings)  # connect_writer applies 005 first
+    spool_seed_files(paths[:6], settings, batch_size=3)  # the same articles again
+    _load(settings)
+    con = duckdb.connect(str(settings.db), read_only=True)
+    try:
+        assert con.execute(_KEYS).fetchone() == (0,)
+        assert con.execute("SELECT text FROM articles WHERE article_id = 'a1'").fetchone() == (
+            "Old text.",
+        )
+        for table, key in (
+            ("articles", "article_id"),
+            ("search_docs", "article_id"),
+            ("search_terms", "term"),
+        ):
+            total, distinct = con.execute(  # type: ignore[misc]
+                f"SELECT count(*), count(DISTINCT {key}) FROM {table}"
+            ).fetchone()
+            assert total == distinct, table
+        assert _count_in(con, "SELECT count(*) FROM articles") == 13
+        assert _count_in(con, "SELECT df FROM search_terms WHERE term = 'qqxold'") == 1
+        undocumented = con.execute(
+            "SELECT table_name, column_name FROM duckdb_columns() WHERE table_name IN "
+            "('articles', 'search_docs', 'search_terms') AND coalesce(comment, '') = ''"
+        ).fetchall()
+        assert undocumented == []
+        assert con.execute(
+            "SELECT is_nullable FROM duckdb_columns() WHERE table_name = 'articles' "
+            "AND column_name = 'text'"
+        ).fetchone() == (False,)
+    finally:
+        con.close()
+
+
+def _count_in(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    return int(con.execute(sql).fetchone()[0])  # type: ignore[index]
+
+
 def test_spool_manifest_is_the_commit_mark(settings: Settings, tmp_path: Path) -> None:
     ids = spool_seed_files(make_seed_files(tmp_path / "s", 30), settings, batch_size=10)
     assert spool.pending(settings.spool) == sorted(ids)

@@ -168,11 +168,14 @@ def index_articles(
         "LEFT JOIN search_old o USING (article_id) GROUP BY b.article_id, o.version, "
         "b.content_hash"
     )
+    # No key to upsert on (migration 005): re-indexed documents replace their row.
+    if may_be_indexed:
+        con.execute(
+            "DELETE FROM search_docs WHERE article_id IN (SELECT article_id FROM search_old)"
+        )
     con.execute(
         "INSERT INTO search_docs SELECT article_id, version, content_hash, title_len, text_len "
-        "FROM search_new_docs ON CONFLICT (article_id) DO UPDATE SET "
-        "version = excluded.version, content_hash = excluded.content_hash, "
-        "title_len = excluded.title_len, text_len = excluded.text_len"
+        "FROM search_new_docs"
     )
     con.execute(
         "INSERT INTO search_postings SELECT n.term, n.article_id, d.version, n.title_tf, "
@@ -184,12 +187,19 @@ def index_articles(
         + _POSTINGS.format(source="search_old WHERE text IS NOT NULL")
     )
     con.execute(
-        "INSERT INTO search_terms "
-        "SELECT term, CAST(sum(delta) AS INTEGER) FROM ("
+        "CREATE OR REPLACE TEMP TABLE search_delta AS "
+        "SELECT term, CAST(sum(delta) AS INTEGER) AS df FROM ("
         "  SELECT term, 1 AS delta FROM search_new"
         "  UNION ALL SELECT term, -1 AS delta FROM search_old_words"
-        ") GROUP BY term HAVING sum(delta) <> 0 "
-        "ON CONFLICT (term) DO UPDATE SET df = search_terms.df + excluded.df"
+        ") GROUP BY term HAVING sum(delta) <> 0"
+    )
+    con.execute(
+        "UPDATE search_terms SET df = search_terms.df + d.df FROM search_delta d "
+        "WHERE search_terms.term = d.term"
+    )
+    con.execute(
+        "INSERT INTO search_terms SELECT d.term, d.df FROM search_delta d "
+        "ANTI JOIN search_terms t ON t.term = d.term"
     )
     con.execute(
         "UPDATE search_stats SET "
@@ -202,5 +212,6 @@ def index_articles(
     )
     for table in ("search_batch", "search_old", "search_new", "search_new_docs"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
-    con.execute("DROP TABLE IF EXISTS search_old_words")
+    for table in ("search_old_words", "search_delta"):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
     return indexed
