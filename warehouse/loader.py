@@ -157,25 +157,34 @@ def _merge(con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table], report: 
         "CREATE OR REPLACE TEMP TABLE batch_articles AS SELECT * EXCLUDE (shingles) "
         "FROM new_articles QUALIFY row_number() OVER (PARTITION BY article_id) = 1"
     )
+    # The batch's articles the warehouse has already: one scan of its ids, not one per use.
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE known AS SELECT article_id, content_hash FROM articles "
+        "SEMI JOIN batch_articles USING (article_id)"
+    )
     # Known articles whose text changed: the old text goes to article_versions.
     con.execute(
         "CREATE OR REPLACE TEMP TABLE changed AS "
-        "SELECT n.* FROM batch_articles n JOIN articles a USING (article_id) "
+        "SELECT n.* FROM batch_articles n JOIN known a USING (article_id) "
         "WHERE a.content_hash <> n.content_hash"
     )
     _keep_material_changes(con)
     report.updated = _count(con, "SELECT count(*) FROM changed")
     report.unchanged = _count(
         con,
-        "SELECT count(*) FROM batch_articles n JOIN articles a USING (article_id) "
-        "WHERE n.article_id NOT IN (SELECT article_id FROM changed)",
+        "SELECT count(*) FROM known WHERE article_id NOT IN (SELECT article_id FROM changed)",
     )
     if report.updated:
-        con.execute(
-            "INSERT INTO article_versions "
-            "SELECT a.article_id, a.title, a.text, a.content_hash, n.ingested_at "
-            "FROM articles a JOIN changed n USING (article_id)"
-        )
+        ids = [row[0] for row in con.execute("SELECT article_id FROM changed").fetchall()]
+        for i in range(0, len(ids), 50):  # literal ids: only their texts are read (_texts)
+            part = ids[i : i + 50]
+            con.execute(
+                "INSERT INTO article_versions "
+                "SELECT a.article_id, a.title, a.text, a.content_hash, n.ingested_at "
+                "FROM articles a JOIN changed n USING (article_id) "
+                f"WHERE a.article_id IN ({', '.join('?' * len(part))})",
+                part,
+            )
         con.execute(
             "UPDATE articles SET title = n.title, text = n.text, word_count = n.word_count, "
             "content_hash = n.content_hash, language = n.language, "
@@ -204,7 +213,7 @@ def _merge(con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table], report: 
         "           FROM articles WHERE duplicate_of IS NULL "
         "           AND content_hash IN (SELECT content_hash FROM batch_articles) "
         "           GROUP BY content_hash) r USING (content_hash) "
-        "WHERE n.article_id NOT IN (SELECT article_id FROM articles)"
+        "WHERE n.article_id NOT IN (SELECT article_id FROM known)"
     )
     report.loaded = _count(con, "SELECT count(*) FROM fresh")
     _merge_near_duplicates(con)
@@ -240,7 +249,10 @@ def _merge(con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table], report: 
     con.execute(
         "INSERT INTO article_sightings "
         "SELECT s.article_id, s.origin, s.feed_url, s.guid, s.url_seen, min(s.seen_at) "
-        "FROM new_sightings s WHERE NOT EXISTS (SELECT 1 FROM article_sightings o "
+        "FROM new_sightings s WHERE NOT EXISTS (SELECT 1 FROM ("
+        # Only the batch's articles' sightings: the anti-join then hashes those, not all.
+        "  SELECT * FROM article_sightings WHERE article_id IN "
+        "  (SELECT article_id FROM new_sightings)) o "
         "  WHERE o.article_id = s.article_id AND o.origin = s.origin "
         "  AND o.feed_url IS NOT DISTINCT FROM s.feed_url AND o.guid IS NOT DISTINCT FROM s.guid "
         "  AND o.url_seen = s.url_seen) "
@@ -391,7 +403,7 @@ def _texts(con: duckdb.DuckDBPyConnection, ids: list[str]) -> dict[str, tuple[st
     # A literal IN list is filtered in the scan, so only the matching rows' texts are read;
     # a join with a registered table reads every text of the warehouse.
     out: dict[str, tuple[str, str]] = {}
-    for i in range(0, len(ids), 500):
+    for i in range(0, len(ids), 500):  # long lists cost more per id
         part = ids[i : i + 500]
         for aid, chash, text in con.execute(
             "SELECT article_id, content_hash, text FROM articles "
