@@ -400,8 +400,8 @@ def _past_shingles(con: duckdb.DuckDBPyConnection, wanted: dict[str, str]) -> di
 
 def _texts(con: duckdb.DuckDBPyConnection, ids: list[str]) -> dict[str, tuple[str, str]]:
     """{article_id: (content_hash, text)} of the given articles in the warehouse."""
-    # A literal IN list is filtered in the scan, so only the matching rows' texts are read;
-    # a join with a registered table reads every text of the warehouse.
+    # A literal IN list is looked up in the primary key's index, so only those rows' texts are
+    # read; a join with a registered table reads every text of the warehouse.
     out: dict[str, tuple[str, str]] = {}
     for i in range(0, len(ids), 500):  # long lists cost more per id
         part = ids[i : i + 500]
