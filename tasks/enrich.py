@@ -56,6 +56,12 @@ def registered_domain(url: str) -> str | None:
     host = urlsplit(url).hostname
     if not host:
         return None
+    return _domain(host)
+
+
+@functools.lru_cache(maxsize=4096)
+def _domain(host: str) -> str:
+    # each page asks ~3 times (canonical, final URL, row); tldextract's lookup is ~0.3 ms
     result = _extractor()(host)
     return result.top_domain_under_public_suffix or host
 

@@ -11,10 +11,18 @@ import pytest
 from lxml import etree
 from trafilatura.utils import decode_file, load_html
 
+from tasks import extract as extract_mod
 from tasks.articles import reconcile_dates, text_from_page
 from tasks.enrich import access_status, normalize_authors, reading_minutes
 from tasks.errors import BadInput
-from tasks.extract import EXTRACTOR_VERSION, choose_text, clean_lines, extract, parse_html
+from tasks.extract import (
+    EXTRACTOR_VERSION,
+    choose_text,
+    clean_lines,
+    extract,
+    needs_full,
+    parse_html,
+)
 from tasks.records import Candidate, DateClaim
 
 PARAGRAPHS = [
@@ -209,3 +217,37 @@ def test_parse_html_on_real_pages() -> None:
     for path in files:
         html = decode_file(gzip.decompress(path.read_bytes()))
         assert etree.tostring(parse_html(html)) == etree.tostring(load_html(html)), path.name
+
+
+def test_full_mode_runs_only_where_it_may_change_the_text() -> None:
+    text = "\n".join(PARAGRAPHS)
+    whole = parse_html(page())
+    assert whole is not None
+    assert not needs_full(text, whole)  # long paragraphs, all of the page's: fast mode stands
+    assert needs_full(PARAGRAPHS[0][:200], whole)  # under trafilatura's minimum size
+    longer = parse_html(page(body=PARAGRAPHS * 3))
+    assert longer is not None
+    assert needs_full(" ".join(PARAGRAPHS[:2]), longer)  # the page's paragraphs hold 3x more
+    assert not needs_full(" ".join(PARAGRAPHS[:2]), whole)
+    links = "\n".join(f"Story number {i} headline" for i in range(30))
+    assert needs_full(links, whole)  # short lines: a list of links, not paragraphs
+
+
+def test_selective_mode_is_the_fast_text_or_the_full_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[bool] = []
+    real = extract_mod.trafilatura.bare_extraction
+
+    def spy(tree: object, **kwargs: object) -> object:
+        calls.append(bool(kwargs["fast"]))
+        return real(tree, **kwargs)
+
+    monkeypatch.setattr(extract_mod.trafilatura, "bare_extraction", spy)
+    got = extract(page(), "https://news.example/trams")
+    assert calls == [True] and "tram network" in got.text
+    calls.clear()
+    # a page whose paragraphs are mostly outside what trafilatura keeps: full mode decides
+    teasers = "".join(f"<div class='teaser'><p>{p}</p></div>" for p in PARAGRAPHS * 3)
+    short = page(body=[PARAGRAPHS[0]]).replace("</footer>", f"</footer>{teasers}")
+    extract(short, "https://news.example/short")
+    assert calls[0] is True and calls[-1] is False
+    assert EXTRACTOR_VERSION.endswith("-selective")
