@@ -17,7 +17,7 @@ from prefect import flow, task
 from prefect.logging import get_run_logger
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from flows.common import RunSummary, bounded_map, current_run_id, finish
+from flows.common import BackgroundLoader, RunSummary, bounded_map, current_run_id, finish
 from newsflow import progress
 from newsflow.settings import Settings
 from tasks import rededup
@@ -212,8 +212,8 @@ def refetch_day(
     for i in range(0, len(urls), size):
         now = datetime.now(UTC)
         items = [Candidate(origin="url", source=u, url=u, seen_at=now) for u in urls[i : i + size]]
-        batch = fetch_and_process(items, settings, run_id, now=now)
-        write_batch(batch, settings.spool)
+        batch = fetch_and_process(items, settings, run_id, now=now, spool=settings.spool)
+        write_batch(batch, settings.spool)  # the rest: pages are spooled in parts as they come
         merge(times, batch.host_times)
     return len(urls), times
 
@@ -279,8 +279,8 @@ def sitemaps_day(
     for i in range(0, len(todo.fresh), size):
         now = datetime.now(UTC)
         items = [sitemapscan.candidate(e, now) for e in todo.fresh[i : i + size]]
-        batch = fetch_and_process(items, settings, run_id, now=now)
-        write_batch(batch, settings.spool)
+        batch = fetch_and_process(items, settings, run_id, now=now, spool=settings.spool)
+        write_batch(batch, settings.spool)  # the rest: pages are spooled in parts as they come
         merge(times, batch.host_times)
     counts = {"already_loaded": todo.loaded, "already_failed": todo.failed}
     return {**counts, "fetched": len(todo.fresh)}, times
@@ -380,17 +380,21 @@ def backfill(request: BackfillRequest, settings: Settings | None = None) -> dict
         return finish(summary, settings).as_dict()
     if request.mode is BackfillMode.refetch:
         # Fetching is network-bound and already concurrent and polite per host inside a day;
-        # the days run one after another.
+        # the days run one after another. The loader merges fetched pages as they are spooled.
+        loader = BackgroundLoader(summary, settings)
+        loader.follow()
         for day in days:
             tried, times = refetch_day(day, request.domains, summary.run_id, settings)
             summary.items += tried
             summary.add_hosts(times)
             progress.advance("days", 1)
-        return finish(summary, settings).as_dict()
+        return finish(summary, settings, loader=loader).as_dict()
     if request.mode is BackfillMode.sitemaps:
+        loader = BackgroundLoader(summary, settings)
+        loader.follow()
         totals = _sitemaps_mode(request, summary, settings)
         logger.info("sitemaps: %s", totals)
-        result: dict[str, Any] = finish(summary, settings).as_dict()
+        result: dict[str, Any] = finish(summary, settings, loader=loader).as_dict()
         result["sitemaps"] = totals
         return result
     # Days run as concurrent tasks, a bounded window at once (threads: a day's work is small

@@ -21,6 +21,7 @@ from prefect.runtime import flow_run
 from flows import observe
 from flows.report import summary_extras
 from newsflow.settings import Settings
+from tasks import spool as spool_mod
 from tasks.hosttimes import HostStat, HostTimes, merge
 from tasks.records import Batch
 from tasks.spool import write_batch
@@ -127,12 +128,42 @@ class BackgroundLoader:
         self._con: duckdb.DuckDBPyConnection | None = None
         self._con_loads = 0
         self._failed = False
+        self._submitted: set[str] = set()
+        self._stop = threading.Event()
+        self._follower: threading.Thread | None = None
 
     def submit(self, batch_id: str) -> None:
         if self._pool is not None:
             with self._lock:
+                if batch_id in self._submitted:
+                    return
+                self._submitted.add(batch_id)
                 self._queued += 1
             self._futures.append(self._pool.submit(self._load, batch_id))
+
+    def follow(self, interval: float = 1.0) -> None:
+        """Also load this run's batches as they appear in the spool, not only those
+        ``submit`` names: fetch tasks spool their pages in parts while they fetch
+        (``fetch_and_process(spool=...)``), wherever they run. Stopped by ``wait``."""
+        if self._pool is None or self._follower is not None:
+            return
+        self._follower = threading.Thread(
+            target=self._follow, args=(interval,), name="spool-follower", daemon=True
+        )
+        self._follower.start()
+
+    def _follow(self, interval: float) -> None:
+        spool, run_id = self._settings.spool, self._summary.run_id
+        seen: set[str] = set()
+        while not self._stop.wait(interval) and not self._failed:
+            try:
+                for batch_id in spool_mod.pending(spool):
+                    if batch_id not in seen:
+                        seen.add(batch_id)  # other runs' batches are the final load's
+                        if spool_mod.read_manifest(spool, batch_id).get("run_id") == run_id:
+                            self.submit(batch_id)
+            except OSError as error:  # a batch removed meanwhile, say: look again later
+                log.debug("spool follower: %s", error)
 
     def _load(self, batch_id: str) -> LoadReport:
         summary, settings = self._summary, self._settings
@@ -167,7 +198,11 @@ class BackgroundLoader:
                 self._con = None
 
     def wait(self) -> LoadReport:
-        """Block until every submitted load is done; their reports added up."""
+        """Stop following the spool; block until every submitted load is done; their
+        reports added up."""
+        self._stop.set()
+        if self._follower is not None:
+            self._follower.join()
         report = LoadReport()
         for future in self._futures:
             report.add(future.result())
@@ -198,9 +233,13 @@ def load_task(settings: Settings, run: RunRow, loaded_before: int = 0) -> LoadRe
 
 def _lock_reporter(settings: Settings) -> Callable[[str, float], None]:
     """Says in the run's log, every 5 s, who holds the warehouse the loader waits for."""
+    from prefect.exceptions import MissingContextError
     from prefect.logging import get_run_logger
 
-    logger = get_run_logger()
+    try:
+        logger: logging.Logger | logging.LoggerAdapter[logging.Logger] = get_run_logger()
+    except MissingContextError:  # loading outside a flow run (benchmarks, scripts)
+        logger = log
     warned: list[float] = []
 
     def on_wait(holder: str, waited: float) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 from prefect import flow, task
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.common import RunSummary, current_run_id, finish
+from flows.common import BackgroundLoader, RunSummary, current_run_id, finish
 from flows.observe import feed_health_rows
 from flows.runners import SettingsTaskRunner
 from newsflow import progress
@@ -98,7 +98,8 @@ def fetch_entries_task(
     items: list[Candidate], known: dict[str, str], run_id: str, settings: Settings
 ) -> tuple[SpooledBatch, HostTimes]:
     """One batch of feed entries: fetch the new ones, extract, process, spool."""
-    batch = fetch_and_process(items, settings, run_id, known=known)
+    # pages are spooled in parts as they are processed; the rest here
+    batch = fetch_and_process(items, settings, run_id, known=known, spool=settings.spool)
     return write_batch(batch, settings.spool), batch.host_times
 
 
@@ -157,6 +158,9 @@ def ingest_feeds(
     progress.advance("pages", 0, len(items))
     keys = [canonical_url(i.url) for i in items]
     known = known_articles(settings, keys, [i.url for i in items])
+    # The loader merges the parts fetch tasks spool while they fetch (and each task's rest).
+    loader = BackgroundLoader(summary, settings)
+    loader.follow()
     futures = [
         fetch_entries_task.submit(
             items[i : i + size],
@@ -168,8 +172,9 @@ def ingest_feeds(
     ]
     spooled = []
     for future in futures:
-        batch_id, times = future.result()
-        spooled.append(batch_id)
+        entries, times = future.result()
+        spooled.append(entries)
+        loader.submit(entries.batch_id)
         summary.add_hosts(times)
     # Written last: validators and health are stored only with (after) the entries' batches.
     states = states_table([p.state for p in polls])
@@ -180,7 +185,7 @@ def ingest_feeds(
     )
     summary.spooled_batches = len(spooled)
     summary.feed_health = feed_health_rows([p.state for p in polls], prior, quarantined)
-    result = finish(summary, settings).as_dict()
+    result = finish(summary, settings, loader=loader).as_dict()
     outcomes = [p.state.outcome for p in polls]
     result["feeds"] = {
         "polled": len(polls),

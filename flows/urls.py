@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from prefect import flow, task
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.common import RunSummary, current_run_id, finish
+from flows.common import BackgroundLoader, RunSummary, current_run_id, finish
 from flows.runners import SettingsTaskRunner
 from newsflow import progress
 from newsflow.settings import Settings
@@ -28,7 +28,9 @@ def fetch_pages_task(
     now = datetime.now(UTC)
     good = [u for u in urls if is_http_url(u)]
     items = [Candidate(origin="url", source=u, url=u, seen_at=now) for u in good]
-    batch = fetch_and_process(items, settings, run_id, now=now) if items else Batch(run_id)
+    batch = Batch(run_id)
+    if items:  # pages are spooled in parts as they are processed; the rest below
+        batch = fetch_and_process(items, settings, run_id, now=now, spool=settings.spool)
     batch.rejects += [
         RejectRow(u, "intake", "bad_url", "not an http(s) URL", run_id, now)
         for u in urls
@@ -47,12 +49,16 @@ def ingest_urls(urls: list[str], settings: Settings | None = None) -> dict:
     summary.items = len(unique)
     progress.advance("pages", 0, len(unique))
     size = settings.batch_size
+    # The loader merges the parts fetch tasks spool while they fetch (and each task's rest).
+    loader = BackgroundLoader(summary, settings)
+    loader.follow()
     futures = [
         fetch_pages_task.submit(unique[i : i + size], summary.run_id, settings)
         for i in range(0, len(unique), size)
     ]
     for future in futures:
-        _spooled, times = future.result()
+        spooled, times = future.result()
         summary.spooled_batches += 1
+        loader.submit(spooled.batch_id)
         summary.add_hosts(times)
-    return finish(summary, settings).as_dict()
+    return finish(summary, settings, loader=loader).as_dict()

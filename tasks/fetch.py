@@ -45,12 +45,17 @@ from tasks.process import process_candidates
 from tasks.records import Batch, Candidate, RejectRow, SightingRow
 from tasks.robots import RobotsCache
 from tasks.sitemaps import SitemapURL, in_range, parse_sitemap
+from tasks.spool import write_batch
 
 T = TypeVar("T")
 FEED_ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, application/json;q=0.9, "
     "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
 )
+# Pages per part a fetch spools as soon as they are processed (``fetch_batch(spool=...)``):
+# the loader merges a part while the next ones are fetched, so a run's rows arrive as it
+# goes and its last load is short; a crash loses at most the parts not yet written.
+SPOOL_EVERY = 100
 PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
 
 
@@ -418,10 +423,14 @@ async def fetch_batch(
     *,
     now: datetime | None = None,
     timings: HostTimes | None = None,
+    spool: str | None = None,
 ) -> tuple[Batch, dict[str, str]]:
     """Fetch, extract and process every item's page: one deduplicated batch (rows, raw
     pages, rejects) and the article id of each fetched page by item URL. Extraction and
-    processing both run in the worker processes, page by page, as pages arrive."""
+    processing both run in the worker processes, page by page, as pages arrive.
+
+    With ``spool``, every ``SPOOL_EVERY`` processed pages are written there as a batch of
+    their own as soon as they are ready, and only the rest (and every reject) is returned."""
     now = now or datetime.now(UTC)
     batch = Batch(run_id=run_id)
     ids: dict[str, str] = {}
@@ -434,9 +443,27 @@ async def fetch_batch(
         if value.raw_pages:  # every processed page has its raw page, under its article id
             ids[item.url] = value.raw_pages[0].article_id
         batch.extend(value)
+        if spool is not None and len(batch.raw_pages) >= SPOOL_EVERY:
+            # in a thread: the event loop keeps fetching while the part is written
+            await asyncio.to_thread(write_batch, dedupe_batch(take_rows(batch)), spool)
 
     batch.rejects.extend(await _fetch_each(items, settings, run_id, now, handle, timings))
     return dedupe_batch(batch), ids
+
+
+def take_rows(batch: Batch) -> Batch:
+    """Move ``batch``'s rows (not its rejects) into a new batch; ``batch`` keeps the rejects."""
+    part = Batch(
+        batch.run_id,
+        articles=batch.articles,
+        comments=batch.comments,
+        sightings=batch.sightings,
+        notes=batch.notes,
+        raw_pages=batch.raw_pages,
+    )
+    batch.articles, batch.comments, batch.sightings = [], [], []
+    batch.notes, batch.raw_pages = [], []
+    return part
 
 
 async def _into(box: dict[str, Any], coro: Coroutine[Any, Any, Any]) -> None:
@@ -480,10 +507,12 @@ def fetch_and_process(
     *,
     known: dict[str, str] | None = None,
     now: datetime | None = None,
+    spool: str | None = None,
 ) -> Batch:
     """Items to fetch -> one processed batch. Items whose canonical URL repeats are fetched
     once and each gets its sighting; ``known`` (canonical URL -> article_id) are not fetched
-    again, only sighted."""
+    again, only sighted. With ``spool``, processed pages are spooled in parts as they are
+    ready (``fetch_batch``) and the batch returned holds the rest: spool it too."""
     now = now or datetime.now(UTC)
     known = known or {}
     groups: dict[str, list[Candidate]] = {}
@@ -498,7 +527,9 @@ def fetch_and_process(
             to_fetch.append(group[0])
     progress.advance("pages", len(items) - len(to_fetch))
     timings: HostTimes = {}
-    batch, ids = run_async(fetch_batch(to_fetch, settings, run_id, now=now, timings=timings))
+    batch, ids = run_async(
+        fetch_batch(to_fetch, settings, run_id, now=now, timings=timings, spool=spool)
+    )
     batch.host_times = timings
     refused = {r.source: r for r in batch.rejects}
     for key, group in groups.items():

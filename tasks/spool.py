@@ -202,12 +202,19 @@ def incomplete(spool: str, older_than: float = 3600.0) -> list[str]:
     return stale
 
 
+def read_manifest(spool: str, batch_id: str) -> dict[str, Any]:
+    """A complete batch's manifest: batch_id, run_id and the row count of each table."""
+    fs, root = _fs(spool)
+    with fs.open(f"{root}/{batch_id}/{MANIFEST}", "rb") as handle:
+        manifest: dict[str, Any] = json.loads(handle.read())
+    return manifest
+
+
 def read_batch(spool: str, batch_id: str) -> tuple[dict[str, Any], dict[str, pa.Table]]:
     """The manifest and every table of a batch (empty tables for those it lacks)."""
     fs, root = _fs(spool)
     folder = f"{root}/{batch_id}"
-    with fs.open(f"{folder}/{MANIFEST}", "rb") as handle:
-        manifest = json.loads(handle.read())
+    manifest = read_manifest(spool, batch_id)
     tables: dict[str, pa.Table] = {}
     for name in manifest["tables"]:
         with fs.open(f"{folder}/{name}.parquet", "rb") as handle:
