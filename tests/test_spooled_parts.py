@@ -74,6 +74,7 @@ def test_parts_are_spooled_and_the_rest_returned(
     assert tracked in [s.url_seen for s in rest.sightings]
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("prefect_harness")
 def test_ingest_urls_loads_parts_while_fetching(
     server: FaultServer, fetch_settings: Settings, monkeypatch: pytest.MonkeyPatch
