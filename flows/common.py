@@ -186,7 +186,8 @@ class BackgroundLoader:
                 self._con_loads = 0
             self._con_loads += 1
             last = last or self._con_loads >= _BATCHES_PER_CONNECTION
-            return load_batches(self._con, settings.spool, [batch_id], run=run)
+            # one thread: the run's workers have the cores (``load_batches``)
+            return load_batches(self._con, settings.spool, [batch_id], run=run, threads=1)
         except Exception as error:  # the final load reports it
             self._failed = True
             last = True

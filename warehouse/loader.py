@@ -98,20 +98,26 @@ def load_spool(
     return report
 
 
-LOADER_THREADS = 1
-
-
 def load_batches(
-    con: duckdb.DuckDBPyConnection, spool: str, batch_ids: list[str], *, run: RunRow | None = None
+    con: duckdb.DuckDBPyConnection,
+    spool: str,
+    batch_ids: list[str],
+    *,
+    run: RunRow | None = None,
+    threads: int | None = None,
 ) -> LoadReport:
     """Merge the given spool batches over an open writer connection (``connect_writer``),
-    each in its own transaction; with ``run``, add their counts to the run's row."""
+    each in its own transaction; with ``run``, add their counts to the run's row.
+
+    ``threads``: DuckDB's threads for the loads (default: the connection's, every core). A
+    loader that shares the machine with a run's workers does better with one: measured on
+    10,000 seed articles (20 batches of 500) loaded alone, 15.5 CPU-s and 15.2 s with one
+    thread against 19.9 CPU-s and 16.2 s with two; in the ingest-seeds flow its process used
+    29 CPU-s instead of 38. Alone on a large warehouse, every core pays: 1,000 articles into
+    1,000,000 took 3.0 s with one thread, 2.5 s with two (bench_warehouse_scale)."""
     report = LoadReport()
-    # One thread: a batch's statements are too small for DuckDB's parallelism to pay, and the
-    # loader shares the machine with the workers. Measured on 10,000 seed articles (20
-    # batches) in one process: 15.5 CPU-s and 15.2 s with one thread, 19.9 CPU-s and 16.2 s
-    # with two; in the ingest-seeds flow, the flow's process used 29 CPU-s instead of 38.
-    con.execute(f"SET threads = {LOADER_THREADS}")
+    if threads is not None:
+        con.execute(f"SET threads = {int(threads)}")
     for batch_id in batch_ids:
         report.add(_load_one(con, spool, batch_id))
     if run is not None:
