@@ -100,3 +100,18 @@ def hold_reader(db: Path, release: Path, limit: float = 300) -> subprocess.Popen
     )
     assert proc.stdout is not None and proc.stdout.readline().strip() == "holding"
     return proc
+
+
+def local_fetch_settings(tmp_path: Path, **overrides: object) -> Settings:
+    """Settings for fetching from the local test server: its address allowed, no politeness
+    delay, no retries, two extraction workers, warehouse and spool under ``tmp_path``."""
+    values: dict[str, object] = {
+        "db": tmp_path / "news.duckdb",
+        "spool": str(tmp_path / "spool"),
+        "allow_private": "127.0.0.1",
+        "per_host_delay": 0,
+        "http_retries": 0,
+        "workers": 2,
+        **overrides,
+    }
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type]

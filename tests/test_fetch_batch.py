@@ -14,6 +14,7 @@ from tasks.normalize import article_id, canonical_url
 from tasks.rawpages import page_html
 from tasks.records import Candidate
 from tests.fetch_server import FaultServer, article_html, page, sample_paragraphs, status
+from tests.helpers import local_fetch_settings
 
 WALL = (
     "<html><head><title>Just a moment...</title></head><body>"
@@ -31,15 +32,7 @@ def server() -> Iterator[FaultServer]:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Iterator[Settings]:
-    yield Settings(
-        db=tmp_path / "news.duckdb",
-        spool=str(tmp_path / "spool"),
-        allow_private="127.0.0.1",
-        per_host_delay=0,
-        http_retries=0,
-        workers=2,
-        _env_file=None,  # type: ignore[call-arg]
-    )
+    yield local_fetch_settings(tmp_path)
     _reset_pool()
 
 

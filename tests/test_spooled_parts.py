@@ -15,6 +15,7 @@ from tasks import fetch
 from tasks.records import Batch, Candidate
 from tasks.spool import pending, read_batch, read_manifest, write_batch
 from tests.fetch_server import FaultServer, article_html, page, sample_paragraphs, status
+from tests.helpers import local_fetch_settings
 
 PAGES = 11
 
@@ -33,16 +34,7 @@ def server() -> Iterator[FaultServer]:
 
 @pytest.fixture
 def fetch_settings(tmp_path: Path) -> Iterator[Settings]:
-    yield Settings(
-        db=tmp_path / "news.duckdb",
-        spool=str(tmp_path / "spool"),
-        allow_private="127.0.0.1",
-        per_host_delay=0,
-        http_retries=0,
-        workers=2,
-        lock_wait=30,
-        _env_file=None,  # type: ignore[call-arg]
-    )
+    yield local_fetch_settings(tmp_path, lock_wait=30)
     fetch._reset_pool()
 
 
