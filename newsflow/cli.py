@@ -135,10 +135,12 @@ def ingest_seeds(
 
 
 def _reader(settings: Settings) -> Any:
-    from warehouse.db import WarehouseLocked, connect_reader
+    """The sandboxed, read-only connection analysts' reads go through (warehouse/sandbox.py)."""
+    from warehouse import sandbox
+    from warehouse.db import WarehouseLocked
 
     try:
-        return connect_reader(settings.db)
+        return sandbox.connect(settings.db)
     except FileNotFoundError as exc:
         raise _fail(str(exc)) from exc
     except WarehouseLocked as exc:
@@ -159,14 +161,29 @@ def sql(
     query: Annotated[str, typer.Argument(help="A SQL query; the warehouse is opened read-only.")],
     db: DbOption = None,
     csv: Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")] = False,
+    json_lines: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object a line (for scripts).")
+    ] = False,
     max_rows: Annotated[int, typer.Option(help="Rows shown in a table (0: all).")] = 200,
 ) -> None:
-    """Run read-only SQL against the warehouse and print the result."""
+    """Run read-only SQL against the live warehouse and print the result.
+
+    Sandboxed: no writes, no ATTACH, no file access outside the warehouse, no settings
+    changes, no extension installs (each refused with exit 2). search_articles(...) works.
+    """
     import duckdb
 
+    from warehouse import sandbox
+
+    if csv and json_lines:
+        err.print("[bold red]error:[/] choose one of --csv and --json")
+        raise typer.Exit(2)
     con = _reader(_settings(db))
     try:
-        cursor = con.execute(query)
+        cursor = sandbox.run(con, query)
+    except sandbox.Refused as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from exc
     except duckdb.Error as exc:
         raise _fail(
             str(exc).splitlines()[0],
@@ -177,13 +194,19 @@ def sql(
         return
     columns = [d[0] for d in cursor.description]
     rows = cursor.fetchall()
-    if csv:
-        import csv as csv_mod
+    if csv or json_lines:
         import sys
 
-        writer = csv_mod.writer(sys.stdout)
-        writer.writerow(columns)
-        writer.writerows(rows)
+        if csv:
+            import csv as csv_mod
+
+            writer = csv_mod.writer(sys.stdout)
+            writer.writerow(columns)
+            writer.writerows(rows)
+        else:
+            from newsflow.jsonlines import write_rows
+
+            write_rows(sys.stdout, columns, rows)
         return
     _print_rows(None, columns, rows, max_rows)
     if max_rows and len(rows) > max_rows:

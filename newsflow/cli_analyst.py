@@ -46,14 +46,16 @@ def _publish(settings: Settings) -> Any:
         raise _fail(str(exc)) from exc
 
 
-def _open_copy(settings: Settings, refresh: bool) -> Any:
-    """The published copy, read-only with fts loaded; published first if missing or asked."""
+def _open_copy(settings: Settings, refresh: bool, *, sandboxed: bool = False) -> Any:
+    """The published copy, read-only with fts loaded; published first if missing or asked.
+    ``sandboxed``: through the analysts' sandbox (warehouse/sandbox.py)."""
+    from warehouse import sandbox
     from warehouse.publish import open_published, published_path
 
     path = published_path(settings.db)
     if refresh or not path.exists():
         _publish(settings)
-    return open_published(path)
+    return sandbox.connect(path) if sandboxed else open_published(path)
 
 
 def _age(when: datetime) -> str:
@@ -102,7 +104,7 @@ def search(
     from warehouse.publish import published_path
 
     settings = _settings(db)
-    con = _open_copy(settings, refresh)
+    con = _open_copy(settings, refresh, sandboxed=True)
     try:
         hits = fts.search(
             con,

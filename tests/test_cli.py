@@ -63,7 +63,7 @@ def test_ingest_then_query_then_status(api_env: dict[str, str], tmp_path: Path) 
     out = run(["sql", "SELECT domain, language FROM articles", "--csv"], api_env)
     assert out.returncode == 0 and out.stdout.splitlines() == ["domain,language", "sott.net,en"]
     out = run(["sql", "DELETE FROM articles"], api_env)  # read-only
-    assert out.returncode == 1 and "read-only" in out.stderr.lower()
+    assert out.returncode == 2 and "read-only" in out.stderr.lower()
     out = run(["sql", "SELECT nope FROM articles"], api_env)
     assert out.returncode == 1 and "hint" in out.stderr
     out = run(["status"], api_env)

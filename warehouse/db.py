@@ -48,6 +48,7 @@ def _connect(
     read_only: bool,
     wait: float,
     on_wait: Callable[[str, float], None] | None = None,
+    config: dict[str, str | bool | int | float] | None = None,
 ) -> duckdb.DuckDBPyConnection:
     deadline = time.monotonic() + wait
     delay = 0.05
@@ -55,9 +56,11 @@ def _connect(
     while True:
         try:
             # Never download extensions: fts is loaded from its pinned package (warehouse/fts.py).
-            con = duckdb.connect(
-                str(path), read_only=read_only, config={"autoinstall_known_extensions": False}
-            )
+            options: dict[str, str | bool | int | float] = {
+                "autoinstall_known_extensions": False,
+                **(config or {}),
+            }
+            con = duckdb.connect(str(path), read_only=read_only, config=options)
             con.execute("SET TimeZone = 'UTC'")
             return con
         except (duckdb.IOException, duckdb.ConnectionException) as error:
@@ -83,11 +86,13 @@ def connect_writer(
     return con
 
 
-def connect_reader(path: Path, wait: float = 10.0) -> duckdb.DuckDBPyConnection:
+def connect_reader(
+    path: Path, wait: float = 10.0, config: dict[str, str | bool | int | float] | None = None
+) -> duckdb.DuckDBPyConnection:
     """A read-only connection; it waits briefly for a running load to finish."""
     if not path.exists():
         raise FileNotFoundError(f"no warehouse at {path}: run `newsflow ingest-seeds` first")
-    return _connect(path, read_only=True, wait=wait)
+    return _connect(path, read_only=True, wait=wait, config=config)
 
 
 def migrations() -> list[tuple[int, str, Path]]:

@@ -43,10 +43,14 @@ def load(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"LOAD '{path}'")
 
 
-def create_search_macro(con: duckdb.DuckDBPyConnection) -> None:
-    """The ``search_articles`` table macro (it calls ``stem``, so the extension is loaded)."""
+def create_search_macro(con: duckdb.DuckDBPyConnection, *, temporary: bool = False) -> None:
+    """The ``search_articles`` table macro (it calls ``stem``, so the extension is loaded);
+    ``temporary``: for this session only, as on a read-only connection to the warehouse."""
     load(con)
-    con.execute(SEARCH_MACRO.read_text(encoding="utf-8"))
+    text = SEARCH_MACRO.read_text(encoding="utf-8")
+    if temporary:
+        text = text.replace("CREATE OR REPLACE MACRO", "CREATE OR REPLACE TEMP MACRO", 1)
+    con.execute(text)
 
 
 def has_index(con: duckdb.DuckDBPyConnection) -> bool:

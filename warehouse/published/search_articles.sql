@@ -48,7 +48,7 @@ FROM scores sc
 JOIN articles a ON a.article_id = sc.article_id
 WHERE (since IS NULL OR CAST(timezone('UTC', a.published_at) AS DATE) >= CAST(since AS DATE))
   AND (until IS NULL OR CAST(timezone('UTC', a.published_at) AS DATE) <= CAST(until AS DATE))
-  AND (domain IS NULL OR a.domain = domain OR a.domain LIKE '%.' || domain)
+  AND (domain IS NULL OR a.domain = domain OR ends_with(a.domain, '.' || domain))
   AND (language IS NULL OR a.language = language)
   AND (include_duplicates OR a.duplicate_of IS NULL)
 ORDER BY sc.score DESC, a.published_at DESC NULLS LAST, a.article_id
