@@ -48,7 +48,7 @@ def _connect(
     read_only: bool,
     wait: float,
     on_wait: Callable[[str, float], None] | None = None,
-    config: dict[str, str | bool | int | float] | None = None,
+    config: dict[str, str | bool | int | float | list[str]] | None = None,
 ) -> duckdb.DuckDBPyConnection:
     deadline = time.monotonic() + wait
     delay = 0.05
@@ -56,7 +56,7 @@ def _connect(
     while True:
         try:
             # Never download extensions: fts is loaded from its pinned package (warehouse/fts.py).
-            options: dict[str, str | bool | int | float] = {
+            options: dict[str, str | bool | int | float | list[str]] = {
                 "autoinstall_known_extensions": False,
                 **(config or {}),
             }
@@ -87,7 +87,9 @@ def connect_writer(
 
 
 def connect_reader(
-    path: Path, wait: float = 10.0, config: dict[str, str | bool | int | float] | None = None
+    path: Path,
+    wait: float = 10.0,
+    config: dict[str, str | bool | int | float | list[str]] | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """A read-only connection; it waits briefly for a running load to finish."""
     if not path.exists():
