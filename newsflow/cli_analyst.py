@@ -142,22 +142,45 @@ def export(
     fmt: Annotated[
         str, typer.Option("--format", help="parquet (default) or csv.", case_sensitive=False)
     ] = "parquet",
+    table: Annotated[
+        str,
+        typer.Option(
+            "--table",
+            help="Public table or view to export: articles (default), articles_unique, "
+            "article_sightings, article_versions, article_comments, rejects, runs, feeds, "
+            "daily_counts, rejects_daily, sightings_by_feed, duplicate_clusters, "
+            "article_clusters, feed_health.",
+        ),
+    ] = "articles",
     refresh: RefreshOption = False,
     db: DbOption = None,
 ) -> None:
-    """Write the articles as files partitioned by date (DIR/date=YYYY-MM-DD/, hive style).
+    """Write every column of a table as files partitioned by date (DIR/date=YYYY-MM-DD/).
 
-    The date is the UTC publication date, or the ingest date when unknown (column undated).
-    Re-exporting a range replaces its partitions. Read back with e.g.
-    pandas.read_parquet(DIR), polars.read_parquet(DIR/**/*.parquet, hive_partitioning=True)
-    or spark.read.parquet(DIR).
+    For articles the date is the UTC publication date, or the ingest date when unknown (column
+    undated); tables without a day of their own are one file. A re-export replaces every day
+    folder of its range (days with no rows left are removed), so the folder always holds the
+    warehouse's current rows. Read back with e.g. pandas.read_parquet(DIR),
+    polars.read_parquet(DIR/**/*.parquet, hive_partitioning=True) or spark.read.parquet(DIR).
     """
-    from warehouse.export import export_articles
+    from warehouse.export import RELATIONS, ExportTargetError, check_target, export_articles
     from warehouse.publish import published_path
 
     fmt = fmt.lower()
+    problem = None
     if fmt not in ("parquet", "csv"):
-        err.print(f"[bold red]error:[/] --format must be parquet or csv, not {fmt!r}")
+        problem = f"--format must be parquet or csv, not {fmt!r}"
+    elif table not in RELATIONS:
+        problem = f"--table must be one of {', '.join(RELATIONS)}; not {table!r}"
+    elif RELATIONS[table] is None and (since or until):
+        problem = f"{table} has no day of its own: export it without --since/--until"
+    else:
+        try:
+            check_target(directory)
+        except ExportTargetError as exc:
+            problem = str(exc)
+    if problem:
+        err.print(f"error: {problem}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(2)
     settings = _settings(db)
     con = _open_copy(settings, refresh)
@@ -168,13 +191,15 @@ def export(
             since=_day(since),
             until=_day(until),
             fmt=fmt,  # type: ignore[arg-type]
+            table=table,
         )
         freshness = _freshness(con, published_path(settings.db))
     finally:
         con.close()
     span = f"{report.partitions[0]} .. {report.partitions[-1]}" if report.partitions else "no dates"
+    noun = "articles" if table == "articles" else f"rows of {table}"
     console.print(
-        f"exported {report.rows} articles to {directory} as {fmt}: "
+        f"exported {report.rows} {noun} to {directory} as {fmt}: "
         f"{len(report.partitions)} date partitions ({span}), {report.files} files in the folder"
     )
     err.print(freshness, markup=False, highlight=False, soft_wrap=True)

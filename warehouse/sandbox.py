@@ -41,12 +41,12 @@ _WHAT = {
     duckdb.StatementType.VARIABLE_SET: "settings changes (SET VARIABLE)",
 }
 # Engine messages that mean the sandbox refused, not that the query was wrong.
-_ENGINE_REFUSALS = (
-    "read-only mode",
-    "configuration has been locked",
-    "disabled by configuration",
-    "disabled through configuration",
-)
+_ENGINE_REFUSALS = {
+    "read-only mode": "writes",
+    "configuration has been locked": "settings changes",
+    "disabled by configuration": "files outside the warehouse",
+    "disabled through configuration": "extension loads",
+}
 
 
 class Refused(Exception):
@@ -99,8 +99,11 @@ def run(con: duckdb.DuckDBPyConnection, query: str) -> duckdb.DuckDBPyConnection
         return con.execute(query)
     except duckdb.Error as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if isinstance(exc, duckdb.PermissionException) or any(
-            marker in message for marker in _ENGINE_REFUSALS
-        ):
-            raise Refused(f"newsflow sql is read-only and sandboxed: {message}") from exc
+        what = next((w for marker, w in _ENGINE_REFUSALS.items() if marker in message), None)
+        if what is None and isinstance(exc, duckdb.PermissionException):
+            what = "files, databases and extensions outside the warehouse"
+        if what is not None:
+            raise Refused(
+                f"newsflow sql is read-only and sandboxed: {what} are refused ({message})"
+            ) from exc
         raise
