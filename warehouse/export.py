@@ -14,8 +14,10 @@ export gives exactly the warehouse's current rows.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
+import tempfile
 import uuid
 from dataclasses import dataclass
 from datetime import date
@@ -117,7 +119,7 @@ def export_articles(
     query = f"SELECT * FROM ({_select(table)}) {where} ORDER BY {order}"
     directory.mkdir(parents=True, exist_ok=True)
     # One export of a target at a time; leftovers of a killed export are swept under it.
-    with FileLock(str(directory / ".export.lock")):
+    with FileLock(_lock_path(directory)):
         _sweep(directory)
         stage = directory.parent / f".{directory.name}.export-{uuid.uuid4().hex[:8]}"
         stage.mkdir()
@@ -143,6 +145,12 @@ def export_articles(
             shutil.rmtree(stage, ignore_errors=True)
     files = sum(1 for _ in directory.glob(f"**/*.{fmt}"))
     return ExportReport(directory, fmt, rows, partitions, files)
+
+
+def _lock_path(directory: Path) -> str:
+    """A lock file per target, kept out of the target and out of the folder around it."""
+    key = hashlib.blake2b(str(directory.resolve()).encode(), digest_size=8).hexdigest()
+    return str(Path(tempfile.gettempdir()) / f"newsflow-export-{key}.lock")
 
 
 def _count(con: duckdb.DuckDBPyConnection, query: str) -> int:
