@@ -37,9 +37,22 @@ DbOption = Annotated[
 
 
 def _settings(db: Path | None, **overrides: Any) -> Settings:
+    """The run's settings, checked before any work: a bad value, an unusable --db or a spool
+    whose filesystem is not installed is an operator error (``main`` prints it, exit 2)."""
+    from newsflow.operator_errors import check_spool_filesystem
+    from warehouse.db import check_warehouse_path
+
     if db is not None:
         overrides["db"] = db
-    return Settings(**overrides)
+    settings = Settings(**overrides)
+    check_warehouse_path(settings.db)
+    check_spool_filesystem(settings.spool)
+    return settings
+
+
+def _operator_error(message: str) -> typer.Exit:
+    err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    return typer.Exit(2)
 
 
 def _fail(message: str, hint: str = "") -> typer.Exit:
@@ -106,6 +119,10 @@ def _run_flow(settings: Settings, label: str, call: Any) -> dict[str, Any]:
     except WarehouseLocked as exc:
         raise _fail(str(exc)) from exc
     except Exception as exc:
+        from newsflow.operator_errors import describe
+
+        if (message := describe(exc, settings)) is not None:
+            raise _operator_error(message) from exc
         raise _fail(
             f"the run failed: {type(exc).__name__}: {exc}", f"the Prefect server log is {log}"
         ) from exc
@@ -268,7 +285,16 @@ from newsflow import cli_analyst, cli_fetch, cli_orchestrate, cli_scale  # noqa:
 
 def main() -> None:
     quiet_prefect_defaults()
-    app()
+    try:
+        app()
+    except Exception as exc:  # the one place operator errors become a line and exit 2
+        from newsflow.operator_errors import describe
+
+        message = describe(exc)
+        if message is None:
+            raise
+        _operator_error(message)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":  # `python -m newsflow.cli`: run the module the commands registered on

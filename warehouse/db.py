@@ -33,6 +33,40 @@ class WarehouseLocked(Exception):
         )
 
 
+class UnusableWarehouse(ValueError):
+    """``--db`` names something that cannot be the warehouse (a folder, another file type)."""
+
+
+_MAGIC = b"DUCK"  # bytes 8-11 of every DuckDB database file
+
+
+def check_warehouse_path(path: Path) -> None:
+    """Refuse, before any work, a warehouse path that DuckDB could not open or create."""
+    if path.is_dir():
+        raise UnusableWarehouse(
+            f"--db {path} is a folder: give the warehouse file, e.g. {path / 'news.duckdb'}"
+        )
+    if path.exists():
+        if not path.is_file():
+            raise UnusableWarehouse(f"--db {path} is not a regular file: give a DuckDB file")
+        try:
+            with path.open("rb") as handle:
+                header = handle.read(12)
+        except OSError as exc:
+            raise UnusableWarehouse(f"--db {path} cannot be read: {exc.strerror}") from exc
+        if header[8:12] != _MAGIC:
+            raise UnusableWarehouse(
+                f"--db {path} is not a DuckDB database: give the warehouse file, or a new "
+                "path to start one"
+            )
+        return
+    parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UnusableWarehouse(f"--db {path}: {parent} is a file, not a folder")
+
+
 def _lock_holder(error: duckdb.Error) -> str | None:
     match = _LOCK_HOLDER.search(str(error))
     if match:
