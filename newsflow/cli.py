@@ -109,11 +109,12 @@ def _print_summary(summary: dict[str, Any], db: Path) -> None:
 
 
 def _run_flow(settings: Settings, label: str, call: Any) -> dict[str, Any]:
+    from newsflow.operator_errors import quiet_operator_errors
     from warehouse.db import WarehouseLocked
 
     log = settings.db.parent / "prefect-server.log"
     try:
-        with prefect_api(log), _progress_bar(label):
+        with prefect_api(log), _progress_bar(label), quiet_operator_errors():
             result: dict[str, Any] = call()
             return result
     except WarehouseLocked as exc:

@@ -8,8 +8,10 @@ workers wrap what they hit) and says what to do; anything else is not an operato
 from __future__ import annotations
 
 import errno
+import logging
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 from pydantic import ValidationError
 
@@ -99,3 +101,40 @@ def describe(exc: BaseException, settings: Settings | None = None) -> str | None
         if isinstance(current, UnusableWarehouse | MissingFilesystem):
             return str(current)
     return _disk_full(exc, settings)
+
+
+class HideOperatorTracebacks(logging.Filter):
+    """Drops the console's error records of an operator error (Prefect logs a failed run's
+    traceback); the command prints its one line instead, and the API log keeps the record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.ERROR:
+            return True
+        if record.exc_info and record.exc_info[1] is not None:
+            return describe(record.exc_info[1]) is None
+        message = record.getMessage()
+        return not any(text in message for text in _DISK_FULL_TEXT)
+
+
+@contextmanager
+def quiet_operator_errors() -> Iterator[None]:
+    """``HideOperatorTracebacks`` on every console handler of the ``prefect`` loggers."""
+    hide = HideOperatorTracebacks()
+    loggers = [logging.getLogger()] + [
+        logging.getLogger(name)
+        for name in list(logging.root.manager.loggerDict)
+        if name == "prefect" or name.startswith("prefect.")
+    ]
+    handlers = {
+        id(h): h
+        for lg in loggers
+        for h in lg.handlers
+        if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
+    }
+    for handler in handlers.values():
+        handler.addFilter(hide)
+    try:
+        yield
+    finally:
+        for handler in handlers.values():
+            handler.removeFilter(hide)
