@@ -270,3 +270,107 @@ def test_item8_reexport_after_a_correction_has_exactly_the_current_rows(
         assert leftovers == []
     finally:
         con.close()
+
+
+# --- item 9: operator errors get one line and exit 2, not a traceback -----------------------
+
+BAD_SETTINGS = {
+    "NEWSFLOW_HTTP_TIMEOUT": "-1",
+    "NEWSFLOW_WORKERS": "abc",
+    "NEWSFLOW_ALLOW_PRIVATE": "notanip",
+    "NEWSFLOW_PUBLISH": "maybe",
+    "NEWSFLOW_TASK_RUNNER": "threads",
+}
+
+
+@pytest.mark.parametrize(("variable", "value"), BAD_SETTINGS.items(), ids=BAD_SETTINGS.keys())
+@pytest.mark.parametrize("command", ["ingest-seeds", "status"])
+def test_item9_bad_settings(tmp_path: Path, variable: str, value: str, command: str) -> None:
+    env = {variable: value, "NEWSFLOW_DB": str(tmp_path / "news.duckdb")}
+    args = [command] + ([str(ROOT / "seeds")] if command == "ingest-seeds" else [])
+    out = newsflow(*args, cwd=tmp_path, env=env)
+    assert_operator_error(out, variable, value)
+    assert not (tmp_path / "news.duckdb").exists()
+
+
+def test_item9_db_is_a_folder_or_not_duckdb_checked_before_any_work(tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    shutil.copy(ROOT / "seeds" / "000_fcba646dac09ab2d.txt", seeds)
+    spool = tmp_path / "spool"
+    env = {"NEWSFLOW_SPOOL": str(spool)}
+    folder = tmp_path / "afolder"
+    folder.mkdir()
+    out = newsflow("ingest-seeds", str(seeds), "--db", str(folder), cwd=tmp_path, env=env)
+    assert_operator_error(out, str(folder), "folder")
+    text = tmp_path / "notes.txt"
+    text.write_text("not a database\n" * 10)
+    for command in (["ingest-seeds", str(seeds)], ["status"], ["sql", "SELECT 1"]):
+        out = newsflow(*command, "--db", str(text), cwd=tmp_path, env=env)
+        assert_operator_error(out, str(text), "not a DuckDB database")
+    assert text.read_text() == "not a database\n" * 10
+    assert not spool.exists(), "ingest-seeds did work before refusing the --db"
+
+
+def test_item9_export_to_an_existing_file(
+    analyst_warehouse: FixtureWarehouse, tmp_path: Path
+) -> None:
+    target = tmp_path / "out.parquet"
+    target.write_bytes(b"keep me")
+    out = newsflow("export", str(target), "--db", str(analyst_warehouse.db), cwd=tmp_path)
+    assert_operator_error(out, str(target), "not a folder")
+    assert target.read_bytes() == b"keep me"
+
+
+def test_item9_s3_spool_without_s3fs(tmp_path: Path) -> None:
+    pytest.importorskip("fsspec")
+    try:
+        import s3fs  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("s3fs is installed here")
+    env = {"NEWSFLOW_SPOOL": "s3://bucket/spool", "NEWSFLOW_DB": str(tmp_path / "news.duckdb")}
+    out = newsflow("ingest-seeds", str(ROOT / "seeds"), cwd=tmp_path, env=env)
+    assert_operator_error(out, "NEWSFLOW_SPOOL=s3://bucket/spool", "s3fs")
+
+
+def _can_mount_tmpfs(where: Path) -> bool:
+    if shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(
+        ["unshare", "-m", "sh", "-c", f"mount -t tmpfs -o size=64k tmpfs '{where}'"],
+        capture_output=True,
+    )
+    return probe.returncode == 0
+
+
+@pytest.mark.slow
+def test_item9_disk_full_names_the_path(prefect_harness: None, tmp_path: Path) -> None:
+    """A warehouse on a 3 MB file system (a private tmpfs) fills up during the load."""
+    from prefect.settings import PREFECT_API_URL
+
+    from tests.helpers import make_seed_files
+
+    small = tmp_path / "small"
+    small.mkdir()
+    if not _can_mount_tmpfs(small):
+        pytest.skip("no private tmpfs mounts here (needs unshare and mount rights)")
+    make_seed_files(tmp_path / "seeds", 300)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSFLOW_")}
+    env.update(
+        PREFECT_API_URL=str(PREFECT_API_URL.value()),
+        NEWSFLOW_DB=str(small / "news.duckdb"),
+        NEWSFLOW_SPOOL=str(small / "spool"),
+    )
+    script = 'mount -t tmpfs -o size=3m tmpfs "$1" && shift && exec "$@"'
+    seeds = str(tmp_path / "seeds")
+    out = subprocess.run(
+        ["unshare", "-m", "sh", "-c", script, "sh", str(small), NEWSFLOW, "ingest-seeds", seeds],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert_operator_error(out, "disk full", str(small))
