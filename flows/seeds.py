@@ -26,7 +26,9 @@ def process_seed_files(
 ) -> tuple[SpooledBatch, HostTimes]:
     """One batch of seed files: parse, fetch listed URLs, process, spool. Returns ids,
     counts and the request times per host of listed URLs, not rows."""
-    candidates, rejects = seeds.read_seed_files([Path(p) for p in paths], run_id)
+    candidates, rejects = seeds.read_seed_files(
+        [Path(p) for p in paths], run_id, max_bytes=settings.seed_max_bytes
+    )
     with_text = [c for c in candidates if c.text is not None]
     batch = process_candidates(with_text, run_id)
     batch.rejects.extend(rejects)

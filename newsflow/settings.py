@@ -59,6 +59,11 @@ class Settings(BaseSettings):
         "while its workers go on, the others at the end); false on work-pool workers, where "
         "the one load-spool deployment is the only writer.",
     )
+    seed_max_bytes: int = Field(
+        10_000_000,
+        gt=0,
+        description="Largest seed file read; a larger one is rejected (too_large) unread.",
+    )
     batch_size: int = Field(500, ge=1, description="Items per processing batch.")
     workers: int = Field(
         0, ge=0, description="Worker processes for CPU-bound stages (0: one per core)."

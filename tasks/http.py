@@ -222,14 +222,32 @@ class _Decoder:
                 if self._first and self._coding == "deflate" and data and (data[0] & 0x0F) != 8:
                     self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)  # raw deflate, no header
                 self._first = False
-                out: bytes = self._zlib.decompress(data, limit)
-                return out
+                return self._inflate(data, limit)
             if self._brotli is not None:
                 out = self._brotli.process(data, output_buffer_limit=limit)
                 return out
         except Exception as exc:  # zlib.error, brotli.error: corrupt data
             raise FetchRefused(self._item, f"{self._coding}: {exc}", reason="bad_encoding") from exc
         return data
+
+    def _inflate(self, data: bytes, limit: int) -> bytes:
+        """zlib output for ``data``; a gzip body may be several members one after another
+        (RFC 1952), each decoded in turn within the same ``limit``."""
+        out = bytearray()
+        while True:
+            if self._zlib.eof:
+                rest = self._zlib.unused_data + data
+                if self._coding == "deflate":
+                    return bytes(out)  # one zlib stream; anything after it is ignored
+                rest = rest.lstrip(b"\x00")  # gzip files may be padded with zeros
+                if not rest:
+                    return bytes(out)
+                self._zlib = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                data = rest
+            out += self._zlib.decompress(data, limit - len(out))
+            data = b""
+            if len(out) >= limit or not self._zlib.eof or not self._zlib.unused_data:
+                return bytes(out)
 
 
 async def _read_body(

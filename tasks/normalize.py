@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 import courlan
 
@@ -46,6 +46,9 @@ def canonical_url(url: str) -> str:
     """Scheme and host lower-cased, default port, tracking parameters and fragment dropped.
 
     Tracking parameters come from courlan's maintained list (utm_*, fbclid, gclid, ...).
+    Credentials (``user:pass@``) are dropped, as is the root dot of a fully qualified host
+    (``example.com.``); percent-escapes of unreserved characters are decoded and the others
+    upper-cased (RFC 3986 6.2.2), so ``%7E`` and ``~`` give the same id.
     """
     url = url.strip()
     try:
@@ -53,8 +56,33 @@ def canonical_url(url: str) -> str:
     except Exception:  # courlan raises assorted errors on odd input; keep the plain form
         normalized = url
     parts = urlsplit(normalized)
-    path = parts.path or "/"
-    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, parts.query, ""))
+    path = _unescape_unreserved(parts.path) or "/"
+    return urlunsplit(
+        (parts.scheme.lower(), _host(parts), path, _unescape_unreserved(parts.query), "")
+    )
+
+
+# RFC 3986 2.3: unreserved characters, which are the same escaped or not.
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
+
+
+def _unescape_unreserved(value: str) -> str:
+    def one(match: re.Match[str]) -> str:
+        char = chr(int(match.group(1), 16))
+        return char if char in _UNRESERVED else "%" + match.group(1).upper()
+
+    return _ESCAPE.sub(one, value) if "%" in value else value
+
+
+def _host(parts: SplitResult) -> str:
+    """The netloc without credentials or the root dot, host lower-cased."""
+    netloc = parts.netloc.rpartition("@")[2].lower()
+    host, port = netloc, ""
+    if not netloc.endswith("]") and netloc.count(":") == 1:  # host:port (not bare IPv6)
+        host, _, port = netloc.partition(":")
+    host = host.rstrip(".") or host
+    return f"{host}:{port}" if port else host
 
 
 def article_id(canonical: str) -> str:

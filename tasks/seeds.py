@@ -10,7 +10,9 @@ non-blank line that is not a ``#`` comment is an http(s) URL.
 from __future__ import annotations
 
 import codecs
+import os
 import re
+import stat
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +24,7 @@ from tasks.normalize import is_http_url
 from tasks.records import Candidate, DateClaim, Note, RejectRow
 
 COMMENT_PREFIX = "Comment:"
+DEFAULT_MAX_BYTES = 10_000_000  # NEWSFLOW_SEED_MAX_BYTES
 # Files in a seed folder that are configuration or documentation, not seeds.
 _NOT_SEEDS = {".toml", ".opml", ".md", ".json", ".yaml", ".yml"}
 # Control, surrogate and private-use characters: a few are noise, many mean binary data.
@@ -50,7 +53,8 @@ def discover(paths: Iterable[Path]) -> list[Path]:
                 rel = child.relative_to(path)
                 if any(part.startswith(".") for part in rel.parts):
                     continue
-                if child.is_file() and child.suffix.lower() not in _NOT_SEEDS:
+                # Not only regular files: a FIFO or a dangling link gets its reject when read.
+                if not child.is_dir() and child.suffix.lower() not in _NOT_SEEDS:
                     found.append(child)
         else:
             found.append(path)
@@ -159,8 +163,47 @@ def parse_seed_date(value: str, now: datetime) -> tuple[datetime | None, str]:
     return parsed, ""
 
 
+def read_seed_bytes(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
+    """A seed file's bytes, or ``BadInput``: only a regular file, only up to ``max_bytes``.
+
+    Opened without blocking (a FIFO would wait for a writer forever) and checked with fstat
+    on the open file before reading, so a huge or special file costs nothing to reject.
+    """
+    source = str(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except FileNotFoundError as exc:
+        if path.is_symlink():
+            target = os.readlink(path)
+            raise BadInput(
+                source, f"symbolic link to {target}, which does not exist", reason="broken_link"
+            ) from exc
+        raise BadInput(source, f"cannot open: {exc.strerror}", reason="unreadable") from exc
+    except OSError as exc:
+        raise BadInput(source, f"cannot open: {exc.strerror}", reason="unreadable") from exc
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a FIFO" if stat.S_ISFIFO(info.st_mode) else "not a regular file"
+            raise BadInput(source, f"{kind}: only regular files are read", reason="not_a_file")
+        if info.st_size > max_bytes:
+            raise BadInput(
+                source,
+                f"{info.st_size} bytes > {max_bytes} (NEWSFLOW_SEED_MAX_BYTES)",
+                reason="too_large",
+            )
+        data = handle.read(max_bytes + 1)
+    if len(data) > max_bytes:  # it grew after the check
+        raise BadInput(source, f"more than {max_bytes} bytes", reason="too_large")
+    return data
+
+
 def read_seed_files(
-    paths: Iterable[Path], run_id: str, *, now: datetime | None = None
+    paths: Iterable[Path],
+    run_id: str,
+    *,
+    now: datetime | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> tuple[list[Candidate], list[RejectRow]]:
     """Read and parse seed files: candidates for the good ones, rejects for the rest."""
     now = now or datetime.now(UTC)
@@ -169,7 +212,10 @@ def read_seed_files(
     for path in paths:
         source = str(path)
         try:
-            data = path.read_bytes()
+            data = read_seed_bytes(path, max_bytes)
+        except BadInput as error:
+            rejects.append(RejectRow(source, "intake", error.reason, error.detail, run_id, now))
+            continue
         except OSError as exc:
             rejects.append(RejectRow(source, "intake", "unreadable", str(exc), run_id, now))
             continue
