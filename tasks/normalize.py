@@ -64,6 +64,7 @@ def canonical_url(url: str) -> str:
 
 # RFC 3986 2.3: unreserved characters, which are the same escaped or not.
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+_DEFAULT_PORTS = {"http": "80", "https": "443"}
 _ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
 
 
@@ -82,6 +83,8 @@ def _host(parts: SplitResult) -> str:
     if not netloc.endswith("]") and netloc.count(":") == 1:  # host:port (not bare IPv6)
         host, _, port = netloc.partition(":")
     host = host.rstrip(".") or host
+    if _DEFAULT_PORTS.get(parts.scheme.lower()) == port:
+        port = ""
     return f"{host}:{port}" if port else host
 
 

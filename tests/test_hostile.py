@@ -374,3 +374,160 @@ def test_item9_disk_full_names_the_path(prefect_harness: None, tmp_path: Path) -
         timeout=600,
     )
     assert_operator_error(out, "disk full", str(small))
+
+
+# --- item 10: smaller holes ------------------------------------------------------------------
+
+
+def test_item10_a_2gb_sparse_seed_is_rejected_unread(tmp_path: Path) -> None:
+    import resource
+
+    from tasks.seeds import read_seed_files
+
+    big = tmp_path / "big.txt"
+    with big.open("wb") as handle:
+        handle.truncate(2 * 1024**3)  # sparse: 2 GB long, nothing on disk
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    candidates, rejects = read_seed_files([big], "run", max_bytes=10_000_000)
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert candidates == []
+    assert [(r.source, r.reason) for r in rejects] == [(str(big), "too_large")]
+    assert "2147483648 bytes" in rejects[0].detail
+    assert grown_mb < 50
+
+
+def test_item10_fifo_and_dangling_link_get_rejects_without_blocking(tmp_path: Path) -> None:
+    import threading
+
+    from tasks.seeds import discover, read_seed_files
+
+    folder = tmp_path / "seeds"
+    folder.mkdir()
+    shutil.copy(ROOT / "seeds" / "000_fcba646dac09ab2d.txt", folder / "good.txt")
+    os.mkfifo(folder / "pipe.txt")
+    (folder / "gone.txt").symlink_to(tmp_path / "nowhere.txt")
+    found = discover([folder])
+    assert sorted(p.name for p in found) == ["gone.txt", "good.txt", "pipe.txt"]
+    result: list[object] = []
+    reader = threading.Thread(target=lambda: result.append(read_seed_files(found, "run")))
+    reader.daemon = True  # a blocked open of the FIFO must not hang the test run
+    reader.start()
+    reader.join(timeout=60)
+    assert not reader.is_alive(), "reading the seed folder blocked on the FIFO"
+    candidates, rejects = result[0]  # type: ignore[misc]
+    assert len(candidates) == 1
+    assert sorted((Path(r.source).name, r.reason) for r in rejects) == [
+        ("gone.txt", "broken_link"),
+        ("pipe.txt", "not_a_file"),
+    ]
+
+
+@pytest.mark.slow
+def test_item10_hostile_seed_folder_through_ingest_seeds(
+    prefect_harness: None, tmp_path: Path
+) -> None:
+    from prefect.settings import PREFECT_API_URL
+
+    folder = tmp_path / "seeds"
+    folder.mkdir()
+    shutil.copy(ROOT / "seeds" / "000_fcba646dac09ab2d.txt", folder / "good.txt")
+    os.mkfifo(folder / "pipe.txt")
+    (folder / "gone.txt").symlink_to(tmp_path / "nowhere.txt")
+    with (folder / "huge.txt").open("wb") as handle:
+        handle.truncate(2 * 1024**3)
+    env = {
+        "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+        "NEWSFLOW_DB": str(tmp_path / "news.duckdb"),
+        "NEWSFLOW_SPOOL": str(tmp_path / "spool"),
+        "NEWSFLOW_SEED_MAX_BYTES": "1000000",
+    }
+    out = newsflow("ingest-seeds", str(folder), cwd=tmp_path, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr
+    con = duckdb.connect(str(tmp_path / "news.duckdb"), read_only=True)
+    try:
+        rejects = con.execute("SELECT source, reason FROM rejects ORDER BY source").fetchall()
+        articles = con.execute("SELECT count(*) FROM articles").fetchone()
+    finally:
+        con.close()
+    assert [(Path(s).name, r) for s, r in rejects] == [
+        ("gone.txt", "broken_link"),
+        ("huge.txt", "too_large"),
+        ("pipe.txt", "not_a_file"),
+    ]
+    assert articles == (1,)
+
+
+def test_item10_multi_member_gzip_is_decoded_whole_within_the_cap(tmp_path: Path) -> None:
+    import asyncio
+    import gzip
+
+    from newsflow.settings import Settings
+    from tasks.errors import FetchRefused
+    from tasks.http import fetch, make_client
+    from tests.fetch_server import FaultServer, page
+
+    settings = Settings(
+        db=tmp_path / "news.duckdb",
+        spool=str(tmp_path / "spool"),
+        allow_private="127.0.0.1",
+        max_bytes=200_000,
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    parts = [f"<p>part {i} ".encode() + b"x" * 20_000 + b"</p>" for i in range(4)]
+    members = b"".join(gzip.compress(p) for p in parts) + b"\x00" * 8  # zero padding
+    bomb = b"".join(gzip.compress(b"y" * 150_000) for _ in range(40))  # 6 MB in 40 members
+    server = FaultServer().start()
+    server.routes["/multi"] = page(members, headers={"Content-Encoding": "gzip"})
+    server.routes["/bomb"] = page(bomb, headers={"Content-Encoding": "gzip"})
+
+    async def go(path: str) -> bytes:
+        async with make_client(settings) as client:
+            response = await fetch(client, server.url(path), settings)
+            return response.body
+
+    try:
+        assert asyncio.run(go("/multi")) == b"".join(parts)
+        with pytest.raises(FetchRefused) as info:
+            asyncio.run(go("/bomb"))
+        assert info.value.reason == "too_large"
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    ("url", "same_as"),
+    [
+        ("https://user:pass@example.com/a", "https://example.com/a"),
+        ("https://user@example.com:8443/a", "https://example.com:8443/a"),
+        ("https://example.com./a", "https://example.com/a"),
+        ("https://EXAMPLE.COM.:443/a", "https://example.com/a"),
+        ("https://example.com/%7Euser/a%2db", "https://example.com/~user/a-b"),
+        ("https://example.com/a?q=%7e", "https://example.com/a?q=~"),
+        ("https://example.com/caf%c3%a9", "https://example.com/caf%C3%A9"),
+    ],
+)
+def test_item10_canonical_url_identity(url: str, same_as: str) -> None:
+    from tasks.normalize import article_id, canonical_url
+
+    assert canonical_url(url) == canonical_url(same_as)
+    assert article_id(canonical_url(url)) == article_id(canonical_url(same_as))
+    assert "@" not in canonical_url(url) and "pass" not in canonical_url(url)
+
+
+def test_item10_canonical_url_keeps_reserved_escapes() -> None:
+    from tasks.normalize import canonical_url
+
+    assert canonical_url("https://example.com/a%2Fb") != canonical_url("https://example.com/a/b")
+    assert canonical_url("https://example.com/?q=a%26b") != canonical_url(
+        "https://example.com/?q=a&b"
+    )
+
+
+def test_item10_search_domain_wildcards_are_literal(analyst_warehouse: FixtureWarehouse) -> None:
+    db = str(analyst_warehouse.db)
+    for pattern in ("%", "%.com", "_xample-news.com"):
+        out = newsflow("search", "rates", "--domain", pattern, "--duplicates", "--db", db)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.startswith("0 results"), (pattern, out.stdout)
+    out = newsflow("search", "rates", "--domain", "example-news.com", "--db", db)
+    assert out.returncode == 0 and not out.stdout.startswith("0 results"), out.stdout
