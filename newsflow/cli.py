@@ -206,7 +206,8 @@ def sql(
         raise _fail(
             str(exc).splitlines()[0],
             "tables: articles, rejects, feeds, runs, "
-            "article_comments, article_sightings, article_versions; see warehouse/README.md",
+            "article_comments, article_sightings, article_versions; "
+            "search_articles('words'); see warehouse/README.md",
         ) from exc
     if cursor.description is None:
         return
