@@ -555,3 +555,16 @@ def test_item10_search_domain_wildcards_are_literal(analyst_warehouse: FixtureWa
         assert out.stdout.startswith("0 results"), (pattern, out.stdout)
     out = newsflow("search", "rates", "--domain", "example-news.com", "--db", db)
     assert out.returncode == 0 and not out.stdout.startswith("0 results"), out.stdout
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="renameat2 is Linux's")
+def test_item8_day_folders_are_swapped_in_one_step(tmp_path: Path) -> None:
+    from warehouse.export import _exchange
+
+    new, old = tmp_path / "new", tmp_path / "old"
+    for folder, name in ((new, "fresh.parquet"), (old, "stale.parquet")):
+        folder.mkdir()
+        (folder / name).write_bytes(b"x")
+    assert _exchange(new, old)
+    assert [p.name for p in old.iterdir()] == ["fresh.parquet"]
+    assert [p.name for p in new.iterdir()] == ["stale.parquet"]

@@ -6,17 +6,20 @@ UTC publication date, or the ingest date for articles without one (``undated`` s
 The others are one file, ``DIR/feeds_0.parquet``.
 
 A re-export never leaves stale rows: the new files are written beside the target first, then
-every day folder of the exported range is replaced by a rename - days that now have no rows
-are removed, days outside the range are left alone - and a one-file export replaces its file
-with one atomic rename. After a correction moves an article to another day, reading the
-export gives exactly the warehouse's current rows.
+every day folder of the exported range is replaced - swapped in one atomic step on Linux
+(``renameat2``), else renamed - days that now have no rows are removed, days outside the range
+are left alone; a one-file export replaces its file with one atomic rename. After a
+correction moves an article to another day, reading the export gives exactly the warehouse's
+current rows.
 """
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import os
 import shutil
+import sys
 import tempfile
 import uuid
 from dataclasses import dataclass
@@ -183,12 +186,28 @@ def _install_days(
                 folder.rename(trash / folder.name)  # the day has no rows any more
         for folder in sorted(fresh.values()):
             target = directory / folder.name
+            if target.exists() and _exchange(folder, target):
+                continue  # swapped in one step; the old day is now in the stage, removed below
             if target.exists():
                 target.rename(trash / folder.name)
             folder.rename(target)
     finally:
         shutil.rmtree(trash, ignore_errors=True)
     return sorted(fresh)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two folders atomically (Linux ``renameat2(RENAME_EXCHANGE)``), so a reader sees
+    the old day or the new one, never neither; False where the system cannot."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    done = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    return bool(done == 0)
 
 
 def _install_file(stage: Path, directory: Path, table: str, fmt: str) -> None:
