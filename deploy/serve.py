@@ -2,7 +2,8 @@
 
 | deployment | flow | runs |
 |---|---|---|
-| ``seed-files`` | ingest-seed-batch | on ``newsflow.seed.created`` events, debounced into batches |
+| ``seed-files`` | ingest-seed-batch | on ``newsflow.seed.created`` events, debounced into |
+|  |  | batches, and for files serve's scan finds not yet ingested; one run at a time |
 | ``backfill`` | backfill | when a person starts it from the UI (a form) or the API |
 | ``loader`` | load-spool | every ``loader_minutes``; concurrency limit 1 (the single writer) |
 | ``maintenance`` | maintenance | hourly: spool health |
@@ -30,6 +31,7 @@ from prefect.events import DeploymentEventTrigger
 from prefect.events.schemas.automations import Posture
 from prefect.types.entrypoint import EntrypointType
 
+from deploy.seedscan import SeedScanner, scan_loop
 from flows.backfill import backfill
 from flows.maintenance import load_spool_flow, maintenance
 from flows.seed_events import FOLDER_LABEL, SEED_CREATED, emit_seed_created, ingest_seed_batch
@@ -48,6 +50,16 @@ class ServeOptions:
     loader_minutes: float = 10.0
     maintenance_minutes: float = 60.0
     feed_minutes: float = DEFAULT_FEED_MINUTES
+    # The warehouse whose seed-file ledger the folder scan reads (None: no scan).
+    db: Path | None = None
+    scan_seconds: float = 60.0
+    lock_wait: float = 5.0
+
+    @property
+    def scan_grace(self) -> float:
+        """Seconds a file announced by an event has to reach the ledger before a scan asks
+        for it again: the debounce, the run's start and its load."""
+        return max(60.0, 6 * self.debounce_seconds)
 
 
 @dataclass
@@ -156,8 +168,12 @@ def build_deployments(options: ServeOptions) -> list[RunnerDeployment]:
             ingest_seed_batch,
             name="seed-files",
             triggers=[seed_trigger(folder, options.debounce_seconds)],
+            # One at a time: a run checks the seed-file ledger before reading, so a file
+            # announced twice (event and scan) is read once.
+            concurrency_limit=1,
             tags=["newsflow", "seeds"],
-            description=f"Ingests seed files dropped into {folder}, in debounced batches.",
+            description=f"Ingests seed files dropped into {folder}, in debounced batches, "
+            "and those the folder scan finds not yet ingested.",
         ),
         _deploy(
             backfill,
@@ -186,7 +202,12 @@ def build_deployments(options: ServeOptions) -> list[RunnerDeployment]:
     ]
 
 
-async def watch_seeds(folder: Path, stop: asyncio.Event, ready: asyncio.Event) -> None:
+async def watch_seeds(
+    folder: Path,
+    stop: asyncio.Event,
+    ready: asyncio.Event,
+    scanner: SeedScanner | None = None,
+) -> None:
     """Emit one ``newsflow.seed.created`` event per new or rewritten seed file."""
     from watchfiles import Change, awatch
 
@@ -210,6 +231,8 @@ async def watch_seeds(folder: Path, stop: asyncio.Event, ready: asyncio.Event) -
                 continue
             announced[path] = key
             emit_seed_created(path, folder)
+            if scanner is not None:
+                scanner.announced(path)
             log.info("seed file %s: event emitted", path)
 
 
@@ -218,13 +241,24 @@ async def serve_all(options: ServeOptions, deployments: list[RunnerDeployment]) 
     from prefect.runner import Runner
 
     runner = Runner(name="newsflow", pause_on_shutdown=False)
+    ids = {}
     for deployment in deployments:
-        await runner.aadd_deployment(deployment)
+        ids[deployment.name] = await runner.aadd_deployment(deployment)
     stop = asyncio.Event()
     ready = asyncio.Event()
-    watcher = asyncio.create_task(watch_seeds(options.seed_dir, stop, ready))
+    scanner = None
+    if options.db is not None:
+        scanner = SeedScanner(
+            options.seed_dir, options.db, grace=options.scan_grace, lock_wait=options.lock_wait
+        )
+    watcher = asyncio.create_task(watch_seeds(options.seed_dir, stop, ready, scanner))
+    background = [watcher]
+    if scanner is not None:
+        await ready.wait()  # the watcher first, then the scan at start
+        scan = scan_loop(scanner, ids["seed-files"], options.scan_seconds, stop)
+        background.append(asyncio.create_task(scan))
     try:
         await runner.start()
     finally:
         stop.set()
-        await asyncio.wait_for(watcher, timeout=10)
+        await asyncio.wait_for(asyncio.gather(*background), timeout=10)

@@ -80,6 +80,15 @@ def serve(
     feed_minutes: Annotated[
         float, typer.Option(min=1.0, help="Default minutes between polls of a feed group.")
     ] = 30.0,
+    scan_seconds: Annotated[
+        float,
+        typer.Option(
+            min=1.0,
+            help="Seconds between scans of the seed folder for files not yet in the "
+            "warehouse's seed-file ledger (also one scan at start): files dropped while "
+            "serve was down, or whose event was lost.",
+        ),
+    ] = 60.0,
     log_level: Annotated[
         str,
         typer.Option(help="Least level of the flow runs' logs kept in the Prefect UI."),
@@ -105,12 +114,17 @@ def serve(
         debounce_seconds=debounce,
         loader_minutes=loader_minutes,
         feed_minutes=feed_minutes,
+        db=Path(settings.db).resolve(),
+        scan_seconds=scan_seconds,
     )
     deployments = build_deployments(options)
     console.print(f"serving {len(deployments)} deployments on {url}:")
     for deployment in deployments:
         console.print(f"  {deployment.flow_name}/{deployment.name}")
-    console.print(f"watching {options.seed_dir} for seed files; warehouse {settings.db}")
+    console.print(
+        f"watching {options.seed_dir} for seed files (and scanning it every "
+        f"{scan_seconds:g} s for files not yet ingested); warehouse {settings.db}"
+    )
     console.print("open the Prefect UI to run a backfill (deployment backfill/backfill)")
     _stop_on_sigterm()
     from prefect.settings import PREFECT_LOGGING_LEVEL, temporary_settings
