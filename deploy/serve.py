@@ -32,7 +32,7 @@ from prefect.events.schemas.automations import Posture
 from prefect.types.entrypoint import EntrypointType
 
 from deploy.seedscan import SeedScanner, scan_loop
-from flows.backfill import backfill
+from flows.backfill import backfill, deployment_schema
 from flows.maintenance import load_spool_flow, maintenance
 from flows.seed_events import FOLDER_LABEL, SEED_CREATED, emit_seed_created, ingest_seed_batch
 
@@ -160,6 +160,18 @@ def _deploy(flow: Any, **kwargs: Any) -> RunnerDeployment:
     return deployment
 
 
+def _backfill_deployment() -> RunnerDeployment:
+    deployment = _deploy(
+        backfill,
+        name="backfill",
+        tags=["newsflow", "backfill"],
+        description="Redo a stage for a range of days: start it from the UI (Run > Custom "
+        "run) and fill in the form. Engine settings come from serve's environment.",
+    )
+    deployment._parameter_openapi_schema = deployment_schema(deployment._parameter_openapi_schema)
+    return deployment
+
+
 def build_deployments(options: ServeOptions) -> list[RunnerDeployment]:
     """Every deployment ``newsflow serve`` serves."""
     folder = options.seed_dir.resolve()
@@ -175,13 +187,7 @@ def build_deployments(options: ServeOptions) -> list[RunnerDeployment]:
             description=f"Ingests seed files dropped into {folder}, in debounced batches, "
             "and those the folder scan finds not yet ingested.",
         ),
-        _deploy(
-            backfill,
-            name="backfill",
-            tags=["newsflow", "backfill"],
-            description="Redo a stage for a range of days: start it from the UI (Run > Custom "
-            "run) and fill in the form.",
-        ),
+        _backfill_deployment(),
         _deploy(
             load_spool_flow,
             name="loader",

@@ -1,21 +1,37 @@
 """Flow ``backfill``: redo a stage for a range of publication days.
 
-Launched from the Prefect UI (deployment ``backfill``, whose form is ``BackfillRequest``) or
-locally with ``newsflow backfill``. The range fans out into one task per day; each day's work
-is idempotent (it recomputes from what is stored and the loader applies only differences),
-so running the same backfill twice changes nothing the second time.
+Launched from the Prefect UI (deployment ``backfill``: a flat form built from the flow's
+signature and docstring, engine settings taken from the environment) or locally with
+``newsflow backfill``. A request that cannot run (a reversed or too long range, an unknown
+site) ends the run at once as Failed, its message one sentence. The range fans out into one
+task per day; each day's work is idempotent (it recomputes from what is stored and the loader
+applies only differences), so running the same backfill twice changes nothing the second time.
+The run's artifact says the mode, the days, the sites, the sitemaps read and each day's counts.
 """
 
 from __future__ import annotations
 
+import re
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from prefect import flow, task
 from prefect.logging import get_run_logger
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from prefect.states import Failed, State
+from prefect.utilities.callables import ParameterSchema
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from flows.common import BackgroundLoader, RunSummary, bounded_map, current_run_id, finish
 from newsflow import progress
@@ -32,86 +48,65 @@ MAX_DAYS = 366
 
 
 class BackfillMode(StrEnum):
-    """What to redo for the articles of each day."""
+    """What to redo for the articles of each day (in the order the form lists them)."""
 
+    rededup = "rededup"
     reextract = "reextract"
     refetch = "refetch"
     sitemaps = "sitemaps"
-    rededup = "rededup"
 
 
+Mode = Literal["rededup", "reextract", "refetch", "sitemaps"]
+
+# One plain line per mode, as the form says it (the flow's docstring): artifact and errors.
 MODE_HELP = {
-    BackfillMode.reextract: "re-extract the stored HTML of the day's articles",
-    BackfillMode.refetch: "fetch again the URLs that failed (rejects) on the days of the range "
-    "and are still not loaded",
-    BackfillMode.sitemaps: "read the sitemaps given (else those of the domains: their "
-    "robots.txt Sitemap lines, else /sitemap.xml) for URLs dated in the range (news "
-    "publication date, else lastmod) and fetch the ones not yet loaded or tried",
-    BackfillMode.rededup: "recompute dedup and enrichment from the stored article text",
+    BackfillMode.rededup: "recompute duplicates, language and word counts from the stored text",
+    BackfillMode.reextract: "extract the text again from each article's stored page",
+    BackfillMode.refetch: "fetch again the pages that failed on those days, if still missing",
+    BackfillMode.sitemaps: "fetch the articles that the sites' sitemaps date in those days",
 }
 # Modes whose stages this version has; the others fail clearly instead of pretending.
 AVAILABLE_MODES = frozenset(BackfillMode)
+_SITE = re.compile(r"^[\w-]+(\.[\w-]+)+$")
 
 
-class ModeNotAvailable(ValueError):
+class BackfillRejected(ValueError):
+    """A backfill that cannot run as asked; the message is one sentence saying why."""
+
+
+class ModeNotAvailable(BackfillRejected):
     """The requested mode needs a stage this installation does not have."""
 
     def __init__(self, mode: BackfillMode) -> None:
         available = ", ".join(sorted(m.value for m in AVAILABLE_MODES))
         super().__init__(
-            f"backfill mode {mode.value!r} ({MODE_HELP[mode]}) is not available in this "
-            f"version; available: {available}"
+            f"Backfill mode {mode.value!r} ({MODE_HELP[mode]}) is not available in this "
+            f"version; available: {available}."
         )
         self.mode = mode
 
 
 class BackfillRequest(BaseModel):
-    """A backfill: which days, which articles, and what to redo for them."""
+    """A backfill: which days, which articles, and what to redo for them (the form's fields,
+    validated)."""
 
     model_config = ConfigDict(title="Backfill", extra="forbid", use_enum_values=False)
 
-    since: date = Field(
-        title="First day",
-        description="First day to backfill (UTC), included: the day articles were published "
-        "(rededup, reextract, sitemaps) or the day items failed (refetch).",
-    )
-    until: date | None = Field(
-        default=None,
-        title="Last day",
-        description="Last day to backfill (UTC), included. Empty: the first day only.",
-    )
-    domains: list[str] = Field(
-        default_factory=list,
-        title="Domains",
-        description="Only articles of these sites, e.g. bbc.co.uk (www. and paths are ignored). "
-        "Empty: every site.",
-    )
-    feeds: list[str] = Field(
-        default_factory=list,
-        title="Feeds",
-        description="Only articles seen in these feeds (feed URLs); not for refetch. "
-        "Empty: from any source.",
-    )
-    sitemaps: list[str] = Field(
-        default_factory=list,
-        title="Sitemaps",
-        description="For mode sitemaps only: sitemap or sitemap index URLs to read (plain, "
-        "gzipped or text), e.g. https://example.com/news-sitemap.xml. Empty: the sitemaps "
-        "of each site in Domains (its robots.txt Sitemap lines, else "
-        "https://<domain>/sitemap.xml). With Domains too, only those sites' URLs are kept.",
-    )
-    mode: BackfillMode = Field(
-        default=BackfillMode.rededup,
-        title="Mode",
-        description="What to redo: "
-        + "; ".join(f"{m.value}: {text}" for m, text in MODE_HELP.items())
-        + ". The default, rededup, reads no network.",
-    )
+    since: date
+    until: date | None = None
+    domains: list[str] = Field(default_factory=list)
+    feeds: list[str] = Field(default_factory=list)
+    sitemaps: list[str] = Field(default_factory=list)
+    mode: BackfillMode = BackfillMode.rededup
 
     @field_validator("domains")
     @classmethod
     def _domains(cls, value: list[str]) -> list[str]:
-        return sorted({rededup.normalize_domain(d) for d in value if d.strip()})
+        domains = sorted({rededup.normalize_domain(d) for d in value if d.strip()})
+        bad = [d for d in domains if not _SITE.match(d)]
+        if bad:
+            raise ValueError(f"{bad[0]!r} is not a site name: write a domain such as bbc.co.uk")
+        return domains
 
     @field_validator("feeds")
     @classmethod
@@ -130,7 +125,7 @@ class BackfillRequest(BaseModel):
     @model_validator(mode="after")
     def _range(self) -> BackfillRequest:
         if self.feeds and self.mode is BackfillMode.refetch:
-            raise ValueError("refetch selects failed URLs by domain; feeds do not apply to it")
+            raise ValueError("refetch selects failed URLs by site; feeds do not apply to it")
         if self.mode is BackfillMode.sitemaps:
             if self.feeds:
                 raise ValueError("sitemaps reads sites' sitemaps; feeds do not apply to it")
@@ -141,13 +136,63 @@ class BackfillRequest(BaseModel):
         last = self.until or self.since
         if last < self.since:
             raise ValueError(f"the last day ({last}) is before the first ({self.since})")
-        if (last - self.since).days + 1 > MAX_DAYS:
-            raise ValueError(f"at most {MAX_DAYS} days per backfill; split the range")
+        days = (last - self.since).days + 1
+        if days > MAX_DAYS:
+            raise ValueError(
+                f"a backfill covers at most {MAX_DAYS} days and {self.since} to {last} is "
+                f"{days}: split the range"
+            )
         return self
+
+    @classmethod
+    def checked(cls, **fields: Any) -> BackfillRequest:
+        """The request, or ``BackfillRejected`` with the first problem as one sentence."""
+        try:
+            return cls(**fields)
+        except ValidationError as exc:
+            raise BackfillRejected(problem_sentence(exc)) from None
 
     def days(self) -> list[date]:
         last = self.until or self.since
         return [self.since + timedelta(days=n) for n in range((last - self.since).days + 1)]
+
+    def form(self) -> dict[str, Any]:
+        """The request as the flow's (the form's) parameters."""
+        return {
+            "mode": self.mode.value,
+            "first_day": self.since,
+            "last_day": self.until,
+            "sites": tuple(self.domains),
+            "feeds": tuple(self.feeds),
+            "sitemaps": tuple(self.sitemaps),
+        }
+
+
+def problem_sentence(error: ValidationError) -> str:
+    """A validation error as one sentence: ``the last day ... is before ...`` -> ``The last
+    day ... is before ....``"""
+    first = error.errors()[0]
+    text = str(first["msg"]).removeprefix("Value error, ")
+    if first["type"] != "value_error" and first.get("loc"):
+        text = f"{first['loc'][0]}: {text}"
+    text = text[:1].upper() + text[1:]
+    return text if text.endswith(".") else text + "."
+
+
+def check_sites(request: BackfillRequest, settings: Settings) -> None:
+    """Sites the warehouse has never seen fail the backfill at once (a typo, most likely),
+    except for mode sitemaps, whose purpose is to bring in articles of any site."""
+    if not request.domains or request.mode is BackfillMode.sitemaps:
+        return
+    from warehouse.sites import known_sites
+
+    known = known_sites(Path(settings.db), request.domains, wait=settings.lock_wait)
+    unknown = [d for d in request.domains if d not in known]
+    if unknown:
+        raise BackfillRejected(
+            f"The warehouse has no article or failed page from {', '.join(unknown)}: check "
+            "the spelling of the site (as in articles.domain, e.g. bbc.co.uk)."
+        )
 
 
 def check_mode(mode: BackfillMode) -> None:
@@ -221,10 +266,10 @@ def refetch_day(
 @task(name="read-sitemaps", retries=1, retry_condition_fn=retry_transient)
 def read_sitemaps(
     request: BackfillRequest, run_id: str, settings: Settings
-) -> tuple[dict[date, list[SitemapURL]], dict[str, int], HostTimes]:
+) -> tuple[dict[date, list[SitemapURL]], dict[str, int], HostTimes, list[str]]:
     """The request's sitemaps read once for the whole range: URLs by day (the days' tasks
-    fetch them), counts, and request times per host. Unreadable sitemaps are spooled as
-    rejects."""
+    fetch them), counts, request times per host, and the sitemaps read first (those given,
+    else the sites'). Unreadable sitemaps are spooled as rejects."""
     from tasks import sitemapscan
     from tasks.fetch import run_async
 
@@ -248,7 +293,7 @@ def read_sitemaps(
         "unreadable": len(found.rejects),
         "in_range": found.urls,
     }
-    return found.by_day, counts, times
+    return found.by_day, counts, times, list(found.roots)
 
 
 @task(
@@ -287,20 +332,23 @@ def sitemaps_day(
 
 
 def _sitemaps_mode(
-    request: BackfillRequest, summary: RunSummary, settings: Settings
+    request: BackfillRequest, summary: RunSummary, settings: Settings, report: DayReport
 ) -> dict[str, int]:
     """Read the sitemaps once, then fetch day by day (each day's URLs checked against the
     warehouse first, so a second run fetches nothing)."""
-    by_day, counts, times = read_sitemaps(request, summary.run_id, settings)
+    by_day, counts, times, roots = read_sitemaps(request, summary.run_id, settings)
+    report.sitemaps = roots
     summary.add_hosts(times)
     summary.items = counts["in_range"]
     totals = {**counts, "already_loaded": 0, "already_failed": 0, "fetched": 0}
     for day in request.days():
+        done = {"already_loaded": 0, "already_failed": 0, "fetched": 0}
         if by_day.get(day):
             done, times = sitemaps_day(day, by_day[day], summary.run_id, settings)
             summary.add_hosts(times)
             for key, value in done.items():
                 totals[key] += value
+        report.add(day, {"URLs in the sitemaps": len(by_day.get(day, [])), **done})
         progress.advance("days", 1)
     return totals
 
@@ -353,11 +401,122 @@ def reextract_day(
     return len(pages)
 
 
+@dataclass
+class DayReport:
+    """What the run's artifact says about a backfill: the request, the sitemaps read, and
+    each day's counts (columns by mode)."""
+
+    request: BackfillRequest
+    sitemaps: list[str] = field(default_factory=list)
+    days: dict[date, dict[str, int]] = field(default_factory=dict)
+
+    def add(self, day: date, counts: dict[str, int]) -> None:
+        self.days[day] = {k.replace("_", " "): v for k, v in counts.items()}
+
+    def markdown(self) -> list[str]:
+        request, days = self.request, self.request.days()
+        span = f"{days[0]}" if len(days) == 1 else f"{days[0]} to {days[-1]}"
+        lines = [
+            f"**Mode:** {request.mode.value} ({MODE_HELP[request.mode]})  ",
+            f"**Days:** {span} ({len(days)} {'day' if len(days) == 1 else 'days'}, UTC)  ",
+            f"**Sites:** {', '.join(request.domains) or 'all'}  ",
+            f"**Feeds:** {', '.join(request.feeds) or 'all'}",
+        ]
+        if request.mode is BackfillMode.sitemaps:
+            read = ", ".join(self.sitemaps) or "none"
+            lines[-1] += "  "
+            lines.append(f"**Sitemaps read:** {read}")
+        if self.days:
+            columns = list(next(iter(self.days.values())))
+            lines += ["", "| day | " + " | ".join(columns) + " |"]
+            lines.append("|---|" + "---:|" * len(columns))
+            for day, counts in self.days.items():
+                cells = " | ".join(str(counts.get(c, 0)) for c in columns)
+                lines.append(f"| {day} | {cells} |")
+        return [*lines, ""]
+
+
+# The command line and tests run the flow with their own settings; a deployment's runs build
+# them from the environment.
+_SETTINGS: ContextVar[Settings | None] = ContextVar("backfill_settings", default=None)
+_DAY_SCHEMA = WithJsonSchema({"type": "string", "format": "date"})
+
+
+def _title(text: str) -> Any:
+    return Field(json_schema_extra={"title": text})
+
+
 @flow(name="backfill", log_prints=True)
-def backfill(request: BackfillRequest, settings: Settings | None = None) -> dict:
-    """Redo a stage for the articles published in a range of days (see the form's fields)."""
-    settings = settings or Settings()
+def backfill(
+    mode: Annotated[Mode, _title("Mode")] = "rededup",
+    *,
+    first_day: Annotated[date, _title("First day")],
+    last_day: Annotated[date | None, _DAY_SCHEMA, _title("Last day")] = None,
+    sites: Annotated[tuple[str, ...], _title("Sites")] = (),
+    feeds: Annotated[tuple[str, ...], _title("Feeds")] = (),
+    sitemaps: Annotated[tuple[str, ...], _title("Sitemaps")] = (),
+) -> dict[str, Any] | State:
+    """Redo one stage for the articles of a range of days. Running it twice changes nothing.
+
+    Args:
+        mode: What to redo for the articles of each day:
+            - rededup: recompute duplicates, language and word counts from the stored text
+            - reextract: extract the text again from each article's stored page
+            - refetch: fetch again the pages that failed on those days, if still missing
+            - sitemaps: fetch the articles that the sites' sitemaps date in those days
+        first_day: First day (UTC), included: the day the articles were published (for
+            refetch, the day the pages failed).
+        last_day: Last day (UTC), included; at most 366 days after the first. Leave it
+            empty for the first day only.
+        sites: Only the articles of these sites, written as domains, e.g. bbc.co.uk (www.
+            and paths are ignored). Empty: every site.
+        feeds: Only the articles seen in these feeds (feed URLs); not for refetch or
+            sitemaps. Empty: from any source.
+        sitemaps: For sitemaps only: sitemap or sitemap index URLs to read, e.g.
+            https://example.com/news-sitemap.xml. Empty: each site's own sitemaps (the
+            Sitemap lines of its robots.txt, else the sitemap.xml at its root).
+    """
+    settings = _SETTINGS.get() or Settings()
+    try:
+        request = BackfillRequest.checked(
+            since=first_day,
+            until=last_day,
+            domains=list(sites),
+            feeds=list(feeds),
+            sitemaps=list(sitemaps),
+            mode=mode,
+        )
+        check_mode(request.mode)
+        check_sites(request, settings)
+    except BackfillRejected as rejected:
+        get_run_logger().error("backfill not started: %s", rejected)
+        return Failed(message=str(rejected))
+    return _run(request, settings)
+
+
+def deployment_schema(schema: ParameterSchema) -> ParameterSchema:
+    """The form as deployments store it. The last day's ``null`` default is dropped: the UI
+    then shows an empty date picker, and Prefect's server accepts the field left empty or
+    null (it allows null only for an optional field without a default)."""
+    fixed = schema.model_copy(deep=True)
+    fixed.properties["last_day"].pop("default", None)
+    return fixed
+
+
+def run_backfill(request: BackfillRequest, settings: Settings) -> dict[str, Any]:
+    """The backfill flow over ``request`` with ``settings`` instead of the environment's
+    (the command line, tests). Raises ``BackfillRejected`` for a request that cannot run."""
     check_mode(request.mode)
+    check_sites(request, settings)
+    token = _SETTINGS.set(settings)
+    try:
+        result: dict[str, Any] = backfill(**request.form())
+    finally:
+        _SETTINGS.reset(token)
+    return result
+
+
+def _run(request: BackfillRequest, settings: Settings) -> dict[str, Any]:
     logger = get_run_logger()
     days = request.days()
     logger.info(
@@ -370,15 +529,17 @@ def backfill(request: BackfillRequest, settings: Settings | None = None) -> dict
         request.feeds or "all",
     )
     summary = RunSummary(run_id=current_run_id(), flow="backfill")
+    report = DayReport(request)
     progress.advance("days", 0, len(days))
+    extra: dict[str, Any] = {}
+    loader: BackgroundLoader | None = None
     if request.mode is BackfillMode.reextract:
         for day in days:
-            summary.items += reextract_day(
-                day, request.domains, request.feeds, summary.run_id, settings
-            )
+            done = reextract_day(day, request.domains, request.feeds, summary.run_id, settings)
+            summary.items += done
+            report.add(day, {"articles re-extracted": done})
             progress.advance("days", 1)
-        return finish(summary, settings).as_dict()
-    if request.mode is BackfillMode.refetch:
+    elif request.mode is BackfillMode.refetch:
         # Fetching is network-bound and already concurrent and polite per host inside a day;
         # the days run one after another. The loader merges fetched pages as they are spooled.
         loader = BackgroundLoader(summary, settings)
@@ -387,27 +548,28 @@ def backfill(request: BackfillRequest, settings: Settings | None = None) -> dict
             tried, times = refetch_day(day, request.domains, summary.run_id, settings)
             summary.items += tried
             summary.add_hosts(times)
+            report.add(day, {"failed URLs fetched again": tried})
             progress.advance("days", 1)
-        return finish(summary, settings, loader=loader).as_dict()
-    if request.mode is BackfillMode.sitemaps:
+    elif request.mode is BackfillMode.sitemaps:
         loader = BackgroundLoader(summary, settings)
         loader.follow()
-        totals = _sitemaps_mode(request, summary, settings)
-        logger.info("sitemaps: %s", totals)
-        result: dict[str, Any] = finish(summary, settings, loader=loader).as_dict()
-        result["sitemaps"] = totals
-        return result
-    # Days run as concurrent tasks, a bounded window at once (threads: a day's work is small
-    # and a process pool's start would cost more than it saves for most ranges).
-    for _day, considered in bounded_map(
-        rededup_day,
-        days,
-        settings.parallelism,
-        domains=request.domains,
-        feeds=request.feeds,
-        run_id=summary.run_id,
-        settings=settings,
-    ):
-        summary.items += considered
-        progress.advance("days", 1)
-    return finish(summary, settings).as_dict()
+        extra["sitemaps"] = _sitemaps_mode(request, summary, settings, report)
+        logger.info("sitemaps: %s", extra["sitemaps"])
+    else:
+        # Days run as concurrent tasks, a bounded window at once (threads: a day's work is
+        # small and a process pool's start would cost more than it saves for most ranges).
+        for day, considered in bounded_map(
+            rededup_day,
+            days,
+            settings.parallelism,
+            domains=request.domains,
+            feeds=request.feeds,
+            run_id=summary.run_id,
+            settings=settings,
+        ):
+            summary.items += considered
+            report.add(day, {"articles recomputed": considered})
+            progress.advance("days", 1)
+    summary.sections = report.markdown()
+    result: dict[str, Any] = finish(summary, settings, loader=loader).as_dict()
+    return {**result, **extra}

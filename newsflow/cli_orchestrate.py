@@ -182,15 +182,21 @@ def backfill(
 
     Example: newsflow backfill --mode sitemaps --since 2024-05-01 --until 2024-05-07
     --domain example.com"""
-    from pydantic import ValidationError
-
-    from flows.backfill import BackfillMode, BackfillRequest, ModeNotAvailable, check_mode
+    from flows.backfill import (
+        BackfillMode,
+        BackfillRejected,
+        BackfillRequest,
+        check_mode,
+        check_sites,
+        run_backfill,
+    )
 
     if mode not in MODES:
         err.print(f"[bold red]error:[/] --mode must be one of {', '.join(MODES)}")
         raise typer.Exit(2)
+    settings = _settings(db)
     try:
-        request = BackfillRequest(
+        request = BackfillRequest.checked(
             since=_parse_day(since, "--since"),
             until=_parse_day(until, "--until") if until else None,
             domains=domain or [],
@@ -199,16 +205,11 @@ def backfill(
             mode=BackfillMode(mode),
         )
         check_mode(request.mode)
-    except ValidationError as exc:
-        err.print(f"[bold red]error:[/] {exc.errors()[0]['msg']}")
-        raise typer.Exit(2) from exc
-    except ModeNotAvailable as exc:
+        check_sites(request, settings)
+    except BackfillRejected as exc:
         err.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(2) from exc
-    from flows.backfill import backfill as flow
-
-    settings = _settings(db)
-    summary = _run_flow(settings, "backfill", lambda: flow(request=request, settings=settings))
+    summary = _run_flow(settings, "backfill", lambda: run_backfill(request, settings))
     _print_summary(summary, settings.db)
     console.print(f"article rows revised: {summary['load']['revised']}")
     if "sitemaps" in summary:
