@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -140,16 +141,25 @@ async def scan_once(scanner: SeedScanner, deployment_id: UUID, since: datetime) 
 
 
 async def scan_loop(
-    scanner: SeedScanner, deployment_id: UUID, every: float, stop: asyncio.Event
+    scanner: SeedScanner,
+    deployment_id: UUID,
+    every: float,
+    stop: asyncio.Event,
+    on_first: Callable[[int], None] | None = None,
 ) -> None:
-    """Scan now, then every ``every`` seconds until ``stop``."""
+    """Scan now, then every ``every`` seconds until ``stop``; ``on_first`` gets how many
+    files the first scan found."""
     since = datetime.now(UTC)
     while not stop.is_set():
+        due: list[Path] = []
         try:
-            await scan_once(scanner, deployment_id, since)
+            due = await scan_once(scanner, deployment_id, since)
         except WarehouseLocked as error:
             log.info("seed folder scan postponed: %s", error.holder)
         except Exception as error:  # the next scan tries again
             log.warning("seed folder scan failed: %s: %s", type(error).__name__, error)
+        if on_first is not None:
+            on_first(len(due))
+            on_first = None
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=every)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -242,8 +243,13 @@ async def watch_seeds(
             log.info("seed file %s: event emitted", path)
 
 
-async def serve_all(options: ServeOptions, deployments: list[RunnerDeployment]) -> None:
-    """Serve the deployments and watch the seed folder until interrupted."""
+async def serve_all(
+    options: ServeOptions,
+    deployments: list[RunnerDeployment],
+    on_ready: Callable[[int], None] | None = None,
+) -> None:
+    """Serve the deployments and watch the seed folder until interrupted. ``on_ready`` is
+    called once the watcher watches and the first scan is done, with the files it found."""
     from prefect.runner import Runner
 
     runner = Runner(name="newsflow", pause_on_shutdown=False)
@@ -259,10 +265,12 @@ async def serve_all(options: ServeOptions, deployments: list[RunnerDeployment]) 
         )
     watcher = asyncio.create_task(watch_seeds(options.seed_dir, stop, ready, scanner))
     background = [watcher]
+    await ready.wait()  # the watcher first, then the scan at start
     if scanner is not None:
-        await ready.wait()  # the watcher first, then the scan at start
-        scan = scan_loop(scanner, ids["seed-files"], options.scan_seconds, stop)
+        scan = scan_loop(scanner, ids["seed-files"], options.scan_seconds, stop, on_ready)
         background.append(asyncio.create_task(scan))
+    elif on_ready is not None:
+        on_ready(0)
     try:
         await runner.start()
     finally:

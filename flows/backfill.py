@@ -446,6 +446,9 @@ def _title(text: str) -> Any:
     return Field(json_schema_extra={"title": text})
 
 
+# The form is this signature and docstring (Prefect reads the Args): titles from the
+# annotations, help from the docstring; blank lines between the modes make the UI's markdown
+# show each on a line of its own.
 @flow(name="backfill", log_prints=True)
 def backfill(
     mode: Annotated[Mode, _title("Mode")] = "rededup",
@@ -460,9 +463,13 @@ def backfill(
 
     Args:
         mode: What to redo for the articles of each day:
+
             - rededup: recompute duplicates, language and word counts from the stored text
+
             - reextract: extract the text again from each article's stored page
+
             - refetch: fetch again the pages that failed on those days, if still missing
+
             - sitemaps: fetch the articles that the sites' sitemaps date in those days
         first_day: First day (UTC), included: the day the articles were published (for
             refetch, the day the pages failed).

@@ -132,9 +132,14 @@ def serve(
     try:
         # Flow runs are child processes that get the runner's Prefect settings.
         with temporary_settings(updates={PREFECT_LOGGING_LEVEL: log_level.upper()}):
-            asyncio.run(serve_all(options, deployments))
+            asyncio.run(serve_all(options, deployments, on_ready=_say_ready))
     except KeyboardInterrupt:
         console.print("stopped")
+
+
+def _say_ready(found: int) -> None:
+    waiting = f"{found} seed files not yet ingested: one run requested" if found else "none"
+    console.print(f"ready: seed folder watched and scanned (files waiting: {waiting})")
 
 
 def _parse_day(value: str, option: str) -> date:
