@@ -115,6 +115,12 @@ def test_sitemaps_backfill_loads_the_range_and_twice_changes_nothing(
         "already_failed": 0,
         "fetched": 3,
     }
+    # The run's artifact: the request, the sitemaps read, and what each day brought.
+    report = "\n".join(first["sections"])
+    assert "**Mode:** sitemaps" in report and "**Days:** 2024-05-01 to 2024-05-03" in report
+    assert f"**Sitemaps read:** {site.url('/sitemap_index.xml')}" in report
+    assert "| day | URLs in the sitemaps | already loaded | already failed | fetched |" in report
+    assert sum(int(line.split("|")[5]) for line in report.splitlines() if "| 2024-05" in line) == 3
     base = site.url("")
     loaded = _rows(settings, "SELECT url, title, origin FROM articles ORDER BY url")
     assert loaded == [(base + p, IN_RANGE[p], "url") for p in sorted(IN_RANGE)]
