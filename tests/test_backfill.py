@@ -249,6 +249,11 @@ def test_cli_usage_errors(settings: Settings) -> None:
     assert result.exit_code == 2 and "before the first" in result.output
     result = runner.invoke(app, ["backfill", "--since", "2024-01-02", "--mode", "nope", *db])
     assert result.exit_code == 2
+    result = runner.invoke(
+        app, ["backfill", "--since", "2024-01-02", "--domain", "exmaple.org", *db]
+    )
+    assert result.exit_code == 2 and "no article or failed page from exmaple.org" in result.output
+    assert "Traceback" not in result.output
 
 
 @pytest.mark.usefixtures("prefect_harness")
