@@ -11,15 +11,17 @@ The run's artifact says the mode, the days, the sites, the sitemaps read and eac
 
 from __future__ import annotations
 
+import logging
 import re
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from prefect import flow, task
+from prefect.exceptions import FailedRun
 from prefect.logging import get_run_logger
 from prefect.states import Failed, State
 from prefect.utilities.callables import ParameterSchema
@@ -446,6 +448,22 @@ def _title(text: str) -> Any:
     return Field(json_schema_extra={"title": text})
 
 
+class _PlainRejection(logging.Filter):
+    """A backfill that cannot run ends Failed with its reason as the state message, logged
+    once as one line. Prefect's engine then raises ``FailedRun`` for the failed state and logs
+    it with a traceback ("Engine execution exited with unexpected exception"): that record is
+    dropped for the reasons this process gave, and every other one kept."""
+
+    reasons: ClassVar[set[str]] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not (isinstance(error, FailedRun) and str(error) in self.reasons)
+
+
+logging.getLogger("prefect.flow_runs").addFilter(_PlainRejection())
+
+
 # The form is this signature and docstring (Prefect reads the Args): titles from the
 # annotations, help from the docstring; blank lines between the modes make the UI's markdown
 # show each on a line of its own.
@@ -497,6 +515,7 @@ def backfill(
         check_sites(request, settings)
     except BackfillRejected as rejected:
         get_run_logger().error("backfill not started: %s", rejected)
+        _PlainRejection.reasons.add(str(rejected))
         return Failed(message=str(rejected))
     return _run(request, settings)
 
