@@ -187,13 +187,13 @@ def backfill(
 
     Example: newsflow backfill --mode sitemaps --since 2024-05-01 --until 2024-05-07
     --domain example.com"""
-    from flows.backfill import (
+    from flows.backfill import run_backfill
+    from flows.backfill_form import (
         BackfillMode,
         BackfillRejected,
         BackfillRequest,
         check_mode,
         check_sites,
-        run_backfill,
     )
 
     if mode not in MODES:
