@@ -265,7 +265,12 @@ async def serve_all(
         )
     watcher = asyncio.create_task(watch_seeds(options.seed_dir, stop, ready, scanner))
     background = [watcher]
-    await ready.wait()  # the watcher first, then the scan at start
+    # The watcher first, then the scan at start (a watcher that cannot start stops serve).
+    ready_wait = asyncio.create_task(ready.wait())
+    await asyncio.wait({watcher, ready_wait}, return_when=asyncio.FIRST_COMPLETED)
+    if watcher.done():
+        ready_wait.cancel()
+        watcher.result()
     if scanner is not None:
         scan = scan_loop(scanner, ids["seed-files"], options.scan_seconds, stop, on_ready)
         background.append(asyncio.create_task(scan))
