@@ -5,7 +5,8 @@ while ``newsflow serve`` is down or starting, and an event can be lost, so serve
 the folder when it starts and every ``scan_seconds``: every seed file whose current content
 (path and SHA-256) is not in the warehouse's ledger (``seed_files``) goes into one run of the
 ``seed-files`` deployment, tagged ``scan``. Hashes are cached by (mtime, size), so a scan of
-an unchanged folder reads no file. A file announced a moment ago (by the watcher or an
+an unchanged folder reads no file. A file written in the last ``settle`` seconds is left to
+the watcher until a later scan. A file announced a moment ago (by the watcher or an
 earlier scan) gets ``grace`` seconds to arrive in the ledger before it is asked for again, and
 at most one scan run waits or runs at a time. The deployment's runs go one at a time and each
 checks the ledger first, so a file seen by both paths is still read once.
@@ -37,10 +38,19 @@ _Stat = tuple[int, int]  # (mtime_ns, size)
 class SeedScanner:
     """Which seed files of ``folder`` the warehouse at ``db`` has not ingested yet."""
 
-    def __init__(self, folder: Path, db: Path, *, grace: float, lock_wait: float = 5.0) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        db: Path,
+        *,
+        grace: float,
+        settle: float = 0.0,
+        lock_wait: float = 5.0,
+    ) -> None:
         self.folder = folder.resolve()
         self.db = db
         self.grace = grace
+        self.settle = settle
         self.lock_wait = lock_wait
         self._prints: dict[Path, tuple[_Stat, SeedPrint | None]] = {}
         self._asked: dict[Path, tuple[_Stat, float]] = {}
@@ -60,10 +70,11 @@ class SeedScanner:
         """Seed files whose content the ledger lacks and that no run was asked for within
         ``grace`` seconds. Raises ``WarehouseLocked`` if a writer holds the warehouse."""
         now = time.monotonic() if now is None else now
+        newest = time.time_ns() - int(self.settle * 1e9)
         current: dict[Path, tuple[_Stat, SeedPrint | None]] = {}
         for path in self.files():
             key = _stat(path)
-            if key is None:
+            if key is None or key[0] > newest:  # just written: the watcher's, for now
                 continue
             cached = self._prints.get(path)
             current[path] = cached if cached and cached[0] == key else (key, fingerprint(path))

@@ -62,6 +62,11 @@ class ServeOptions:
         for it again: the debounce, the run's start and its load."""
         return max(60.0, 6 * self.debounce_seconds)
 
+    @property
+    def scan_settle(self) -> float:
+        """Seconds a new file is left to the watcher's event before a scan takes it."""
+        return 2 * self.debounce_seconds + 5
+
 
 @dataclass
 class FeedGroup:
@@ -261,7 +266,11 @@ async def serve_all(
     scanner = None
     if options.db is not None:
         scanner = SeedScanner(
-            options.seed_dir, options.db, grace=options.scan_grace, lock_wait=options.lock_wait
+            options.seed_dir,
+            options.db,
+            grace=options.scan_grace,
+            settle=options.scan_settle,
+            lock_wait=options.lock_wait,
         )
     watcher = asyncio.create_task(watch_seeds(options.seed_dir, stop, ready, scanner))
     background = [watcher]

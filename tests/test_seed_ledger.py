@@ -63,6 +63,8 @@ def test_scan_finds_what_the_ledger_lacks_once(settings: Settings, tmp_path: Pat
     bad.write_bytes(b"\x00\x01binary" * 10)
     (inbox / "notes.md").write_text("not a seed")
     (inbox / ".c.txt.tmp").write_text("a partial write")
+    # A file just written is left to the watcher's event for ``settle`` seconds.
+    assert SeedScanner(inbox, settings.db, grace=60, settle=600).due() == []
     scanner = SeedScanner(inbox, settings.db, grace=60)
     # No warehouse yet: every seed file is due, configuration and hidden files never.
     assert scanner.due() == [a, bad, b]

@@ -112,5 +112,7 @@ def test_files_dropped_while_serve_is_down_are_ingested_once(tmp_path: Path) -> 
         scanned = sorted(
             Path(p).name for r in seed_runs if "scan" in r["tags"] for p in r["parameters"]["paths"]
         )
-        assert scanned == ["down.txt", "early.txt"]
+        # Only the scan can have found these two; a file dropped while serve runs may be seen
+        # by both paths, and is still read once (the runs above).
+        assert {"down.txt", "early.txt"} <= set(scanned)
         assert deployment["global_concurrency_limit"]["limit"] == 1
