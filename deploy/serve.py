@@ -2,7 +2,8 @@
 
 | deployment | flow | runs |
 |---|---|---|
-| ``seed-files`` | ingest-seed-batch | on ``newsflow.seed.created`` events, debounced into batches |
+| ``seed-files`` | ingest-seed-batch | on ``newsflow.seed.created`` events, debounced into |
+|  |  | batches, and for files serve's scan finds not yet ingested; one run at a time |
 | ``backfill`` | backfill | when a person starts it from the UI (a form) or the API |
 | ``loader`` | load-spool | every ``loader_minutes``; concurrency limit 1 (the single writer) |
 | ``maintenance`` | maintenance | hourly: spool health |
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -30,9 +32,11 @@ from prefect.events import DeploymentEventTrigger
 from prefect.events.schemas.automations import Posture
 from prefect.types.entrypoint import EntrypointType
 
-from flows.backfill import backfill
+from deploy.seedscan import SeedScanner, scan_loop
+from flows.backfill import backfill, deployment_schema
 from flows.maintenance import load_spool_flow, maintenance
 from flows.seed_events import FOLDER_LABEL, SEED_CREATED, emit_seed_created, ingest_seed_batch
+from tasks.seeds import DEFAULT_MAX_BYTES
 
 log = logging.getLogger("newsflow.serve")
 
@@ -48,6 +52,22 @@ class ServeOptions:
     loader_minutes: float = 10.0
     maintenance_minutes: float = 60.0
     feed_minutes: float = DEFAULT_FEED_MINUTES
+    # The warehouse whose seed-file ledger the folder scan reads (None: no scan).
+    db: Path | None = None
+    scan_seconds: float = 60.0
+    lock_wait: float = 5.0
+    seed_max_bytes: int = DEFAULT_MAX_BYTES
+
+    @property
+    def scan_grace(self) -> float:
+        """Seconds a file announced by an event has to reach the ledger before a scan asks
+        for it again: the debounce, the run's start and its load."""
+        return max(60.0, 6 * self.debounce_seconds)
+
+    @property
+    def scan_settle(self) -> float:
+        """Seconds a new file is left to the watcher's event before a scan takes it."""
+        return 2 * self.debounce_seconds + 5
 
 
 @dataclass
@@ -148,6 +168,18 @@ def _deploy(flow: Any, **kwargs: Any) -> RunnerDeployment:
     return deployment
 
 
+def _backfill_deployment() -> RunnerDeployment:
+    deployment = _deploy(
+        backfill,
+        name="backfill",
+        tags=["newsflow", "backfill"],
+        description="Redo a stage for a range of days: start it from the UI (Run > Custom "
+        "run) and fill in the form. Engine settings come from serve's environment.",
+    )
+    deployment._parameter_openapi_schema = deployment_schema(deployment._parameter_openapi_schema)
+    return deployment
+
+
 def build_deployments(options: ServeOptions) -> list[RunnerDeployment]:
     """Every deployment ``newsflow serve`` serves."""
     folder = options.seed_dir.resolve()
@@ -156,16 +188,14 @@ def build_deployments(options: ServeOptions) -> list[RunnerDeployment]:
             ingest_seed_batch,
             name="seed-files",
             triggers=[seed_trigger(folder, options.debounce_seconds)],
+            # One at a time: a run checks the seed-file ledger before reading, so a file
+            # announced twice (event and scan) is read once.
+            concurrency_limit=1,
             tags=["newsflow", "seeds"],
-            description=f"Ingests seed files dropped into {folder}, in debounced batches.",
+            description=f"Ingests seed files dropped into {folder}, in debounced batches, "
+            "and those the folder scan finds not yet ingested.",
         ),
-        _deploy(
-            backfill,
-            name="backfill",
-            tags=["newsflow", "backfill"],
-            description="Redo a stage for a range of days: start it from the UI (Run > Custom "
-            "run) and fill in the form.",
-        ),
+        _backfill_deployment(),
         _deploy(
             load_spool_flow,
             name="loader",
@@ -186,7 +216,12 @@ def build_deployments(options: ServeOptions) -> list[RunnerDeployment]:
     ]
 
 
-async def watch_seeds(folder: Path, stop: asyncio.Event, ready: asyncio.Event) -> None:
+async def watch_seeds(
+    folder: Path,
+    stop: asyncio.Event,
+    ready: asyncio.Event,
+    scanner: SeedScanner | None = None,
+) -> None:
     """Emit one ``newsflow.seed.created`` event per new or rewritten seed file."""
     from watchfiles import Change, awatch
 
@@ -210,21 +245,51 @@ async def watch_seeds(folder: Path, stop: asyncio.Event, ready: asyncio.Event) -
                 continue
             announced[path] = key
             emit_seed_created(path, folder)
+            if scanner is not None:
+                scanner.announced(path)
             log.info("seed file %s: event emitted", path)
 
 
-async def serve_all(options: ServeOptions, deployments: list[RunnerDeployment]) -> None:
-    """Serve the deployments and watch the seed folder until interrupted."""
+async def serve_all(
+    options: ServeOptions,
+    deployments: list[RunnerDeployment],
+    on_ready: Callable[[int], None] | None = None,
+) -> None:
+    """Serve the deployments and watch the seed folder until interrupted. ``on_ready`` is
+    called once the watcher watches and the first scan is done, with the files it found."""
     from prefect.runner import Runner
 
     runner = Runner(name="newsflow", pause_on_shutdown=False)
+    ids = {}
     for deployment in deployments:
-        await runner.aadd_deployment(deployment)
+        ids[deployment.name] = await runner.aadd_deployment(deployment)
     stop = asyncio.Event()
     ready = asyncio.Event()
-    watcher = asyncio.create_task(watch_seeds(options.seed_dir, stop, ready))
+    scanner = None
+    if options.db is not None:
+        scanner = SeedScanner(
+            options.seed_dir,
+            options.db,
+            grace=options.scan_grace,
+            settle=options.scan_settle,
+            lock_wait=options.lock_wait,
+            max_bytes=options.seed_max_bytes,
+        )
+    watcher = asyncio.create_task(watch_seeds(options.seed_dir, stop, ready, scanner))
+    background = [watcher]
+    # The watcher first, then the scan at start (a watcher that cannot start stops serve).
+    ready_wait = asyncio.create_task(ready.wait())
+    await asyncio.wait({watcher, ready_wait}, return_when=asyncio.FIRST_COMPLETED)
+    if watcher.done():
+        ready_wait.cancel()
+        watcher.result()
+    if scanner is not None:
+        scan = scan_loop(scanner, ids["seed-files"], options.scan_seconds, stop, on_ready)
+        background.append(asyncio.create_task(scan))
+    elif on_ready is not None:
+        on_ready(0)
     try:
         await runner.start()
     finally:
         stop.set()
-        await asyncio.wait_for(watcher, timeout=10)
+        await asyncio.wait_for(asyncio.gather(*background), timeout=10)

@@ -1,158 +1,47 @@
 """Flow ``backfill``: redo a stage for a range of publication days.
 
-Launched from the Prefect UI (deployment ``backfill``, whose form is ``BackfillRequest``) or
-locally with ``newsflow backfill``. The range fans out into one task per day; each day's work
-is idempotent (it recomputes from what is stored and the loader applies only differences),
-so running the same backfill twice changes nothing the second time.
+Launched from the Prefect UI (deployment ``backfill``: a flat form built from the flow's
+signature and docstring, engine settings taken from the environment) or locally with
+``newsflow backfill``. A request that cannot run (a reversed or too long range, an unknown
+site) ends the run at once as Failed, its message one sentence. The range fans out into one
+task per day; each day's work is idempotent (it recomputes from what is stored and the loader
+applies only differences), so running the same backfill twice changes nothing the second time.
+The run's artifact says the mode, the days, the sites, the sitemaps read and each day's counts.
 """
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-from enum import StrEnum
+import logging
+from contextvars import ContextVar
+from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, ClassVar
 
 from prefect import flow, task
+from prefect.exceptions import FailedRun
 from prefect.logging import get_run_logger
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from prefect.states import Failed, State
+from prefect.utilities.callables import ParameterSchema
+from pydantic import Field, WithJsonSchema
 
+from flows.backfill_form import (
+    BackfillMode,
+    BackfillRejected,
+    BackfillRequest,
+    DayReport,
+    Mode,
+    check_mode,
+    check_sites,
+)
 from flows.common import BackgroundLoader, RunSummary, bounded_map, current_run_id, finish
 from newsflow import progress
 from newsflow.settings import Settings
 from tasks import rededup
 from tasks.errors import retry_transient
 from tasks.hosttimes import HostTimes, merge
-from tasks.normalize import is_http_url
 from tasks.records import Batch
 from tasks.sitemaps import SitemapURL
 from tasks.spool import write_batch
-
-MAX_DAYS = 366
-
-
-class BackfillMode(StrEnum):
-    """What to redo for the articles of each day."""
-
-    reextract = "reextract"
-    refetch = "refetch"
-    sitemaps = "sitemaps"
-    rededup = "rededup"
-
-
-MODE_HELP = {
-    BackfillMode.reextract: "re-extract the stored HTML of the day's articles",
-    BackfillMode.refetch: "fetch again the URLs that failed (rejects) on the days of the range "
-    "and are still not loaded",
-    BackfillMode.sitemaps: "read the sitemaps given (else those of the domains: their "
-    "robots.txt Sitemap lines, else /sitemap.xml) for URLs dated in the range (news "
-    "publication date, else lastmod) and fetch the ones not yet loaded or tried",
-    BackfillMode.rededup: "recompute dedup and enrichment from the stored article text",
-}
-# Modes whose stages this version has; the others fail clearly instead of pretending.
-AVAILABLE_MODES = frozenset(BackfillMode)
-
-
-class ModeNotAvailable(ValueError):
-    """The requested mode needs a stage this installation does not have."""
-
-    def __init__(self, mode: BackfillMode) -> None:
-        available = ", ".join(sorted(m.value for m in AVAILABLE_MODES))
-        super().__init__(
-            f"backfill mode {mode.value!r} ({MODE_HELP[mode]}) is not available in this "
-            f"version; available: {available}"
-        )
-        self.mode = mode
-
-
-class BackfillRequest(BaseModel):
-    """A backfill: which days, which articles, and what to redo for them."""
-
-    model_config = ConfigDict(title="Backfill", extra="forbid", use_enum_values=False)
-
-    since: date = Field(
-        title="First day",
-        description="First day to backfill (UTC), included: the day articles were published "
-        "(rededup, reextract, sitemaps) or the day items failed (refetch).",
-    )
-    until: date | None = Field(
-        default=None,
-        title="Last day",
-        description="Last day to backfill (UTC), included. Empty: the first day only.",
-    )
-    domains: list[str] = Field(
-        default_factory=list,
-        title="Domains",
-        description="Only articles of these sites, e.g. bbc.co.uk (www. and paths are ignored). "
-        "Empty: every site.",
-    )
-    feeds: list[str] = Field(
-        default_factory=list,
-        title="Feeds",
-        description="Only articles seen in these feeds (feed URLs); not for refetch. "
-        "Empty: from any source.",
-    )
-    sitemaps: list[str] = Field(
-        default_factory=list,
-        title="Sitemaps",
-        description="For mode sitemaps only: sitemap or sitemap index URLs to read (plain, "
-        "gzipped or text), e.g. https://example.com/news-sitemap.xml. Empty: the sitemaps "
-        "of each site in Domains (its robots.txt Sitemap lines, else "
-        "https://<domain>/sitemap.xml). With Domains too, only those sites' URLs are kept.",
-    )
-    mode: BackfillMode = Field(
-        default=BackfillMode.rededup,
-        title="Mode",
-        description="What to redo: "
-        + "; ".join(f"{m.value}: {text}" for m, text in MODE_HELP.items())
-        + ". The default, rededup, reads no network.",
-    )
-
-    @field_validator("domains")
-    @classmethod
-    def _domains(cls, value: list[str]) -> list[str]:
-        return sorted({rededup.normalize_domain(d) for d in value if d.strip()})
-
-    @field_validator("feeds")
-    @classmethod
-    def _feeds(cls, value: list[str]) -> list[str]:
-        return sorted({f.strip() for f in value if f.strip()})
-
-    @field_validator("sitemaps")
-    @classmethod
-    def _sitemaps(cls, value: list[str]) -> list[str]:
-        urls = list(dict.fromkeys(u.strip() for u in value if u.strip()))
-        bad = [u for u in urls if not is_http_url(u)]
-        if bad:
-            raise ValueError(f"a sitemap must be an http(s) URL, got {bad[0]!r}")
-        return urls
-
-    @model_validator(mode="after")
-    def _range(self) -> BackfillRequest:
-        if self.feeds and self.mode is BackfillMode.refetch:
-            raise ValueError("refetch selects failed URLs by domain; feeds do not apply to it")
-        if self.mode is BackfillMode.sitemaps:
-            if self.feeds:
-                raise ValueError("sitemaps reads sites' sitemaps; feeds do not apply to it")
-            if not self.sitemaps and not self.domains:
-                raise ValueError("mode sitemaps needs sitemap URLs or domains to read them from")
-        elif self.sitemaps:
-            raise ValueError("sitemap URLs apply only to mode sitemaps")
-        last = self.until or self.since
-        if last < self.since:
-            raise ValueError(f"the last day ({last}) is before the first ({self.since})")
-        if (last - self.since).days + 1 > MAX_DAYS:
-            raise ValueError(f"at most {MAX_DAYS} days per backfill; split the range")
-        return self
-
-    def days(self) -> list[date]:
-        last = self.until or self.since
-        return [self.since + timedelta(days=n) for n in range((last - self.since).days + 1)]
-
-
-def check_mode(mode: BackfillMode) -> None:
-    if mode not in AVAILABLE_MODES:
-        raise ModeNotAvailable(mode)
 
 
 @task(
@@ -221,10 +110,10 @@ def refetch_day(
 @task(name="read-sitemaps", retries=1, retry_condition_fn=retry_transient)
 def read_sitemaps(
     request: BackfillRequest, run_id: str, settings: Settings
-) -> tuple[dict[date, list[SitemapURL]], dict[str, int], HostTimes]:
+) -> tuple[dict[date, list[SitemapURL]], dict[str, int], HostTimes, list[str]]:
     """The request's sitemaps read once for the whole range: URLs by day (the days' tasks
-    fetch them), counts, and request times per host. Unreadable sitemaps are spooled as
-    rejects."""
+    fetch them), counts, request times per host, and the sitemaps read first (those given,
+    else the sites'). Unreadable sitemaps are spooled as rejects."""
     from tasks import sitemapscan
     from tasks.fetch import run_async
 
@@ -248,7 +137,7 @@ def read_sitemaps(
         "unreadable": len(found.rejects),
         "in_range": found.urls,
     }
-    return found.by_day, counts, times
+    return found.by_day, counts, times, list(found.roots)
 
 
 @task(
@@ -287,20 +176,23 @@ def sitemaps_day(
 
 
 def _sitemaps_mode(
-    request: BackfillRequest, summary: RunSummary, settings: Settings
+    request: BackfillRequest, summary: RunSummary, settings: Settings, report: DayReport
 ) -> dict[str, int]:
     """Read the sitemaps once, then fetch day by day (each day's URLs checked against the
     warehouse first, so a second run fetches nothing)."""
-    by_day, counts, times = read_sitemaps(request, summary.run_id, settings)
+    by_day, counts, times, roots = read_sitemaps(request, summary.run_id, settings)
+    report.sitemaps = roots
     summary.add_hosts(times)
     summary.items = counts["in_range"]
     totals = {**counts, "already_loaded": 0, "already_failed": 0, "fetched": 0}
     for day in request.days():
+        done = {"already_loaded": 0, "already_failed": 0, "fetched": 0}
         if by_day.get(day):
             done, times = sitemaps_day(day, by_day[day], summary.run_id, settings)
             summary.add_hosts(times)
             for key, value in done.items():
                 totals[key] += value
+        report.add(day, {"URLs in the sitemaps": len(by_day.get(day, [])), **done})
         progress.advance("days", 1)
     return totals
 
@@ -353,11 +245,111 @@ def reextract_day(
     return len(pages)
 
 
+# The command line and tests run the flow with their own settings; a deployment's runs build
+# them from the environment.
+_SETTINGS: ContextVar[Settings | None] = ContextVar("backfill_settings", default=None)
+_DAY_SCHEMA = WithJsonSchema({"type": "string", "format": "date"})
+
+
+def _title(text: str) -> Any:
+    return Field(json_schema_extra={"title": text})
+
+
+class _PlainRejection(logging.Filter):
+    """A backfill that cannot run ends Failed with its reason as the state message, logged
+    once as one line. Prefect's engine then raises ``FailedRun`` for the failed state and logs
+    it with a traceback ("Engine execution exited with unexpected exception"): that record is
+    dropped for the reasons this process gave, and every other one kept."""
+
+    reasons: ClassVar[set[str]] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not (isinstance(error, FailedRun) and str(error) in self.reasons)
+
+
+logging.getLogger("prefect.flow_runs").addFilter(_PlainRejection())
+
+
+# The form is this signature and docstring (Prefect reads the Args): titles from the
+# annotations, help from the docstring; blank lines between the modes make the UI's markdown
+# show each on a line of its own.
 @flow(name="backfill", log_prints=True)
-def backfill(request: BackfillRequest, settings: Settings | None = None) -> dict:
-    """Redo a stage for the articles published in a range of days (see the form's fields)."""
-    settings = settings or Settings()
+def backfill(
+    mode: Annotated[Mode, _title("Mode")] = "rededup",
+    *,
+    first_day: Annotated[date, _title("First day")],
+    last_day: Annotated[date | None, _DAY_SCHEMA, _title("Last day")] = None,
+    sites: Annotated[tuple[str, ...], _title("Sites")] = (),
+    feeds: Annotated[tuple[str, ...], _title("Feeds")] = (),
+    sitemaps: Annotated[tuple[str, ...], _title("Sitemaps")] = (),
+) -> dict[str, Any] | State:
+    """Redo one stage for the articles of a range of days. Running it twice changes nothing.
+
+    Args:
+        mode: What to redo for the articles of each day:
+
+            - rededup: recompute duplicates, language and word counts from the stored text
+
+            - reextract: extract the text again from each article's stored page
+
+            - refetch: fetch again the pages that failed on those days, if still missing
+
+            - sitemaps: fetch the articles that the sites' sitemaps date in those days
+        first_day: First day (UTC), included: the day the articles were published (for
+            refetch, the day the pages failed).
+        last_day: Last day (UTC), included; at most 366 days after the first. Leave it
+            empty for the first day only.
+        sites: Only the articles of these sites, written as domains, e.g. bbc.co.uk (www.
+            and paths are ignored). Empty: every site.
+        feeds: Only the articles seen in these feeds (feed URLs); not for refetch or
+            sitemaps. Empty: from any source.
+        sitemaps: For sitemaps only: sitemap or sitemap index URLs to read, e.g.
+            https://example.com/news-sitemap.xml. Empty: each site's own sitemaps (the
+            Sitemap lines of its robots.txt, else the sitemap.xml at its root).
+    """
+    settings = _SETTINGS.get() or Settings()
+    try:
+        request = BackfillRequest.checked(
+            since=first_day,
+            until=last_day,
+            domains=list(sites),
+            feeds=list(feeds),
+            sitemaps=list(sitemaps),
+            mode=mode,
+        )
+        check_mode(request.mode)
+        check_sites(request, settings)
+    except BackfillRejected as rejected:
+        get_run_logger().error("backfill not started: %s", rejected)
+        _PlainRejection.reasons.add(str(rejected))
+        return Failed(message=str(rejected))
+    return _run(request, settings)
+
+
+def deployment_schema(schema: ParameterSchema) -> ParameterSchema:
+    """The form as deployments store it. The last day's ``null`` default is dropped: the UI
+    then shows an empty date picker, and Prefect's server accepts the field left empty or
+    null (it allows null only for an optional field without a default)."""
+    fixed = schema.model_copy(deep=True)
+    fixed.properties["last_day"].pop("default", None)
+    return fixed
+
+
+def run_backfill(request: BackfillRequest, settings: Settings) -> dict[str, Any]:
+    """The backfill flow over ``request`` with ``settings`` instead of the environment's
+    (the command line, tests). Raises ``BackfillRejected`` for a request that cannot run."""
     check_mode(request.mode)
+    check_sites(request, settings)
+    token = _SETTINGS.set(settings)
+    try:
+        result: dict[str, Any] = backfill(**request.form())
+    finally:
+        _SETTINGS.reset(token)
+    return result
+
+
+def _run(request: BackfillRequest, settings: Settings) -> dict[str, Any]:
     logger = get_run_logger()
     days = request.days()
     logger.info(
@@ -370,15 +362,17 @@ def backfill(request: BackfillRequest, settings: Settings | None = None) -> dict
         request.feeds or "all",
     )
     summary = RunSummary(run_id=current_run_id(), flow="backfill")
+    report = DayReport(request)
     progress.advance("days", 0, len(days))
+    extra: dict[str, Any] = {}
+    loader: BackgroundLoader | None = None
     if request.mode is BackfillMode.reextract:
         for day in days:
-            summary.items += reextract_day(
-                day, request.domains, request.feeds, summary.run_id, settings
-            )
+            done = reextract_day(day, request.domains, request.feeds, summary.run_id, settings)
+            summary.items += done
+            report.add(day, {"articles re-extracted": done})
             progress.advance("days", 1)
-        return finish(summary, settings).as_dict()
-    if request.mode is BackfillMode.refetch:
+    elif request.mode is BackfillMode.refetch:
         # Fetching is network-bound and already concurrent and polite per host inside a day;
         # the days run one after another. The loader merges fetched pages as they are spooled.
         loader = BackgroundLoader(summary, settings)
@@ -387,27 +381,28 @@ def backfill(request: BackfillRequest, settings: Settings | None = None) -> dict
             tried, times = refetch_day(day, request.domains, summary.run_id, settings)
             summary.items += tried
             summary.add_hosts(times)
+            report.add(day, {"failed URLs fetched again": tried})
             progress.advance("days", 1)
-        return finish(summary, settings, loader=loader).as_dict()
-    if request.mode is BackfillMode.sitemaps:
+    elif request.mode is BackfillMode.sitemaps:
         loader = BackgroundLoader(summary, settings)
         loader.follow()
-        totals = _sitemaps_mode(request, summary, settings)
-        logger.info("sitemaps: %s", totals)
-        result: dict[str, Any] = finish(summary, settings, loader=loader).as_dict()
-        result["sitemaps"] = totals
-        return result
-    # Days run as concurrent tasks, a bounded window at once (threads: a day's work is small
-    # and a process pool's start would cost more than it saves for most ranges).
-    for _day, considered in bounded_map(
-        rededup_day,
-        days,
-        settings.parallelism,
-        domains=request.domains,
-        feeds=request.feeds,
-        run_id=summary.run_id,
-        settings=settings,
-    ):
-        summary.items += considered
-        progress.advance("days", 1)
-    return finish(summary, settings).as_dict()
+        extra["sitemaps"] = _sitemaps_mode(request, summary, settings, report)
+        logger.info("sitemaps: %s", extra["sitemaps"])
+    else:
+        # Days run as concurrent tasks, a bounded window at once (threads: a day's work is
+        # small and a process pool's start would cost more than it saves for most ranges).
+        for day, considered in bounded_map(
+            rededup_day,
+            days,
+            settings.parallelism,
+            domains=request.domains,
+            feeds=request.feeds,
+            run_id=summary.run_id,
+            settings=settings,
+        ):
+            summary.items += considered
+            report.add(day, {"articles recomputed": considered})
+            progress.advance("days", 1)
+    summary.sections = report.markdown()
+    result: dict[str, Any] = finish(summary, settings, loader=loader).as_dict()
+    return {**result, **extra}

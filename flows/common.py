@@ -49,6 +49,8 @@ class RunSummary:
     feed_health: list[dict[str, Any]] = field(default_factory=list)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     finished_at: datetime | None = None
+    # Markdown lines a flow puts at the top of its artifact (the backfill: what was asked).
+    sections: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -65,6 +67,7 @@ class RunSummary:
         lines = [
             f"# {self.flow}: run summary",
             "",
+            *self.sections,
             "| measure | count |",
             "|---|---:|",
             f"| items considered | {self.items} |",

@@ -5,8 +5,9 @@ seed file. The ``seed-files`` deployment's trigger reacts to the first event of 
 schedules ``ingest-seed-batch`` ``window`` seconds later, ignoring the burst's later events
 (Prefect's debounce: a reactive trigger with ``within`` plus ``schedule_after``). That run
 then reads from the Prefect event store every seed event since the one that triggered it and
-runs ``ingest-seeds`` once over all those files. Overlapping windows are harmless: ingesting
-a file twice changes nothing.
+runs ``ingest-seeds`` once over those of the files the warehouse's seed-file ledger does not
+hold yet (``seed_files``: path and content hash). Runs of the deployment go one at a time, so
+a file announced twice (by an event and by serve's scan of the folder) is read once.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from prefect.logging import get_run_logger
 
 from flows.seeds import ingest_seeds
 from newsflow.settings import Settings
+from tasks import seedledger
+from warehouse import seedfiles
 
 SEED_CREATED = "newsflow.seed.created"
 FOLDER_LABEL = "newsflow.seed.folder"
@@ -105,7 +108,21 @@ def ingest_seed_batch(
     gone = len(files) - len(existing)
     if gone:
         logger.warning("%d announced seed files are gone and were skipped", gone)
-    logger.info("ingesting %d seed files", len(existing))
-    if not existing:
+    settings = settings or Settings()
+    fresh = not_ingested(existing, settings)
+    if len(fresh) < len(existing):
+        logger.info("%d seed files are in the ledger already", len(existing) - len(fresh))
+    logger.info("ingesting %d seed files", len(fresh))
+    if not fresh:
         return {"items": 0}
-    return ingest_seeds(paths=existing, settings=settings or Settings())
+    return ingest_seeds(paths=fresh, settings=settings)
+
+
+def not_ingested(paths: list[str], settings: Settings) -> list[str]:
+    """The files whose current content the warehouse's seed-file ledger does not hold (a file
+    that cannot be fingerprinted stays: reading it gives its ``rejects`` row)."""
+    prints = {p: seedledger.fingerprint(Path(p), settings.seed_max_bytes) for p in paths}
+    known = seedfiles.ingested(
+        Path(settings.db), [f for f in prints.values() if f], wait=settings.lock_wait
+    )
+    return [p for p, found in prints.items() if found is None or found.key not in known]

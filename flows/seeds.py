@@ -11,7 +11,7 @@ from flows.common import BackgroundLoader, RunSummary, bounded_map, current_run_
 from flows.runners import SettingsTaskRunner
 from newsflow import progress
 from newsflow.settings import Settings
-from tasks import seeds
+from tasks import seedledger, seeds
 from tasks.dedupe import dedupe_batch
 from tasks.errors import retry_transient
 from tasks.fetch import fetch_and_process
@@ -26,7 +26,8 @@ def process_seed_files(
 ) -> tuple[SpooledBatch, HostTimes]:
     """One batch of seed files: parse, fetch listed URLs, process, spool. Returns ids,
     counts and the request times per host of listed URLs, not rows."""
-    candidates, rejects = seeds.read_seed_files(
+    # The files' ledger rows travel with their articles: loaded in one transaction.
+    candidates, rejects, ledger = seedledger.read_with_ledger(
         [Path(p) for p in paths], run_id, max_bytes=settings.seed_max_bytes
     )
     with_text = [c for c in candidates if c.text is not None]
@@ -36,7 +37,8 @@ def process_seed_files(
     if listed:
         batch.extend(fetch_and_process(listed, settings, run_id))
         batch = dedupe_batch(batch)
-    return write_batch(batch, settings.spool), batch.host_times
+    spooled = write_batch(batch, settings.spool, extra={seedledger.TABLE: ledger})
+    return spooled, batch.host_times
 
 
 # Batches in a process pool, or on Dask with NEWSFLOW_TASK_RUNNER=dask (flows/runners.py).

@@ -80,6 +80,15 @@ def serve(
     feed_minutes: Annotated[
         float, typer.Option(min=1.0, help="Default minutes between polls of a feed group.")
     ] = 30.0,
+    scan_seconds: Annotated[
+        float,
+        typer.Option(
+            min=1.0,
+            help="Seconds between scans of the seed folder for files not yet in the "
+            "warehouse's seed-file ledger (also one scan at start): files dropped while "
+            "serve was down, or whose event was lost.",
+        ),
+    ] = 60.0,
     log_level: Annotated[
         str,
         typer.Option(help="Least level of the flow runs' logs kept in the Prefect UI."),
@@ -105,12 +114,18 @@ def serve(
         debounce_seconds=debounce,
         loader_minutes=loader_minutes,
         feed_minutes=feed_minutes,
+        db=Path(settings.db).resolve(),
+        scan_seconds=scan_seconds,
+        seed_max_bytes=settings.seed_max_bytes,
     )
     deployments = build_deployments(options)
     console.print(f"serving {len(deployments)} deployments on {url}:")
     for deployment in deployments:
         console.print(f"  {deployment.flow_name}/{deployment.name}")
-    console.print(f"watching {options.seed_dir} for seed files; warehouse {settings.db}")
+    console.print(
+        f"watching {options.seed_dir} for seed files (and scanning it every "
+        f"{scan_seconds:g} s for files not yet ingested); warehouse {settings.db}"
+    )
     console.print("open the Prefect UI to run a backfill (deployment backfill/backfill)")
     _stop_on_sigterm()
     from prefect.settings import PREFECT_LOGGING_LEVEL, temporary_settings
@@ -118,9 +133,14 @@ def serve(
     try:
         # Flow runs are child processes that get the runner's Prefect settings.
         with temporary_settings(updates={PREFECT_LOGGING_LEVEL: log_level.upper()}):
-            asyncio.run(serve_all(options, deployments))
+            asyncio.run(serve_all(options, deployments, on_ready=_say_ready))
     except KeyboardInterrupt:
         console.print("stopped")
+
+
+def _say_ready(found: int) -> None:
+    waiting = f"{found} seed files not yet ingested: one run requested" if found else "none"
+    console.print(f"ready: seed folder watched and scanned (files waiting: {waiting})")
 
 
 def _parse_day(value: str, option: str) -> date:
@@ -168,15 +188,21 @@ def backfill(
 
     Example: newsflow backfill --mode sitemaps --since 2024-05-01 --until 2024-05-07
     --domain example.com"""
-    from pydantic import ValidationError
-
-    from flows.backfill import BackfillMode, BackfillRequest, ModeNotAvailable, check_mode
+    from flows.backfill import run_backfill
+    from flows.backfill_form import (
+        BackfillMode,
+        BackfillRejected,
+        BackfillRequest,
+        check_mode,
+        check_sites,
+    )
 
     if mode not in MODES:
         err.print(f"[bold red]error:[/] --mode must be one of {', '.join(MODES)}")
         raise typer.Exit(2)
+    settings = _settings(db)
     try:
-        request = BackfillRequest(
+        request = BackfillRequest.checked(
             since=_parse_day(since, "--since"),
             until=_parse_day(until, "--until") if until else None,
             domains=domain or [],
@@ -185,16 +211,11 @@ def backfill(
             mode=BackfillMode(mode),
         )
         check_mode(request.mode)
-    except ValidationError as exc:
-        err.print(f"[bold red]error:[/] {exc.errors()[0]['msg']}")
-        raise typer.Exit(2) from exc
-    except ModeNotAvailable as exc:
+        check_sites(request, settings)
+    except BackfillRejected as exc:
         err.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(2) from exc
-    from flows.backfill import backfill as flow
-
-    settings = _settings(db)
-    summary = _run_flow(settings, "backfill", lambda: flow(request=request, settings=settings))
+    summary = _run_flow(settings, "backfill", lambda: run_backfill(request, settings))
     _print_summary(summary, settings.db)
     console.print(f"article rows revised: {summary['load']['revised']}")
     if "sitemaps" in summary:

@@ -11,7 +11,7 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from flows.backfill import BackfillMode, BackfillRequest, backfill
+from flows.backfill import BackfillMode, BackfillRequest, backfill, run_backfill
 from newsflow.settings import Settings
 
 TABLES = ("articles", "article_versions", "article_comments", "article_sightings", "rejects")
@@ -66,45 +66,109 @@ def _load(settings: Settings, files: list[Path]) -> None:
     load_spool(settings.db, settings.spool, lock_wait=30)
 
 
-def schema_form(schema: dict[str, Any]) -> dict[str, Any]:
-    """The BackfillRequest form inside a flow's parameter schema."""
-    ref = schema["properties"]["request"]["$ref"].rsplit("/", 1)[-1]
-    return schema["definitions"][ref]
+FORM = ["mode", "first_day", "last_day", "sites", "feeds", "sitemaps"]
 
 
-def check_backfill_schema(schema: dict[str, Any]) -> None:
-    """What the Prefect UI needs to render the backfill form clearly."""
-    assert schema["required"] == ["request"]
-    form = schema_form(schema)
-    assert form["title"] == "Backfill"
-    props = form["properties"]
-    assert set(props) == {"since", "until", "domains", "feeds", "sitemaps", "mode"}
+def check_backfill_schema(schema: dict[str, Any], *, stored: bool = True) -> None:
+    """What the Prefect UI needs to render the backfill form for a journalist: flat fields in
+    this order, each with a title and help, mode first with one line per mode, the days as
+    date pickers, and no engine settings. ``stored``: as a deployment stores it."""
+    props = schema["properties"]
+    assert sorted(props, key=lambda name: props[name]["position"]) == FORM
+    assert not schema.get("definitions")  # nothing nested, no settings object
+    assert schema["required"] == ["first_day"]
     for name, prop in props.items():
-        assert prop.get("title"), name
+        assert "$ref" not in prop and "anyOf" not in prop, name
+        assert prop["type"] in ("string", "array"), name
+        assert prop["title"][0].isupper() and "_" not in prop["title"], name
         assert len(prop.get("description", "")) > 20, name
-    assert form["required"] == ["since"]
-    assert props["since"]["format"] == "date" and props["since"]["type"] == "string"
-    assert {"type": "string", "format": "date"} in props["until"]["anyOf"]
-    assert props["until"]["default"] is None
-    assert props["domains"]["type"] == "array" and props["domains"]["items"]["type"] == "string"
-    assert props["sitemaps"]["type"] == "array" and props["sitemaps"]["items"]["type"] == "string"
+        assert "<" not in prop["description"], name  # the UI's markdown eats <tags>
+    mode = props["mode"]
+    assert mode["enum"] == ["rededup", "reextract", "refetch", "sitemaps"]
+    assert mode["default"] == "rededup"
+    lines = [line for line in mode["description"].splitlines() if line.startswith("- ")]
+    assert [line.split(":")[0] for line in lines] == [f"- {m}" for m in mode["enum"]]
+    for day in ("first_day", "last_day"):
+        assert (props[day]["type"], props[day]["format"]) == ("string", "date"), day
+    # An empty last day means the first day; stored without a null default, so the UI shows
+    # an empty picker and the server accepts the field left empty.
+    assert "empty for the first day only" in props["last_day"]["description"]
+    assert ("default" not in props["last_day"]) if stored else props["last_day"]["default"] is None
+    for name in ("sites", "feeds", "sitemaps"):
+        assert props[name]["items"] == {"type": "string"} and props[name]["default"] == []
+    assert "https:///" not in props["sitemaps"]["description"]
+    assert "https://example.com/news-sitemap.xml" in props["sitemaps"]["description"]
     assert "robots.txt" in props["sitemaps"]["description"]
-    mode_ref = props["mode"]["$ref"].rsplit("/", 1)[-1]
-    assert schema["definitions"][mode_ref]["enum"] == [
-        "reextract",
-        "refetch",
-        "sitemaps",
-        "rededup",
-    ]
-    assert props["mode"]["default"] == "rededup"
 
 
 def test_backfill_form_schema(tmp_path: Path) -> None:
+    from prefect.utilities.callables import parameter_schema
+
     from deploy.serve import ServeOptions, build_deployments
 
+    check_backfill_schema(parameter_schema(backfill.fn).model_dump(), stored=False)
     deployments = build_deployments(ServeOptions(tmp_path / "seeds", tmp_path / "feeds.toml"))
     (deployment,) = [d for d in deployments if d.name == "backfill"]
     check_backfill_schema(deployment._parameter_openapi_schema.model_dump())
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_request_that_cannot_run_fails_with_one_sentence(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As a deployment runs it: settings from the environment, the form's values; a bad
+    request ends the run at once, Failed, its message one sentence and no traceback."""
+    _seed_three(tmp_path / "s", settings)
+    monkeypatch.setenv("NEWSFLOW_DB", str(settings.db))
+    monkeypatch.setenv("NEWSFLOW_SPOOL", settings.spool)
+    reversed_range = backfill(
+        first_day=date(2024, 1, 3), last_day=date(2024, 1, 1), return_state=True
+    )
+    assert reversed_range.is_failed()
+    assert reversed_range.message == "The last day (2024-01-01) is before the first (2024-01-03)."
+    too_long = backfill(first_day=date(2020, 1, 1), last_day=date(2024, 1, 1), return_state=True)
+    assert too_long.is_failed() and too_long.message == (
+        "A backfill covers at most 366 days and 2020-01-01 to 2024-01-01 is 1462: split the range."
+    )
+    typo = backfill(first_day=date(2024, 1, 3), sites=("exmaple.net",), return_state=True)
+    assert typo.is_failed() and typo.message is not None
+    assert typo.message.startswith("The warehouse has no article or failed page from exmaple.net")
+    not_a_site = backfill(first_day=date(2024, 1, 3), sites=("the guardian",), return_state=True)
+    assert not_a_site.message == (
+        "'the guardian' is not a site name: write a domain such as bbc.co.uk."
+    )
+    for state in (reversed_range, too_long, typo, not_a_site):
+        assert "\n" not in (state.message or "") and "Traceback" not in (state.message or "")
+    assert _rows(settings, "SELECT count(*) FROM runs WHERE flow = 'backfill'") == [(0,)]
+    # The same form with a known site runs, with the warehouse the environment names.
+    _write(settings, "UPDATE articles SET language = 'xx'")
+    ok = backfill(first_day=date(2024, 1, 3), sites=("www.example.net",), return_state=True)
+    assert ok.is_completed()
+    assert dict(_rows(settings, "SELECT domain, language FROM articles"))["example.net"] == "ru"
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_the_artifact_says_what_was_asked_and_each_days_counts(
+    settings: Settings, tmp_path: Path
+) -> None:
+    from prefect.client.orchestration import get_client
+
+    _seed_three(tmp_path / "s", settings)
+    request = BackfillRequest(
+        since=date(2024, 1, 1), until=date(2024, 1, 3), domains=["example.org", "example.com"]
+    )
+    summary = run_backfill(request, settings)
+    with get_client(sync_client=True) as client:
+        artifact = client.read_latest_artifacts(limit=50)
+    (markdown,) = [
+        a.data for a in artifact if a.key == "backfill" and summary["run_id"] in str(a.flow_run_id)
+    ]
+    assert "**Mode:** rededup (recompute duplicates" in markdown
+    assert "**Days:** 2024-01-01 to 2024-01-03 (3 days, UTC)" in markdown
+    assert "**Sites:** example.com, example.org" in markdown
+    assert "| day | articles recomputed |" in markdown
+    assert "| 2024-01-01 | 0 |" in markdown
+    assert "| 2024-01-02 | 1 |" in markdown and "| 2024-01-03 | 1 |" in markdown
 
 
 def test_request_validation() -> None:
@@ -142,9 +206,8 @@ def test_rededup_repairs_derived_columns_and_twice_changes_nothing(
         "WHERE url LIKE '%b.example.org%') WHERE domain = 'example.com'",
     )
     assert _snapshot(settings) != good
-    summary = backfill(
-        request=BackfillRequest(since=date(2024, 1, 2), until=date(2024, 1, 3)),
-        settings=settings,
+    summary = run_backfill(
+        BackfillRequest(since=date(2024, 1, 2), until=date(2024, 1, 3)), settings
     )
     assert summary["items"] == 3
     assert summary["load"]["revised"] >= 3
@@ -152,10 +215,7 @@ def test_rededup_repairs_derived_columns_and_twice_changes_nothing(
     assert _rows(
         settings, "SELECT count(*) FROM articles WHERE duplicate_of = ?".replace("?", f"'{first}'")
     ) == [(1,)]
-    again = backfill(
-        request=BackfillRequest(since=date(2024, 1, 2), until=date(2024, 1, 3)),
-        settings=settings,
-    )
+    again = run_backfill(BackfillRequest(since=date(2024, 1, 2), until=date(2024, 1, 3)), settings)
     assert again["load"]["revised"] == 0
     assert _snapshot(settings) == good
     runs = _rows(settings, "SELECT flow, items FROM runs WHERE flow = 'backfill'")
@@ -166,10 +226,7 @@ def test_rededup_repairs_derived_columns_and_twice_changes_nothing(
 def test_domain_filter_and_day_range(settings: Settings, tmp_path: Path) -> None:
     _seed_three(tmp_path / "s", settings)
     _write(settings, "UPDATE articles SET language = 'xx'")
-    backfill(
-        request=BackfillRequest(since=date(2024, 1, 3), domains=["c.example.net"]),
-        settings=settings,
-    )
+    run_backfill(BackfillRequest(since=date(2024, 1, 3), domains=["c.example.net"]), settings)
     langs = dict(_rows(settings, "SELECT domain, language FROM articles"))
     assert langs == {"example.com": "xx", "example.org": "xx", "example.net": "ru"}
 
@@ -192,6 +249,11 @@ def test_cli_usage_errors(settings: Settings) -> None:
     assert result.exit_code == 2 and "before the first" in result.output
     result = runner.invoke(app, ["backfill", "--since", "2024-01-02", "--mode", "nope", *db])
     assert result.exit_code == 2
+    result = runner.invoke(
+        app, ["backfill", "--since", "2024-01-02", "--domain", "exmaple.org", *db]
+    )
+    assert result.exit_code == 2 and "no article or failed page from exmaple.org" in result.output
+    assert "Traceback" not in result.output
 
 
 @pytest.mark.usefixtures("prefect_harness")
@@ -241,12 +303,12 @@ def test_refetch_loads_what_failed_and_twice_changes_nothing(
         up["ok"] = True
         today = datetime.now(UTC).date()
         request = BackfillRequest(since=today, mode=BackfillMode.refetch)
-        first = backfill(request=request, settings=settings)
+        first = run_backfill(request, settings)
         assert first["items"] == 2  # both failed URLs tried again
         assert _rows(settings, "SELECT title FROM articles") == [("Quay repairs",)]
         before = _snapshot(settings)
         hits = srv.count("/story")
-        again = backfill(request=request, settings=settings)
+        again = run_backfill(request, settings)
         assert again["items"] == 1  # only the still-missing page
         assert srv.count("/story") == hits
         after = _snapshot(settings)
@@ -283,14 +345,14 @@ def test_reextract_from_stored_html_and_twice_changes_nothing(
     assert _rows(settings, "SELECT count(*) FROM raw_pages") == [(1,)]
     _write(settings, "UPDATE articles SET text = 'A broken extraction.', content_hash = 'x'")
     request = BackfillRequest(since=date(2024, 4, 2), mode=BackfillMode.reextract)
-    first = backfill(request=request, settings=settings)
+    first = run_backfill(request, settings)
     assert first["items"] == 1 and first["load"]["updated"] == 1
     assert _rows(settings, "SELECT article_id, text, content_hash, published_at FROM articles") == (
         good
     )
     assert _rows(settings, "SELECT text FROM article_versions") == [("A broken extraction.",)]
     before = _snapshot(settings)
-    again = backfill(request=request, settings=settings)
+    again = run_backfill(request, settings)
     assert again["load"]["unchanged"] == 1 and again["load"]["updated"] == 0
     assert _snapshot(settings) == before
     assert _rows(settings, "SELECT count(*) FROM raw_pages") == [(1,)]

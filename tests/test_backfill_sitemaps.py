@@ -11,7 +11,7 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from flows.backfill import BackfillMode, BackfillRequest, backfill
+from flows.backfill import BackfillMode, BackfillRequest, run_backfill
 from newsflow.settings import Settings
 from tests.fetch_server import FaultServer, article_html, page, sample_paragraphs, status
 
@@ -105,7 +105,7 @@ def test_sitemaps_backfill_loads_the_range_and_twice_changes_nothing(
         mode=BackfillMode.sitemaps,
         sitemaps=[site.url("/sitemap_index.xml")],
     )
-    first = backfill(request=request, settings=settings)
+    first = run_backfill(request, settings)
     assert first["items"] == 3  # harbour, ferry, gone
     assert first["sitemaps"] == {
         "sitemaps": 1,
@@ -115,6 +115,12 @@ def test_sitemaps_backfill_loads_the_range_and_twice_changes_nothing(
         "already_failed": 0,
         "fetched": 3,
     }
+    # The run's artifact: the request, the sitemaps read, and what each day brought.
+    report = "\n".join(first["sections"])
+    assert "**Mode:** sitemaps" in report and "**Days:** 2024-05-01 to 2024-05-03" in report
+    assert f"**Sitemaps read:** {site.url('/sitemap_index.xml')}" in report
+    assert "| day | URLs in the sitemaps | already loaded | already failed | fetched |" in report
+    assert sum(int(line.split("|")[5]) for line in report.splitlines() if "| 2024-05" in line) == 3
     base = site.url("")
     loaded = _rows(settings, "SELECT url, title, origin FROM articles ORDER BY url")
     assert loaded == [(base + p, IN_RANGE[p], "url") for p in sorted(IN_RANGE)]
@@ -142,7 +148,7 @@ def test_sitemaps_backfill_loads_the_range_and_twice_changes_nothing(
     assert list(first["hosts"]) == [host] and first["hosts"][host]["requests"] == 5
     before = _snapshot(settings)
 
-    again = backfill(request=request, settings=settings)
+    again = run_backfill(request, settings)
     assert again["sitemaps"]["in_range"] == 3
     assert again["sitemaps"]["already_loaded"] == 2
     assert again["sitemaps"]["already_failed"] == 1  # left to the refetch backfill
@@ -171,7 +177,7 @@ def test_sitemaps_backfill_domain_filter_and_unreadable_sitemap(
         sitemaps=[site.url("/mixed.xml"), site.url("/missing.xml")],
         domains=["127.0.0.1"],
     )
-    result = backfill(request=request, settings=settings)
+    result = run_backfill(request, settings)
     assert result["sitemaps"]["in_range"] == 1 and result["sitemaps"]["unreadable"] == 1
     assert _rows(settings, "SELECT title FROM articles") == [("Ferry timetable",)]
     assert _rows(settings, "SELECT source, stage, reason FROM rejects") == [

@@ -178,8 +178,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             ),
             STARTUP,
         )
-        served.wait("the seed watcher", lambda: "watching" in serve_log.read_text(), 60)
-        time.sleep(2)  # the watcher's first awatch pass
+        # The watcher watches and the folder's first scan is done.
+        served.wait("the seed watcher", lambda: "ready:" in serve_log.read_text(), 120)
         yield served
     finally:
         client.close()
@@ -331,20 +331,12 @@ def test_backfill_created_through_the_rest_api_like_the_ui(served: Served, tmp_p
     deployment = served.deployment("backfill", "backfill")
     check_backfill_schema(deployment["parameter_openapi_schema"])
 
-    def run_backfill() -> dict[str, Any]:
-        # What the UI's "Custom run" form posts.
+    def run_backfill(parameters: dict[str, Any], expect: str = "COMPLETED") -> dict[str, Any]:
+        # What the UI's "Custom run" form posts: flat fields, the last day left empty or not.
         response = served.client.post(
             f"/deployments/{deployment['id']}/create_flow_run",
             json={
-                "parameters": {
-                    "request": {
-                        "since": "2022-06-10",
-                        "until": "2022-06-11",
-                        "domains": ["example.org"],
-                        "feeds": [],
-                        "mode": "rededup",
-                    }
-                },
+                "parameters": parameters,
                 "state": {"type": "SCHEDULED", "name": "Scheduled"},
             },
         )
@@ -358,10 +350,18 @@ def test_backfill_created_through_the_rest_api_like_the_ui(served: Served, tmp_p
                 and run
             ),
         )
-        assert final["state_type"] == "COMPLETED", final["state"]
+        assert final["state_type"] == expect, final["state"]
         return final
 
-    first = run_backfill()
+    form = {
+        "mode": "rededup",
+        "first_day": "2022-06-10",
+        "last_day": "2022-06-11",
+        "sites": ["example.org"],
+        "feeds": [],
+    }
+
+    first = run_backfill(form)
     after = served.rows(
         "SELECT url, language, word_count, duplicate_of FROM articles "
         "WHERE published_at BETWEEN '2022-06-10' AND '2022-06-12' ORDER BY url"
@@ -370,8 +370,21 @@ def test_backfill_created_through_the_rest_api_like_the_ui(served: Served, tmp_p
     (run_row,) = served.rows(f"SELECT flow, items FROM runs WHERE run_id = '{first['id']}'")
     assert run_row == ("backfill", 2)
     snapshot = served.rows("SELECT * FROM articles ORDER BY article_id")
-    second = run_backfill()
+    second = run_backfill(form)
     assert served.rows("SELECT * FROM articles ORDER BY article_id") == snapshot
+    # A reversed range fails at once, its state message one sentence.
+    bad = run_backfill({**form, "first_day": "2022-06-11", "last_day": "2022-06-10"}, "FAILED")
+    assert bad["state"]["message"] == (
+        "The last day (2022-06-10) is before the first (2022-06-11)."
+    )
+    bad_log = served.client.post(
+        "/logs/filter", json={"logs": {"flow_run_id": {"any_": [bad["id"]]}}}
+    ).json()
+    assert any("The last day (2022-06-10)" in log["message"] for log in bad_log)
+    assert not any("Traceback" in log["message"] for log in bad_log), bad_log
+    # The last day left empty, or cleared to null: the first day only.
+    for empty in ({"first_day": "2022-06-10"}, {"first_day": "2022-06-10", "last_day": None}):
+        run_backfill(empty)
 
     def run_log() -> list[str]:
         logs = served.client.post(
@@ -389,6 +402,7 @@ def test_backfill_created_through_the_rest_api_like_the_ui(served: Served, tmp_p
         "/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [first["id"]]}}}
     ).json()
     assert any("backfill: run summary" in (a.get("data") or "") for a in artifacts)
+    assert any("**Days:** 2022-06-10 to 2022-06-11" in (a.get("data") or "") for a in artifacts)
     assert any("revisions applied" in (a.get("data") or "") for a in artifacts)
 
     def loaded_event() -> list[dict[str, Any]]:

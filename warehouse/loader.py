@@ -29,6 +29,7 @@ from warehouse.publish import publish_after_load, published_path
 from warehouse.revisions import merge_revisions
 from warehouse.search_index import SPOOLED as SPOOLED_POSTINGS
 from warehouse.search_index import merge_search_index
+from warehouse.seedfiles import merge_seed_files
 
 log = logging.getLogger(__name__)
 
@@ -295,6 +296,7 @@ def _merge(con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table], report: 
     )  # the batch's new and changed articles (warehouse/search_index.py)
     if "feed_states" in tables:
         _merge_feed_states(con)
+    merge_seed_files(con, tables)  # the seed-file ledger, with the files' articles
     if "runs" in tables:  # runs of work-pool workers, which leave loading to the loader
         con.execute(
             "INSERT INTO runs (run_id, flow, started_at, finished_at, status, items) "
