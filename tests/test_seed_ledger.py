@@ -104,9 +104,9 @@ def test_scan_reads_only_changed_files(
     paths = [_write(inbox / f"{n}.txt", f"Story {n}", f"h{n}") for n in range(3)]
     hashed: list[Path] = []
 
-    def counting(path: Path) -> seedledger.SeedPrint | None:
+    def counting(path: Path, max_bytes: int) -> seedledger.SeedPrint | None:
         hashed.append(path)
-        return seedledger.fingerprint(path)
+        return seedledger.fingerprint(path, max_bytes)
 
     monkeypatch.setattr(seedscan, "fingerprint", counting)
     scanner = SeedScanner(inbox, settings.db, grace=60)
