@@ -37,9 +37,18 @@ DbOption = Annotated[
 
 
 def _settings(db: Path | None, **overrides: Any) -> Settings:
+    from pydantic import ValidationError
+
     if db is not None:
         overrides["db"] = db
-    return Settings(**overrides)
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:  # an operator's setting: one line, exit 2
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        message = str(first["msg"]).removeprefix("Value error, ")
+        err.print(f"[bold red]error:[/] {f'{where}: ' if where else ''}{message}", soft_wrap=True)
+        raise typer.Exit(2) from None
 
 
 def _fail(message: str, hint: str = "") -> typer.Exit:

@@ -58,10 +58,14 @@ def entry_day(entry: SitemapURL) -> date | None:
 
 
 def problem_reject(problem: str, run_id: str, now: datetime) -> RejectRow:
-    """``sitemap_urls``' problem line (``URL: reason`` or ``URL: parse message``) as a reject."""
+    """``sitemap_urls``' problem line (``URL: reason``, ``URL: reason (detail)`` or
+    ``URL: parse message``) as a reject."""
     source, _, rest = problem.partition(": ")
     if _REASON.fullmatch(rest):
         return RejectRow(source, STAGE, rest, f"sitemap not read: {rest}", run_id, now)
+    reason, _, detail = rest.partition(" (")
+    if _REASON.fullmatch(reason) and detail.endswith(")"):
+        return RejectRow(source, STAGE, reason, detail[:-1][:500], run_id, now)
     return RejectRow(source, STAGE, "parse_error", rest[:500], run_id, now)
 
 
