@@ -31,6 +31,11 @@ _WIDE = (
     (b"\0<", "utf-16-be", 0),
 )
 _DOCTYPE = re.compile("<!DOCTYPE", re.IGNORECASE)
+_ENTITY_DECL = re.compile(r"""<!ENTITY\s+([^\s%][^\s"']*)\s*(?:"([^"]*)"|'([^']*)')?""")
+_CHAR_REF = re.compile(r"&#(?:[0-9]{1,7}|x[0-9a-fA-F]{1,6});")
+_PREDEFINED = {"amp", "lt", "gt", "quot", "apos"}
+# CDATA sections and comments: references in them are text, kept as they are
+_VERBATIM = re.compile(r"<!\[CDATA\[.*?\]\]>|<!--.*?-->", re.DOTALL)
 
 
 class UnsafeXML(ValueError):
@@ -91,11 +96,30 @@ def _has_subset(decl: str) -> bool:
     return False
 
 
+def _declared(subset: str, into: dict[str, str]) -> None:
+    """The general entities a removed subset declared -> what their references become: a
+    short literal value or one character reference (``<!ENTITY nbsp "&#160;">``) is kept,
+    as it cannot grow the document; anything else (a reference to other entities, markup,
+    an external entity, a long value) becomes nothing."""
+    for match in _ENTITY_DECL.finditer(subset):
+        name, value = match.group(1), match.group(2) or match.group(3)
+        if name in _PREDEFINED or name in into:
+            continue  # the first declaration of a name is the one that counts
+        safe = value is not None and (
+            _CHAR_REF.fullmatch(value) is not None
+            or (len(value) <= 4 and not any(c in value for c in "&<%"))
+        )
+        into[name] = value if safe and value is not None else ""
+
+
 def _strip(text: str) -> tuple[str, str | None]:
     """``text`` without any DOCTYPE that has an internal subset, and the problem met. Every
     ``<!DOCTYPE`` is looked at, not only the first of the prolog: one after stray text or a
-    comment is removed too (never needed, and a lenient parser might still read it)."""
+    comment is removed too (never needed, and a lenient parser might still read it).
+    References to the entities removed are replaced (``_declared``) outside CDATA sections
+    and comments, so the document stays well-formed and parses on the strict, fast path."""
     pieces: list[str] = []
+    entities: dict[str, str] = {}
     kept = 0
     pos = 0
     while (match := _DOCTYPE.search(text, pos)) is not None:
@@ -104,12 +128,43 @@ def _strip(text: str) -> tuple[str, str | None]:
             raise UnsafeXML("a DOCTYPE that never ends")
         if _has_subset(text[match.start() : end]):
             pieces.append(text[kept : match.start()])
+            _declared(text[match.start() : end], entities)
             kept = end
         pos = end
     if not pieces:
         return text, None
     pieces.append(text[kept:])
-    return "".join(pieces), ENTITIES_REMOVED
+    stripped = "".join(pieces)
+    return _replace_references(stripped, entities) if entities else stripped, ENTITIES_REMOVED
+
+
+def _replace_references(text: str, entities: dict[str, str]) -> str:
+    """``&name;`` -> ``entities[name]`` outside CDATA sections and comments. One pattern per
+    replacement value, substituted in C (no Python call per reference: a bomb holds many)."""
+    by_value: dict[str, list[str]] = {}
+    for name, value in entities.items():
+        by_value.setdefault(value, []).append(name)
+    patterns = [
+        (
+            re.compile(
+                "&(?:" + "|".join(re.escape(n) for n in sorted(names, key=len)[::-1]) + ");"
+            ),
+            value.replace("\\", "\\\\"),
+        )
+        for value, names in by_value.items()
+    ]
+    pieces: list[str] = []
+    kept = 0
+    for match in [*_VERBATIM.finditer(text), None]:
+        start = len(text) if match is None else match.start()
+        part = text[kept:start]
+        for pattern, value in patterns:
+            part = pattern.sub(value, part)
+        pieces.append(part)
+        if match is not None:
+            pieces.append(match.group(0))
+            kept = match.end()
+    return "".join(pieces)
 
 
 def strip_doctype(data: bytes) -> Cleaned:
