@@ -369,3 +369,53 @@ def test_5_misconfigured_spool_is_refused_and_only_batches_are_removed(
     with pytest.raises(ValueError, match="not a spool batch"):
         spool.remove_batch(str(shared), "warehouse")
     assert (shared / "warehouse").is_dir()
+
+
+# --- the DOCTYPE scanner on its own: what a pattern-based stripper gets wrong --------------
+
+
+@pytest.mark.parametrize(
+    "subset",
+    [
+        '<!ENTITY a0 "<b/>">',  # a "<" in a value (today's bypass)
+        "<!ENTITY a0 '>]>'>",  # the end of a DOCTYPE inside a quoted value
+        '<!-- a comment with "quotes and ]> inside --><!ENTITY a0 "x">',
+        '<?pi ]> ?><!ENTITY a0 "x">',
+    ],
+)
+def test_doctype_scan_ends_where_a_parser_does(subset: str) -> None:
+    from tasks.feeds import parse_feed
+
+    chain = "".join(f'<!ENTITY a{i} "{f"&a{i - 1};" * 10}">' for i in range(1, 10))
+    for encoding in ("utf-8", "utf-16"):
+        body = (
+            f'<?xml version="1.0" encoding="{encoding}"?><!-- lead -->'
+            f'<!DOCTYPE rss SYSTEM "x>y" [{subset}{chain}]><rss version="2.0"><channel>'
+            "<title>T</title><item><title>A &a9; b</title>"
+            "<link>http://e.example.com/1</link></item></channel></rss>"
+        )
+        data = body.encode(encoding)
+        feed = parse_feed(data, "http://e.example.com/feed.xml", "application/rss+xml")
+        assert feed.error == "entity declarations removed", encoding
+        assert [(e.title, e.link) for e in feed.entries] == [("A b", "http://e.example.com/1")]
+
+
+def test_safe_entities_kept_and_an_unterminated_doctype_refused() -> None:
+    from tasks.feeds import parse_feed
+    from tasks.xmlsafe import UnsafeXML, strip_doctype
+
+    nbsp = (
+        b'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY nbsp "&#160;"><!ENTITY co "ACME">]>'
+        b'<rss version="2.0"><channel><title>T</title><item><title>A&nbsp;&co;</title>'
+        b"<link>http://e.example.com/1</link><description><![CDATA[&co;]]></description>"
+        b"</item></channel></rss>"
+    )
+    feed = parse_feed(nbsp, "http://e.example.com/feed.xml", "application/rss+xml")
+    assert [e.title for e in feed.entries] == ["A ACME"]  # &#160; kept (a space once tidied)
+    summary = feed.entries[0].summary or ""
+    assert "co" in summary and "ACME" not in summary  # CDATA is text: never replaced
+    open_ended = b'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY a "x">'
+    with pytest.raises(UnsafeXML):
+        strip_doctype(open_ended + b"<rss/>")
+    refused = parse_feed(open_ended + b"<rss/>", "http://e.example.com/f", "application/rss+xml")
+    assert refused.entries == [] and refused.error == "refused: a DOCTYPE that never ends"
