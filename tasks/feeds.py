@@ -15,6 +15,7 @@ from __future__ import annotations
 import calendar
 import io
 import json
+import re
 import tomllib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,11 +29,15 @@ from lxml import etree
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tasks.normalize import is_http_url
-from tasks.pages import parse_content_type
+from tasks.pages import is_text_charset, parse_content_type
 from tasks.records import Candidate, DateClaim
 from tasks.xmlsafe import UnsafeXML, strip_doctype
 
 _SUMMARY_CHARS = 2000
+# the encoding declaration of an ASCII-compatible XML document (group 1: the whole attribute)
+_XML_ENCODING = re.compile(
+    rb"""(?:\xef\xbb\xbf)?\s*<\?xml[^>]*?(\s+encoding\s*=\s*["']([^"']*)["'])"""
+)
 # feedparser "bozo" notes that do not make a feed malformed.
 _HARMLESS = (feedparser.NonXMLContentType, feedparser.CharacterEncodingOverride)
 
@@ -222,11 +227,12 @@ def parse_feed(body: bytes, url: str, content_type: str = "") -> ParsedFeed:
         cleaned = strip_doctype(body)
     except UnsafeXML as exc:
         return ParsedFeed("unknown", None, [], f"refused: {exc}")
+    data, content_type, ignored = _text_charsets_only(cleaned.data, content_type)
     headers = {"content-location": url}
     if content_type:
         headers["content-type"] = content_type
     result = feedparser.parse(
-        io.BytesIO(cleaned.data), response_headers=headers, resolve_relative_uris=True
+        io.BytesIO(data), response_headers=headers, resolve_relative_uris=True
     )
     entries = []
     for e in result.get("entries", []):
@@ -250,14 +256,33 @@ def parse_feed(body: bytes, url: str, content_type: str = "") -> ParsedFeed:
     bozo = result.get("bozo_exception")
     if result.get("bozo") and not isinstance(bozo, _HARMLESS):
         error = f"{type(bozo).__name__}: {bozo}"[:500]
-    if cleaned.problem:
-        error = cleaned.problem + (f"; {error}" if error else "")
+    for problem in (ignored, cleaned.problem):
+        if problem:
+            error = problem + (f"; {error}" if error else "")
     version = result.get("version") or ""
     if not entries and not version:
         error = error or "not a feed"
     return ParsedFeed(
         version or "unknown", _text(result.get("feed", {}).get("title")), entries, error
     )
+
+
+def _text_charsets_only(data: bytes, content_type: str) -> tuple[bytes, str, str | None]:
+    """The feed and its content type without a declared charset that is not a text encoding
+    (``undefined``, ``punycode``, ``hex``...: feedparser would decode with it, or fail), and
+    the note of what was ignored. The bytes are then read as UTF-8 or sniffed."""
+    ignored = []
+    mime, charset = parse_content_type(content_type)
+    if charset and not is_text_charset(charset):
+        ignored.append(charset)
+        content_type = mime
+    match = _XML_ENCODING.match(data)
+    if match and not is_text_charset(match.group(2).decode("ascii", "replace")):
+        ignored.append(match.group(2).decode("ascii", "replace"))
+        data = data[: match.start(1)] + data[match.end(1) :]
+    if not ignored:
+        return data, content_type, None
+    return data, content_type, f"declared charset {', '.join(map(repr, ignored))} ignored"
 
 
 def _parse_json_feed(body: bytes, url: str) -> ParsedFeed:

@@ -50,23 +50,31 @@ def parse_content_type(value: str) -> tuple[str, str | None]:
     return mime.strip().lower(), charset
 
 
+def is_text_charset(label: str) -> bool:
+    """Whether a known charset label names a codec a document can be written in (an unknown
+    label is not refused here: it is simply ignored by whoever reads it)."""
+    try:
+        info = codecs.lookup(_ALIASES.get(label.lower(), label.lower()))
+    except LookupError:
+        return True
+    return bool(getattr(info, "_is_text_encoding", True)) and info.name not in _NOT_PAGE_CODECS
+
+
 def _codec(label: str | None, url: str = "") -> str | None:
     """The codec of a declared charset label; None for no label or an unknown one (the next
     source decides); ``BadInput(bad_encoding)`` for a codec that is not a text encoding."""
     if not label:
         return None
-    label = _ALIASES.get(label.lower(), label.lower())
-    try:
-        info = codecs.lookup(label)
-    except LookupError:
-        return None
-    if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_PAGE_CODECS:
+    if not is_text_charset(label):
         raise BadInput(
             url,
             f"declared charset {label!r} is not a text encoding a page can be read in",
             reason="bad_encoding",
         )
-    return info.name
+    try:
+        return codecs.lookup(_ALIASES.get(label.lower(), label.lower())).name
+    except LookupError:
+        return None
 
 
 def check_html(content_type: str, body: bytes, url: str) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 from newsflow.settings import Settings
 from tasks.enrich import registered_domain
-from tasks.errors import NewsflowError
+from tasks.errors import item_error
 from tasks.fetch import Fetcher, sitemap_urls
 from tasks.hosttimes import HostTimes
 from tasks.normalize import canonical_url, is_http_url
@@ -92,7 +92,8 @@ async def scan(
             site = f"https://{domain}"
             try:
                 roots += await site_sitemaps(fetcher, site)
-            except NewsflowError as error:
+            except Exception as exc:  # one site's problem, whatever it is, is only its own
+                error = item_error(exc, site)
                 result.rejects.append(
                     RejectRow(site, STAGE, error.reason, error.detail, run_id, now)
                 )

@@ -419,3 +419,20 @@ def test_safe_entities_kept_and_an_unterminated_doctype_refused() -> None:
         strip_doctype(open_ended + b"<rss/>")
     refused = parse_feed(open_ended + b"<rss/>", "http://e.example.com/f", "application/rss+xml")
     assert refused.entries == [] and refused.error == "refused: a DOCTYPE that never ends"
+
+
+@pytest.mark.parametrize("charset", ["undefined", "punycode", "hex"])
+def test_feed_declaring_a_charset_no_text_is_written_in_still_parses(charset: str) -> None:
+    """In the Content-Type or the XML declaration: feedparser itself fails on some of them."""
+    from tasks.feeds import parse_feed
+
+    body = (
+        b'<?xml version="1.0" encoding="ENC"?><rss version="2.0"><channel><title>T</title>'
+        b"<item><title>A</title><link>http://e.example.com/1</link></item></channel></rss>"
+    )
+    declared = body.replace(b"ENC", charset.encode())
+    plain = body.replace(b"ENC", b"utf-8")
+    for data, ctype in ((declared, ""), (plain, f"; charset={charset}")):
+        feed = parse_feed(data, "http://e.example.com/f", "application/rss+xml" + ctype)
+        assert [e.link for e in feed.entries] == ["http://e.example.com/1"]
+        assert feed.error == f"declared charset {charset!r} ignored"
