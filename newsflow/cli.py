@@ -45,9 +45,11 @@ def _settings(db: Path | None, **overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:  # an operator's setting: one line, exit 2
         first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
+        name = f"NEWSFLOW_{str(first['loc'][0]).upper()}" if first["loc"] else "settings"
+        value = first.get("input")
+        shown = f"={value}" if isinstance(value, str | int | float) else ""
         message = str(first["msg"]).removeprefix("Value error, ")
-        err.print(f"[bold red]error:[/] {f'{where}: ' if where else ''}{message}", soft_wrap=True)
+        err.print(f"error: bad setting: {name}{shown}: {message}", markup=False, soft_wrap=True)
         raise typer.Exit(2) from None
 
 

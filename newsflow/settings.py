@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from newsflow import PROJECT_URL, __version__
@@ -29,12 +29,12 @@ def spool_problem(spool: str, db: Path, *, cwd: Path | None = None) -> str | Non
     project or the code; and other processes must see it, as the loader reads it from theirs."""
     value = spool.strip()
     if not value:
-        return "NEWSFLOW_SPOOL is empty: set it to a folder of its own, e.g. warehouse/spool"
+        return "the spool may not be empty: set a folder of its own, e.g. warehouse/spool"
     protocols = [p.lower() for p in value.split("://", 1)[0].split("::")] if "://" in value else []
     private = _PRIVATE_FILESYSTEMS.intersection(protocols)
     if private:
         return (
-            f"NEWSFLOW_SPOOL={spool!r}: a {sorted(private)[0]}:// spool is seen by no other "
+            f"a {sorted(private)[0]}:// spool is seen by no other "
             "process (its batches would be lost): use a folder or shared storage (s3://...)"
         )
     if protocols and protocols != ["file"]:
@@ -51,7 +51,7 @@ def spool_problem(spool: str, db: Path, *, cwd: Path | None = None) -> str | Non
         if place == folder or place.is_relative_to(folder):
             what = "is" if place == folder else "contains"
             return (
-                f"NEWSFLOW_SPOOL={spool!r} {what} {name} ({place}): the spool needs a folder "
+                f"the spool {what} {name} ({place}): it needs a folder "
                 "of its own, e.g. warehouse/spool"
             )
     return None
@@ -130,12 +130,16 @@ class Settings(BaseSettings):
             ]
         return value
 
-    @model_validator(mode="after")
-    def _spool_is_safe(self) -> Settings:
-        problem = spool_problem(self.spool, self.db)
+    @field_validator("spool")
+    @classmethod
+    def _spool_is_safe(cls, value: str, info: ValidationInfo) -> str:
+        db = info.data.get("db")  # declared before the spool, so already validated
+        problem = spool_problem(
+            value, db if isinstance(db, Path) else Path("warehouse/news.duckdb")
+        )
         if problem:
             raise ValueError(problem)
-        return self
+        return value
 
     @property
     def parallelism(self) -> int:

@@ -347,7 +347,7 @@ def test_5_misconfigured_spool_is_refused_and_only_batches_are_removed(
     # the maintenance flow, as the schedule runs it, in the project with an empty spool
     monkeypatch.chdir(project)
     monkeypatch.setenv("NEWSFLOW_SPOOL", "")
-    with pytest.raises(ValueError, match="NEWSFLOW_SPOOL is empty"):
+    with pytest.raises(ValueError, match="spool may not be empty"):
         maintenance(abandoned_after_hours=0, reprobe_feeds=False)
     assert tree(project) == before
 
