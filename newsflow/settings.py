@@ -11,12 +11,50 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from newsflow import PROJECT_URL, __version__
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+# fsspec file systems that live inside one process: a batch spooled there is never seen by
+# the loader of another process, and is lost when the writer ends
+_PRIVATE_FILESYSTEMS = {"memory"}
+_CODE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def spool_problem(spool: str, db: Path, *, cwd: Path | None = None) -> str | None:
+    """Why ``spool`` cannot be the spool, in one line, or None. The spool's maintenance removes
+    abandoned batch folders, so it must never be (or contain) the warehouse's folder, the
+    project or the code; and other processes must see it, as the loader reads it from theirs."""
+    value = spool.strip()
+    if not value:
+        return "the spool may not be empty: set a folder of its own, e.g. warehouse/spool"
+    protocols = [p.lower() for p in value.split("://", 1)[0].split("::")] if "://" in value else []
+    private = _PRIVATE_FILESYSTEMS.intersection(protocols)
+    if private:
+        return (
+            f"a {sorted(private)[0]}:// spool is seen by no other "
+            "process (its batches would be lost): use a folder or shared storage (s3://...)"
+        )
+    if protocols and protocols != ["file"]:
+        return None  # remote storage: nothing of this machine to protect
+    path = Path(value.removeprefix("file://")).expanduser()
+    base = (cwd or Path.cwd()).resolve()
+    folder = (base / path).resolve()
+    guarded = {
+        "the warehouse's folder": (base / db.expanduser()).resolve().parent,
+        "the working folder": base,
+        "the project's code": _CODE_ROOT,
+    }
+    for name, place in guarded.items():
+        if place == folder or place.is_relative_to(folder):
+            what = "is" if place == folder else "contains"
+            return (
+                f"the spool {what} {name} ({place}): it needs a folder "
+                "of its own, e.g. warehouse/spool"
+            )
+    return None
 
 
 class Settings(BaseSettings):
@@ -95,6 +133,17 @@ class Settings(BaseSettings):
             return [
                 ipaddress.ip_network(p.strip(), strict=False) for p in value.split(",") if p.strip()
             ]
+        return value
+
+    @field_validator("spool")
+    @classmethod
+    def _spool_is_safe(cls, value: str, info: ValidationInfo) -> str:
+        db = info.data.get("db")  # declared before the spool, so already validated
+        problem = spool_problem(
+            value, db if isinstance(db, Path) else Path("warehouse/news.duckdb")
+        )
+        if problem:
+            raise ValueError(problem)
         return value
 
     @property

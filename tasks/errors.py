@@ -4,7 +4,8 @@
     ├── TransientError         worth retrying later: timeouts, connection errors, 429, 5xx
     └── PermanentError         retrying cannot help; the item becomes a ``rejects`` row
         ├── FetchRefused       http_404, http_410, not_html, too_large, blocked_private, robots
-        └── BadInput           parse_error, empty_text, empty_file, binary, bad_encoding, bad_url
+        └── BadInput           parse_error, empty_text, empty_file, binary, bad_encoding, bad_url,
+                               process_error (any other exception on one item: ``item_error``)
 
 Prefect retries only ``TransientError`` (see ``retry_transient``). ``reason`` is a short code that
 never changes once published (analysts group ``rejects`` by it); ``detail`` is for people.
@@ -72,3 +73,18 @@ def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
     except Exception:
         return False
     return False
+
+
+def item_error(exc: BaseException, item: str) -> NewsflowError:
+    """Any exception met while handling one item, as that item's error: the one per-item
+    boundary of every processing path, so one hostile item is rejected, never the run.
+
+    A ``NewsflowError`` stays as it is; a charset the codecs cannot decode with
+    (``LookupError``, ``UnicodeError``) is ``bad_encoding``; anything else (a bug, a library
+    tripping on odd input) is ``process_error`` with the exception's class in ``detail``."""
+    if isinstance(exc, NewsflowError):
+        return exc
+    detail = f"{type(exc).__name__}: {exc}"[:500]
+    if isinstance(exc, LookupError | UnicodeError) and not isinstance(exc, KeyError | IndexError):
+        return BadInput(item, detail, reason="bad_encoding")
+    return BadInput(item, detail, reason="process_error")

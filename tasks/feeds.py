@@ -2,8 +2,9 @@
 
 feedparser only ever receives the bytes we fetched, wrapped in ``BytesIO`` (given a string
 or bytes it may open a URL or a file itself, with no limits). Before it sees them, any
-DOCTYPE with entity declarations is removed: feeds never need their own entities, and they
-are how billion-laughs and quadratic-blowup documents expand. RSS 0.9x/2.0, RSS 1.0 (RDF)
+DOCTYPE with entity declarations is removed (``tasks.xmlsafe``, shared with OPML and
+sitemaps): feeds never need their own entities, and they are how billion-laughs and
+quadratic-blowup documents expand. RSS 0.9x/2.0, RSS 1.0 (RDF)
 and Atom go through feedparser (which resolves relative links against ``xml:base`` and the
 feed's final URL); JSON Feed is read here. A malformed feed still yields its entries, and
 the problem is recorded in the feed's health (``feeds.last_error``).
@@ -28,12 +29,15 @@ from lxml import etree
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tasks.normalize import is_http_url
-from tasks.pages import parse_content_type
+from tasks.pages import is_text_charset, parse_content_type
 from tasks.records import Candidate, DateClaim
+from tasks.xmlsafe import UnsafeXML, strip_doctype
 
-_ENTITY_DOCTYPE = re.compile(rb"<!DOCTYPE[^\[>]*\[.*?\]\s*>", re.DOTALL | re.IGNORECASE)
-_FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")
 _SUMMARY_CHARS = 2000
+# the encoding declaration of an ASCII-compatible XML document (group 1: the whole attribute)
+_XML_ENCODING = re.compile(
+    rb"""(?:\xef\xbb\xbf)?\s*<\?xml[^>]*?(\s+encoding\s*=\s*["']([^"']*)["'])"""
+)
 # feedparser "bozo" notes that do not make a feed malformed.
 _HARMLESS = (feedparser.NonXMLContentType, feedparser.CharacterEncodingOverride)
 
@@ -141,8 +145,10 @@ def _safe_parser() -> etree.XMLParser:
 
 def parse_opml(data: bytes) -> list[FeedSpec]:
     """The feeds of an OPML file: every outline with an http(s) ``xmlUrl``; enclosing
-    outlines without one (folders) and ``category`` attributes become tags."""
-    root = etree.fromstring(strip_entity_doctype(data), _safe_parser())
+    outlines without one (folders) and ``category`` attributes become tags. Entity
+    declarations are dropped first (``tasks.xmlsafe``); ``ValueError`` if that cannot be
+    done or the file is not OPML."""
+    root = etree.fromstring(strip_doctype(data).data, _safe_parser())
     if root is None:
         raise ValueError("not an OPML document")
     specs: list[FeedSpec] = []
@@ -164,16 +170,6 @@ def parse_opml(data: bytes) -> list[FeedSpec]:
     for body in root.iter("{*}body", "body"):
         walk(body, [])
     return specs
-
-
-def strip_entity_doctype(data: bytes) -> bytes:
-    """Remove a DOCTYPE with an internal subset (entity declarations) from the prolog."""
-    first = _FIRST_ELEMENT.search(data)
-    end = first.start() if first else len(data)
-    head = data[:end]
-    if b"<!" not in head:
-        return data
-    return _ENTITY_DOCTYPE.sub(b"", head) + data[end:]
 
 
 @dataclass(slots=True)
@@ -227,13 +223,16 @@ def parse_feed(body: bytes, url: str, content_type: str = "") -> ParsedFeed:
     mime, _ = parse_content_type(content_type)
     if "json" in mime or body.lstrip()[:1] == b"{":
         return _parse_json_feed(body, url)
-    cleaned = strip_entity_doctype(body)
-    stripped = cleaned is not body and cleaned != body
+    try:
+        cleaned = strip_doctype(body)
+    except UnsafeXML as exc:
+        return ParsedFeed("unknown", None, [], f"refused: {exc}")
+    data, content_type, ignored = _text_charsets_only(cleaned.data, content_type)
     headers = {"content-location": url}
     if content_type:
         headers["content-type"] = content_type
     result = feedparser.parse(
-        io.BytesIO(cleaned), response_headers=headers, resolve_relative_uris=True
+        io.BytesIO(data), response_headers=headers, resolve_relative_uris=True
     )
     entries = []
     for e in result.get("entries", []):
@@ -254,17 +253,36 @@ def parse_feed(body: bytes, url: str, content_type: str = "") -> ParsedFeed:
             )
         )
     error = None
-    exc = result.get("bozo_exception")
-    if result.get("bozo") and not isinstance(exc, _HARMLESS):
-        error = f"{type(exc).__name__}: {exc}"[:500]
-    if stripped:
-        error = "entity declarations removed" + (f"; {error}" if error else "")
+    bozo = result.get("bozo_exception")
+    if result.get("bozo") and not isinstance(bozo, _HARMLESS):
+        error = f"{type(bozo).__name__}: {bozo}"[:500]
+    for problem in (ignored, cleaned.problem):
+        if problem:
+            error = problem + (f"; {error}" if error else "")
     version = result.get("version") or ""
     if not entries and not version:
         error = error or "not a feed"
     return ParsedFeed(
         version or "unknown", _text(result.get("feed", {}).get("title")), entries, error
     )
+
+
+def _text_charsets_only(data: bytes, content_type: str) -> tuple[bytes, str, str | None]:
+    """The feed and its content type without a declared charset that is not a text encoding
+    (``undefined``, ``punycode``, ``hex``...: feedparser would decode with it, or fail), and
+    the note of what was ignored. The bytes are then read as UTF-8 or sniffed."""
+    ignored = []
+    mime, charset = parse_content_type(content_type)
+    if charset and not is_text_charset(charset):
+        ignored.append(charset)
+        content_type = mime
+    match = _XML_ENCODING.match(data)
+    if match and not is_text_charset(match.group(2).decode("ascii", "replace")):
+        ignored.append(match.group(2).decode("ascii", "replace"))
+        data = data[: match.start(1)] + data[match.end(1) :]
+    if not ignored:
+        return data, content_type, None
+    return data, content_type, f"declared charset {', '.join(map(repr, ignored))} ignored"
 
 
 def _parse_json_feed(body: bytes, url: str) -> ParsedFeed:

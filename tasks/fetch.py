@@ -34,7 +34,7 @@ from newsflow.settings import Settings
 from tasks.articles import page_metadata, wall_candidate
 from tasks.dedupe import dedupe_batch
 from tasks.enrich import registered_domain
-from tasks.errors import BadInput, FetchRefused, NewsflowError
+from tasks.errors import BadInput, FetchRefused, NewsflowError, item_error
 from tasks.feeds import FeedState, ParsedFeed, classify_failure, parse_feed
 from tasks.hosttimes import HostTimes, timed
 from tasks.http import Response, fetch_retrying, make_client
@@ -256,7 +256,9 @@ def _extract_job(html: str, url: str) -> tuple[str, Any]:
     except NewsflowError as error:
         return "error", (error.reason, error.detail)
     except Exception as exc:  # a bug in extraction must not lose the item
-        return "error", ("extract_error", f"{type(exc).__name__}: {exc}"[:500])
+        found = item_error(exc, url)
+        reason = "extract_error" if found.reason == "process_error" else found.reason
+        return "error", (reason, found.detail)
 
 
 def _page_job(
@@ -278,8 +280,8 @@ def _page_job(
     try:
         return "ok", process_candidates([candidate], run_id, now=now)
     except Exception as exc:  # a bug in processing must not lose the item
-        detail = f"{type(exc).__name__}: {exc}"[:500]
-        reject = RejectRow(item.url, "process", "process_error", detail, run_id, now)
+        error = item_error(exc, item.url)
+        reject = RejectRow(item.url, "process", error.reason, error.detail, run_id, now)
         return "ok", Batch(run_id=run_id, rejects=[reject])
 
 
@@ -370,11 +372,12 @@ async def _fetch_each(
         ticket = Ticket(places)
         try:
             resp = await fetcher.page(item.url, ticket)
-            html = decode_html(resp.body, resp.content_type)
+            html = decode_html(resp.body, resp.content_type, item.url)
             resp.body = b""
             stage = "extract"
             await handle(item, resp.final_url, html)
-        except NewsflowError as error:
+        except Exception as exc:  # one page's problem, whatever it is, is only that page's
+            error = item_error(exc, item.url)
             rejects.append(RejectRow(item.url, stage, error.reason, error.detail, run_id, now))
         finally:
             ticket.release()
@@ -575,17 +578,21 @@ async def poll_feeds(
     now = now or datetime.now(UTC)
     in_flight = asyncio.Semaphore(settings.fetch_concurrency)
 
+    def failed(url: str, name: str | None, polled: datetime, error: NewsflowError) -> FeedPoll:
+        state = FeedState(url, polled, classify_failure(error.reason), name=name)
+        state.error = f"{error.reason}: {error.detail}"[:500]
+        state.status = int(error.reason[5:]) if error.reason[5:].isdigit() else None
+        return FeedPoll(
+            state, None, RejectRow(url, "feed", error.reason, error.detail, run_id, now)
+        )
+
     async def one(fetcher: Fetcher, url: str, name: str | None, etag: Any, modified: Any) -> Any:
         async with in_flight:
             polled = datetime.now(UTC)
             try:
                 resp = await fetcher.feed(url, etag, modified)
-            except NewsflowError as error:
-                state = FeedState(url, polled, classify_failure(error.reason), name=name)
-                state.error = f"{error.reason}: {error.detail}"[:500]
-                state.status = int(error.reason[5:]) if error.reason[5:].isdigit() else None
-                reject = RejectRow(url, "feed", error.reason, error.detail, run_id, now)
-                return FeedPoll(state, None, reject)
+            except Exception as exc:  # one feed's problem, whatever it is, is only its own
+                return failed(url, name, polled, item_error(exc, url))
             finally:
                 progress.advance("feeds", 1)
             validators = (resp.headers.get("etag"), resp.headers.get("last-modified"))
@@ -593,9 +600,14 @@ async def poll_feeds(
                 return FeedPoll(
                     FeedState(url, polled, "not_modified", name, None, 304, *validators)
                 )
-            parsed = await asyncio.to_thread(
-                parse_feed, resp.body, resp.final_url, resp.content_type
-            )
+            try:
+                parsed = await asyncio.to_thread(
+                    parse_feed, resp.body, resp.final_url, resp.content_type
+                )
+            except Exception as exc:  # no validators kept: the next poll reads it again
+                poll = failed(url, name, polled, item_error(exc, url))
+                poll.state.status = resp.status
+                return poll
             state = FeedState(url, polled, "ok", name, parsed.title, resp.status, *validators)
             state.entries = len(parsed.entries)
             state.error = parsed.error
@@ -619,19 +631,24 @@ async def sitemap_urls(
     max_sitemaps: int = 100,
 ) -> tuple[list[SitemapURL], list[str]]:
     """Article URLs dated in [since, until) from a sitemap or sitemap index (followed
-    breadth-first, at most ``max_sitemaps`` files; an index entry whose lastmod is before
-    ``since`` is skipped). Returns the URLs and the problems met, one line each."""
+    breadth-first, at most ``max_sitemaps`` files fetched; an index entry whose lastmod is
+    before ``since`` is skipped). Returns the URLs and the problems met, one line each
+    (``URL: reason`` or ``URL: reason (detail)`` or ``URL: parse message``); sitemaps left
+    unread at the limit are one ``sitemap_limit`` problem of ``url``."""
     queue, seen = [url], {url}
     found: list[SitemapURL] = []
     problems: list[str] = []
-    while queue and len(seen) <= max_sitemaps:
+    fetched = 0
+    while queue and fetched < max_sitemaps:
         current = queue.pop(0)
+        fetched += 1
         try:
             resp = await fetcher.resource(current)
-        except NewsflowError as error:
+            doc = await asyncio.to_thread(parse_sitemap, resp.body, cap=fetcher.settings.max_bytes)
+        except Exception as exc:  # one sitemap's problem, whatever it is, is only its own
+            error = item_error(exc, current)
             problems.append(f"{current}: {error.reason}")
             continue
-        doc = await asyncio.to_thread(parse_sitemap, resp.body, cap=fetcher.settings.max_bytes)
         if doc.error:
             problems.append(f"{current}: {doc.error}")
         found += [u for u in doc.urls if in_range(u, since, until)]
@@ -639,4 +656,9 @@ async def sitemap_urls(
             if child.loc not in seen and (child.lastmod is None or child.lastmod >= since):
                 seen.add(child.loc)
                 queue.append(child.loc)
+    if queue:
+        problems.append(
+            f"{url}: sitemap_limit ({len(queue)} sitemaps not read: the limit of "
+            f"{max_sitemaps} sitemap files per root was reached)"
+        )
     return found, problems

@@ -4,6 +4,11 @@ Charset order (as browsers do, WHATWG "encoding sniffing"): a byte-order mark, t
 HTTP header's charset, then a ``<meta charset>`` / ``http-equiv`` in the first bytes, then
 detection (charset-normalizer), then UTF-8 with replacement. Anything that is not HTML
 (a PDF, an image, JSON) is refused as ``not_html``.
+
+Only text encodings count as charsets: an unknown label is ignored (as browsers do), but a
+page declaring one of Python's bytes-to-bytes codecs (``hex``, ``base64``, ``zlib``, ``rot13``,
+...) or one that cannot decode a page (``idna``, ``punycode``, ``undefined``) is refused as
+``bad_encoding``, never decoded with it.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import re
 
 from charset_normalizer import from_bytes
 
-from tasks.errors import FetchRefused
+from tasks.errors import BadInput, FetchRefused
 
 HTML_TYPES = {"text/html", "application/xhtml+xml"}
 _PRESCAN = 4096
@@ -29,6 +34,9 @@ _BOMS = (
 # WHATWG maps these labels to windows-1252, which is what pages labelled so really use.
 _ALIASES = {"iso-8859-1": "cp1252", "latin1": "cp1252", "latin-1": "cp1252", "ascii": "cp1252"}
 _ALIASES |= {"us-ascii": "cp1252", "iso8859-1": "cp1252", "x-user-defined": "cp1252"}
+# Text encodings by Python's flag that still cannot decode a page's bytes, or would read its
+# backslashes as escapes: no page is written in them.
+_NOT_PAGE_CODECS = {"idna", "punycode", "undefined", "unicode-escape", "raw-unicode-escape"}
 
 
 def parse_content_type(value: str) -> tuple[str, str | None]:
@@ -42,16 +50,31 @@ def parse_content_type(value: str) -> tuple[str, str | None]:
     return mime.strip().lower(), charset
 
 
-def _codec(label: str | None) -> str | None:
+def is_text_charset(label: str) -> bool:
+    """Whether a known charset label names a codec a document can be written in (an unknown
+    label is not refused here: it is simply ignored by whoever reads it)."""
+    try:
+        info = codecs.lookup(_ALIASES.get(label.lower(), label.lower()))
+    except LookupError:
+        return True
+    return bool(getattr(info, "_is_text_encoding", True)) and info.name not in _NOT_PAGE_CODECS
+
+
+def _codec(label: str | None, url: str = "") -> str | None:
+    """The codec of a declared charset label; None for no label or an unknown one (the next
+    source decides); ``BadInput(bad_encoding)`` for a codec that is not a text encoding."""
     if not label:
         return None
-    label = _ALIASES.get(label.lower(), label.lower())
+    if not is_text_charset(label):
+        raise BadInput(
+            url,
+            f"declared charset {label!r} is not a text encoding a page can be read in",
+            reason="bad_encoding",
+        )
     try:
-        name = codecs.lookup(label).name
+        return codecs.lookup(_ALIASES.get(label.lower(), label.lower())).name
     except LookupError:
         return None
-    # A page claiming UTF-16 in a meta tag it could read as ASCII is not UTF-16.
-    return name
 
 
 def check_html(content_type: str, body: bytes, url: str) -> None:
@@ -68,17 +91,18 @@ def check_html(content_type: str, body: bytes, url: str) -> None:
     raise FetchRefused(url, f"content type {shown}, not an HTML page", reason="not_html")
 
 
-def decode_html(body: bytes, content_type: str = "") -> str:
-    """The page's text (see the module doc for the charset order)."""
+def decode_html(body: bytes, content_type: str = "", url: str = "") -> str:
+    """The page's text (see the module doc for the charset order); ``BadInput``
+    (``bad_encoding``) when the page declares a charset no page can be decoded with."""
     for bom, name in _BOMS:
         if body.startswith(bom):
             return body[len(bom) :].decode(name, errors="replace")
     _, header = parse_content_type(content_type)
-    codec = _codec(header)
+    codec = _codec(header, url)
     if codec is None:
         match = _META.search(body[:_PRESCAN])
         if match:
-            codec = _codec(match.group(1).decode("ascii", "replace"))
+            codec = _codec(match.group(1).decode("ascii", "replace"), url)
             if codec and codec.startswith("utf-16"):
                 codec = "utf-8"  # the meta tag was readable as ASCII, so it is not UTF-16
     if codec is None:
@@ -86,5 +110,9 @@ def decode_html(body: bytes, content_type: str = "") -> str:
             return body.decode("utf-8")
         except UnicodeDecodeError:
             best = from_bytes(body[:_DETECT_SAMPLE]).best()
-            codec = _codec(best.encoding) if best is not None else None
-    return body.decode(codec or "utf-8", errors="replace")
+            codec = _codec(best.encoding, url) if best is not None else None
+    try:
+        return body.decode(codec or "utf-8", errors="replace")
+    except (LookupError, UnicodeError) as exc:  # a codec that refuses ``replace``
+        detail = f"charset {codec!r} cannot decode the page: {exc}"[:500]
+        raise BadInput(url, detail, reason="bad_encoding") from exc

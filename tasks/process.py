@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from tasks.articles import build_rows, text_from_page
 from tasks.dedupe import dedupe_batch
-from tasks.errors import NewsflowError
+from tasks.errors import NewsflowError, item_error
 from tasks.normalize import article_id, canonical_url
 from tasks.rawpages import raw_page
 from tasks.records import Batch, Candidate, RejectRow
@@ -38,6 +38,6 @@ def process_candidates(
                     candidate = text_from_page(candidate)
                     stage = "process"
             batch.extend(build_rows(candidate, run_id, now))
-        except NewsflowError as error:
-            batch.rejects.append(reject_row(error, stage, run_id, now))
+        except Exception as exc:  # one candidate's problem, whatever it is, is only its own
+            batch.rejects.append(reject_row(item_error(exc, candidate.source), stage, run_id, now))
     return dedupe_batch(batch)

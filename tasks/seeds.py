@@ -19,7 +19,7 @@ from pathlib import Path
 
 from charset_normalizer import from_bytes
 
-from tasks.errors import BadInput
+from tasks.errors import BadInput, item_error
 from tasks.normalize import is_http_url
 from tasks.records import Candidate, DateClaim, Note, RejectRow
 
@@ -221,6 +221,7 @@ def read_seed_files(
             continue
         try:
             candidates.extend(parse_seed(data, source, now=now))
-        except BadInput as error:
-            rejects.append(RejectRow(source, "intake", error.reason, error.detail, run_id, now))
+        except Exception as exc:  # one file's problem, whatever it is, is only its own
+            failed = item_error(exc, source)
+            rejects.append(RejectRow(source, "intake", failed.reason, failed.detail, run_id, now))
     return candidates, rejects

@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 
 from lxml import etree
 
-from tasks.feeds import strip_entity_doctype
 from tasks.normalize import is_http_url
+from tasks.xmlsafe import UnsafeXML, strip_doctype
 
 MAX_URLS = 50_000  # the sitemap protocol's own limit per file
 
@@ -70,7 +70,9 @@ def parse_sitemap(data: bytes, *, cap: int = 50 * 1024 * 1024) -> Sitemap:
         resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, recover=True
     )
     try:
-        root = etree.fromstring(strip_entity_doctype(data), parser)
+        root = etree.fromstring(strip_doctype(data).data, parser)
+    except UnsafeXML as exc:
+        return Sitemap([], [], f"refused: {exc}")
     except etree.XMLSyntaxError as exc:
         return Sitemap([], [], f"XMLSyntaxError: {exc}")
     if root is None:

@@ -18,7 +18,7 @@ from typing import Any
 
 from newsflow.settings import Settings
 from tasks.enrich import registered_domain
-from tasks.errors import NewsflowError
+from tasks.errors import item_error
 from tasks.fetch import Fetcher, sitemap_urls
 from tasks.hosttimes import HostTimes
 from tasks.normalize import canonical_url, is_http_url
@@ -58,10 +58,14 @@ def entry_day(entry: SitemapURL) -> date | None:
 
 
 def problem_reject(problem: str, run_id: str, now: datetime) -> RejectRow:
-    """``sitemap_urls``' problem line (``URL: reason`` or ``URL: parse message``) as a reject."""
+    """``sitemap_urls``' problem line (``URL: reason``, ``URL: reason (detail)`` or
+    ``URL: parse message``) as a reject."""
     source, _, rest = problem.partition(": ")
     if _REASON.fullmatch(rest):
         return RejectRow(source, STAGE, rest, f"sitemap not read: {rest}", run_id, now)
+    reason, _, detail = rest.partition(" (")
+    if _REASON.fullmatch(reason) and detail.endswith(")"):
+        return RejectRow(source, STAGE, reason, detail[:-1][:500], run_id, now)
     return RejectRow(source, STAGE, "parse_error", rest[:500], run_id, now)
 
 
@@ -88,7 +92,8 @@ async def scan(
             site = f"https://{domain}"
             try:
                 roots += await site_sitemaps(fetcher, site)
-            except NewsflowError as error:
+            except Exception as exc:  # one site's problem, whatever it is, is only its own
+                error = item_error(exc, site)
                 result.rejects.append(
                     RejectRow(site, STAGE, error.reason, error.detail, run_id, now)
                 )

@@ -5,11 +5,16 @@ last, ``_MANIFEST.json``. Each file is written under a temporary name and then r
 reader never sees half a file; the manifest is the commit mark, so a batch without one is
 ignored (a worker died mid-write) and cleaned up later. This works the same on a local folder
 and on any fsspec URL (object storage), which is how many workers feed one loader.
+
+Only folders named as ``write_batch`` names them (``is_batch_id``) are ever listed as
+abandoned or removed: whatever else lives where the spool points is never touched. Where the
+spool may point at all is checked once, with the settings (``newsflow.settings.spool_problem``).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from dataclasses import dataclass, fields
@@ -32,6 +37,8 @@ from tasks.records import (
 )
 
 MANIFEST = "_MANIFEST.json"
+# ``write_batch``'s ids: the UTC stamp ``%Y%m%dT%H%M%S%f``, a dash, 12 hex digits
+_BATCH_ID = re.compile(r"\d{8}T\d{12}-[0-9a-f]{12}")
 _TS = pa.timestamp("us", tz="UTC")
 
 SCHEMAS: dict[str, pa.Schema] = {
@@ -123,6 +130,11 @@ class SpooledBatch:
     counts: dict[str, int]
 
 
+def is_batch_id(name: str) -> bool:
+    """Whether ``name`` is a batch folder's name, as ``write_batch`` makes them."""
+    return _BATCH_ID.fullmatch(name) is not None
+
+
 def _fs(spool: str) -> tuple[fsspec.AbstractFileSystem, str]:
     fs, root = url_to_fs(spool)
     return fs, root.rstrip("/")
@@ -179,20 +191,23 @@ def pending(spool: str) -> list[str]:
     ready = []
     for entry in fs.ls(root, detail=False):
         name = entry.rstrip("/").rsplit("/", 1)[-1]
-        if not name.startswith(".") and fs.exists(f"{root}/{name}/{MANIFEST}"):
+        if is_batch_id(name) and fs.exists(f"{root}/{name}/{MANIFEST}"):
             ready.append(name)
     return sorted(ready)
 
 
 def incomplete(spool: str, older_than: float = 3600.0) -> list[str]:
-    """Batch folders without a manifest older than ``older_than`` seconds (dead writers)."""
+    """Batch folders (by name) without a manifest older than ``older_than`` seconds (dead
+    writers)."""
     fs, root = _fs(spool)
     if not fs.exists(root):
         return []
     stale = []
     for entry in fs.ls(root, detail=True):
         name = entry["name"].rstrip("/").rsplit("/", 1)[-1]
-        if entry.get("type") != "directory" or fs.exists(f"{root}/{name}/{MANIFEST}"):
+        if entry.get("type") != "directory" or not is_batch_id(name):
+            continue  # never anything but a batch folder: the spool may share its place
+        if fs.exists(f"{root}/{name}/{MANIFEST}"):
             continue
         mtime = entry.get("mtime") or entry.get("created") or 0
         if isinstance(mtime, datetime):
@@ -236,7 +251,10 @@ def _conform(name: str, table: pa.Table) -> pa.Table:
 
 
 def remove_batch(spool: str, batch_id: str) -> None:
-    """Delete a loaded batch: the manifest first, so a half-removed batch is never re-read."""
+    """Delete a loaded batch: the manifest first, so a half-removed batch is never re-read.
+    ``ValueError`` for a name that is not a batch id: nothing else is ever deleted."""
+    if not is_batch_id(batch_id):
+        raise ValueError(f"not a spool batch, not removed: {batch_id!r}")
     fs, root = _fs(spool)
     folder = f"{root}/{batch_id}"
     if fs.exists(f"{folder}/{MANIFEST}"):

@@ -253,10 +253,11 @@ def test_loader_gives_up_naming_the_lock_and_keeps_the_batches(
 
 
 def test_spool_on_an_fsspec_url(tmp_path: Path) -> None:
-    """The spool works on any fsspec filesystem (here the in-memory one), not only folders."""
-    settings = Settings(
-        db=tmp_path / "w.duckdb", spool="memory://newsflow-test-spool", _env_file=None
-    )  # type: ignore[call-arg]
+    """The spool works on any fsspec filesystem (here the in-memory one), not only folders.
+    Settings refuse ``memory://`` for a run (no other process sees it): in this one process it
+    stands in for object storage, set past the settings' check."""
+    settings = Settings(db=tmp_path / "w.duckdb", _env_file=None)  # type: ignore[call-arg]
+    settings = settings.model_copy(update={"spool": "memory://newsflow-test-spool"})
     ids = spool_seed_files(make_seed_files(tmp_path / "s", 12), settings, batch_size=5)
     assert spool.pending(settings.spool) == ids
     report = load_spool(settings.db, settings.spool, lock_wait=5)
