@@ -30,6 +30,9 @@ The page is parsed once; three candidates for the text come out of it:
 Metadata comes from the page's JSON-LD and Open Graph / ``<meta>`` tags, and the page date
 also from htmldate's quick search: trafilatura's own metadata extraction is skipped, it
 costs as much again as the text extraction (measured ~60 ms/page here).
+Pages whose text is no story (menus, link lists, section fronts, "article removed" and
+"page not found" notices, sign-in stubs, cookie banners and footers) are rejected as
+``no_story`` (``tasks.story``), whichever mode produced the text.
 Consent walls and bot challenges are recognized here and raised as ``BadInput`` with reason
 ``consent_wall`` / ``bot_challenge``: such a page is never returned as an article (the caller
 keeps the feed summary instead, see ``tasks.articles.text_from_page``).
@@ -51,6 +54,7 @@ from trafilatura.utils import DOCTYPE_TAG, HTML_PARSER, load_html
 from tasks.errors import BadInput
 from tasks.pagemeta import ARTICLE_TYPES, NOT_ARTICLE_TYPES, PageMeta, page_meta
 from tasks.records import DateClaim
+from tasks.story import no_story
 
 # trafilatura runs in fast mode first, and in its full mode (its fallback extractors,
 # readability and justext, as well: ~1.25x the cost) again only when ``needs_full`` says they
@@ -88,6 +92,15 @@ _CONSENT = re.compile(
     r"before you continue|manage (?:your )?(?:choices|preferences|options)|accept all|"
     r"reject all|zustimmung|einwilligung|datenschutzeinstellungen|"
     r"consentement|nous respectons votre vie privée|acepto|aceptar todas?)\b",
+    re.IGNORECASE,
+)
+# A consent wall asks for a choice before the page shows; a cookie banner beside the
+# footer of a page with no story does not (that page is ``no_story``).
+_CONSENT_CHOICE = re.compile(
+    r"accept all|reject all|(?:accept|agree) (?:and|&|to) (?:close|continue|proceed)|"
+    r"manage (?:your )?(?:choices|preferences|options|settings)|before you continue|"
+    r"we value your privacy|your privacy choices|privacy settings|consent|to continue|"
+    r"zustimm|akzeptieren|accepter|aceptar|accetta",
     re.IGNORECASE,
 )
 _FURNITURE = re.compile(
@@ -187,15 +200,20 @@ def clean_lines(text: str, titles: list[str]) -> str:
     return "\n".join(kept) if kept else text
 
 
-def _wall(html: str, url: str, text: str, title: str | None) -> str | None:
+def _wall(html: str, url: str, text: str, title: str | None, tree: HtmlElement) -> str | None:
     """``bot_challenge`` or ``consent_wall`` if the page is one, else None."""
     if len(text) > 30 * WALL_MAX_WORDS or words(text) >= WALL_MAX_WORDS:
         return None
     if _CHALLENGE.search(html[:300_000].lower()):  # challenge pages are small
         return "bot_challenge"
     host = urlsplit(url).hostname or ""
-    if host.startswith(_CONSENT_HOSTS) or _CONSENT.search(f"{title or ''}\n{text}"):
+    if host.startswith(_CONSENT_HOSTS) or _CONSENT.search(title or ""):
         return "consent_wall"
+    if _CONSENT.search(text):
+        buttons = [" ".join(b.text_content().split()) for b in tree.iter("button")]
+        buttons += [i.get("value") or "" for i in tree.iterfind(".//input[@type='submit']")]
+        if _CONSENT_CHOICE.search("\n".join([text, *buttons])):
+            return "consent_wall"
     return None
 
 
@@ -344,7 +362,8 @@ def _trafilatura(tree: HtmlElement, url: str) -> str:
 def extract(html: str, url: str) -> Extracted:
     """The main text and metadata of a page.
 
-    ``BadInput``: ``empty_text`` if the page has no article text, ``bot_challenge`` or
+    ``BadInput``: ``empty_text`` if the page has no article text, ``no_story`` if its text
+    is no story (``tasks.story``: the kind is the detail), ``bot_challenge`` or
     ``consent_wall`` if it is one (never returned as an article).
     """
     tree = parse_html(html)
@@ -356,11 +375,15 @@ def extract(html: str, url: str) -> Extracted:
     og_title = meta.first("og:title", "twitter:title")
     titles = [t for t in (og_title, meta.headline, *markup_titles) if t]
     title = titles[0] if titles else None
-    wall = _wall(html, url, traf_text, title)
+    wall = _wall(html, url, traf_text, title, tree)
     if wall is not None:
         raise BadInput(url, f"the page is a {wall.replace('_', ' ')}", reason=wall)
     traf_text = clean_lines(traf_text, titles) if traf_text else traf_text
     text, source = choose_text(traf_text, meta.body)
+    if source == "trafilatura":  # a publisher's articleBody is a story
+        kind = no_story(tree, text, meta, titles)
+        if kind is not None:
+            raise BadInput(url, kind, reason="no_story")
     description = meta.first("og:description", "description", "twitter:description")
     description = description or meta.description
     status = "full"

@@ -1,0 +1,240 @@
+"""Is there a story on the page? Pages with text but no story become ``no_story`` rejects.
+
+Extraction always finds *some* text: on a page without a story it is the menu, a list of
+links, a section's teasers, a "page not found" notice, a sign-in form's prompts or a cookie
+banner. ``no_story(...)`` says which kind the page is (the reject's ``detail`` starts with
+it), or None when it holds a story. It reads the text extraction kept (whatever mode made it)
+against the page's own markup, with signals that do not depend on one site's layout:
+
+- **story text**: lines that read as sentences (``SENTENCE_WORDS``+ words, or ending like a
+  sentence), that are not the text of a link on the page, not furniture (cookies, copyright,
+  newsletters, sign-in prompts) and not a teaser. A story has at least ``MIN_STORY_WORDS``
+  words of it (``MIN_DECLARED_WORDS`` when the page declares an article: og:type article or
+  a schema.org Article type).
+- **link lists**: lines that are a link's text (menus, related stories, most read): their
+  share of the text, and how long the link texts are (headlines, or section names).
+- **teasers**: a paragraph that sits in a small block (a card, a list item: under
+  ``CARD_WORDS`` words) with a headline link to another page, or a line that begins with
+  such a headline. ``MIN_TEASERS`` or more of them, outweighing the rest of the text
+  (``TEASER_RATIO``), make a section front or listing, as does a schema.org CollectionPage
+  or SearchResultsPage that declares no article.
+- **notices**: "this article has been removed", "page not found", "404"; a sign-in form
+  (a password field, "sign in to continue"), with almost no story text besides.
+
+Measured on the quality gate's 1,781 real article pages (tests/quality/evaluate.py reports
+the rejects by reason): none is rejected as no_story.
+"""
+
+from __future__ import annotations
+
+import re
+
+from lxml.html import HtmlElement
+
+from tasks.pagemeta import ARTICLE_TYPES, PageMeta
+
+MIN_STORY_WORDS = 30
+MIN_DECLARED_WORDS = 12
+SENTENCE_WORDS = 10  # a line this long reads as a sentence, punctuation or not
+CARD_WORDS = 120
+HEADLINE_WORDS = 3  # a link text this long is a headline, shorter is a menu entry
+MIN_TEASERS = 3
+TEASER_RATIO = 2.0
+MIN_LINKS = 3
+LINK_SHARE = 0.5  # links (or furniture) must make at least this share of a no-story text
+SHORT_LINE_WORDS = 40  # furniture, notices and teaser headlines are short lines
+MIN_SITE_LINKS = 10  # a page with fewer links and no text is not a site's page
+NOTICE_MAX_WORDS = 60  # story words a removed/not-found/login page may still show
+MAX_ANCHORS = 3000
+
+LISTING_TYPES = frozenset({"collectionpage", "searchresultspage"})
+KINDS = ("navigation", "related_links", "listing", "removed", "login", "boilerplate")
+
+_WORD = re.compile(r"\w+")
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
+_BULLET = re.compile(r"^(?:[-*•·–>|]|\d{1,3}[.)])\s+")
+_SENTENCE_END = (".", "!", "?", "…", '"', "”", "’", "»", ")", "。", "！", "？", ":", ";")
+_FURNITURE = re.compile(
+    r"\b(?:cookies?|privacy (?:policy|notice|settings)|terms (?:of (?:use|service)|and "
+    r"conditions)|all rights reserved|copyright|newsletters?|sign (?:in|up)|log ?in|"
+    r"subscribe|subscription|create an account|password|register|"
+    r"datenschutz|impressum|mentions légales|aviso legal)\b|©",
+    re.IGNORECASE,
+)
+_REMOVED = re.compile(
+    r"\b(?:(?:page|article|story|content|post|video|site) (?:you (?:are|were) looking for |"
+    r"you requested |)(?:is (?:no longer|not) available|(?:has|have) been (?:removed|deleted|"
+    r"taken down|unpublished)|(?:was|is|could) not (?:be )?found|cannot be found|can't be "
+    r"found|does not exist|doesn't exist|no longer exists|may have (?:moved|been removed))|"
+    r"page not found|error 404|404 error|we can(?:no|')t find (?:that|the|this) "
+    r"page|(?:could|can)(?:no|n')t find (?:that|the|this) page|"
+    r"seite (?:wurde )?nicht gefunden|page (?:introuvable|non trouvée)|"
+    r"página no encontrada|pagina non trovata|artikel (?:ist )?nicht (?:mehr )?verfügbar)\b"
+    r"|\b404\b",
+    re.IGNORECASE,
+)
+_LOGIN = re.compile(
+    r"\b(?:sign ?in|log ?in|login|sign up|forgot (?:your )?password|remember me|"
+    r"create (?:an|your) account|anmelden|einloggen|se connecter|connexion|"
+    r"iniciar sesión|accedi)\b",
+    re.IGNORECASE,
+)
+_RELATED = re.compile(
+    r"^(?:related|more (?:stories|from|on|news)|most (?:read|popular|viewed)|popular|"
+    r"trending|you (?:may|might) (?:also )?like|read (?:next|more)|recommended|top stories|"
+    r"latest)",
+    re.IGNORECASE,
+)
+
+
+def _size(line: str) -> int:
+    """Words of a line; a CJK character counts as a word (those scripts use no spaces)."""
+    return len(_WORD.findall(line)) + len(_CJK.findall(line))
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def _is_sentence(line: str, size: int) -> bool:
+    return size >= SENTENCE_WORDS or (size >= 4 and line.rstrip().endswith(_SENTENCE_END))
+
+
+def declares_article(meta: PageMeta) -> bool:
+    """og:type article, or a schema.org Article type and no listing type."""
+    og = (meta.first("og:type") or "").lower()
+    if og.startswith("article"):
+        return True
+    return bool(meta.types & ARTICLE_TYPES) and not meta.types & LISTING_TYPES
+
+
+class _Anchors:
+    """The page's link texts (normalized), and the teaser texts around headline links."""
+
+    def __init__(self, tree: HtmlElement) -> None:
+        self.texts: dict[str, int] = {}
+        self.headlines: list[HtmlElement] = []
+        for n, anchor in enumerate(tree.iter("a")):
+            if n >= MAX_ANCHORS:
+                break
+            text = _norm(anchor.text_content())
+            if not text:
+                continue
+            size = _size(text)
+            self.texts[text] = size
+            href = (anchor.get("href") or "").strip()
+            if size >= HEADLINE_WORDS and href and not href.startswith(("#", "javascript:")):
+                self.headlines.append(anchor)
+        self.heads = sorted(
+            (t for t, s in self.texts.items() if s >= HEADLINE_WORDS), key=len, reverse=True
+        )
+
+    def cards(self) -> dict[str, int]:
+        """Text of each paragraph in a teaser card -> the card's id. A card is the largest
+        block around a headline link that stays under CARD_WORDS words; its paragraphs
+        that do not hold the link are the teaser."""
+        found: dict[str, int] = {}
+        for anchor in self.headlines:
+            card = None
+            node = anchor.getparent()
+            for _ in range(4):
+                if node is None or node.tag in ("body", "html", "main"):
+                    break
+                if _size(node.text_content()) > CARD_WORDS:
+                    break
+                card, node = node, node.getparent()
+            if card is None:
+                continue
+            for element in card.iter("p", "div", "span", "li"):
+                if anchor in element.iterancestors() or element is anchor:
+                    continue
+                if any(True for _ in element.iterdescendants("a", "p", "div")):
+                    continue
+                text = _norm(element.text_content())
+                if _size(text) >= 4:
+                    found.setdefault(text, id(card))
+        return found
+
+    def starts_with_headline(self, line: str) -> bool:
+        return any(line.startswith(h) and len(h) < len(line) for h in self.heads[:400])
+
+
+def _notice(pattern: re.Pattern[str], titles: list[str], lines: list[str]) -> int:
+    """How many of the titles and lines match ``pattern``."""
+    return sum(1 for t in [*titles, *lines] if pattern.search(t))
+
+
+def no_story(tree: HtmlElement, text: str, meta: PageMeta, titles: list[str]) -> str | None:
+    """``kind: why`` if the page holds no story (the module docstring), else None.
+
+    ``text`` is what extraction kept ("" if nothing). A page with no text that declares an
+    article, or that has hardly any links (a body drawn by scripts), is left to the
+    caller's fallbacks (the meta description, else ``empty_text``)."""
+    declared = declares_article(meta)
+    anchors = _Anchors(tree)
+    heads = [t for t in titles if t][:3]
+    if not text.strip():
+        if declared or (len(anchors.texts) < MIN_SITE_LINKS and not meta.types & LISTING_TYPES):
+            return None
+        if _notice(_REMOVED, heads, []):
+            return "removed: the page says the article is removed or not found (no text)"
+        if meta.types & LISTING_TYPES:
+            return "listing: a schema.org collection page with no text"
+        return f"navigation: no text but the page's {len(anchors.texts)} links"
+    raw = [_BULLET.sub("", line.strip()) for line in text.split("\n")]
+    lines = [line for line in raw if line]
+    normed = [_norm(line) for line in lines]
+    sizes = [_size(line) for line in lines]
+    total = sum(sizes)
+    linked = [i for i, n in enumerate(normed) if n in anchors.texts]
+    linked_set = set(linked)
+    cards = anchors.cards() if len(anchors.headlines) >= MIN_TEASERS else {}
+    story = teaser = notice = furniture = other = 0
+    units: set[int] = set()
+    for i, (line, n, size) in enumerate(zip(lines, normed, sizes, strict=True)):
+        short = size <= SHORT_LINE_WORDS  # a long line is text, whatever it mentions
+        if i in linked_set:
+            continue
+        if short and _FURNITURE.search(line):
+            furniture += size
+        elif not _is_sentence(line, size):
+            other += size
+        elif n in cards:
+            teaser += size
+            units.add(cards[n])
+        elif short and anchors.starts_with_headline(n):
+            teaser += size
+            units.add(-i - 1)
+        elif short and (_REMOVED.search(line) or _LOGIN.search(line)):
+            notice += size
+        else:
+            story += size
+    if declared or len(units) < MIN_TEASERS:  # teasers of one card, or an article's parts
+        story, teaser, units = story + teaser, 0, set()
+    if declared:  # a declared article's list items and captions are its text too
+        story += other
+    enough = MIN_DECLARED_WORDS if declared else MIN_STORY_WORDS
+    shown = f"{story} words of story text"
+    if story < NOTICE_MAX_WORDS and _notice(_REMOVED, heads, lines[:6]):
+        return f"removed: the page says the article is removed or not found ({shown})"
+    if story < enough and meta.free is not False:
+        # an article page may carry a sign-in form (a modal): it must also say so in text
+        form = next(tree.iterfind('.//input[@type="password"]'), None) is not None
+        if (form and not declared) or (notice and _notice(_LOGIN, heads, lines[:4])):
+            return f"login: a sign-in page ({shown})"
+    if len(units) >= MIN_TEASERS and teaser >= TEASER_RATIO * story and not declared:
+        return f"listing: {len(units)} teasers of stories elsewhere ({shown})"
+    if story >= enough:
+        return None
+    if (meta.types & LISTING_TYPES and not declared) or len(units) >= MIN_TEASERS:
+        return f"listing: a section front or list of stories ({shown})"
+    link_words = sum(sizes[i] for i in linked)
+    if len(linked) >= MIN_LINKS and link_words >= LINK_SHARE * total:
+        headline_like = link_words / len(linked) >= HEADLINE_WORDS or any(
+            _RELATED.match(line) for line in lines
+        )
+        kind = "related_links" if headline_like else "navigation"
+        return f"{kind}: {len(linked)} links make {link_words} of {total} words ({shown})"
+    if furniture + notice >= LINK_SHARE * (total - link_words):
+        return f"boilerplate: only page furniture ({furniture} of {total} words; {shown})"
+    return None  # little text, but nothing says it is not the story
