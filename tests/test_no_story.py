@@ -21,7 +21,7 @@ from tasks.extract import extract
 from tasks.fetch import _reset_pool, fetch_and_process
 from tasks.records import Candidate
 from tasks.story import KINDS
-from tests.fetch_server import FaultServer, page
+from tests.fetch_server import FaultServer, page, status
 from tests.helpers import local_fetch_settings
 
 FIXTURES = Path(__file__).parent / "fixtures" / "no_story"
@@ -117,3 +117,55 @@ def test_fetch_path_rejects_no_story_pages_even_with_a_feed_summary(
     assert {r.reason for r in batch.rejects} == {"no_story"}
     assert len(batch.rejects) == len(NO_STORY) + 1
     assert all(not a.text.startswith("News\nLocal") for a in batch.articles)
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("prefect_harness")
+def test_ingest_urls_stores_only_stories_and_says_why_the_rest_was_not(
+    server: FaultServer, tmp_path: Path
+) -> None:
+    """The real ``ingest-urls`` flow into a real warehouse: stories are articles; no-story
+    pages are ``no_story`` rejects with their kind; a site whose robots.txt is unreachable
+    (a refused port) or answers 503 gets ``robots_unavailable`` with the cause, and none of
+    its pages is requested."""
+    import socket
+
+    import duckdb
+
+    from flows.urls import ingest_urls
+
+    down = FaultServer().start()
+    down.routes["/robots.txt"] = status(503)
+    down.routes["/news/1"] = page(FIXTURE_SET[STORIES[0]][2])
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        refused_port = sock.getsockname()[1]
+    settings = local_fetch_settings(tmp_path)
+    urls = [server.url(f"/p/{n}") for n in FIXTURE_SET]
+    urls += [down.url("/news/1"), f"http://127.0.0.1:{refused_port}/news/2"]
+    try:
+        ingest_urls(urls, settings=settings)
+    finally:
+        down.stop()
+        _reset_pool()
+    con = duckdb.connect(str(settings.db), read_only=True)
+    try:
+        articles = {u for (u,) in con.execute("SELECT url FROM articles").fetchall()}
+        rejects = {
+            s: (stage, reason, detail)
+            for s, stage, reason, detail in con.execute(
+                "SELECT source, stage, reason, detail FROM rejects"
+            ).fetchall()
+        }
+    finally:
+        con.close()
+    assert articles == {server.url(f"/p/{n}") for n in STORIES}
+    for name in NO_STORY:
+        stage, reason, detail = rejects.pop(server.url(f"/p/{name}"))
+        assert (stage, reason) == ("extract", "no_story")
+        assert detail.startswith(FIXTURE_SET[name][0] + ": ")
+    unavailable = {s: r for s, r in rejects.items() if r[1] == "robots_unavailable"}
+    assert set(unavailable) == set(rejects) == {urls[-2], urls[-1]}
+    assert "http_503" in rejects[urls[-2]][2]
+    assert "connection_error" in rejects[urls[-1]][2]
+    assert down.count("/news/1") == 0 and down.count("/robots.txt") == 1
