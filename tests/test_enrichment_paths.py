@@ -138,13 +138,24 @@ def test_intake_fields_fill_in_what_the_page_lacks(
     bare = PAGE.replace(json.dumps(JSONLD), "{}").replace("article:tag", "x")
     server.routes["/news/bare"] = page(bare)
     url = server.url("/news/bare")
-    item = Candidate("feed", "f", url, authors=["Newsdesk"], tags=["Local news"])
+    feed = parse_feed(
+        b'<?xml version="1.0"?><rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/">'
+        b"<channel><title>t</title><item><title>Pier</title>"
+        + f"<link>{url}</link>".encode()
+        + b"<author>Newsdesk</author><category>Local news</category>"
+        b'<media:thumbnail url="https://cdn.example/pier-thumb.jpg"/></item></channel></rss>',
+        server.url("/rss.xml"),
+    )
+    item = entry_candidate(feed.entries[0], server.url("/rss.xml"), datetime.now(UTC))
+    assert item is not None and item.image == "https://cdn.example/pier-thumb.jpg"
     (row,) = fetch_and_process([item], fetch_settings, "run-bare").articles
     assert row.authors == ["Newsdesk"] and row.tags == ["Local news"]
+    assert row.image == "https://cdn.example/pier-thumb.jpg"
     assert json.loads(row.provenance or "{}") == {
         "authors": "feed",
+        "image": "feed",
         "tags": {"feed": ["Local news"]},
-        "title": "page",
+        "title": "feed",
     }
 
 
