@@ -94,13 +94,11 @@ _CONSENT = re.compile(
     r"consentement|nous respectons votre vie privée|acepto|aceptar todas?)\b",
     re.IGNORECASE,
 )
-# A consent wall asks for a choice before the page shows; a cookie banner beside the
-# footer of a page with no story does not (that page is ``no_story``).
-_CONSENT_CHOICE = re.compile(
-    r"accept all|reject all|(?:accept|agree) (?:and|&|to) (?:close|continue|proceed)|"
-    r"manage (?:your )?(?:choices|preferences|options|settings)|before you continue|"
-    r"we value your privacy|your privacy choices|privacy settings|consent|to continue|"
-    r"zustimm|akzeptieren|accepter|aceptar|accetta",
+# A consent wall asks for consent before the page shows; a cookie banner beside the footer
+# of a page with no story only informs (that page is ``no_story``, see tasks/story.py).
+_CONSENT_ASK = re.compile(
+    r"before you continue|we value your privacy|privacy choices|consent|to continue|"
+    r"zustimm|einwilligung|consentement|nous respectons votre vie privée|acepto|aceptar",
     re.IGNORECASE,
 )
 _FURNITURE = re.compile(
@@ -200,7 +198,7 @@ def clean_lines(text: str, titles: list[str]) -> str:
     return "\n".join(kept) if kept else text
 
 
-def _wall(html: str, url: str, text: str, title: str | None, tree: HtmlElement) -> str | None:
+def _wall(html: str, url: str, text: str, title: str | None) -> str | None:
     """``bot_challenge`` or ``consent_wall`` if the page is one, else None."""
     if len(text) > 30 * WALL_MAX_WORDS or words(text) >= WALL_MAX_WORDS:
         return None
@@ -209,11 +207,8 @@ def _wall(html: str, url: str, text: str, title: str | None, tree: HtmlElement) 
     host = urlsplit(url).hostname or ""
     if host.startswith(_CONSENT_HOSTS) or _CONSENT.search(title or ""):
         return "consent_wall"
-    if _CONSENT.search(text):
-        buttons = [" ".join(b.text_content().split()) for b in tree.iter("button")]
-        buttons += [i.get("value") or "" for i in tree.iterfind(".//input[@type='submit']")]
-        if _CONSENT_CHOICE.search("\n".join([text, *buttons])):
-            return "consent_wall"
+    if _CONSENT.search(text) and _CONSENT_ASK.search(text):
+        return "consent_wall"
     return None
 
 
@@ -375,13 +370,13 @@ def extract(html: str, url: str) -> Extracted:
     og_title = meta.first("og:title", "twitter:title")
     titles = [t for t in (og_title, meta.headline, *markup_titles) if t]
     title = titles[0] if titles else None
-    wall = _wall(html, url, traf_text, title, tree)
+    wall = _wall(html, url, traf_text, title)
     if wall is not None:
         raise BadInput(url, f"the page is a {wall.replace('_', ' ')}", reason=wall)
     traf_text = clean_lines(traf_text, titles) if traf_text else traf_text
     text, source = choose_text(traf_text, meta.body)
     if source == "trafilatura":  # a publisher's articleBody is a story
-        kind = no_story(tree, text, meta, titles)
+        kind = no_story(tree, url, text, meta, titles)
         if kind is not None:
             raise BadInput(url, kind, reason="no_story")
     description = meta.first("og:description", "description", "twitter:description")

@@ -28,8 +28,11 @@ the rejects by reason): none is rejected as no_story.
 from __future__ import annotations
 
 import re
+from urllib.parse import urljoin
 
 from lxml.html import HtmlElement
+
+from tasks.enrich import registered_domain
 
 from tasks.pagemeta import ARTICLE_TYPES, PageMeta
 
@@ -62,15 +65,15 @@ _FURNITURE = re.compile(
     re.IGNORECASE,
 )
 _REMOVED = re.compile(
-    r"\b(?:(?:page|article|story|content|post|video|site) (?:you (?:are|were) looking for |"
-    r"you requested |)(?:is (?:no longer|not) available|(?:has|have) been (?:removed|deleted|"
-    r"taken down|unpublished)|(?:was|is|could) not (?:be )?found|cannot be found|can't be "
-    r"found|does not exist|doesn't exist|no longer exists|may have (?:moved|been removed))|"
-    r"page not found|error 404|404 error|we can(?:no|')t find (?:that|the|this) "
-    r"page|(?:could|can)(?:no|n')t find (?:that|the|this) page|"
+    r"\b(?:page|article|story|content|post|video|link|url)\b[^.!?\n]{0,50}?\b(?:is no longer "
+    r"available|is not available|is unavailable|(?:has|have) (?:been )?(?:removed|deleted|"
+    r"taken down|unpublished|expired)|(?:was|is|could|can)(?:n't| ?not) (?:be )?found|"
+    r"(?:does not|doesn't|no longer) exists?|may have (?:moved|been (?:re)?moved|expired))|"
+    r"page not found|error 404|404 error|\b404\b|no longer available|"
+    r"(?:can(?:no|')t|couldn't|could not|unable to) find (?:that|this|the|your) (?:page|"
+    r"article|story|content)|find what you(?:'re| are) looking for|"
     r"seite (?:wurde )?nicht gefunden|page (?:introuvable|non trouvée)|"
-    r"página no encontrada|pagina non trovata|artikel (?:ist )?nicht (?:mehr )?verfügbar)\b"
-    r"|\b404\b",
+    r"página no encontrada|pagina non trovata|artikel (?:ist )?nicht (?:mehr )?verfügbar",
     re.IGNORECASE,
 )
 _LOGIN = re.compile(
@@ -108,12 +111,25 @@ def declares_article(meta: PageMeta) -> bool:
     return bool(meta.types & ARTICLE_TYPES) and not meta.types & LISTING_TYPES
 
 
+def _same_site(href: str, site: str | None) -> bool:
+    """A link to another page of the site (teasers link there; share buttons do not)."""
+    if not href or href.startswith(("#", "javascript:", "mailto:")):
+        return False
+    if not href.startswith(("http:", "https:", "//")):
+        return True
+    try:
+        return registered_domain(urljoin("https://x.invalid/", href)) == site
+    except ValueError:
+        return False
+
+
 class _Anchors:
     """The page's link texts (normalized), and the teaser texts around headline links."""
 
-    def __init__(self, tree: HtmlElement) -> None:
+    def __init__(self, tree: HtmlElement, url: str) -> None:
         self.texts: dict[str, int] = {}
         self.headlines: list[HtmlElement] = []
+        site = registered_domain(url)
         for n, anchor in enumerate(tree.iter("a")):
             if n >= MAX_ANCHORS:
                 break
@@ -123,7 +139,7 @@ class _Anchors:
             size = _size(text)
             self.texts[text] = size
             href = (anchor.get("href") or "").strip()
-            if size >= HEADLINE_WORDS and href and not href.startswith(("#", "javascript:")):
+            if size >= HEADLINE_WORDS and _same_site(href, site):
                 self.headlines.append(anchor)
         self.heads = sorted(
             (t for t, s in self.texts.items() if s >= HEADLINE_WORDS), key=len, reverse=True
@@ -134,6 +150,7 @@ class _Anchors:
         block around a headline link that stays under CARD_WORDS words; its paragraphs
         that do not hold the link are the teaser."""
         found: dict[str, int] = {}
+        cards: list[HtmlElement] = []  # held, so that each card's id() stays its own
         for anchor in self.headlines:
             card = None
             node = anchor.getparent()
@@ -145,8 +162,10 @@ class _Anchors:
                 card, node = node, node.getparent()
             if card is None:
                 continue
+            cards.append(card)
+            holders = set(anchor.iterancestors())  # the blocks the link itself sits in
             for element in card.iter("p", "div", "span", "li"):
-                if anchor in element.iterancestors() or element is anchor:
+                if element in holders:
                     continue
                 if any(True for _ in element.iterdescendants("a", "p", "div")):
                     continue
@@ -164,14 +183,16 @@ def _notice(pattern: re.Pattern[str], titles: list[str], lines: list[str]) -> in
     return sum(1 for t in [*titles, *lines] if pattern.search(t))
 
 
-def no_story(tree: HtmlElement, text: str, meta: PageMeta, titles: list[str]) -> str | None:
+def no_story(
+    tree: HtmlElement, url: str, text: str, meta: PageMeta, titles: list[str]
+) -> str | None:
     """``kind: why`` if the page holds no story (the module docstring), else None.
 
     ``text`` is what extraction kept ("" if nothing). A page with no text that declares an
     article, or that has hardly any links (a body drawn by scripts), is left to the
     caller's fallbacks (the meta description, else ``empty_text``)."""
     declared = declares_article(meta)
-    anchors = _Anchors(tree)
+    anchors = _Anchors(tree, url)
     heads = [t for t in titles if t][:3]
     if not text.strip():
         if declared or (len(anchors.texts) < MIN_SITE_LINKS and not meta.types & LISTING_TYPES):
@@ -195,7 +216,9 @@ def no_story(tree: HtmlElement, text: str, meta: PageMeta, titles: list[str]) ->
         short = size <= SHORT_LINE_WORDS  # a long line is text, whatever it mentions
         if i in linked_set:
             continue
-        if short and _FURNITURE.search(line):
+        if short and (_REMOVED.search(line) or _LOGIN.search(line)):
+            notice += size
+        elif short and _FURNITURE.search(line):
             furniture += size
         elif not _is_sentence(line, size):
             other += size
@@ -205,8 +228,6 @@ def no_story(tree: HtmlElement, text: str, meta: PageMeta, titles: list[str]) ->
         elif short and anchors.starts_with_headline(n):
             teaser += size
             units.add(-i - 1)
-        elif short and (_REMOVED.search(line) or _LOGIN.search(line)):
-            notice += size
         else:
             story += size
     if declared or len(units) < MIN_TEASERS:  # teasers of one card, or an article's parts
