@@ -33,7 +33,6 @@ from urllib.parse import urljoin
 from lxml.html import HtmlElement
 
 from tasks.enrich import registered_domain
-
 from tasks.pagemeta import ARTICLE_TYPES, PageMeta
 
 MIN_STORY_WORDS = 30
