@@ -38,7 +38,7 @@ def origin(url: str) -> str:
 
 
 class RobotsCache:
-    """``await robots.allowed(url)``: one robots.txt fetch per host a day, shared on disk."""
+    """``await robots.check(url)``: one robots.txt fetch per host a day, shared on disk."""
 
     def __init__(
         self,
@@ -56,10 +56,6 @@ class RobotsCache:
         # why robots.txt could not be fetched, by origin (this run only)
         self._unavailable: dict[str, str] = {}
         self._locks: dict[str, asyncio.Lock] = {}
-
-    async def allowed(self, url: str) -> bool:
-        rules = await self.rules(url)
-        return bool(rules.can_fetch(url, AGENT))
 
     async def check(self, url: str) -> None:
         """Pass if ``url`` may be fetched; else ``FetchRefused``: ``robots`` when a rule

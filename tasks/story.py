@@ -7,22 +7,32 @@ it), or None when it holds a story. It reads the text extraction kept (whatever 
 against the page's own markup, with signals that do not depend on one site's layout:
 
 - **story text**: lines that read as sentences (``SENTENCE_WORDS``+ words, or ending like a
-  sentence), that are not the text of a link on the page, not furniture (cookies, copyright,
-  newsletters, sign-in prompts) and not a teaser. A story has at least ``MIN_STORY_WORDS``
-  words of it (``MIN_DECLARED_WORDS`` when the page declares an article: og:type article or
-  a schema.org Article type).
-- **link lists**: lines that are a link's text (menus, related stories, most read): their
-  share of the text, and how long the link texts are (headlines, or section names).
-- **teasers**: a paragraph that sits in a small block (a card, a list item: under
-  ``CARD_WORDS`` words) with a headline link to another page, or a line that begins with
-  such a headline. ``MIN_TEASERS`` or more of them, outweighing the rest of the text
-  (``TEASER_RATIO``), make a section front or listing, as does a schema.org CollectionPage
-  or SearchResultsPage that declares no article.
-- **notices**: "this article has been removed", "page not found", "404"; a sign-in form
-  (a password field, "sign in to continue"), with almost no story text besides.
+  sentence), that are not a link's text, not short furniture (cookies, copyright,
+  newsletters), not a notice and not a teaser. For a page that declares an article (og:type
+  article, a schema.org Article type) its other unlinked lines count too (list items,
+  captions). A story has ``MIN_STORY_WORDS`` words of it (``MIN_DECLARED_WORDS`` declared).
+- **link lists**: lines that are the text of a link on the page (menus, related stories,
+  most read): their share of the words, and how long the link texts are (headlines or
+  section names).
+- **teasers**: a paragraph in a small block (a card, a list item: under ``CARD_WORDS``
+  words) with a headline link to another page of the site, or a short line that begins with
+  such a headline.
+- **notices**: "this article has been removed", "page not found", "404" in the titles or
+  first lines; a sign-in prompt, or a password field on a page that declares no article.
 
-Measured on the quality gate's 1,781 real article pages (tests/quality/evaluate.py reports
-the rejects by reason): none is rejected as no_story.
+The page is no story when, in this order: it says it is removed or not found and shows
+under ``NOTICE_MAX_WORDS`` words of story (``removed``); it is a sign-in stub with less
+than a story's worth (``login``); ``MIN_TEASERS`` or more teaser cards outweigh the rest
+``TEASER_RATIO`` times on a page that declares no article (``listing``); or its story text
+is short and links make ``LINK_SHARE`` of its words (``navigation``, or ``related_links``
+when the links read as headlines) or furniture makes that share of the rest
+(``boilerplate``: a cookie banner and the footer). Short text that none of these explain is
+kept: a brief is a story. A page with no text at all is ``no_story`` only when it is a
+site's page (``MIN_SITE_LINKS`` links) that declares no article; otherwise the caller's
+fallbacks apply (the meta description as ``not_article``, else ``empty_text``).
+
+Measured on the quality gate's 1,781 real article pages (tests/quality/evaluate.py lists
+the pages newsflow rejects, by reason): see ``make eval``; F1 is unchanged.
 """
 
 from __future__ import annotations
