@@ -38,7 +38,6 @@ the pages newsflow rejects, by reason): see ``make eval``; F1 is unchanged.
 from __future__ import annotations
 
 import re
-from urllib.parse import urljoin
 
 from lxml.html import HtmlElement
 
@@ -58,6 +57,8 @@ SHORT_LINE_WORDS = 40  # furniture, notices and teaser headlines are short lines
 MIN_SITE_LINKS = 10  # a page with fewer links and no text is not a site's page
 NOTICE_MAX_WORDS = 60  # story words a removed/not-found/login page may still show
 MAX_ANCHORS = 3000
+# Words in paragraphs of 25+ words that make a declared article's page a story outright
+DECLARED_STORY_WORDS = 150
 
 LISTING_TYPES = frozenset({"collectionpage", "searchresultspage"})
 KINDS = ("navigation", "related_links", "listing", "removed", "login", "boilerplate")
@@ -127,9 +128,22 @@ def _same_site(href: str, site: str | None) -> bool:
     if not href.startswith(("http:", "https:", "//")):
         return True
     try:
-        return registered_domain(urljoin("https://x.invalid/", href)) == site
+        return registered_domain(href if href[0] != "/" else "https:" + href) == site
     except ValueError:
         return False
+
+
+def _small(node: HtmlElement, sizes: dict[HtmlElement, bool]) -> bool:
+    """Whether the block holds at most CARD_WORDS words (counting stops there)."""
+    known = sizes.get(node)
+    if known is None:
+        count = 0
+        for piece in node.itertext():
+            count += len(piece.split())
+            if count > CARD_WORDS:
+                break
+        known = sizes[node] = count <= CARD_WORDS
+    return known
 
 
 class _Anchors:
@@ -137,8 +151,8 @@ class _Anchors:
 
     def __init__(self, tree: HtmlElement, url: str) -> None:
         self.texts: dict[str, int] = {}
-        self.headlines: list[HtmlElement] = []
-        site = registered_domain(url)
+        self._candidates: list[tuple[HtmlElement, str]] = []
+        self._url = url
         for n, anchor in enumerate(tree.iter("a")):
             if n >= MAX_ANCHORS:
                 break
@@ -147,31 +161,38 @@ class _Anchors:
                 continue
             size = _size(text)
             self.texts[text] = size
-            href = (anchor.get("href") or "").strip()
-            if size >= HEADLINE_WORDS and _same_site(href, site):
-                self.headlines.append(anchor)
-        self.heads = sorted(
-            (t for t, s in self.texts.items() if s >= HEADLINE_WORDS), key=len, reverse=True
-        )
+            if size >= HEADLINE_WORDS:
+                self._candidates.append((anchor, (anchor.get("href") or "").strip()))
+        # headline-length link texts by their first word, for ``starts_with_headline``
+        self._heads: dict[str, list[str]] = {}
+        for text, size in self.texts.items():
+            if size >= HEADLINE_WORDS:
+                self._heads.setdefault(text.split(" ", 1)[0], []).append(text)
+
+    @property
+    def headline_count(self) -> int:
+        return len(self._candidates)
 
     def cards(self) -> dict[str, int]:
         """Text of each paragraph in a teaser card -> the card's id. A card is the largest
-        block around a headline link that stays under CARD_WORDS words; its paragraphs
-        that do not hold the link are the teaser."""
+        block around a headline link to the site that stays under CARD_WORDS words; its
+        paragraphs that do not hold the link are the teaser."""
+        site = registered_domain(self._url)
         found: dict[str, int] = {}
-        cards: list[HtmlElement] = []  # held, so that each card's id() stays its own
-        for anchor in self.headlines:
+        sizes: dict[HtmlElement, bool] = {}  # also holds the elements: their id()s stay theirs
+        for anchor, href in self._candidates:
+            if not _same_site(href, site):
+                continue
             card = None
             node = anchor.getparent()
             for _ in range(4):
                 if node is None or node.tag in ("body", "html", "main"):
                     break
-                if _size(node.text_content()) > CARD_WORDS:
+                if not _small(node, sizes):
                     break
                 card, node = node, node.getparent()
             if card is None:
                 continue
-            cards.append(card)
             holders = set(anchor.iterancestors())  # the blocks the link itself sits in
             for element in card.iter("p", "div", "span", "li"):
                 if element in holders:
@@ -184,7 +205,10 @@ class _Anchors:
         return found
 
     def starts_with_headline(self, line: str) -> bool:
-        return any(line.startswith(h) and len(h) < len(line) for h in self.heads[:400])
+        for head in self._heads.get(line.split(" ", 1)[0], ()):
+            if len(head) < len(line) and line.startswith(head):
+                return True
+        return False
 
 
 def _notice(pattern: re.Pattern[str], titles: list[str], lines: list[str]) -> int:
@@ -201,6 +225,11 @@ def no_story(
     article, or that has hardly any links (a body drawn by scripts), is left to the
     caller's fallbacks (the meta description, else ``empty_text``)."""
     declared = declares_article(meta)
+    if declared and text:
+        # the common case, decided without reading the links: an article with paragraphs
+        long_words = sum(n for n in (_size(line) for line in text.split("\n")) if n >= 25)
+        if long_words >= DECLARED_STORY_WORDS:
+            return None
     anchors = _Anchors(tree, url)
     heads = [t for t in titles if t][:3]
     if not text.strip():
@@ -218,7 +247,9 @@ def no_story(
     total = sum(sizes)
     linked = [i for i, n in enumerate(normed) if n in anchors.texts]
     linked_set = set(linked)
-    cards = anchors.cards() if len(anchors.headlines) >= MIN_TEASERS else {}
+    # teasers make a listing only of a page that declares no article
+    listing_possible = not declared and anchors.headline_count >= MIN_TEASERS
+    cards = anchors.cards() if listing_possible else {}
     story = teaser = notice = furniture = other = 0
     units: set[int] = set()
     for i, (line, n, size) in enumerate(zip(lines, normed, sizes, strict=True)):
@@ -234,7 +265,7 @@ def no_story(
         elif n in cards:
             teaser += size
             units.add(cards[n])
-        elif short and anchors.starts_with_headline(n):
+        elif short and listing_possible and anchors.starts_with_headline(n):
             teaser += size
             units.add(-i - 1)
         else:
