@@ -7,8 +7,10 @@ this stage only normalizes, identifies and enriches it.
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from tasks.enrich import (
     access_status,
@@ -106,11 +108,7 @@ def text_from_page(candidate: Candidate) -> Candidate:
             raise
         return walled
     candidate.text = page.text
-    candidate.title = candidate.title or page.title
-    candidate.dates = [*candidate.dates, *page.dates]
-    candidate.authors = candidate.authors or page.authors
-    candidate.tags = list(dict.fromkeys([*candidate.tags, *page.tags]))
-    return page_metadata(candidate, page, candidate.summary)
+    return merge_page(candidate, page)
 
 
 def wall_candidate(candidate: Candidate, reason: str) -> Candidate | None:
@@ -122,13 +120,59 @@ def wall_candidate(candidate: Candidate, reason: str) -> Candidate | None:
     )
 
 
+def merge_page(candidate: Candidate, page: Extracted) -> Candidate:
+    """The one enrichment of a fetched page, whatever the intake (feed, URL, sitemap, seed).
+
+    The page's own metadata comes first and the intake's (a feed entry's authors and
+    categories, a sitemap's title and date) fills in, so a page gives the same tags,
+    authors, image and dates whichever way it arrived, plus what the intake adds:
+    - tags: the page's (JSON-LD keywords, article:tag, news_keywords), then the intake's
+      (a feed entry's categories) that the page does not have (case-insensitive);
+    - authors and image: the page's, else the intake's; title: the intake's, else the page's;
+    - dates: every claim of both, reconciled by ``DATE_SOURCE_PRIORITY`` (``build_rows``).
+    Where each came from is kept in ``articles.provenance`` (JSON: ``{"tags": {"page":
+    [...], "feed": [...]}, "authors": "page", "image": "page", "title": "feed"}``).
+    """
+    intake = candidate.origin
+    sources: dict[str, Any] = {}
+    tags: dict[str, str] = {}
+    for tag, source in [(t, "page") for t in page.tags] + [(t, intake) for t in candidate.tags]:
+        tag = tag.strip()
+        if tag and tag.casefold() not in {k.casefold() for k in tags}:
+            tags[tag] = source
+    if tags:
+        by_source: dict[str, list[str]] = {}
+        for tag, source in tags.items():
+            by_source.setdefault(source, []).append(tag)
+        sources["tags"] = by_source
+    candidate.tags = list(tags)
+    candidate.authors, sources["authors"] = _first(
+        (page.authors, "page"), (candidate.authors, intake)
+    )
+    candidate.image, sources["image"] = _first((page.image, "page"), (candidate.image, intake))
+    candidate.title, sources["title"] = _first((candidate.title, intake), (page.title, "page"))
+    candidate.dates = [*candidate.dates, *page.dates]
+    feed_summary = candidate.summary
+    candidate.summary = candidate.summary or page.description
+    known = {k: v for k, v in sources.items() if v}
+    candidate.provenance = json.dumps(known, ensure_ascii=False, sort_keys=True)
+    return page_metadata(candidate, page, feed_summary)
+
+
+def _first(*choices: tuple[Any, str]) -> tuple[Any, str | None]:
+    """The first non-empty value and its source; (the last value, None) if all are empty."""
+    for value, source in choices:
+        if value:
+            return value, source
+    return choices[-1][0], None
+
+
 def page_metadata(candidate: Candidate, page: Extracted, feed_summary: str | None) -> Candidate:
     """Copy onto ``candidate`` the page facts the intake cannot know, and the access status
     (which compares the page's text with the feed's summary)."""
     candidate.categories = list(page.categories)
     candidate.site_name = page.site_name
     candidate.description = page.description
-    candidate.image = page.image
     candidate.canonical_link = page.canonical_url
     candidate.extractor = page.extractor
     candidate.access_status = access_status(page.access_status, word_count(page.text), feed_summary)
@@ -174,6 +218,7 @@ def build_rows(candidate: Candidate, run_id: str, now: datetime) -> Batch:
         access_status=candidate.access_status or "full",
         reading_minutes=reading_minutes(words),
         extractor=candidate.extractor,
+        provenance=candidate.provenance,
     )
     hashes = shingle_hashes(folded)
     row.bands = signature(hashes)

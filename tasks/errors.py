@@ -3,17 +3,58 @@
     NewsflowError              (every error carries the item it concerns and a stable reason)
     ├── TransientError         worth retrying later: timeouts, connection errors, 429, 5xx
     └── PermanentError         retrying cannot help; the item becomes a ``rejects`` row
-        ├── FetchRefused       http_404, http_410, not_html, too_large, blocked_private, robots
-        └── BadInput           parse_error, empty_text, empty_file, binary, bad_encoding, bad_url,
-                               process_error (any other exception on one item: ``item_error``)
+        ├── FetchRefused       http_404, http_410, not_html, too_large, blocked_private, robots,
+        │                      robots_unavailable
+        └── BadInput           parse_error, empty_text, no_story, empty_file, binary, bad_encoding,
+                               bad_url, process_error (any other exception on one item:
+                               ``item_error``)
 
 Prefect retries only ``TransientError`` (see ``retry_transient``). ``reason`` is a short code that
 never changes once published (analysts group ``rejects`` by it); ``detail`` is for people.
+``REASONS`` lists every code a ``rejects`` row can carry; tests/test_reasons.py checks that the
+code emits no other and that README.md lists each.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+# Every ``rejects.reason``, with what it means (README.md, "Reject reasons", says the same).
+# ``http_<status>`` stands for every HTTP status that is not a success (``http_404``, ...).
+REASONS: dict[str, str] = {
+    "http_<status>": "the server answered with that status (after retries, for 429/5xx)",
+    "timeout": "no complete response within NEWSFLOW_HTTP_TIMEOUT",
+    "connection_error": "the connection failed (refused, reset, TLS)",
+    "dns_error": "the host name does not resolve",
+    "not_html": "the page is not HTML (a PDF, an image, JSON)",
+    "too_large": "the body is over NEWSFLOW_MAX_BYTES (after decompression), or a seed file "
+    "over NEWSFLOW_SEED_MAX_BYTES",
+    "blocked_private": "a private, loopback or reserved address not in NEWSFLOW_ALLOW_PRIVATE",
+    "robots": "a robots.txt rule disallows the page",
+    "robots_unavailable": "robots.txt could not be fetched (5xx, refused, DNS, timeout): "
+    "not fetched, per RFC 9309; the cause is in detail",
+    "redirect_loop": "a redirect loop, or more than 5 redirects",
+    "bad_url": "not an http(s) URL, or a bad redirect Location",
+    "bad_encoding": "a content or text encoding that cannot be decoded",
+    "parse_error": "not a readable HTML document, feed, sitemap or seed file",
+    "empty_text": "no text at all",
+    "no_story": "the page has text but no story (navigation, links, a listing, a removed or "
+    "not-found page, a login stub, boilerplate only); the kind is in detail",
+    "consent_wall": "a consent wall, and no feed summary to keep instead",
+    "bot_challenge": "a bot challenge, and no feed summary to keep instead",
+    "extract_error": "extraction failed on the page (a bug: the detail has the exception)",
+    "extract_timeout": "extraction took too long",
+    "extract_crash": "the extraction worker died twice on the page",
+    "process_error": "processing one item failed (a bug: the detail names the exception)",
+    "empty_file": "a seed file with no text",
+    "binary": "a seed file that is binary, not text",
+    "unreadable": "a seed file that cannot be read",
+    "not_a_file": "a seed path that is a FIFO, socket or device (never opened for reading)",
+    "broken_link": "a seed path that is a symbolic link to nothing",
+    "sitemap_limit": "sitemaps left unread: the limit of sitemap files per root was reached",
+    "not_a_feed": "a feed URL that does not serve a feed",
+    "no_link": "a feed entry with no http(s) link",
+}
 
 
 class NewsflowError(Exception):

@@ -30,6 +30,9 @@ The page is parsed once; three candidates for the text come out of it:
 Metadata comes from the page's JSON-LD and Open Graph / ``<meta>`` tags, and the page date
 also from htmldate's quick search: trafilatura's own metadata extraction is skipped, it
 costs as much again as the text extraction (measured ~60 ms/page here).
+Pages whose text is no story (menus, link lists, section fronts, "article removed" and
+"page not found" notices, sign-in stubs, cookie banners and footers) are rejected as
+``no_story`` (``tasks.story``), whichever mode produced the text.
 Consent walls and bot challenges are recognized here and raised as ``BadInput`` with reason
 ``consent_wall`` / ``bot_challenge``: such a page is never returned as an article (the caller
 keeps the feed summary instead, see ``tasks.articles.text_from_page``).
@@ -51,6 +54,7 @@ from trafilatura.utils import DOCTYPE_TAG, HTML_PARSER, load_html
 from tasks.errors import BadInput
 from tasks.pagemeta import ARTICLE_TYPES, NOT_ARTICLE_TYPES, PageMeta, page_meta
 from tasks.records import DateClaim
+from tasks.story import no_story
 
 # trafilatura runs in fast mode first, and in its full mode (its fallback extractors,
 # readability and justext, as well: ~1.25x the cost) again only when ``needs_full`` says they
@@ -88,6 +92,13 @@ _CONSENT = re.compile(
     r"before you continue|manage (?:your )?(?:choices|preferences|options)|accept all|"
     r"reject all|zustimmung|einwilligung|datenschutzeinstellungen|"
     r"consentement|nous respectons votre vie privée|acepto|aceptar todas?)\b",
+    re.IGNORECASE,
+)
+# A consent wall asks for consent before the page shows; a cookie banner beside the footer
+# of a page with no story only informs (that page is ``no_story``, see tasks/story.py).
+_CONSENT_ASK = re.compile(
+    r"before you continue|we value your privacy|privacy choices|consent|to continue|"
+    r"zustimm|einwilligung|consentement|nous respectons votre vie privée|acepto|aceptar",
     re.IGNORECASE,
 )
 _FURNITURE = re.compile(
@@ -194,7 +205,9 @@ def _wall(html: str, url: str, text: str, title: str | None) -> str | None:
     if _CHALLENGE.search(html[:300_000].lower()):  # challenge pages are small
         return "bot_challenge"
     host = urlsplit(url).hostname or ""
-    if host.startswith(_CONSENT_HOSTS) or _CONSENT.search(f"{title or ''}\n{text}"):
+    if host.startswith(_CONSENT_HOSTS) or _CONSENT.search(title or ""):
+        return "consent_wall"
+    if _CONSENT.search(text) and _CONSENT_ASK.search(text):
         return "consent_wall"
     return None
 
@@ -344,7 +357,8 @@ def _trafilatura(tree: HtmlElement, url: str) -> str:
 def extract(html: str, url: str) -> Extracted:
     """The main text and metadata of a page.
 
-    ``BadInput``: ``empty_text`` if the page has no article text, ``bot_challenge`` or
+    ``BadInput``: ``empty_text`` if the page has no article text, ``no_story`` if its text
+    is no story (``tasks.story``: the kind is the detail), ``bot_challenge`` or
     ``consent_wall`` if it is one (never returned as an article).
     """
     tree = parse_html(html)
@@ -361,6 +375,10 @@ def extract(html: str, url: str) -> Extracted:
         raise BadInput(url, f"the page is a {wall.replace('_', ' ')}", reason=wall)
     traf_text = clean_lines(traf_text, titles) if traf_text else traf_text
     text, source = choose_text(traf_text, meta.body)
+    if source == "trafilatura":  # a publisher's articleBody is a story
+        kind = no_story(tree, url, text, meta, titles)
+        if kind is not None:
+            raise BadInput(url, kind, reason="no_story")
     description = meta.first("og:description", "description", "twitter:description")
     description = description or meta.description
     status = "full"

@@ -182,6 +182,21 @@ class FeedEntry:
     authors: list[str] = field(default_factory=list)
     summary: str | None = None
     tags: list[str] = field(default_factory=list)
+    image: str | None = None  # media:thumbnail/content, an image enclosure
+
+
+def _entry_image(e: Any) -> str | None:
+    """The entry's image URL (used only where the page declares none)."""
+    for item in [*e.get("media_thumbnail", []), *e.get("media_content", [])]:
+        url = item.get("url") if isinstance(item, dict) else None
+        kind = str(item.get("medium") or item.get("type") or "image")
+        if isinstance(url, str) and url.strip() and kind.startswith("image"):
+            return url.strip()[:1000]
+    for item in e.get("enclosures", []):
+        url = item.get("href") if isinstance(item, dict) else None
+        if isinstance(url, str) and url.strip() and str(item.get("type", "")).startswith("image"):
+            return url.strip()[:1000]
+    return None
 
 
 @dataclass(slots=True)
@@ -250,6 +265,7 @@ def parse_feed(body: bytes, url: str, content_type: str = "") -> ParsedFeed:
                 authors=[str(a)[:200] for a in authors],
                 summary=_text(e.get("summary"), _SUMMARY_CHARS),
                 tags=[str(t.get("term"))[:100] for t in e.get("tags", []) if t.get("term")],
+                image=_entry_image(e),
             )
         )
     error = None
@@ -313,6 +329,7 @@ def _parse_json_feed(body: bytes, url: str) -> ParsedFeed:
                 ],
                 summary=_text(item.get("summary") or item.get("content_text"), _SUMMARY_CHARS),
                 tags=[str(t)[:100] for t in tags],
+                image=_text(item.get("image") or item.get("banner_image")),
             )
         )
     version = str(doc.get("version", "json"))
@@ -341,6 +358,7 @@ def entry_candidate(entry: FeedEntry, feed_url: str, now: datetime) -> Candidate
         summary=entry.summary,
         authors=entry.authors,
         tags=entry.tags,
+        image=entry.image,
         seen_at=now,
     )
 

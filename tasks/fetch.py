@@ -31,10 +31,10 @@ from typing import Any, TypeVar
 
 from newsflow import progress
 from newsflow.settings import Settings
-from tasks.articles import page_metadata, wall_candidate
+from tasks.articles import merge_page, wall_candidate
 from tasks.dedupe import dedupe_batch
 from tasks.enrich import registered_domain
-from tasks.errors import BadInput, FetchRefused, NewsflowError, item_error
+from tasks.errors import BadInput, NewsflowError, item_error
 from tasks.feeds import FeedState, ParsedFeed, classify_failure, parse_feed
 from tasks.hosttimes import HostTimes, timed
 from tasks.http import Response, fetch_retrying, make_client
@@ -106,8 +106,8 @@ class Fetcher:
     @asynccontextmanager
     async def _page_hop(self, url: str, ticket: Ticket | None) -> AsyncIterator[None]:
         # robots first and outside the host slot: its own fetch needs a slot of that host
-        if self.respect_robots and not await self.robots.allowed(url):
-            raise FetchRefused(url, "disallowed by robots.txt", reason="robots")
+        if self.respect_robots:
+            await self.robots.check(url)  # robots, or robots_unavailable (RFC 9309)
         async with self.gate.slot(url):
             if ticket is not None:
                 await ticket.take()  # only once the host is ours: no host idles meanwhile
@@ -333,18 +333,9 @@ def _page_candidate(
     if found and is_http_url(found) and same_site(found, final_url):
         canonical = found
     candidate = dataclasses.replace(
-        item,
-        title=item.title or ex.title,
-        dates=[*item.dates, *ex.dates],
-        text=ex.text,
-        html=html,
-        authors=item.authors or list(ex.authors),
-        tags=item.tags or list(ex.tags),
-        summary=item.summary or ex.description,
-        canonical=canonical,
-        fetched_at=fetched_at,
+        item, text=ex.text, html=html, canonical=canonical, fetched_at=fetched_at
     )
-    return page_metadata(candidate, ex, item.summary)
+    return merge_page(candidate, ex)  # the same enrichment as every other path
 
 
 PageHandler = Callable[[Candidate, str, str], Awaitable[None]]
@@ -657,8 +648,9 @@ async def sitemap_urls(
                 seen.add(child.loc)
                 queue.append(child.loc)
     if queue:
+        reason = "sitemap_limit"
         problems.append(
-            f"{url}: sitemap_limit ({len(queue)} sitemaps not read: the limit of "
+            f"{url}: {reason} ({len(queue)} sitemaps not read: the limit of "
             f"{max_sitemaps} sitemap files per root was reached)"
         )
     return found, problems

@@ -65,6 +65,8 @@ class Candidate:
     access_status: str | None = None  # see tasks.enrich.ACCESS_STATUSES
     extractor: str | None = None  # extractor version; None when the intake had the text
     fetched_at: datetime | None = None  # when ``html`` was fetched
+    # Where the page's metadata came from (JSON, tasks.articles.merge_page); None without a page.
+    provenance: str | None = None
 
 
 @dataclass(slots=True)
@@ -96,6 +98,7 @@ class ArticleRow:
     access_status: str = "full"
     reading_minutes: int = 0
     extractor: str | None = None
+    provenance: str | None = None  # JSON: which source gave tags, authors, image, title
     # LSH band keys of the text's MinHash (tasks.minhash); the loader stores them in
     # article_bands, not in articles.
     bands: list[int] = field(default_factory=list)

@@ -1,9 +1,12 @@
 """robots.txt (RFC 9309), fetched with the one client, parsed with protego, cached a day.
 
 Applied to article pages, not to feeds a user subscribed to. Per RFC 9309: a 4xx (no
-robots.txt) allows everything; a 5xx or an unreachable server disallows everything for now
-(that verdict is kept only for this run, so the next run asks again); at most 500 KiB is
-read. A Crawl-delay raises the host's spacing in the politeness gate.
+robots.txt) allows everything; a 5xx, a 429 or an unreachable server (refused, DNS failure,
+timeout, redirect loop) disallows everything for now. Pages refused that way are rejected as
+``robots_unavailable`` with the cause in the detail, never as ``robots`` (a rule that
+disallows them): an outage is not the publisher's policy. That verdict is kept only for this
+run, so the next run (or ``backfill --mode refetch``) asks again. At most 500 KiB is read. A
+Crawl-delay raises the host's spacing in the politeness gate.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ def origin(url: str) -> str:
 
 
 class RobotsCache:
-    """``await robots.allowed(url)``: one robots.txt fetch per host a day, shared on disk."""
+    """``await robots.check(url)``: one robots.txt fetch per host a day, shared on disk."""
 
     def __init__(
         self,
@@ -50,11 +53,25 @@ class RobotsCache:
         self._dir = folder or settings.db.parent / ".robots"
         self._dir.mkdir(parents=True, exist_ok=True)
         self._parsed: dict[str, Protego] = {}
+        # why robots.txt could not be fetched, by origin (this run only)
+        self._unavailable: dict[str, str] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
-    async def allowed(self, url: str) -> bool:
+    async def check(self, url: str) -> None:
+        """Pass if ``url`` may be fetched; else ``FetchRefused``: ``robots`` when a rule
+        disallows it, ``robots_unavailable`` (with the cause) when robots.txt could not be
+        fetched."""
         rules = await self.rules(url)
-        return bool(rules.can_fetch(url, AGENT))
+        if rules.can_fetch(url, AGENT):
+            return
+        cause = self._unavailable.get(origin(url))
+        if cause is not None:
+            raise FetchRefused(
+                url,
+                f"robots.txt could not be fetched ({cause}); not fetched, per RFC 9309",
+                reason="robots_unavailable",
+            )
+        raise FetchRefused(url, "disallowed by robots.txt", reason="robots")
 
     async def rules(self, url: str) -> Protego:
         key = origin(url)
@@ -75,7 +92,8 @@ class RobotsCache:
         return self._parsed[key]
 
     async def _download(self, key: str) -> tuple[str, bool]:
-        """The robots.txt text to apply and whether it may be cached for a day."""
+        """The robots.txt text to apply and whether it may be cached for a day; when it
+        cannot be fetched, disallow-all (not cached) and the cause in ``_unavailable``."""
         try:
             resp = await fetch(
                 self._client,
@@ -90,8 +108,11 @@ class RobotsCache:
                 raise  # the page's host itself may not be fetched: say so, not "robots"
             if error.reason.startswith("http_4"):
                 return _ALLOW_ALL, True
-            return _DISALLOW_ALL, False  # blocked, bad redirect: unreachable for us
-        except TransientError:
+            # a bad redirect, a redirect loop: unreachable for us
+            self._unavailable[key] = f"{error.reason}: {error.detail}"[:300]
+            return _DISALLOW_ALL, False
+        except TransientError as error:  # 5xx, 429, refused, DNS failure, timeout
+            self._unavailable[key] = f"{error.reason}: {error.detail}"[:300]
             return _DISALLOW_ALL, False
         return resp.body.decode("utf-8", errors="replace"), True
 

@@ -71,6 +71,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("access_status", pa.string()),
             ("reading_minutes", pa.int32()),
             ("extractor", pa.string()),
+            ("provenance", pa.string()),
             ("bands", pa.list_(pa.int64())),
             ("shingles", pa.list_(pa.int64())),
         ]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from lxml import etree
@@ -24,6 +23,7 @@ from tasks.extract import (
     parse_html,
 )
 from tasks.records import Candidate, DateClaim
+from tests.quality.corpora import EVAL_ROOT
 
 PARAGRAPHS = [
     "The city council voted on Tuesday to expand the tram network to the northern suburbs, "
@@ -183,7 +183,7 @@ def test_authors_and_reading_time() -> None:
     assert reading_minutes(0) == 0 and reading_minutes(50) == 1 and reading_minutes(1150) == 5
 
 
-EVAL_PAGES = Path(__file__).resolve().parents[2] / "shared" / "eval" / "fundus" / "html"
+EVAL_PAGES = EVAL_ROOT / "fundus" / "html"
 XHTML = (
     '<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN" '
     '"http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd">\n'

@@ -238,14 +238,47 @@ def test_robots_disallowed_page_is_never_requested(fast: Settings, server: Fault
     assert server.count("/robots.txt") == 1
 
 
+def refusal(settings: Settings, url: str) -> FetchRefused:
+    with pytest.raises(FetchRefused) as info:
+        get(settings, url)
+    return info.value
+
+
 def test_robots_rfc9309_status_rules(fast: Settings, server: FaultServer) -> None:
     server.routes["/robots.txt"] = status(503)
     server.routes["/page"] = page(ARTICLE)
-    assert refused(fast, server.url("/page")) == "robots"  # 5xx: disallow for now
+    # 5xx: disallow for now, and say so: the site is down, no rule refuses the page
+    error = refusal(fast, server.url("/page"))
+    assert error.reason == "robots_unavailable" and "http_503" in error.detail
     assert server.count("/page") == 0
     other = FaultServer().start()
     try:
         other.routes["/page"] = page(ARTICLE)  # robots.txt is a 404 there: all allowed
+        assert get(fast, other.url("/page")).status == 200
+    finally:
+        other.stop()
+
+
+def test_unreachable_robots_txt_means_no_fetch_and_robots_unavailable(
+    fast: Settings, server: FaultServer
+) -> None:
+    """RFC 9309 2.3.1.4: robots.txt unreachable -> nothing is fetched; the reject names the
+    outage (``robots_unavailable``, cause in the detail), distinct from a rule (``robots``)."""
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on: connection refused
+        sock.bind(("127.0.0.1", 0))
+        dead = sock.getsockname()[1]
+    error = refusal(fast, f"http://127.0.0.1:{dead}/news/1")
+    assert error.reason == "robots_unavailable"
+    assert "connection_error" in error.detail and "robots.txt" in error.detail
+    # a rule still says robots; a 4xx robots.txt allows every page
+    server.routes["/private/page"] = page(ARTICLE)
+    assert refused(fast, server.url("/private/page")) == "robots"
+    other = FaultServer().start()
+    try:
+        other.routes["/robots.txt"] = status(403)
+        other.routes["/page"] = page(ARTICLE)
         assert get(fast, other.url("/page")).status == 200
     finally:
         other.stop()

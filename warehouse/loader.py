@@ -238,12 +238,12 @@ def _merge(con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table], report: 
         "language, language_confidence, text, word_count, content_hash, duplicate_of, origin, "
         "ingested_at, modified_at, published_source, modified_source, authors, site_name, "
         "description, image, tags, categories, canonical_link, access_status, reading_minutes, "
-        "extractor, cluster_id) SELECT article_id, url, canonical_url, domain, title, "
+        "extractor, cluster_id, provenance) SELECT article_id, url, canonical_url, domain, title, "
         "published_at, language, language_confidence, text, word_count, content_hash, "
         "duplicate_of, origin, ingested_at, modified_at, published_source, modified_source, "
         "authors, site_name, description, image, tags, categories, canonical_link, "
         "coalesce(access_status, 'full'), reading_minutes, extractor, "
-        "coalesce(duplicate_of, article_id) "
+        "coalesce(duplicate_of, article_id), provenance "
         "FROM fresh"
     )
     con.execute(

@@ -17,7 +17,13 @@ from typing import Any
 
 from trafilatura.utils import decode_file
 
-EVAL_ROOT = Path(__file__).resolve().parents[2].parent / "shared" / "eval"
+_REPO = Path(__file__).resolve().parents[2]
+# ``<repo>/../shared/eval``; a checkout one level deeper (a git worktree in a folder of
+# worktrees) finds it one level up.
+EVAL_ROOT = next(
+    (p / "shared" / "eval" for p in (_REPO.parent, _REPO.parent.parent) if (p / "shared").is_dir()),
+    _REPO.parent / "shared" / "eval",
+)
 SETS = ("fundus", "wcxb-dev", "trafilatura-eval")
 _WORD = re.compile(r"\w+")
 _SPACE = re.compile(r"\s+")

@@ -63,13 +63,18 @@ def _bare(set_name: str, html: str, url: str) -> str | None:
     return trafilatura.extract(html, url=url)
 
 
+_REJECTED: list[str] = []  # the reject reason of the last page, if it was rejected
+
+
 def _newsflow(html: str, url: str) -> str:
     from tasks.errors import BadInput
     from tasks.extract import extract
 
+    _REJECTED.clear()
     try:
         return extract(html, url).text
-    except BadInput:
+    except BadInput as error:  # every eval page is an article: a reject is a miss
+        _REJECTED.append(f"{error.reason}: {error.detail}")
         return ""
 
 
@@ -100,6 +105,8 @@ def _run_chunk(job: tuple[str, list[str], bool]) -> list[dict[str, Any]]:
             output, seconds = _timed(run)
             row[name] = score_page(page, output)
             row[name + "_s"] = seconds
+            if name == "newsflow" and _REJECTED:
+                row["rejected"] = _REJECTED[0]
         results.append(row)
     return results
 
@@ -122,6 +129,7 @@ def evaluate(
         entry: dict[str, Any] = {
             "newsflow": aggregate(set_name, [r["newsflow"] for r in found]),
             "newsflow_cpu_s": sum(r["newsflow_s"] for r in found),
+            "rejected": {r["id"]: r["rejected"] for r in found if "rejected" in r},
         }
         if with_bare:
             entry["trafilatura"] = aggregate(set_name, [r["trafilatura"] for r in found])
@@ -154,6 +162,15 @@ def print_report(report: dict[str, dict[str, Any]], baseline: dict[str, Any] | N
                 f"{'':<18}newsflow - bare F1 {gain:+.4f}; target {target}: "
                 f"{'met' if entry['newsflow']['f1'] >= target else 'NOT met'}"
             )
+        rejected = entry.get("rejected", {})
+        reasons: dict[str, int] = {}
+        for why in rejected.values():
+            reasons[why.split(":")[0]] = reasons.get(why.split(":")[0], 0) + 1
+        shown = ", ".join(f"{r} {n}" for r, n in sorted(reasons.items())) or "none"
+        print(f"{'':<18}article pages rejected by newsflow: {shown}")
+        for page_id, why in sorted(rejected.items()):
+            if why.startswith("no_story"):
+                print(f"{'':<18}  {page_id}: {why[:150]}")
         if baseline and set_name in baseline:
             pinned = baseline[set_name]["newsflow"]["f1"]
             print(f"{'':<18}pinned baseline F1 {pinned:.4f}")

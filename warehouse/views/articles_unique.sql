@@ -29,4 +29,5 @@ COMMENT ON COLUMN articles_unique.canonical_link IS 'The page''s own canonical U
 COMMENT ON COLUMN articles_unique.access_status IS 'full, paywalled, consent_wall, bot_challenge or not_article.';
 COMMENT ON COLUMN articles_unique.reading_minutes IS 'Minutes to read the text at 230 words a minute.';
 COMMENT ON COLUMN articles_unique.extractor IS 'Extractor and version that produced text from HTML; NULL for seed texts.';
+COMMENT ON COLUMN articles_unique.provenance IS 'JSON: where tags, authors, image and title came from (articles.provenance).';
 COMMENT ON COLUMN articles_unique.cluster_id IS 'Near-duplicate cluster (articles.cluster_id): its own article_id here.';
