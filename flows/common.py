@@ -224,20 +224,37 @@ def recorded(summary: RunSummary, settings: Settings) -> Iterator[None]:
     whose process is gone are marked ``abandoned`` then), ``failed`` with its error if the
     flow raises. (``finish`` records ``completed`` or ``cancelled``.) Work-pool workers,
     which never write the warehouse, leave it to their ``finish``."""
+    cancel.reclaim()  # a command's Ctrl-C/SIGTERM handling, over the flow engine's
     if settings.load_in_flow:
-        con = connect_writer(settings.db, settings.lock_wait, _lock_reporter(settings))
-        try:
-            found = run_ledger.start_run(con, summary.run_id, summary.flow, summary.started_at)
-        finally:
-            con.close()
-        if found:
-            log.warning("%d earlier runs whose process is gone were marked abandoned", found)
+        _start_row(summary, settings)
     try:
         yield
     except Exception as error:
         if settings.load_in_flow:
             _record_failure(summary, settings, error)
         raise
+
+
+def _start_row(summary: RunSummary, settings: Settings) -> None:
+    """The run's ``running`` row, if the warehouse is free within a moment; if another
+    process holds it (an analyst's session, a long load), the run goes on and its row comes
+    with its first load, as its batches wait in the spool meanwhile."""
+    from warehouse.db import WarehouseLocked
+
+    try:
+        con = connect_writer(settings.db, min(settings.lock_wait, START_WAIT))
+    except WarehouseLocked as error:
+        log.info("run %s starts without its row for now: %s", summary.run_id, error)
+        return
+    try:
+        found = run_ledger.start_run(con, summary.run_id, summary.flow, summary.started_at)
+    finally:
+        con.close()
+    if found:
+        log.warning("%d earlier runs whose process is gone were marked abandoned", found)
+
+
+START_WAIT = 2.0  # seconds a run waits at its start for the warehouse to write its row
 
 
 def _record_failure(summary: RunSummary, settings: Settings, error: Exception) -> None:

@@ -78,8 +78,22 @@ def install(
         if on_first is not None:
             on_first()
 
+    global _handler
+    _handler = handler
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
+
+
+_handler: Callable[[int, FrameType | None], None] | None = None
+
+
+def reclaim() -> None:
+    """Install the command's handlers again (in a flow body: Prefect's flow engine puts its
+    own SIGTERM handler in place for the run, which would crash the run instead of
+    stopping it); Prefect puts ours back when the run ends."""
+    if _handler is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, _handler)
+        signal.signal(signal.SIGTERM, _handler)
 
 
 def in_worker(*, stoppable: bool = True) -> None:

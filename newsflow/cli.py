@@ -128,10 +128,12 @@ def _run_flow(settings: Settings, label: str, call: Any) -> dict[str, Any]:
         raise _fail(
             f"the run failed: {type(exc).__name__}: {exc}", f"the Prefect server log is {log}"
         ) from exc
-    if isinstance(outcome, dict):
+    if isinstance(outcome, dict) and not cancel.requested():
         return outcome
-    if outcome.is_cancelled():  # stopped by Ctrl-C or SIGTERM: what it did, then 130
-        summary: dict[str, Any] = outcome.result(raise_on_failure=False)
+    if isinstance(outcome, dict) or outcome.is_cancelled():  # stopped: what it did, then 130
+        summary: dict[str, Any] = (
+            outcome if isinstance(outcome, dict) else outcome.result(raise_on_failure=False)
+        )
         _print_summary(summary, settings.db)
         err.print(
             "[yellow]cancelled:[/] what was fetched is loaded; run the command again for "

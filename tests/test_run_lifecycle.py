@@ -218,10 +218,10 @@ def test_a_run_whose_process_is_gone_is_abandoned_at_the_next_start(settings: Se
     con = connect_writer(settings.db, 10)
     gone = run_ledger.Process(dead.pid, run_ledger.Process.current().host, None)
     run_ledger.start_run(con, "killed", "ingest-feeds", now, gone)
-    run_ledger.start_run(con, "alive", "ingest-urls", now)  # this process: still running
-    found = run_ledger.start_run(con, "next", "ingest-urls", now)
+    found = run_ledger.start_run(con, "alive", "ingest-urls", now)  # this process: running
+    again = run_ledger.start_run(con, "next", "ingest-urls", now)
     con.close()
-    assert found == 1
+    assert (found, again) == (1, 0)
     rows = dict((r[0], r[1:]) for r in _rows(settings.db, "SELECT run_id, status, error FROM runs"))
     assert rows["killed"][0] == "abandoned" and f"process {dead.pid}" in str(rows["killed"][1])
     assert rows["alive"][0] == "running" and rows["next"][0] == "running"

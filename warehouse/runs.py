@@ -147,14 +147,20 @@ def record(
     *,
     error: str | None = None,
 ) -> None:
-    """Upsert the run's row: its state, and ``report`` added to its counts."""
+    """Upsert the run's row: its state, and ``report`` added to its counts. Called by the
+    run's own process, which it records if the row does not name one yet."""
+    me = Process.current()
     con.execute(
         f"INSERT INTO runs (run_id, flow, started_at, finished_at, status, items, "
-        f"{', '.join(COUNTS)}, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        f"{', '.join(COUNTS)}, error, pid, host, pid_started) "
+        f"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
         f"ON CONFLICT (run_id) DO UPDATE SET flow = excluded.flow, "
         f"started_at = excluded.started_at, finished_at = excluded.finished_at, "
-        f"status = excluded.status, items = excluded.items, error = excluded.error, {_ADD}",
-        [run_id, flow, started_at, finished_at, status, items, *_values(report), error],
+        f"status = excluded.status, items = excluded.items, error = excluded.error, "
+        f"pid = coalesce(runs.pid, excluded.pid), host = coalesce(runs.host, excluded.host), "
+        f"pid_started = coalesce(runs.pid_started, excluded.pid_started), {_ADD}",
+        [run_id, flow, started_at, finished_at, status, items, *_values(report), error]
+        + [me.pid, me.host, me.started],
     )
 
 
