@@ -99,7 +99,9 @@ def bounded_map(
         if len(pending) >= window:
             done_chunk, future = pending.popleft()
             yield done_chunk, future.result()
-        pending.append((chunk, task_fn.submit(chunk, **kwargs)))
+        with cancel.blocked():  # a worker started here boots with Ctrl-C held back
+            future = task_fn.submit(chunk, **kwargs)
+        pending.append((chunk, future))
     while pending:
         done_chunk, future = pending.popleft()
         yield done_chunk, future.result()

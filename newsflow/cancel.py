@@ -20,7 +20,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 
@@ -96,6 +96,21 @@ def reclaim() -> None:
         signal.signal(signal.SIGTERM, _handler)
 
 
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+@contextlib.contextmanager
+def blocked() -> Iterator[None]:
+    """Around starting worker processes: they inherit the calling thread's signal mask, so a
+    Ctrl-C while a new interpreter boots waits until ``in_worker`` has set its handling
+    (instead of a KeyboardInterrupt traceback from the middle of its imports)."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def in_worker(*, stoppable: bool = True) -> None:
     """In a worker process (its main thread): SIGINT asks its work to stop (a second ends
     it), or with ``stoppable`` false is ignored (the parent decides); SIGTERM keeps its
@@ -110,6 +125,7 @@ def in_worker(*, stoppable: bool = True) -> None:
 
         with contextlib.suppress(ValueError):
             signal.signal(signal.SIGINT, handler if stoppable else signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked while it started
     watch_parent()
 
 

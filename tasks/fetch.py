@@ -315,9 +315,9 @@ async def extract_in_worker(
     for attempt in (1, 2):
         pool = _extraction_pool(settings)
         try:
-            result: tuple[str, Any] = await asyncio.wait_for(
-                loop.run_in_executor(pool, job, html, url), timeout or EXTRACT_TIMEOUT
-            )
+            with cancel.blocked():  # a worker started here boots with Ctrl-C held back
+                running = loop.run_in_executor(pool, job, html, url)
+            result: tuple[str, Any] = await asyncio.wait_for(running, timeout or EXTRACT_TIMEOUT)
             return result
         except TimeoutError:
             _reset_pool(pool, kill=True)

@@ -159,8 +159,19 @@ def record(
         f"status = excluded.status, items = excluded.items, error = excluded.error, "
         f"pid = coalesce(runs.pid, excluded.pid), host = coalesce(runs.host, excluded.host), "
         f"pid_started = coalesce(runs.pid_started, excluded.pid_started), {_ADD}",
-        [run_id, flow, started_at, finished_at, status, items, *_values(report), error]
-        + [me.pid, me.host, me.started],
+        [
+            run_id,
+            flow,
+            started_at,
+            finished_at,
+            status,
+            items,
+            *_values(report),
+            error,
+            me.pid,
+            me.host,
+            me.started,
+        ],
     )
 
 
