@@ -126,24 +126,30 @@ def in_worker(*, stoppable: bool = True) -> None:
         with contextlib.suppress(ValueError):
             signal.signal(signal.SIGINT, handler if stoppable else signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked while it started
-    watch_parent()
+    import multiprocessing
+
+    parent = multiprocessing.parent_process()
+    watch_parent(parent.pid if parent is not None else None)
 
 
-def watch_parent(interval: float = 0.5) -> None:
-    """End this process when its parent is gone (it was killed, even by SIGKILL): a daemon
-    thread notices the new parent. Works whichever thread of the parent started this process,
-    which the kernel's parent-death signal does not (it fires when that thread ends)."""
+def watch_parent(parent: int | None = None, interval: float = 0.5) -> None:
+    """End this process when its parent (``parent``, else the current one) is gone (it was
+    killed, even by SIGKILL): a daemon thread notices the new parent. Works whichever thread
+    of the parent started this process, which the kernel's parent-death signal does not (it
+    fires when that thread ends, and pools start workers from short-lived threads)."""
     if _watching.is_set():
         return
     _watching.set()
-    parent = os.getppid()
+    expected = parent or os.getppid()
 
     def watch() -> None:
-        while not _stopped.wait(interval):
-            if os.getppid() != parent:
+        while True:
+            if os.getppid() != expected:
                 with contextlib.suppress(Exception):
                     sys.stderr.flush()
                 os._exit(1)
+            if _stopped.wait(interval):
+                return
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
@@ -159,3 +165,11 @@ def die_with_parent(sig: int = signal.SIGTERM) -> None:
 
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(1, sig, 0, 0, 0)  # PR_SET_PDEATHSIG
+
+
+# A worker process a pool starts (multiprocessing's spawn) imports the command's modules
+# before anything of ours runs in it, which takes seconds on a loaded machine: watch the
+# parent from the first import of this module, so a command killed meanwhile leaves none
+# (``orig_argv``: spawn replaces ``sys.argv`` with the parent's before that import).
+if "--multiprocessing-fork" in getattr(sys, "orig_argv", ()):
+    watch_parent()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -480,3 +481,41 @@ def test_the_local_server_persists_between_commands_and_keeps_every_run(
     assert stopped.returncode == 0 and "stopped" in stopped.stdout
     assert not run_ledger.alive(server.pid, None)
     assert _run(["server", "status"], local_env).returncode == 1
+
+
+def test_a_failing_run_is_marked_failed_with_its_error(
+    prefect_harness: None, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import flows.urls
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the spool disk is on fire")
+
+    monkeypatch.setattr(flows.urls, "write_batch", broken)
+    fetch = settings.model_copy(update={"allow_private": [], "http_retries": 0})
+    with pytest.raises(RuntimeError):
+        flows.urls.ingest_urls(urls=["http://127.0.0.1:9/nothing"], settings=fetch)
+    ((status, error, finished),) = _rows(settings.db, "SELECT status, error, finished_at FROM runs")
+    assert status == "failed" and error == "RuntimeError: the spool disk is on fire"
+    assert finished is not None
+
+
+@pytest.mark.slow
+def test_three_concurrent_ingests_are_each_credited_with_their_own_counts(
+    cli_env: dict[str, str], settings: Settings, tmp_path: Path
+) -> None:
+    from tests.helpers import make_seed_files
+
+    sizes = {"a": 12, "b": 20, "c": 28}
+    for name, n in sizes.items():
+        make_seed_files(tmp_path / name, n, seed=len(name) * n)
+        for p in (tmp_path / name).iterdir():  # distinct URLs per folder
+            p.write_text(p.read_text().replace("/story-", f"/{name}-story-"))
+    env = {**cli_env, "NEWSFLOW_BATCH_SIZE": "4"}  # several batches each, loads interleave
+    procs = {name: _start(["ingest-seeds", str(tmp_path / name)], env) for name in sizes}
+    outputs = {name: proc.communicate(timeout=900)[0] for name, proc in procs.items()}
+    assert all(p.returncode == 0 for p in procs.values()), outputs
+    rows = _rows(settings.db, "SELECT items, loaded, status FROM runs ORDER BY items")
+    assert rows == [(n, n, "completed") for n in sorted(sizes.values())]
+    for name, n in sizes.items():
+        assert re.search(rf"new articles loaded\s*│\s*{n}\s*│", outputs[name]), outputs[name]
