@@ -137,14 +137,18 @@ def watch_parent(parent: int | None = None, interval: float = 0.5) -> None:
     killed, even by SIGKILL): a daemon thread notices the new parent. Works whichever thread
     of the parent started this process, which the kernel's parent-death signal does not (it
     fires when that thread ends, and pools start workers from short-lived threads)."""
+    global _parent
+    # the pid that started this process, when known, wins over the current parent (which
+    # is already init's, or a subreaper's, if that parent died while this one booted)
+    if parent is not None or _parent is None:
+        _parent = parent or os.getppid()
     if _watching.is_set():
         return
     _watching.set()
-    expected = parent or os.getppid()
 
     def watch() -> None:
         while True:
-            if os.getppid() != expected:
+            if os.getppid() != _parent:
                 with contextlib.suppress(Exception):
                     sys.stderr.flush()
                 os._exit(1)
@@ -155,6 +159,7 @@ def watch_parent(parent: int | None = None, interval: float = 0.5) -> None:
 
 
 _stopped = threading.Event()
+_parent: int | None = None
 
 
 def die_with_parent(sig: int = signal.SIGTERM) -> None:
