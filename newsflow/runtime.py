@@ -165,8 +165,11 @@ def _any_port() -> int:
 def _end(pid: int, grace: float = 20.0) -> None:
     """End a server we started (its own session: its process group) and wait for it."""
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
+        try:
             os.killpg(pid, sig)
+        except (ProcessLookupError, PermissionError):  # not a group leader (Prefect's own)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             with contextlib.suppress(ChildProcessError):
