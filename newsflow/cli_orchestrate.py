@@ -47,8 +47,8 @@ def _check_api(settings: Any) -> str:
     if not url:
         err.print(
             "[bold red]error:[/] newsflow serve needs a Prefect server that schedules runs "
-            "and evaluates triggers, and PREFECT_API_URL is not set (a plain run's temporary "
-            "server can do neither)."
+            "and evaluates triggers, and PREFECT_API_URL is not set (the temporary server of "
+            "NEWSFLOW_PREFECT_SERVER=temporary can do neither; unset it to use the local one)."
         )
         err.print(f"[yellow]hint:[/] {API_HELP}")
         raise typer.Exit(2)
