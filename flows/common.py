@@ -7,6 +7,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -20,11 +21,13 @@ from prefect.runtime import flow_run
 
 from flows import observe
 from flows.report import summary_extras
+from newsflow import cancel
 from newsflow.settings import Settings
 from tasks import spool as spool_mod
 from tasks.hosttimes import HostStat, HostTimes, merge
 from tasks.records import Batch
 from tasks.spool import write_batch
+from warehouse import runs as run_ledger
 from warehouse.db import connect_writer
 from warehouse.loader import LoadReport, RunRow, load_batches, load_spool
 
@@ -94,10 +97,14 @@ def bounded_map(
     yield ``(chunk, result)`` in order: memory stays flat however many chunks there are."""
     pending: deque[tuple[T, PrefectFuture[Any]]] = deque()
     for chunk in chunks:
+        if cancel.requested():  # the run is stopping: what is submitted finishes
+            break
         if len(pending) >= window:
             done_chunk, future = pending.popleft()
             yield done_chunk, future.result()
-        pending.append((chunk, task_fn.submit(chunk, **kwargs)))
+        with cancel.blocked():  # a worker started here boots with Ctrl-C held back
+            future = task_fn.submit(chunk, **kwargs)
+        pending.append((chunk, future))
     while pending:
         done_chunk, future = pending.popleft()
         yield done_chunk, future.result()
@@ -179,7 +186,7 @@ class BackgroundLoader:
             summary.run_id,
             summary.flow,
             summary.started_at,
-            datetime.now(UTC),
+            None,
             "running",
             summary.items,
         )
@@ -214,6 +221,85 @@ class BackgroundLoader:
         if self._pool is not None:
             self._pool.shutdown()
         return report
+
+
+@contextmanager
+def recorded(summary: RunSummary, settings: Settings) -> Iterator[None]:
+    """The run's row from start to end: ``running`` with its process when it starts (runs
+    whose process is gone are marked ``abandoned`` then), ``failed`` with its error if the
+    flow raises. (``finish`` records ``completed`` or ``cancelled``.) Work-pool workers,
+    which never write the warehouse, leave it to their ``finish``."""
+    cancel.reclaim()  # a command's Ctrl-C/SIGTERM handling, over the flow engine's
+    if settings.load_in_flow:
+        _start_row(summary, settings)
+    try:
+        yield
+    except Exception as error:
+        if settings.load_in_flow:
+            _record_failure(summary, settings, error)
+        raise
+
+
+def _start_row(summary: RunSummary, settings: Settings) -> None:
+    """The run's ``running`` row, if the warehouse is free within a moment; if another
+    process holds it (an analyst's session, a long load), the run goes on and its row comes
+    with its first load, as its batches wait in the spool meanwhile."""
+    from warehouse.db import WarehouseLocked
+
+    try:
+        con = connect_writer(settings.db, min(settings.lock_wait, START_WAIT))
+    except WarehouseLocked as error:
+        log.info("run %s starts without its row for now: %s", summary.run_id, error)
+        return
+    try:
+        found = run_ledger.start_run(con, summary.run_id, summary.flow, summary.started_at)
+    finally:
+        con.close()
+    if found:
+        log.warning("%d earlier runs whose process is gone were marked abandoned", found)
+
+
+START_WAIT = 2.0  # seconds a run waits at its start for the warehouse to write its row
+
+
+def _record_failure(summary: RunSummary, settings: Settings, error: Exception) -> None:
+    """Mark the run ``failed`` with its error, and its counts so far. Best effort: if the
+    warehouse cannot be written (the failure may be that), the next start finds the run's
+    process gone and marks it ``abandoned``."""
+    message = f"{type(error).__name__}: {error}".splitlines()[0][:500]
+    try:
+        con = connect_writer(settings.db, min(settings.lock_wait, 30.0))
+        try:
+            run_ledger.record(
+                con,
+                summary.run_id,
+                summary.flow,
+                summary.started_at,
+                datetime.now(UTC),
+                "failed",
+                summary.items,
+                LoadReport(),
+                error=message,
+            )
+        finally:
+            con.close()
+    except Exception as again:
+        log.warning("could not record run %s as failed: %s", summary.run_id, again)
+
+
+def outcome(result: dict[str, Any]) -> Any:
+    """What a flow returns: its summary, or, when it was asked to stop, a Cancelled state
+    carrying the summary (so the Prefect run ends Cancelled, not Completed)."""
+    if not cancel.requested():
+        return result
+    from prefect.states import Cancelled
+
+    loaded = result["load"]["loaded"]
+    return Cancelled(
+        message=f"cancelled (Ctrl-C or SIGTERM) after loading {loaded} new articles; "
+        "the rest is fetched by a later run",
+        data=result,
+    )
 
 
 def current_run_id() -> str:
@@ -283,17 +369,22 @@ def finish(
     loader, whose loads are awaited and counted first."""
     loaded_before = loader.wait() if loader is not None else LoadReport()
     summary.finished_at = datetime.now(UTC)
+    stopped = cancel.requested()
     run = RunRow(
         summary.run_id,
         summary.flow,
         summary.started_at,
         summary.finished_at,
-        "completed",
+        "cancelled" if stopped else "completed",
         summary.items,
     )
     if settings.load_in_flow if load is None else load:
-        summary.load = load_task(settings, run, loaded_before.batches)
-        summary.load.add(loaded_before)
+        # what the run spooled is loaded (a cancelled run skips publishing: the next load
+        # publishes); the counts are the run's row's, whichever process merged its batches
+        loading = settings.model_copy(update={"publish": False}) if stopped else settings
+        summary.load = load_task(loading, run, loaded_before.batches)
+        summary.load.skipped_batches += loaded_before.skipped_batches
+        summary.load.revised += loaded_before.revised
     else:  # a work-pool worker: the run's row travels through the spool like every write
         write_batch(Batch(summary.run_id), settings.spool, extra={"runs": run_table(run)})
         summary.spooled_batches += 1

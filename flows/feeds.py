@@ -15,10 +15,10 @@ from typing import Any
 from prefect import flow, task
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.common import BackgroundLoader, RunSummary, current_run_id, finish
+from flows.common import BackgroundLoader, RunSummary, current_run_id, finish, outcome, recorded
 from flows.observe import feed_health_rows
 from flows.runners import SettingsTaskRunner
-from newsflow import progress
+from newsflow import cancel, progress
 from newsflow.settings import Settings
 from tasks.errors import retry_transient
 from tasks.feeds import FeedSpec, entry_candidate, load_feeds_file, select, states_table
@@ -123,77 +123,84 @@ def ingest_feeds(
         if not is_http_url(s.url)
     ]
     specs = [s for s in specs if is_http_url(s.url)]
-    prior = feed_states(settings, [s.url for s in specs])
-    due, quarantined = [], []
-    for spec in specs:
-        etag, modified, until = prior.get(spec.url, (None, None, None))
-        if until is not None and until > now:
-            quarantined.append(spec.url)
-        else:
-            due.append((spec.url, spec.name, etag, modified))
-    progress.advance("feeds", 0, len(due))
-    polls: list[FeedPoll] = []
-    size = settings.batch_size
-    for poll_future in [
-        poll_feeds_task.submit(due[i : i + size], summary.run_id, settings)
-        for i in range(0, len(due), size)
-    ]:
-        polled, times = poll_future.result()
-        polls.extend(polled)
-        summary.add_hosts(times)
-    items: list[Candidate] = []
-    for poll in polls:
-        if poll.reject is not None:
-            rejects.append(poll.reject)
-        for entry in poll.parsed.entries if poll.parsed else []:
-            item = entry_candidate(entry, poll.state.url, now)
-            if item is None:
-                detail = f"entry {entry.guid or entry.title or '?'} has no http(s) link"
-                rejects.append(
-                    RejectRow(poll.state.url, "feed", "no_link", detail[:500], summary.run_id, now)
-                )
+    with recorded(summary, settings):
+        prior = feed_states(settings, [s.url for s in specs])
+        due, quarantined = [], []
+        for spec in specs:
+            etag, modified, until = prior.get(spec.url, (None, None, None))
+            if until is not None and until > now:
+                quarantined.append(spec.url)
             else:
-                items.append(item)
-    summary.items = len(items)
-    progress.advance("pages", 0, len(items))
-    keys = [canonical_url(i.url) for i in items]
-    known = known_articles(settings, keys, [i.url for i in items])
-    # The loader merges the parts fetch tasks spool while they fetch (and each task's rest).
-    loader = BackgroundLoader(summary, settings)
-    loader.follow()
-    futures = [
-        fetch_entries_task.submit(
-            items[i : i + size],
-            {k: known[k] for k in keys[i : i + size] if k in known},
-            summary.run_id,
-            settings,
+                due.append((spec.url, spec.name, etag, modified))
+        progress.advance("feeds", 0, len(due))
+        polls: list[FeedPoll] = []
+        size = settings.batch_size
+        for poll_future in [
+            poll_feeds_task.submit(due[i : i + size], summary.run_id, settings)
+            for i in range(0, len(due), size)
+        ]:
+            polled, times = poll_future.result()
+            polls.extend(polled)
+            summary.add_hosts(times)
+        items: list[Candidate] = []
+        for poll in polls:
+            if poll.reject is not None:
+                rejects.append(poll.reject)
+            for entry in poll.parsed.entries if poll.parsed else []:
+                item = entry_candidate(entry, poll.state.url, now)
+                if item is None:
+                    detail = f"entry {entry.guid or entry.title or '?'} has no http(s) link"
+                    rejects.append(
+                        RejectRow(
+                            poll.state.url, "feed", "no_link", detail[:500], summary.run_id, now
+                        )
+                    )
+                else:
+                    items.append(item)
+        summary.items = len(items)
+        progress.advance("pages", 0, len(items))
+        keys = [canonical_url(i.url) for i in items]
+        known = known_articles(settings, keys, [i.url for i in items])
+        # The loader merges the parts fetch tasks spool while they fetch (and each task's rest).
+        loader = BackgroundLoader(summary, settings)
+        loader.follow()
+        futures = [
+            fetch_entries_task.submit(
+                items[i : i + size],
+                {k: known[k] for k in keys[i : i + size] if k in known},
+                summary.run_id,
+                settings,
+            )
+            for i in range(0, len(items), size)
+        ]
+        spooled = []
+        for future in futures:
+            entries, times = future.result()
+            spooled.append(entries)
+            loader.submit(entries.batch_id)
+            summary.add_hosts(times)
+        # Written last: validators and health are stored only with (after) the entries' batches.
+        # A cancelled run stores none: the next poll reads every feed again (no 304 for
+        # entries this run did not fetch), and entries already loaded are only sighted.
+        states = states_table([] if cancel.requested() else [p.state for p in polls])
+        spooled.append(
+            write_batch(
+                Batch(summary.run_id, rejects=rejects),
+                settings.spool,
+                extra={"feed_states": states},
+            )
         )
-        for i in range(0, len(items), size)
-    ]
-    spooled = []
-    for future in futures:
-        entries, times = future.result()
-        spooled.append(entries)
-        loader.submit(entries.batch_id)
-        summary.add_hosts(times)
-    # Written last: validators and health are stored only with (after) the entries' batches.
-    states = states_table([p.state for p in polls])
-    spooled.append(
-        write_batch(
-            Batch(summary.run_id, rejects=rejects), settings.spool, extra={"feed_states": states}
-        )
-    )
-    summary.spooled_batches = len(spooled)
-    summary.feed_health = feed_health_rows([p.state for p in polls], prior, quarantined)
-    result = finish(summary, settings, loader=loader).as_dict()
-    outcomes = [p.state.outcome for p in polls]
-    result["feeds"] = {
-        "polled": len(polls),
-        "updated": outcomes.count("ok"),
-        "not_modified": outcomes.count("not_modified"),
-        "failed": len(polls) - outcomes.count("ok") - outcomes.count("not_modified"),
-        "quarantined": len(quarantined),
-        "entries": len(items),
-        "already_known": sum(1 for k in keys if k in known),
-    }
-    return result
+        summary.spooled_batches = len(spooled)
+        summary.feed_health = feed_health_rows([p.state for p in polls], prior, quarantined)
+        result = finish(summary, settings, loader=loader).as_dict()
+        outcomes = [p.state.outcome for p in polls]
+        result["feeds"] = {
+            "polled": len(polls),
+            "updated": outcomes.count("ok"),
+            "not_modified": outcomes.count("not_modified"),
+            "failed": len(polls) - outcomes.count("ok") - outcomes.count("not_modified"),
+            "quarantined": len(quarantined),
+            "entries": len(items),
+            "already_known": sum(1 for k in keys if k in known),
+        }
+        return outcome(result)

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from pathlib import Path
 
 from prefect import flow, task
 from prefect.task_runners import ProcessPoolTaskRunner
 
-from flows.common import BackgroundLoader, RunSummary, bounded_map, current_run_id, finish
+from flows.common import (
+    BackgroundLoader,
+    RunSummary,
+    bounded_map,
+    current_run_id,
+    finish,
+    outcome,
+    recorded,
+)
 from flows.runners import SettingsTaskRunner
-from newsflow import progress
+from newsflow import cancel, progress
 from newsflow.settings import Settings
 from tasks import seedledger, seeds
 from tasks.dedupe import dedupe_batch
@@ -26,6 +35,8 @@ def process_seed_files(
 ) -> tuple[SpooledBatch, HostTimes]:
     """One batch of seed files: parse, fetch listed URLs, process, spool. Returns ids,
     counts and the request times per host of listed URLs, not rows."""
+    if multiprocessing.parent_process() is not None:  # in a pool's worker process
+        cancel.in_worker()  # Ctrl-C stops its fetches too; it ends with its parent
     # The files' ledger rows travel with their articles: loaded in one transaction.
     candidates, rejects, ledger = seedledger.read_with_ledger(
         [Path(p) for p in paths], run_id, max_bytes=settings.seed_max_bytes
@@ -52,18 +63,35 @@ def ingest_seeds(paths: list[str] | None = None, settings: Settings | None = Non
     progress.advance("seeds", 0, len(files))
     size = settings.batch_size
     chunks = [[str(p) for p in files[i : i + size]] for i in range(0, len(files), size)]
-    loader = BackgroundLoader(summary, settings)
-    # A bounded window of batches in flight keeps memory flat however many files there are;
-    # one more than the workers, so none waits while the flow hands a batch to the loader.
-    for chunk, (spooled, times) in bounded_map(
-        process_seed_files,
-        chunks,
-        settings.parallelism + 1,
-        run_id=summary.run_id,
-        settings=settings,
-    ):
-        summary.spooled_batches += 1
-        summary.add_hosts(times)
-        loader.submit(spooled.batch_id)
-        progress.advance("seeds", len(chunk))
-    return finish(summary, settings, loader=loader).as_dict()
+    with recorded(summary, settings):
+        loader = BackgroundLoader(summary, settings)
+        # One batch: in this process. A pool would run it in one worker all the same, after
+        # starting it (a fresh interpreter importing the stages: seconds on a loaded machine).
+        if len(chunks) == 1:
+            spooled, times = process_seed_files(chunks[0], summary.run_id, settings)
+            _done(summary, loader, chunks[0], spooled, times)
+        # A bounded window of batches in flight keeps memory flat however many files there
+        # are; one more than the workers, so none waits while the flow hands a batch to the
+        # loader.
+        for chunk, (spooled, times) in bounded_map(
+            process_seed_files,
+            chunks if len(chunks) > 1 else [],
+            settings.parallelism + 1,
+            run_id=summary.run_id,
+            settings=settings,
+        ):
+            _done(summary, loader, chunk, spooled, times)
+        return outcome(finish(summary, settings, loader=loader).as_dict())
+
+
+def _done(
+    summary: RunSummary,
+    loader: BackgroundLoader,
+    chunk: list[str],
+    spooled: SpooledBatch,
+    times: HostTimes,
+) -> None:
+    summary.spooled_batches += 1
+    summary.add_hosts(times)
+    loader.submit(spooled.batch_id)
+    progress.advance("seeds", len(chunk))

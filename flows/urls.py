@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from prefect import flow, task
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.common import BackgroundLoader, RunSummary, current_run_id, finish
+from flows.common import BackgroundLoader, RunSummary, current_run_id, finish, outcome, recorded
 from flows.runners import SettingsTaskRunner
 from newsflow import progress
 from newsflow.settings import Settings
@@ -49,16 +49,17 @@ def ingest_urls(urls: list[str], settings: Settings | None = None) -> dict:
     summary.items = len(unique)
     progress.advance("pages", 0, len(unique))
     size = settings.batch_size
-    # The loader merges the parts fetch tasks spool while they fetch (and each task's rest).
-    loader = BackgroundLoader(summary, settings)
-    loader.follow()
-    futures = [
-        fetch_pages_task.submit(unique[i : i + size], summary.run_id, settings)
-        for i in range(0, len(unique), size)
-    ]
-    for future in futures:
-        spooled, times = future.result()
-        summary.spooled_batches += 1
-        loader.submit(spooled.batch_id)
-        summary.add_hosts(times)
-    return finish(summary, settings, loader=loader).as_dict()
+    with recorded(summary, settings):
+        # The loader merges the parts fetch tasks spool while they fetch (and each task's rest).
+        loader = BackgroundLoader(summary, settings)
+        loader.follow()
+        futures = [
+            fetch_pages_task.submit(unique[i : i + size], summary.run_id, settings)
+            for i in range(0, len(unique), size)
+        ]
+        for future in futures:
+            spooled, times = future.result()
+            summary.spooled_batches += 1
+            loader.submit(spooled.batch_id)
+            summary.add_hosts(times)
+        return outcome(finish(summary, settings, loader=loader).as_dict())

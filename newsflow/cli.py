@@ -1,11 +1,12 @@
 """The ``newsflow`` command line.
 
 Exit status: 0 when the run completed (single rejected items are normal), 1 when the run
-itself failed, 2 for a usage error.
+itself failed, 2 for a usage error, 130 when it was stopped (Ctrl-C, SIGTERM).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,8 +17,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from newsflow import progress
-from newsflow.runtime import prefect_api, quiet_prefect_defaults
+from newsflow import cancel, progress
+from newsflow.runtime import ServerError, prefect_api, prefect_home, quiet_prefect_defaults, spared
 from newsflow.settings import Settings
 
 app = typer.Typer(
@@ -47,6 +48,7 @@ def _settings(db: Path | None, **overrides: Any) -> Settings:
     settings = Settings(**overrides)
     check_warehouse_path(settings.db)
     check_spool_filesystem(settings.spool)
+    prefect_home(settings.db)  # before Prefect is imported: its home beside the warehouse
     return settings
 
 
@@ -108,17 +110,59 @@ def _print_summary(summary: dict[str, Any], db: Path) -> None:
     console.print('next: newsflow sql "SELECT domain, title FROM articles_unique"; newsflow status')
 
 
+def _stopping() -> None:
+    # from a signal handler: a plain write, no console lock
+    os.write(
+        2,
+        b"\nstopping: no new fetches; pages in hand are spooled and loaded. "
+        b"Ctrl-C again to quit at once (a later run loads what is spooled).\n",
+    )
+
+
 def _run_flow(settings: Settings, label: str, call: Any) -> dict[str, Any]:
+    """Run a flow (``call``) against the Prefect API (``newsflow.runtime``), with a progress
+    bar; Ctrl-C or SIGTERM stop it cleanly (``newsflow.cancel``): the summary of what it did,
+    then exit 130."""
     from newsflow.operator_errors import quiet_operator_errors
     from warehouse.db import WarehouseLocked
 
-    log = settings.db.parent / "prefect-server.log"
+    home = prefect_home(settings.db)
+    log = home / "server.log"
     try:
-        with prefect_api(log), _progress_bar(label), quiet_operator_errors():
-            result: dict[str, Any] = call()
-            return result
+        with (
+            prefect_api(home, settings.prefect_server, settings.prefect_port),
+            quiet_operator_errors(),
+        ):
+            cancel.install(on_first=_stopping, spare=spared)
+            with _progress_bar(label):
+                outcome = call()
+    except ServerError as exc:
+        raise _fail(str(exc), "newsflow server status; newsflow server stop") from exc
     except WarehouseLocked as exc:
         raise _fail(str(exc)) from exc
+    except Exception as exc:
+        from newsflow.operator_errors import describe
+
+        if (message := describe(exc, settings)) is not None:
+            raise _operator_error(message) from exc
+        raise _fail(
+            f"the run failed: {type(exc).__name__}: {exc}", f"the Prefect server log is {log}"
+        ) from exc
+    if isinstance(outcome, dict) and not cancel.requested():
+        return outcome
+    if isinstance(outcome, dict) or outcome.is_cancelled():  # stopped: what it did, then 130
+        summary: dict[str, Any] = (
+            outcome if isinstance(outcome, dict) else outcome.result(raise_on_failure=False)
+        )
+        _print_summary(summary, settings.db)
+        err.print(
+            "[yellow]cancelled:[/] what was fetched is loaded; run the command again for "
+            "the rest (articles already loaded are not loaded twice)"
+        )
+        raise typer.Exit(cancel.EXIT_CODE)
+    try:
+        result: dict[str, Any] = outcome.result()
+        return result
     except Exception as exc:
         from newsflow.operator_errors import describe
 
@@ -147,7 +191,9 @@ def ingest_seeds(
     from flows.seeds import ingest_seeds as flow
 
     summary = _run_flow(
-        settings, "ingesting", lambda: flow(paths=[str(p) for p in targets], settings=settings)
+        settings,
+        "ingesting",
+        lambda: flow(paths=[str(p) for p in targets], settings=settings, return_state=True),
     )
     _print_summary(summary, settings.db)
 
@@ -282,13 +328,21 @@ def status(db: DbOption = None) -> None:
 # Commands of other areas live in their own modules and register themselves on ``app``;
 # importing them here puts them on the command line.
 # (one import line per module, kept sorted)
-from newsflow import cli_analyst, cli_fetch, cli_orchestrate, cli_scale  # noqa: E402, F401
+from newsflow import (  # noqa: E402, F401
+    cli_analyst,
+    cli_fetch,
+    cli_orchestrate,
+    cli_scale,
+    cli_server,
+)
 
 
 def main() -> None:
     quiet_prefect_defaults()
     try:
         app()
+    except KeyboardInterrupt:  # Ctrl-C before a run's own handling (start-up): no traceback
+        raise SystemExit(cancel.EXIT_CODE) from None
     except Exception as exc:  # the one place operator errors become a line and exit 2
         from newsflow.operator_errors import describe
 

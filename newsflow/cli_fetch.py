@@ -74,6 +74,7 @@ def ingest_feeds(
             feeds_file=str(path),
             tags=list(tag) if tag else None,
             settings=settings,
+            return_state=True,
         ),
     )
     _print_summary(summary, settings.db)
@@ -95,7 +96,9 @@ def ingest_urls(
     settings = _settings(db)
     from flows.urls import ingest_urls as flow
 
-    summary = _run_flow(settings, "fetching", lambda: flow(urls=list(urls), settings=settings))
+    summary = _run_flow(
+        settings, "fetching", lambda: flow(urls=list(urls), settings=settings, return_state=True)
+    )
     _print_summary(summary, settings.db)
 
 

@@ -25,17 +25,30 @@ API_HELP = (
 MODES = ["reextract", "refetch", "sitemaps", "rededup"]
 
 
-def _check_api() -> str:
-    """The configured Prefect API URL, if a server answers there; else exit with advice."""
+def _check_api(settings: Any) -> str:
+    """The configured Prefect API URL, else the local server's (started if need be), if a
+    server answers there; else exit with advice."""
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL
 
-    url = PREFECT_API_URL.value()
+    from newsflow.runtime import ServerError, configured_api, prefect_home, start
+
+    url = configured_api()
+    if not url and settings.prefect_server == "local":
+        home = prefect_home(settings.db)
+        try:
+            url = start(home, settings.prefect_port).api_url
+        except ServerError as exc:
+            raise _fail(str(exc), "newsflow server status; newsflow server stop") from exc
+        os.environ["PREFECT_API_URL"] = url  # for the flow runs' processes
+        from prefect.settings import temporary_settings
+
+        temporary_settings(updates={PREFECT_API_URL: url}).__enter__()  # for this process
     if not url:
         err.print(
             "[bold red]error:[/] newsflow serve needs a Prefect server that schedules runs "
-            "and evaluates triggers, and PREFECT_API_URL is not set (a plain run's temporary "
-            "server can do neither)."
+            "and evaluates triggers, and PREFECT_API_URL is not set (the temporary server of "
+            "NEWSFLOW_PREFECT_SERVER=temporary can do neither; unset it to use the local one)."
         )
         err.print(f"[yellow]hint:[/] {API_HELP}")
         raise typer.Exit(2)
@@ -100,10 +113,10 @@ def serve(
     pointing at it. Stop with Ctrl-C."""
     import asyncio
 
+    settings = _settings(db)  # first: Prefect's home is set before Prefect is imported
     from flows.observe import set_extra_loggers_default
 
-    settings = _settings(db)
-    url = _check_api()
+    url = _check_api(settings)
     _absolute_paths(settings)
     set_extra_loggers_default()
     from deploy.serve import ServeOptions, build_deployments, serve_all

@@ -126,6 +126,20 @@ class Settings(BaseSettings):
         "(tcp://host:8786); unset, each run starts a local cluster of worker processes.",
     )
 
+    prefect_server: Literal["local", "temporary"] = Field(
+        "local",
+        description="Without PREFECT_API_URL: `local` keeps one Prefect server (with its UI) "
+        "running between commands (`newsflow server start|stop|status`); `temporary` starts "
+        "one for each command and stops it after (no UI; the runs are not kept).",
+    )
+    prefect_port: int = Field(
+        4200,
+        ge=0,
+        le=65535,
+        description="Port of the local Prefect server (0, or in use by another program: "
+        "any free port; `newsflow server status` says which).",
+    )
+
     @field_validator("allow_private", mode="before")
     @classmethod
     def _split_networks(cls, value: object) -> object:

@@ -29,7 +29,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from newsflow import progress
+from newsflow import cancel, progress
 from newsflow.settings import Settings
 from tasks.articles import merge_page, wall_candidate
 from tasks.dedupe import dedupe_batch
@@ -193,7 +193,9 @@ def _lower_priority() -> None:
 def _start_worker() -> None:
     """Pool initializer: lower priority, and pay once, when the pool starts, the set-up the
     first pages would otherwise pay in the middle of a run (imports, justext's stop lists
-    for every language, ~0.9 s; the language model; the public-suffix list)."""
+    for every language, ~0.9 s; the language model; the public-suffix list). Ctrl-C is the
+    parent's to handle, and the worker ends with its parent (``newsflow.cancel``)."""
+    cancel.in_worker(stoppable=False)
     _lower_priority()
     try:
         from trafilatura.external import jt_stoplist_init
@@ -244,6 +246,18 @@ atexit.register(_close_pool)
 multiprocessing.util.Finalize(None, _close_pool, exitpriority=100)
 
 EXTRACT_TIMEOUT = 60.0  # seconds one page may take in extraction before its worker is ended
+# Up to this many pages in one fetch are extracted in this process instead: starting the
+# pool's workers (a fresh interpreter each, importing trafilatura and loading the language
+# model: 2-3 s on a loaded 2-core machine) costs more than a few pages' extraction (tens of
+# milliseconds each). One thread at a time: lxml under trafilatura is not thread-safe.
+INLINE_PAGES = 8
+_inline_lock = threading.Lock()
+
+
+def _inline(job: Any, html: str, url: str) -> tuple[str, Any]:
+    with _inline_lock:
+        result: tuple[str, Any] = job(html, url)
+        return result
 
 
 def _extract_job(html: str, url: str) -> tuple[str, Any]:
@@ -292,16 +306,20 @@ async def extract_in_worker(
     *,
     job: Any = _extract_job,
     timeout: float | None = None,
+    inline: bool = False,
 ) -> tuple[str, Any]:
     """``job(html, url)`` in the extraction pool. A worker that dies (a segfault in lxml) is
-    replaced and the page tried once more; one that hangs is ended (``extract_timeout``)."""
+    replaced and the page tried once more; one that hangs is ended (``extract_timeout``).
+    ``inline``: small work, run in this process (``INLINE_PAGES``)."""
+    if inline:
+        return await asyncio.to_thread(_inline, job, html, url)
     loop = asyncio.get_running_loop()
     for attempt in (1, 2):
         pool = _extraction_pool(settings)
         try:
-            result: tuple[str, Any] = await asyncio.wait_for(
-                loop.run_in_executor(pool, job, html, url), timeout or EXTRACT_TIMEOUT
-            )
+            with cancel.blocked():  # a worker started here boots with Ctrl-C held back
+                running = loop.run_in_executor(pool, job, html, url)
+            result: tuple[str, Any] = await asyncio.wait_for(running, timeout or EXTRACT_TIMEOUT)
             return result
         except TimeoutError:
             _reset_pool(pool, kill=True)
@@ -358,11 +376,26 @@ async def _fetch_each(
     # pages queued behind one busy host never hold places another host could use.
     places = asyncio.Semaphore(settings.fetch_concurrency)
 
+    fetching: set[asyncio.Task[Any]] = set()
+
     async def one(fetcher: Fetcher, item: Candidate) -> None:
+        if cancel.requested():  # the run is stopping: no new fetch (a later run gets it)
+            return
         stage = "fetch"
         ticket = Ticket(places)
+        current = asyncio.current_task()
         try:
-            resp = await fetcher.page(item.url, ticket)
+            if current is not None:
+                fetching.add(current)
+            try:
+                resp = await fetcher.page(item.url, ticket)
+            except asyncio.CancelledError:
+                if cancel.requested():  # dropped by ``stop_fetching``: not fetched
+                    return
+                raise
+            finally:
+                if current is not None:
+                    fetching.discard(current)
             html = decode_html(resp.body, resp.content_type, item.url)
             resp.body = b""
             stage = "extract"
@@ -374,8 +407,20 @@ async def _fetch_each(
             ticket.release()
             progress.advance("pages", 1)
 
+    async def stop_fetching() -> None:
+        """When the run is asked to stop, drop the requests in flight; pages being
+        extracted finish and are kept."""
+        while not cancel.requested():
+            await asyncio.sleep(0.2)
+        for task in list(fetching):
+            task.cancel()
+
     async with Fetcher(settings, timings=timings) as fetcher:
-        await asyncio.gather(*(one(fetcher, item) for item in items))
+        watcher = asyncio.create_task(stop_fetching())
+        try:
+            await asyncio.gather(*(one(fetcher, item) for item in items))
+        finally:
+            watcher.cancel()
     return rejects
 
 
@@ -397,8 +442,10 @@ async def fetch_pages(
     now = now or datetime.now(UTC)
     pages: list[Candidate] = []
 
+    inline = len(items) <= INLINE_PAGES
+
     async def handle(item: Candidate, final_url: str, html: str) -> None:
-        status, value = await extract_in_worker(settings, html, final_url)
+        status, value = await extract_in_worker(settings, html, final_url, inline=inline)
         walled = None if status == "ok" else wall_candidate(item, value[0])
         if status == "ok":
             pages.append(_page_candidate(item, final_url, html, value, datetime.now(UTC)))
@@ -431,9 +478,11 @@ async def fetch_batch(
     batch = Batch(run_id=run_id)
     ids: dict[str, str] = {}
 
+    inline = len(items) <= INLINE_PAGES
+
     async def handle(item: Candidate, final_url: str, html: str) -> None:
         job = functools.partial(_page_job, item, datetime.now(UTC), run_id, now)
-        status, value = await extract_in_worker(settings, html, final_url, job=job)
+        status, value = await extract_in_worker(settings, html, final_url, job=job, inline=inline)
         if status != "ok":
             raise _refused(item.url, value)
         if value.raw_pages:  # every processed page has its raw page, under its article id
@@ -580,6 +629,8 @@ async def poll_feeds(
     async def one(fetcher: Fetcher, url: str, name: str | None, etag: Any, modified: Any) -> Any:
         async with in_flight:
             polled = datetime.now(UTC)
+            if cancel.requested():  # stopping: not polled; its validators stay as they were
+                return None
             try:
                 resp = await fetcher.feed(url, etag, modified)
             except Exception as exc:  # one feed's problem, whatever it is, is only its own
@@ -610,7 +661,8 @@ async def poll_feeds(
             return FeedPoll(state, parsed)
 
     async with Fetcher(settings, timings=timings) as fetcher:
-        return list(await asyncio.gather(*(one(fetcher, *feed) for feed in feeds)))
+        polls = await asyncio.gather(*(one(fetcher, *feed) for feed in feeds))
+    return [p for p in polls if p is not None]
 
 
 async def sitemap_urls(

@@ -133,9 +133,11 @@ def test_lock_held_too_long_exits_1_naming_it(
 
 @pytest.mark.slow
 def test_temporary_server_run_is_clean(tmp_path: Path) -> None:
-    """Without PREFECT_API_URL the CLI starts and stops its own server, printing no traceback."""
+    """Without PREFECT_API_URL, in the temporary-server fallback, the CLI starts and stops its
+    own server, printing no traceback."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSFLOW_", "PREFECT_"))}
     env.update(
+        NEWSFLOW_PREFECT_SERVER="temporary",
         PREFECT_HOME=str(tmp_path / "prefect-home"),
         NEWSFLOW_DB=str(tmp_path / "w.duckdb"),
         NEWSFLOW_SPOOL=str(tmp_path / "spool"),

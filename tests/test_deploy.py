@@ -22,7 +22,9 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 def test_serve_without_a_server_says_what_to_do(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "newsflow", "serve", "--seeds", str(tmp_path)]
-    unset = subprocess.run(cmd, env=_env(tmp_path), capture_output=True, text=True, timeout=120)
+    # without PREFECT_API_URL serve uses the local server; the per-command fallback cannot serve
+    fallback = _env(tmp_path, NEWSFLOW_PREFECT_SERVER="temporary")
+    unset = subprocess.run(cmd, env=fallback, capture_output=True, text=True, timeout=120)
     assert unset.returncode == 2
     assert "prefect server start" in unset.stderr and "PREFECT_API_URL" in unset.stderr
     with socket.socket() as sock:  # a port nobody listens on

@@ -24,6 +24,7 @@ import pyarrow as pa
 from tasks import spool as spool_mod
 from tasks.dedupe import is_material_change
 from tasks.minhash import is_near_duplicate_arrays, shingle_array
+from warehouse import runs as run_ledger
 from warehouse.db import connect_writer
 from warehouse.publish import publish_after_load, published_path
 from warehouse.revisions import merge_revisions
@@ -46,6 +47,7 @@ class LoadReport:
     rejects_by_reason: dict[str, int] = field(default_factory=dict)
     skipped_batches: int = 0  # already loaded (a crash came between commit and cleanup)
     revised: int = 0  # article rows whose derived columns a backfill recomputed
+    others_batches: int = 0  # batches of other runs merged (credited to those runs)
 
     def add(self, other: LoadReport) -> None:
         for name in (
@@ -58,6 +60,7 @@ class LoadReport:
             "rejects",
             "skipped_batches",
             "revised",
+            "others_batches",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for reason, count in other.rejects_by_reason.items():
@@ -69,9 +72,10 @@ class RunRow:
     run_id: str
     flow: str
     started_at: datetime
-    finished_at: datetime
+    finished_at: datetime | None
     status: str
     items: int
+    error: str | None = None
 
 
 def load_spool(
@@ -87,14 +91,22 @@ def load_spool(
 ) -> LoadReport:
     """Merge every complete spool batch (or just ``batch_ids``) into the warehouse;
     with ``publish``, then refresh the analysts' read-only copy (``warehouse/publish.py``)
-    if anything was loaded (``loaded_before``: batches the caller loaded already)."""
+    if anything was loaded (``loaded_before``: batches the caller loaded already).
+
+    With ``run``, its row is recorded and the report is the run's totals from its row: every
+    batch it spooled, whichever process merged it."""
     ids = spool_mod.pending(spool) if batch_ids is None else batch_ids
     con = connect_writer(db, lock_wait, on_wait)
     try:
         report = load_batches(con, spool, ids, run=run)
+        merged = report.batches + report.others_batches
+        if run is not None:  # the run's own totals, whoever merged its batches
+            own, report = report, run_ledger.totals(con, run.run_id)
+            report.skipped_batches, report.revised = own.skipped_batches, own.revised
+            report.others_batches = own.others_batches
     finally:
         con.close()
-    if publish and (report.batches or loaded_before or not published_path(db).exists()):
+    if publish and (merged or loaded_before or not published_path(db).exists()):
         publish_after_load(db, lock_wait=lock_wait, on_wait=on_wait)
     return report
 
@@ -116,23 +128,40 @@ def load_batches(
     thread against 19.9 CPU-s and 16.2 s with two; in the ingest-seeds flow its process used
     29 CPU-s instead of 38. Alone on a large warehouse, every core pays: 1,000 articles into
     1,000,000 took 3.0 s with one thread, 2.5 s with two (bench_warehouse_scale)."""
-    report = LoadReport()
     if threads is not None:
         con.execute(f"SET threads = {int(threads)}")
+    by_run: dict[str | None, LoadReport] = {}
     for batch_id in batch_ids:
-        report.add(_load_one(con, spool, batch_id))
+        loaded, owner = _load_one(con, spool, batch_id)
+        by_run.setdefault(owner, LoadReport()).add(loaded)
+    # Each batch's counts go to the run that spooled it, whoever merges it. With ``run``,
+    # the report is that run's share (and how many batches of others were merged);
+    # without, every batch merged.
+    report = by_run.pop(None, LoadReport())
+    if run is not None:
+        report.add(by_run.pop(run.run_id, LoadReport()))
+    for owner, other in by_run.items():
+        assert owner is not None
+        run_ledger.credit(con, owner, other)
+        if run is None:
+            report.add(other)
+        else:
+            report.others_batches += other.batches
     if run is not None:
         _record_run(con, run, report)
     return report
 
 
-def _load_one(con: duckdb.DuckDBPyConnection, spool: str, batch_id: str) -> LoadReport:
+def _load_one(
+    con: duckdb.DuckDBPyConnection, spool: str, batch_id: str
+) -> tuple[LoadReport, str | None]:
+    """Merge one batch: its counts, and the run that spooled it."""
     report = LoadReport()
     done = con.execute("SELECT 1 FROM spool_batches WHERE batch_id = ?", [batch_id]).fetchone()
     if done:
         spool_mod.remove_batch(spool, batch_id)
         report.skipped_batches = 1
-        return report
+        return report, None
     manifest, tables = spool_mod.read_batch(spool, batch_id)
     con.execute("BEGIN TRANSACTION")
     try:
@@ -155,7 +184,8 @@ def _load_one(con: duckdb.DuckDBPyConnection, spool: str, batch_id: str) -> Load
             con.unregister(f"new_{name}")
     report.batches = 1
     spool_mod.remove_batch(spool, batch_id)
-    return report
+    owner = manifest.get("run_id")
+    return report, str(owner) if owner else None
 
 
 def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
@@ -301,7 +331,9 @@ def _merge(con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table], report: 
         con.execute(
             "INSERT INTO runs (run_id, flow, started_at, finished_at, status, items) "
             "SELECT run_id, flow, started_at, finished_at, status, items FROM new_runs "
-            "ON CONFLICT (run_id) DO NOTHING"
+            "ON CONFLICT (run_id) DO UPDATE SET flow = excluded.flow, "
+            "started_at = excluded.started_at, finished_at = excluded.finished_at, "
+            "status = excluded.status, items = excluded.items"
         )
 
 
@@ -347,26 +379,16 @@ def _merge_feed_states(con: duckdb.DuckDBPyConnection) -> None:
 
 def _record_run(con: duckdb.DuckDBPyConnection, run: RunRow, report: LoadReport) -> None:
     """Upsert the run's row; counts add up over the run's loads."""
-    con.execute(
-        "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id) DO UPDATE "
-        "SET finished_at = excluded.finished_at, status = excluded.status, "
-        "items = excluded.items, loaded = runs.loaded + excluded.loaded, "
-        "updated = runs.updated + excluded.updated, "
-        "duplicates = runs.duplicates + excluded.duplicates, "
-        "rejected = runs.rejected + excluded.rejected, batches = runs.batches + excluded.batches",
-        [
-            run.run_id,
-            run.flow,
-            run.started_at,
-            run.finished_at,
-            run.status,
-            run.items,
-            report.loaded,
-            report.updated,
-            report.duplicates,
-            report.rejects,
-            report.batches,
-        ],
+    run_ledger.record(
+        con,
+        run.run_id,
+        run.flow,
+        run.started_at,
+        run.finished_at,
+        run.status,
+        run.items,
+        report,
+        error=run.error,
     )
 
 

@@ -81,6 +81,7 @@ def publish(
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
     # One publisher at a time, so a slower, older snapshot never replaces a newer one.
     with FileLock(str(target) + ".lock", timeout=max(lock_wait, 1.0) * 2):
+        sweep_temporaries(target)
         try:
             con = connect_writer(db, lock_wait, on_wait)
             try:
@@ -107,6 +108,19 @@ def publish(
             for leftover in (tmp, Path(f"{tmp}.wal")):
                 leftover.unlink(missing_ok=True)
     return info
+
+
+def sweep_temporaries(target: Path) -> list[Path]:
+    """Remove the temporary copies a killed publisher left (full-size copies of the
+    warehouse, and their WAL). Called under the publish lock: no other publisher is
+    writing one, so every one found is stale."""
+    removed = []
+    for leftover in target.parent.glob(f".{target.name}.*.tmp*"):
+        leftover.unlink(missing_ok=True)
+        removed.append(leftover)
+    if removed:
+        log.info("removed %d stale temporary copies beside %s", len(removed), target)
+    return removed
 
 
 def publish_after_load(
