@@ -33,6 +33,15 @@ ALIAS = "news"
 PARTITIONS = {
     "articles": "year(published_at), month(published_at), day(published_at)",
 }
+# Data files are written sorted (on insert, compaction and inlined-data flushes), so each
+# file's min/max in the catalog, and each Parquet row group's, prune by these columns: search
+# reads only the postings of its terms, the near-duplicate lookup only the files whose band-key
+# ranges hold its keys.
+SORTED = {
+    "articles": "published_at",
+    "search_postings": "term",
+    "article_bands": "band_key",
+}
 # Tables the loader keeps for itself (stop words are a constant list; the spool's own ledger
 # stays with the loader) are created like the others: the interface lists them all.
 _SKIP_TABLES = frozenset({"schema_migrations"})
@@ -204,6 +213,8 @@ def create_schema(con: duckdb.DuckDBPyConnection, *, alias: str = ALIAS) -> list
             con.execute(f"CREATE TABLE {alias}.{table} ({cols})")
             if table in PARTITIONS:
                 con.execute(f"ALTER TABLE {alias}.{table} SET PARTITIONED BY ({PARTITIONS[table]})")
+            if table in SORTED:
+                con.execute(f"ALTER TABLE {alias}.{table} SET SORTED BY ({SORTED[table]})")
             if table in seeded:
                 con.register("seed_rows", seeded[table])
                 con.execute(f"INSERT INTO {alias}.{table} SELECT * FROM seed_rows")
