@@ -137,6 +137,40 @@ def test_the_analysts_attach_line(tmp_path: Path) -> None:
         analyst.execute("DELETE FROM news.articles")
 
 
+@pytest.mark.slow
+def test_migrating_a_warehouse_built_by_todays_loader_loses_nothing(tmp_path: Path) -> None:
+    from tests.analyst_fixture import build
+
+    fixture = build(tmp_path / "old", publish=False)
+    con = lakemod.open_warehouse(Lake.local(tmp_path / "lake"))
+    migrated = lakemod.migrate_from_file(con, fixture.db)
+    old = duckdb.connect(str(fixture.db), read_only=True)
+    for table in (
+        "articles",
+        "article_sightings",
+        "article_versions",
+        "rejects",
+        "runs",
+        "feeds",
+        "search_postings",
+        "spool_batches",
+    ):
+        want = old.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall()
+        got = con.execute(f"SELECT * FROM news.{table} ORDER BY ALL").fetchall()
+        assert got == want, table
+        assert migrated.rows[table] == len(want)
+    assert migrated.rows["articles"] > 5
+    # the analysts' views give the same answers
+    for view in ("daily_counts", "article_clusters"):
+        assert (
+            con.execute(f"SELECT * FROM news.{view} ORDER BY ALL").fetchall()
+            == old.execute(f"SELECT * FROM {view} ORDER BY ALL").fetchall()
+        ), view
+    # a second migration into the same lake is refused, not doubled
+    with pytest.raises(lakemod.LakeError, match="already holds articles"):
+        lakemod.migrate_from_file(con, fixture.db)
+
+
 def test_a_bad_catalog_says_what_to_use() -> None:
     with pytest.raises(lakemod.LakeError, match=r"sqlite:/path/catalog\.sqlite"):
         Lake("mysql:whatever", "/tmp/data/")

@@ -283,3 +283,61 @@ def maintain(
         con.execute(statement, params).fetchall()
         done.append(name)
     return done
+
+
+@dataclass(frozen=True)
+class Migrated:
+    """Rows copied per table from a single-file warehouse into the lake."""
+
+    rows: dict[str, int]
+
+
+def migrate_from_file(
+    con: duckdb.DuckDBPyConnection, path: Path, *, alias: str = ALIAS
+) -> Migrated:
+    """Copy every table of a single-file warehouse into an empty lake, in one transaction.
+
+    The old file is attached read-only, so nothing can happen to it; a crash before the commit
+    leaves the lake without the copy (no snapshot), and running again starts over. Before the
+    commit, every table's count and the set of article ids are compared both ways: any
+    difference raises and rolls back, so no article is lost."""
+    if not path.is_file():
+        raise LakeError(f"no warehouse file at {path}")
+    create_schema(con, alias=alias)
+    target = set(tables(con, alias))
+    if (con.execute(f"SELECT count(*) FROM {alias}.articles").fetchone() or [0])[0]:
+        raise LakeError(f"the lake already holds articles; migrate {path} into an empty one")
+    con.execute(f"ATTACH '{_quote(str(path))}' AS old_warehouse (READ_ONLY)")
+    try:
+        source = set(tables(con, "old_warehouse"))
+        copied: dict[str, int] = {}
+        con.execute("BEGIN")
+        try:
+            for table in sorted(source & target):
+                if table == "search_stopwords":
+                    continue  # created with the schema
+                con.execute(
+                    f"INSERT INTO {alias}.{table} BY NAME SELECT * FROM old_warehouse.{table}"
+                )
+                old_n = con.execute(f"SELECT count(*) FROM old_warehouse.{table}").fetchone()
+                new_n = con.execute(f"SELECT count(*) FROM {alias}.{table}").fetchone()
+                if old_n != new_n:
+                    raise LakeError(f"{table}: {old_n} rows in {path}, {new_n} in the lake")
+                copied[table] = int(new_n[0]) if new_n else 0
+            missing = con.execute(
+                f"SELECT count(*) FROM (SELECT article_id FROM old_warehouse.articles "
+                f"EXCEPT SELECT article_id FROM {alias}.articles)"
+            ).fetchone()
+            extra = con.execute(
+                f"SELECT count(*) FROM (SELECT article_id FROM {alias}.articles "
+                f"EXCEPT SELECT article_id FROM old_warehouse.articles)"
+            ).fetchone()
+            if missing != (0,) or extra != (0,):
+                raise LakeError(f"article ids differ: {missing} missing, {extra} extra")
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+    finally:
+        con.execute("DETACH old_warehouse")
+    return Migrated(copied)
