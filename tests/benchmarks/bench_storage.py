@@ -420,8 +420,17 @@ def child_load(candidate: str, target: Path, spools: list[Path], log: Path) -> N
             times[-1]["total"] = time.perf_counter() - started
             with log.open("a") as f:
                 f.write(json.dumps({"committed": time.time(), "n": len(times)}) + "\n")
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"times": times, "rss": rss}))
+    print(json.dumps({"times": times, "rss": peak_rss()}))
+
+
+def peak_rss() -> int:
+    """This process's own peak RSS in bytes. Not ``getrusage``: on Linux its ``ru_maxrss``
+    carries the parent's peak across fork and exec, so a child would report the
+    benchmark's own bulk build."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def lake_load(con: duckdb.DuckDBPyConnection, spool: Path) -> dict[str, float]:
