@@ -1,7 +1,10 @@
 """Benchmark: candidate storage designs for the warehouse at scale (figures, never pass/fail).
 
     python tests/benchmarks/bench_storage.py [--sizes 0,100000,1000000] [--loads 20]
-        [--candidates single,lake,lance] [--keep DIR]
+        [--candidates single,lake,lance] [--work DIR] [--json FILE]
+
+(default sizes 0,100000: a 100k build takes ~10 minutes per design on 2 busy cores; 1M about
+ten times that. ``--work DIR`` keeps the built sources and processed batches for a rerun.)
 
 For each size it bulk-builds warehouses of realistic articles (~1,900 words / ~11.8 KB each,
 spliced from paragraphs of the human ground truth in ``../shared/eval``, read in place) with
