@@ -1,0 +1,284 @@
+"""The DuckLake warehouse (warehouse/lake.py): the project's schema in a lake, a reader process
+that is never blocked by the writer and sees each commit, the analysts' ATTACH line, and (slow)
+two writer processes and a reader on a real PostgreSQL catalog."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from glob import glob
+from pathlib import Path
+from queue import Queue
+from typing import Any
+
+import duckdb
+import pytest
+
+for package in ("duckdb_extension_ducklake", "duckdb_extension_sqlite_scanner"):
+    pytest.importorskip(package, reason=f"{package} (pinned DuckDB extension) not installed")
+
+from warehouse import lake as lakemod  # noqa: E402
+from warehouse.db import migrate  # noqa: E402
+from warehouse.lake import Lake  # noqa: E402
+
+ROWS = 250
+WAIT = 180  # seconds: generous, the machine is shared; a blocked reader never answers
+
+
+def insert_articles(con: duckdb.DuckDBPyConnection, prefix: str, start: int, count: int) -> None:
+    con.execute(
+        "INSERT INTO articles (article_id, url, canonical_url, domain, published_at, text, "
+        "word_count, content_hash, origin, ingested_at) "
+        "SELECT ? || i, 'https://a.example/' || ? || i, 'https://a.example/' || ? || i, "
+        "'a.example', now() - INTERVAL (i) MINUTE, 'Text of article ' || i, 4, md5(? || i), "
+        "'feed', now() FROM range(?, ?) r(i)",
+        [prefix, prefix, prefix, prefix, start, start + count],
+    )
+
+
+def _reader(lake: Lake, asks: Queue[str], answers: Queue[tuple[str, Any]]) -> None:
+    """One session held open for the whole test; answers each question from it."""
+    con = lakemod.connect(lake, read_only=True)
+    answers.put(("ready", con.execute("SELECT count(*) FROM articles").fetchone()[0]))  # type: ignore[index]
+    while (ask := asks.get()) != "stop":
+        if ask == "count":
+            row = con.execute("SELECT count(*), count(DISTINCT article_id) FROM articles")
+            answers.put(("count", row.fetchone()))
+        elif ask == "prefixes":
+            rows = con.execute(
+                "SELECT left(article_id, 1) AS p, count(*) FROM articles GROUP BY p ORDER BY p"
+            ).fetchall()
+            answers.put(("prefixes", rows))
+    con.close()
+
+
+def test_schema_matches_the_single_file_warehouse(tmp_path: Path) -> None:
+    con = lakemod.open_warehouse(Lake.local(tmp_path / "lake"))
+    single = duckdb.connect()
+    migrate(single)
+    for table in ("articles", "article_sightings", "rejects", "runs", "search_postings"):
+        want = single.execute(f"SELECT column_name, column_type FROM (DESCRIBE {table})").fetchall()
+        got = con.execute(
+            f"SELECT column_name, column_type FROM (DESCRIBE news.{table})"
+        ).fetchall()
+        assert got == want, table
+    views = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views()").fetchall()}
+    assert {"daily_counts", "articles_unique", "article_clusters"} <= views
+    assert con.execute("SELECT count(*) FROM search_stopwords").fetchone()[0] > 100  # type: ignore[index]
+    # opening again creates nothing twice
+    con.close()
+    again = lakemod.connect(Lake.local(tmp_path / "lake"))
+    assert lakemod.create_schema(again) == []
+
+
+def test_reader_process_is_never_blocked_and_sees_each_commit(tmp_path: Path) -> None:
+    lake = Lake.local(tmp_path / "lake")
+    writer = lakemod.open_warehouse(lake)
+    ctx = mp.get_context("spawn")
+    asks: Queue[str] = ctx.Queue()  # type: ignore[assignment]
+    answers: Queue[tuple[str, Any]] = ctx.Queue()  # type: ignore[assignment]
+    reader = ctx.Process(target=_reader, args=(lake, asks, answers))
+    reader.start()
+    try:
+        assert answers.get(timeout=WAIT) == ("ready", 0)
+        for k in range(1, 4):
+            writer.execute("BEGIN")
+            insert_articles(writer, "a", (k - 1) * ROWS, ROWS)
+            # mid-transaction: the reader answers at once and sees only committed rows
+            asks.put("count")
+            assert answers.get(timeout=WAIT) == ("count", ((k - 1) * ROWS, (k - 1) * ROWS))
+            writer.execute("COMMIT")
+            asks.put("count")
+            assert answers.get(timeout=WAIT) == ("count", (k * ROWS, k * ROWS))
+        # maintenance runs beside the open reader too
+        assert lakemod.maintain(writer, keep_days=0) == [name for name, _ in lakemod.MAINTENANCE]
+        asks.put("count")
+        assert answers.get(timeout=WAIT) == ("count", (3 * ROWS, 3 * ROWS))
+    finally:
+        asks.put("stop")
+        reader.join(timeout=WAIT)
+        if reader.is_alive():
+            reader.kill()
+    assert reader.exitcode == 0
+
+
+def test_the_analysts_attach_line(tmp_path: Path) -> None:
+    lake = Lake.local(tmp_path / "lake")
+    writer = lakemod.open_warehouse(lake)
+    insert_articles(writer, "a", 0, 10)
+    insert_articles(writer, "a", 10, 5)
+    writer.close()
+    line = lake.attach_sql(read_only=True)
+    assert line == (
+        f"ATTACH 'ducklake:sqlite:{tmp_path}/lake/catalog.sqlite' AS news "
+        f"(DATA_PATH '{tmp_path}/lake/data/', READ_ONLY)"
+    )
+    # an analyst's own DuckDB: the extensions (INSTALL ducklake; INSTALL sqlite; or the pip
+    # packages) and then exactly that line
+    analyst = duckdb.connect(config={"autoinstall_known_extensions": False})
+    lakemod.load_extensions(analyst, "ducklake", "sqlite_scanner")
+    analyst.execute(line)
+    assert analyst.execute("SELECT count(*) FROM news.articles").fetchone() == (15,)
+    assert analyst.execute("SELECT sum(articles) FROM news.daily_counts").fetchone() == (15,)
+    # time travel: what the warehouse held before the last load
+    versions = analyst.execute("SELECT snapshot_id FROM news.snapshots() ORDER BY 1").fetchall()
+    before = versions[-2][0]
+    assert analyst.execute(
+        f"SELECT count(*) FROM news.articles AT (VERSION => {before})"
+    ).fetchone() == (10,)
+    with pytest.raises(duckdb.Error):
+        analyst.execute("DELETE FROM news.articles")
+
+
+@pytest.mark.slow
+def test_migrating_a_warehouse_built_by_todays_loader_loses_nothing(tmp_path: Path) -> None:
+    from tests.analyst_fixture import build
+
+    fixture = build(tmp_path / "old", publish=False)
+    con = lakemod.open_warehouse(Lake.local(tmp_path / "lake"))
+    migrated = lakemod.migrate_from_file(con, fixture.db)
+    old = duckdb.connect(str(fixture.db), read_only=True)
+    for table in (
+        "articles",
+        "article_sightings",
+        "article_versions",
+        "rejects",
+        "runs",
+        "feeds",
+        "search_postings",
+        "spool_batches",
+    ):
+        want = old.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall()
+        got = con.execute(f"SELECT * FROM news.{table} ORDER BY ALL").fetchall()
+        assert got == want, table
+        assert migrated.rows[table] == len(want)
+    assert migrated.rows["articles"] > 5
+    # the analysts' views give the same answers
+    for view in ("daily_counts", "article_clusters"):
+        assert (
+            con.execute(f"SELECT * FROM news.{view} ORDER BY ALL").fetchall()
+            == old.execute(f"SELECT * FROM {view} ORDER BY ALL").fetchall()
+        ), view
+    # a second migration into the same lake is refused, not doubled
+    with pytest.raises(lakemod.LakeError, match="already holds articles"):
+        lakemod.migrate_from_file(con, fixture.db)
+
+
+def test_a_bad_catalog_says_what_to_use() -> None:
+    with pytest.raises(lakemod.LakeError, match=r"sqlite:/path/catalog\.sqlite"):
+        Lake("mysql:whatever", "/tmp/data/")
+
+
+# ---------------------------------------------------------------- PostgreSQL catalog
+
+
+def _pg_bin() -> Path | None:
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).parent
+    versions = sorted(glob("/usr/lib/postgresql/*/bin/initdb"))
+    return Path(versions[-1]).parent if versions else None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def postgres() -> Iterator[str]:
+    """A real PostgreSQL server from Debian's packages in a temporary cluster; yields a libpq
+    connection string. initdb refuses to run as root, so as root it runs as `postgres`."""
+    pytest.importorskip("duckdb_extension_postgres_scanner", reason="postgres_scanner missing")
+    bindir = _pg_bin()
+    if bindir is None:
+        pytest.skip("PostgreSQL binaries absent: apt-get install -y postgresql")
+    user: str | None = None
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root and there is no `postgres` user to run the server")
+        user = "postgres"
+    root = Path(tempfile.mkdtemp(prefix="newsflow-pg-"))
+    data = root / "data"
+    if user:
+        shutil.chown(root, user)
+    run = ["runuser", "-u", user, "--"] if user else []
+    port = _free_port()
+    subprocess.run(
+        [*run, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [
+            *run,
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(root / "log"),
+            "-w",
+            "-t",
+            "120",
+            "-o",
+            f"-p {port} -k {root} -c listen_addresses=127.0.0.1",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield f"dbname=postgres host=127.0.0.1 port={port} user=postgres"
+    finally:
+        subprocess.run(
+            [*run, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"],
+            capture_output=True,
+        )
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _pg_writer(lake: Lake, prefix: str, batches: int) -> None:
+    con = lakemod.connect(lake)
+    for k in range(batches):
+        insert_articles(con, prefix, k * ROWS, ROWS)
+    con.close()
+
+
+@pytest.mark.slow
+def test_two_writers_and_a_reader_on_a_postgres_catalog(postgres: str, tmp_path: Path) -> None:
+    lake = Lake(f"postgres:{postgres}", f"{tmp_path / 'shared-data'}/")
+    lakemod.open_warehouse(lake).close()
+    ctx = mp.get_context("spawn")
+    asks: Queue[str] = ctx.Queue()  # type: ignore[assignment]
+    answers: Queue[tuple[str, Any]] = ctx.Queue()  # type: ignore[assignment]
+    reader = ctx.Process(target=_reader, args=(lake, asks, answers))
+    reader.start()
+    assert answers.get(timeout=WAIT) == ("ready", 0)
+    writers = [ctx.Process(target=_pg_writer, args=(lake, p, 4)) for p in ("a", "b")]
+    started = time.monotonic()
+    for w in writers:
+        w.start()
+    try:
+        for w in writers:
+            w.join(timeout=WAIT)
+            assert w.exitcode == 0, f"writer failed after {time.monotonic() - started:.0f}s"
+        asks.put("count")
+        assert answers.get(timeout=WAIT) == ("count", (8 * ROWS, 8 * ROWS))
+        asks.put("prefixes")
+        assert answers.get(timeout=WAIT) == ("prefixes", [("a", 4 * ROWS), ("b", 4 * ROWS)])
+    finally:
+        asks.put("stop")
+        reader.join(timeout=WAIT)
+        for p in (reader, *writers):
+            if p.is_alive():
+                p.kill()

@@ -1,0 +1,343 @@
+"""The warehouse as a DuckLake: a SQL catalog plus zstd Parquet data files (warehouse/STORAGE.md).
+
+Readers read snapshots while the loader commits, so nothing waits and nothing is copied:
+
+- the catalog is a SQLite file on one machine (``sqlite:/srv/newsflow/catalog.sqlite``) or a
+  PostgreSQL database for many (``postgres:dbname=newsflow host=db``);
+- the data path is a local folder or, in production, object storage (``s3://bucket/newsflow/``);
+- every table and column of the public interface is created from the project's own numbered
+  migrations, so the lake and the single-file warehouse have the same names and types.
+
+The extensions (``ducklake``, ``sqlite_scanner``, ``postgres_scanner``) are loaded from their
+pinned PyPI packages by path, never downloaded. Not yet used by the commands: the loader and
+the CLI still write the single-file warehouse.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from contextlib import closing
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from warehouse.db import VIEWS, migrate
+
+ALIAS = "news"
+# Articles are written in day partitions of published_at, so date-bounded queries read only
+# their days; the catalog's per-file min/max prune the rest.
+PARTITIONS = {
+    "articles": "year(published_at), month(published_at), day(published_at)",
+}
+# Data files are written sorted (on insert, compaction and inlined-data flushes), so each
+# file's min/max in the catalog, and each Parquet row group's, prune by these columns: search
+# reads only the postings of its terms, the near-duplicate lookup only the files whose band-key
+# ranges hold its keys.
+SORTED = {
+    "articles": "published_at",
+    "search_postings": "term",
+    "article_bands": "band_key",
+}
+# Tables the loader keeps for itself (stop words are a constant list; the spool's own ledger
+# stays with the loader) are created like the others: the interface lists them all.
+_SKIP_TABLES = frozenset({"schema_migrations"})
+_CATALOG = re.compile(r"^(sqlite|postgres):(.+)$")
+
+
+class LakeError(Exception):
+    """The lake cannot be opened as configured (a bad catalog, a missing extension)."""
+
+
+@dataclass(frozen=True)
+class Lake:
+    """Where a DuckLake warehouse lives: its catalog and its data path."""
+
+    catalog: str  # "sqlite:<path>" or "postgres:<libpq connection string>"
+    data_path: str  # a folder, or an fsspec/object-store URL ending in "/"
+
+    def __post_init__(self) -> None:
+        if not _CATALOG.match(self.catalog):
+            raise LakeError(
+                f"catalog {self.catalog!r}: use sqlite:/path/catalog.sqlite or "
+                "postgres:dbname=... host=..."
+            )
+
+    @property
+    def kind(self) -> str:
+        return self.catalog.split(":", 1)[0]
+
+    @classmethod
+    def local(cls, root: Path) -> Lake:
+        """A lake in one folder: ``catalog.sqlite`` beside ``data/``."""
+        return cls(f"sqlite:{root / 'catalog.sqlite'}", f"{root / 'data'}/")
+
+    def attach_sql(self, *, alias: str = ALIAS, read_only: bool = False) -> str:
+        """The one statement that opens the lake in any DuckDB 1.5 with the ducklake extension
+        (what an analyst types; `STORAGE.md` gives it)."""
+        options = [f"DATA_PATH '{_quote(self.data_path)}'"]
+        if read_only:
+            options.append("READ_ONLY")
+        return f"ATTACH 'ducklake:{_quote(self.catalog)}' AS {alias} ({', '.join(options)})"
+
+
+def _quote(text: str) -> str:
+    return text.replace("'", "''")
+
+
+def extension_path(name: str) -> Path:
+    """A DuckDB extension binary inside its pinned ``duckdb-extension-<name>`` package."""
+    package = f"duckdb_extension_{name}"
+    try:
+        root = resources.files(package) / "extensions" / f"v{duckdb.__version__}"
+    except ModuleNotFoundError as error:
+        raise LakeError(
+            f"the {name} extension is not installed: pip install "
+            f"duckdb-extension-{name.replace('_', '-')}=={duckdb.__version__}"
+        ) from error
+    path = Path(str(root / f"{name}.duckdb_extension"))
+    if not path.is_file():
+        raise LakeError(f"no {name} extension for DuckDB {duckdb.__version__} at {path}")
+    return path
+
+
+def load_extensions(con: duckdb.DuckDBPyConnection, *names: str) -> None:
+    """Load extensions from their packages' files (no network, no extension directory)."""
+    loaded = {
+        row[0]
+        for row in con.execute(
+            "SELECT extension_name FROM duckdb_extensions() WHERE loaded"
+        ).fetchall()
+    }
+    for name in names:
+        alias = {"sqlite_scanner": "sqlite_scanner", "postgres_scanner": "postgres_scanner"}
+        if alias.get(name, name) in loaded:
+            continue
+        con.execute(f"LOAD '{_quote(str(extension_path(name)))}'")
+
+
+def connect(
+    lake: Lake,
+    *,
+    read_only: bool = False,
+    alias: str = ALIAS,
+    threads: int | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the lake attached as ``alias`` and selected by ``USE``.
+
+    Any number of these may be open at once, in any processes: readers see the last committed
+    snapshot when each query starts, and a writer's commit never waits for them."""
+    config: dict[str, Any] = {"autoinstall_known_extensions": False}
+    if threads:
+        config["threads"] = threads
+    con = duckdb.connect(config=config)
+    con.execute("SET TimeZone = 'UTC'")
+    load_extensions(
+        con, "ducklake", "sqlite_scanner" if lake.kind == "sqlite" else "postgres_scanner"
+    )
+    if lake.kind == "sqlite":
+        use_wal(Path(lake.catalog.split(":", 1)[1]))
+        if "://" not in lake.data_path:
+            Path(lake.data_path).mkdir(parents=True, exist_ok=True)
+    con.execute(lake.attach_sql(alias=alias, read_only=read_only))
+    con.execute(f"USE {alias}")
+    return con
+
+
+def use_wal(catalog: Path) -> None:
+    """Put a SQLite catalog in write-ahead-log mode (a setting kept in the file). In SQLite's
+    default mode an open reader session keeps a shared lock on the catalog and the writer's
+    commit fails with "database is locked"; with the WAL, readers and the writer never wait
+    for each other."""
+    catalog.parent.mkdir(parents=True, exist_ok=True)
+    with closing(sqlite3.connect(catalog)) as db:
+        if db.execute("PRAGMA journal_mode").fetchone() != ("wal",):
+            db.execute("PRAGMA journal_mode=WAL")
+
+
+def tables(con: duckdb.DuckDBPyConnection, database: str) -> list[str]:
+    return [
+        row[0]
+        for row in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = ? ORDER BY 1",
+            [database],
+        ).fetchall()
+    ]
+
+
+def create_schema(con: duckdb.DuckDBPyConnection, *, alias: str = ALIAS) -> list[str]:
+    """Create every table of the project's migrations in the lake that is still missing, with
+    the same columns and types and the same comments; returns the tables created.
+
+    The migrations run in a scratch in-memory DuckDB: DuckLake has no primary keys or indexes
+    (uniqueness is the loader's job, as it already is for the spool), so the lake takes the
+    resulting columns, not the DDL."""
+    scratch = duckdb.connect(config={"autoinstall_known_extensions": False})
+    try:
+        migrate(scratch)
+        wanted = [t for t in tables(scratch, "memory") if t not in _SKIP_TABLES]
+        comments = scratch.execute(
+            "SELECT table_name, comment FROM duckdb_tables() WHERE comment IS NOT NULL"
+        ).fetchall()
+        column_comments = scratch.execute(
+            "SELECT table_name, column_name, comment FROM duckdb_columns() "
+            "WHERE comment IS NOT NULL AND database_name = 'memory'"
+        ).fetchall()
+        # rows the migrations themselves insert (the stop-word list) come along
+        seeded = {
+            table: scratch.execute(f"SELECT * FROM memory.{table}").to_arrow_table()
+            for table in wanted
+            if (scratch.execute(f"SELECT count(*) FROM memory.{table}").fetchone() or [0])[0]
+        }
+        columns = {
+            table: scratch.execute(
+                "SELECT column_name, data_type FROM duckdb_columns() "
+                "WHERE database_name = 'memory' AND table_name = ? ORDER BY column_index",
+                [table],
+            ).fetchall()
+            for table in wanted
+        }
+    finally:
+        scratch.close()
+    existing = set(tables(con, alias))
+    created = []
+    con.execute("BEGIN")
+    try:
+        for table in wanted:
+            if table in existing:
+                continue
+            cols = ", ".join(f'"{name}" {kind}' for name, kind in columns[table])
+            con.execute(f"CREATE TABLE {alias}.{table} ({cols})")
+            if table in PARTITIONS:
+                con.execute(f"ALTER TABLE {alias}.{table} SET PARTITIONED BY ({PARTITIONS[table]})")
+            if table in SORTED:
+                con.execute(f"ALTER TABLE {alias}.{table} SET SORTED BY ({SORTED[table]})")
+            if table in seeded:
+                con.register("seed_rows", seeded[table])
+                con.execute(f"INSERT INTO {alias}.{table} SELECT * FROM seed_rows")
+                con.unregister("seed_rows")
+            created.append(table)
+        for table, comment in comments:
+            if table in created:
+                con.execute(f"COMMENT ON TABLE {alias}.{table} IS '{_quote(comment)}'")
+        for table, column, comment in column_comments:
+            if table in created:
+                con.execute(f"COMMENT ON COLUMN {alias}.{table}.{column} IS '{_quote(comment)}'")
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    if created:
+        con.execute(f"CALL {alias}.set_option('parquet_compression', 'zstd')")
+    apply_views(con)
+    return created
+
+
+def apply_views(con: duckdb.DuckDBPyConnection) -> None:
+    """The analysts' views, from the same SQL files as the single-file warehouse. DuckLake
+    keeps comments on views but not on their columns, so those statements are left out (the
+    columns are documented in warehouse/README.md)."""
+    for path in sorted(VIEWS.glob("*.sql")):
+        for statement in re.split(r";\s*\n", path.read_text(encoding="utf-8")):
+            body = "\n".join(
+                line for line in statement.splitlines() if not line.lstrip().startswith("--")
+            ).strip()
+            if body and not body.upper().startswith("COMMENT ON COLUMN"):
+                con.execute(body)
+
+
+def open_warehouse(lake: Lake, *, threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    """The writer's connection: the lake attached, every table of the interface present."""
+    con = connect(lake, threads=threads)
+    create_schema(con)
+    return con
+
+
+MAINTENANCE = (
+    # rows committed inline in the catalog go to Parquet files
+    ("flush_inlined", "CALL ducklake_flush_inlined_data('{alias}')"),
+    # each load's small files merged into files of the target size (snapshots still see
+    # exactly their rows: time travel is kept)
+    ("merge_files", "CALL ducklake_merge_adjacent_files('{alias}')"),
+    # snapshots older than the retention are forgotten (time travel reaches back that far)
+    ("expire_snapshots", "CALL ducklake_expire_snapshots('{alias}', older_than => ?)"),
+    # files no snapshot needs any more are deleted
+    ("cleanup_files", "CALL ducklake_cleanup_old_files('{alias}', older_than => ?)"),
+)
+
+
+def maintain(
+    con: duckdb.DuckDBPyConnection, *, keep_days: int = 30, alias: str = ALIAS
+) -> list[str]:
+    """Flush inlined rows, compact small files, expire snapshots older than ``keep_days`` and
+    delete the files only they used; returns the steps run. Safe beside the loader and readers
+    (each step is its own transaction); scheduled as a deployment (STORAGE.md)."""
+    done = []
+    cutoff = con.execute(f"SELECT now() - INTERVAL {int(keep_days)} DAY").fetchone()
+    for name, sql in MAINTENANCE:
+        statement = sql.format(alias=alias)
+        params = [cutoff[0]] if "?" in statement and cutoff else []
+        con.execute(statement, params).fetchall()
+        done.append(name)
+    return done
+
+
+@dataclass(frozen=True)
+class Migrated:
+    """Rows copied per table from a single-file warehouse into the lake."""
+
+    rows: dict[str, int]
+
+
+def migrate_from_file(
+    con: duckdb.DuckDBPyConnection, path: Path, *, alias: str = ALIAS
+) -> Migrated:
+    """Copy every table of a single-file warehouse into an empty lake, in one transaction.
+
+    The old file is attached read-only, so nothing can happen to it; a crash before the commit
+    leaves the lake without the copy (no snapshot), and running again starts over. Before the
+    commit, every table's count and the set of article ids are compared both ways: any
+    difference raises and rolls back, so no article is lost."""
+    if not path.is_file():
+        raise LakeError(f"no warehouse file at {path}")
+    create_schema(con, alias=alias)
+    target = set(tables(con, alias))
+    if (con.execute(f"SELECT count(*) FROM {alias}.articles").fetchone() or [0])[0]:
+        raise LakeError(f"the lake already holds articles; migrate {path} into an empty one")
+    con.execute(f"ATTACH '{_quote(str(path))}' AS old_warehouse (READ_ONLY)")
+    try:
+        source = set(tables(con, "old_warehouse"))
+        copied: dict[str, int] = {}
+        con.execute("BEGIN")
+        try:
+            for table in sorted(source & target):
+                if table == "search_stopwords":
+                    continue  # created with the schema
+                con.execute(
+                    f"INSERT INTO {alias}.{table} BY NAME SELECT * FROM old_warehouse.{table}"
+                )
+                old_n = con.execute(f"SELECT count(*) FROM old_warehouse.{table}").fetchone()
+                new_n = con.execute(f"SELECT count(*) FROM {alias}.{table}").fetchone()
+                if old_n != new_n:
+                    raise LakeError(f"{table}: {old_n} rows in {path}, {new_n} in the lake")
+                copied[table] = int(new_n[0]) if new_n else 0
+            missing = con.execute(
+                f"SELECT count(*) FROM (SELECT article_id FROM old_warehouse.articles "
+                f"EXCEPT SELECT article_id FROM {alias}.articles)"
+            ).fetchone()
+            extra = con.execute(
+                f"SELECT count(*) FROM (SELECT article_id FROM {alias}.articles "
+                f"EXCEPT SELECT article_id FROM old_warehouse.articles)"
+            ).fetchone()
+            if missing != (0,) or extra != (0,):
+                raise LakeError(f"article ids differ: {missing} missing, {extra} extra")
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+    finally:
+        con.execute("DETACH old_warehouse")
+    return Migrated(copied)
