@@ -17,7 +17,18 @@ from typing import Any
 
 from trafilatura.utils import decode_file
 
-EVAL_ROOT = Path(__file__).resolve().parents[2].parent / "shared" / "eval"
+
+def _eval_root() -> Path:
+    """``<repo>/../shared/eval``; from a checkout nested deeper (a worktree), the nearest
+    ``shared/eval`` above it."""
+    repo = Path(__file__).resolve().parents[2]
+    for parent in repo.parents:
+        if (parent / "shared" / "eval").is_dir():
+            return parent / "shared" / "eval"
+    return repo.parent / "shared" / "eval"
+
+
+EVAL_ROOT = _eval_root()
 SETS = ("fundus", "wcxb-dev", "trafilatura-eval")
 _WORD = re.compile(r"\w+")
 _SPACE = re.compile(r"\s+")
