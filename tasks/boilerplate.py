@@ -66,6 +66,7 @@ MIN_SHINGLES = 10
 # most of them. Checked when both texts have at least MIN_FACTS distinct facts.
 MIN_FACTS = 8
 MIN_FACT_CONTAINMENT = 0.5
+LOW_FACT_CONTAINMENT = 0.7  # when the shingles agree less (containment under 0.6)
 
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+")
 
@@ -167,7 +168,7 @@ def same_story(a: Story, b: Story) -> Verdict:
     if containment < MIN_CONTAINMENT or ratio < MIN_LENGTH_RATIO:
         return Verdict(False, containment, ratio)
     facts = fact_containment(a.facts, b.facts)
-    if facts < MIN_FACT_CONTAINMENT:
+    if facts < (MIN_FACT_CONTAINMENT if containment >= 0.6 else LOW_FACT_CONTAINMENT):
         return Verdict(False, containment, ratio, facts)
     novel = min(novel_share(a, b.shingles)[0], novel_share(b, a.shingles)[0])
     allowed = MAX_NOVEL_HIGH if containment >= HIGH_CONTAINMENT else MAX_NOVEL

@@ -288,6 +288,10 @@ def _merge(con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table], report: 
     report.rejects_by_reason = {reason: int(count) for reason, count in rows}
     report.rejects = sum(report.rejects_by_reason.values())
     report.revised = merge_revisions(con, tables)
+    if stories.RELINK in tables:  # backfill rededup: every link again under today's rule
+        report.revised += stories.relink(
+            con, tables[stories.RELINK].column("requested_at")[0].as_py()
+        )
     merge_search_index(
         con, spooled=SPOOLED_POSTINGS in tables
     )  # the batch's new and changed articles (warehouse/search_index.py)

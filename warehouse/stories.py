@@ -29,9 +29,12 @@ import duckdb
 import pyarrow as pa
 
 from tasks import boilerplate as bp
-from tasks.minhash import band_keys, shingle_hashes, signature
+from tasks.minhash import BANDS, band_keys, shingle_hashes, signature
 
-MAX_CLUSTERS = 8
+MAX_CLUSTERS = 16
+# A spool table asking the loader to recompute every link (backfill rededup; one row).
+RELINK = "relink"
+RELINK_SCHEMA = pa.schema([("run_id", pa.string()), ("requested_at", pa.timestamp("us", "UTC"))])
 # Parsed sentences of representatives recently compared, by (article_id, content_hash).
 _PARTS: OrderedDict[tuple[str, str], tuple[str, list[bp.Unit]]] = OrderedDict()
 _PARTS_MAX = 4096
@@ -62,6 +65,7 @@ class Counts:
         self.domain: dict[tuple[int, str], int] = {}
         self.total: dict[int, int] = {}
         self.added: dict[tuple[int, str], tuple[int, str, datetime]] = {}
+        self.first: dict[int, list[str]] = {}  # the stories that brought each sentence in
 
     def load(self, con: duckdb.DuckDBPyConnection, hashes: set[int]) -> None:
         wanted = [h for h in hashes if h not in self.total]
@@ -70,16 +74,17 @@ class Counts:
         con.register("su_wanted", pa.table({"unit_hash": pa.array(wanted, pa.int64())}))
         try:
             rows: list[Any] = con.execute(
-                "SELECT unit_hash, domain, stories FROM text_units "
+                "SELECT unit_hash, domain, stories, first_article FROM text_units "
                 "WHERE unit_hash IN (SELECT unit_hash FROM su_wanted)"
             ).fetchall()
         finally:
             con.unregister("su_wanted")
         for h in wanted:
             self.total[h] = 0
-        for h, domain, stories in rows:
+        for h, domain, stories, first in rows:
             self.domain[(h, domain)] = stories
             self.total[h] += stories
+            self.first.setdefault(h, []).append(first)
 
     def boilerplate(self, parts: list[bp.Unit], domain: str) -> frozenset[int]:
         return frozenset(
@@ -202,14 +207,59 @@ def link_new(
             ).fetchall()
         finally:
             con.unregister("nd_keys")
-    candidates: dict[str, dict[str, tuple[int, datetime, str | None]]] = {}
+    # Sentences a new article shares verbatim with a story (not boilerplate) propose that
+    # story too: the warehouse knows which story brought each sentence in (text_units), so
+    # a copy whose band keys differ (other furniture, short text) is still found.
+    by_sentence: dict[str, dict[str, float]] = {}
+    batch_sentences: dict[int, list[str]] = {}
+    for a in articles:
+        own = parts[a.article_id]
+        boiler = counts.boilerplate(own, a.domain)
+        for h in {h for h, _, _ in own if h not in boiler}:
+            firsts = counts.first.get(h, [])
+            for first in firsts:  # a sentence of fewer stories is stronger evidence
+                found = by_sentence.setdefault(a.article_id, {})
+                found[first] = found.get(first, 0.0) + 1.0 / len(firsts)
+            batch_sentences.setdefault(h, []).append(a.article_id)
+    # Candidate representatives per new article: (evidence, ingested_at, content_hash); the
+    # evidence is the share of band keys in common plus the shared sentences, each weighted
+    # by how few stories have it.
+    candidates: dict[str, dict[str, tuple[float, datetime, str | None]]] = {}
     for aid, root, chash, root_at, shared in past:
-        candidates.setdefault(aid, {})[root] = (shared, root_at, chash)
+        candidates.setdefault(aid, {})[root] = (shared / BANDS, root_at, chash)
+    firsts = sorted({f for found in by_sentence.values() for f in found})
+    known: dict[str, tuple[datetime, str]] = {}
+    for i in range(0, len(firsts), 500):
+        part = firsts[i : i + 500]
+        for aid, chash, at in con.execute(
+            "SELECT article_id, content_hash, ingested_at FROM articles "
+            f"WHERE article_id IN ({', '.join('?' * len(part))}) AND duplicate_of IS NULL",
+            part,
+        ).fetchall():
+            known[aid] = (at, chash)
+    for _, root, chash, root_at, _ in past:
+        known.setdefault(root, (root_at, chash))
+    for aid, found in by_sentence.items():
+        for first, weight in found.items():
+            if first in known:
+                at, chash = known[first]
+                score = candidates.get(aid, {}).get(first, (0.0, at, chash))[0] + weight
+                candidates.setdefault(aid, {})[first] = (score, at, chash)
     by_id = {a.article_id: a for a in articles}
     order = sorted(articles, key=lambda a: (a.ingested_at, a.article_id))
     rank = {a.article_id: i for i, a in enumerate(order)}
-    later: dict[str, list[tuple[str, int]]] = {}
+    pairs: dict[tuple[str, str], float] = {}
     for aid, other, shared in within:
+        pairs[(aid, other)] = pairs.get((aid, other), 0.0) + shared / BANDS
+    for ids in batch_sentences.values():
+        if len(ids) > 50:  # furniture not learned yet, not evidence of one story
+            continue
+        for aid in ids:
+            for other in ids:
+                if other != aid:
+                    pairs[(aid, other)] = pairs.get((aid, other), 0.0) + 1.0 / len(ids)
+    later: dict[str, list[tuple[str, float]]] = {}
+    for (aid, other), shared in pairs.items():
         if rank[other] < rank[aid]:
             later.setdefault(aid, []).append((other, shared))
     roots: dict[str, str] = {}  # new article -> its representative
@@ -219,12 +269,12 @@ def link_new(
         options = dict(candidates.get(a.article_id, {}))
         for other, shared in later.get(a.article_id, []):
             root = roots.get(other, other)
-            at = by_id[root].ingested_at if root in by_id else None
             if root in options:
                 continue
-            if at is None:  # a past representative reached through this batch's member
-                continue
-            options[root] = (shared, at, None)
+            if root in by_id:
+                options[root] = (shared, by_id[root].ingested_at, None)
+            elif root in known:  # a past representative reached through this batch's member
+                options[root] = (shared, known[root][0], known[root][1])
         shortlist = sorted(options.items(), key=lambda kv: -kv[1][0])[:MAX_CLUSTERS]
         shortlist.sort(key=lambda kv: (kv[1][1], kv[0]))
         past_wanted = {r: c for r, (_, _, c) in shortlist if c is not None and r not in by_id}
