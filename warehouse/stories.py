@@ -96,6 +96,8 @@ class Counts:
     def learn(self, parts: list[bp.Unit], domain: str, article_id: str, at: datetime) -> None:
         for h in {h for h, _, _ in parts}:
             key = (h, domain)
+            if key not in self.domain:  # as text_units.first_article will say
+                self.first.setdefault(h, []).append(article_id)
             self.domain[key] = self.domain.get(key, 0) + 1
             self.total[h] = self.total.get(h, 0) + 1
             n, first, first_at = self.added.get(key, (0, article_id, at))
@@ -279,6 +281,8 @@ def link_new(
         shortlist.sort(key=lambda kv: (kv[1][1], kv[0]))
         past_wanted = {r: c for r, (_, _, c) in shortlist if c is not None and r not in by_id}
         reps = _representatives(con, past_wanted) if past_wanted else {}
+        # The representatives' own furniture is stripped too: their sentences' counts.
+        counts.load(con, {h for _, rep in reps.values() for h, _, _ in rep})
         mine_boiler = counts.boilerplate(mine_parts, a.domain)
         mine = bp.substantive(mine_parts, mine_boiler)
         for root, _ in shortlist:
