@@ -8,10 +8,9 @@ dropped (near-duplicates, as feeds deliver them).
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from urllib.parse import urlsplit
 
-EVAL = Path(__file__).resolve().parents[2].parent / "shared" / "eval"
+from tests.quality.corpora import EVAL_ROOT as EVAL
 
 
 def texts(n: int) -> list[tuple[str, str]]:
