@@ -9,29 +9,26 @@ and containment of documents"), applied to the boilerplate-stripped text:
 - Broder's containment of w-shingle sets is the measure syndication calls for: a copy that
   dropped or edited a sentence is still contained in the original. Henzinger (2006,
   "Finding near-duplicate web pages: a large-scale evaluation of algorithms") compared it
-  (minhash over shingles) with Charikar's SimHash on 1.6 billion pages: both reached only
-  ~0.38-0.50 precision on pages of the same site, and the errors were mostly boilerplate
-  (same template, different content) — the failure this module exists to avoid. Manku et al.
-  (2007, "Detecting near-duplicates for web crawling") tuned SimHash for crawl-level
-  duplicates with a 3-bit Hamming distance on 64-bit fingerprints: for a 40-word story under
-  60 words of footer, one fingerprint of the whole page cannot tell "same footer" from "same
-  story". Both papers conclude that what is compared matters more than the fingerprint; so we
-  keep exact shingle sets (verification is exact, LSH only proposes candidates) and change
-  what is compared: the text without learned boilerplate.
-- Boilerplate is learned from the data, as those evaluations suggest (Henzinger's
-  combined algorithm, and template detection by frequency across pages, Bar-Yossef and
-  Rajagopalan 2002): a sentence counts as boilerplate once ``DOMAIN_STORIES`` distinct stories
-  of one domain, or ``ANY_STORIES`` across all domains, contain it. Only stories count (the
-  representative of each cluster), so a syndicated story repeated under a hundred URLs never
-  becomes boilerplate. The counts live in the warehouse (``text_units``): the judgement
-  improves as the warehouse grows and survives restarts.
-- Verification asks for more than a share of the smaller text: a copy matches when most of
-  the *substantive* shingles of the smaller text are in the other (``MIN_CONTAINMENT``) and
-  the two are of comparable length. Until a block is learned (its first few uses), shared
-  furniture can make up to about two thirds of two short texts; ``MIN_CONTAINMENT`` is above
-  that, so the furniture alone never links two stories, and once learned it is not compared
-  at all. Templated briefs (the same template, other facts) share the template's shingles
-  but not the facts': they stay below it.
+  (minhash over shingles) with Charikar's SimHash on 1.6 billion pages: overall precision
+  about 0.38 and 0.50, and most false positives were pages of one site that share its
+  template and differ in their content: the failure this module exists to avoid. Manku et
+  al. (2007, "Detecting near-duplicates for web crawling") tuned SimHash (64-bit
+  fingerprints, 3-bit Hamming distance) for crawl-level duplicates: one fingerprint of a
+  whole 40-word story under 60 words of footer cannot tell "same footer" from "same story".
+  Both point at what is compared rather than at the fingerprint, so verification stays exact
+  on shingle sets (LSH only proposes candidates) and compares the text without furniture.
+- Boilerplate is learned from the data, as template detection by frequency across pages
+  does (Bar-Yossef and Rajagopalan 2002, "Template detection via data mining"): a sentence
+  is boilerplate once ``DOMAIN_STORIES`` distinct stories of one domain, or ``ANY_STORIES``
+  across all domains, contain it. Only stories count (each cluster's representative), so a
+  story syndicated a hundred times never becomes boilerplate. The counts live in the
+  warehouse (``text_units``): the judgement improves as it grows and survives restarts.
+- Verification on the stripped texts: most of the smaller text's shingles are in the other
+  (``MIN_CONTAINMENT``), the lengths are comparable, the facts (numbers, names) agree (a
+  templated brief shares the template's words, not its facts), and little of either text is
+  *novel* (whole sentences the other never tells). Furniture not learned yet (its first uses)
+  can make up two thirds of two short texts, but two stories under it each keep whole
+  sentences of their own, while copies, even reworded, keep most sentences at least in part.
 """
 
 from __future__ import annotations
