@@ -68,10 +68,12 @@ bench: $(VENV)/.installed-bench
 	$(PY) -m tests.benchmarks.run_all $(BENCH)
 
 ## eval: extraction quality on every page of ../shared/eval beside bare trafilatura, and the
-## near-duplicate evaluation (labelled pairs from the same pages)
+## near-duplicate evaluations (labelled pairs from the same pages; short stories under shared
+## furniture, templated briefs and syndicated copies generated from them)
 eval: install-dev
 	$(PY) tests/quality/evaluate.py
 	$(PY) tests/quality/neardup.py
+	$(PY) tests/quality/neardup_hard.py
 
 ## bench-extract: dedup + enrichment throughput; ingest cost in a 1,000,000-article warehouse
 bench-extract: install-dev

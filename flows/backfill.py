@@ -71,6 +71,21 @@ def rededup_day(
     return len(stored)
 
 
+@task(name="request-relink")
+def request_relink(run_id: str, settings: Settings) -> None:
+    """Spool the request to recompute every duplicate link (after the days' revisions): a
+    link depends on every earlier article, so the loader redoes them all, in ingest order
+    (warehouse/stories.py ``relink``)."""
+    from datetime import UTC, datetime
+
+    import pyarrow as pa
+
+    from warehouse.stories import RELINK, RELINK_SCHEMA
+
+    table = pa.table({"run_id": [run_id], "requested_at": [datetime.now(UTC)]}, RELINK_SCHEMA)
+    write_batch(Batch(run_id=run_id), settings.spool, extra={RELINK: table})
+
+
 @task(
     name="refetch-day",
     task_run_name="refetch-{day}",
@@ -403,6 +418,7 @@ def _run(request: BackfillRequest, settings: Settings) -> dict[str, Any]:
             summary.items += considered
             report.add(day, {"articles recomputed": considered})
             progress.advance("days", 1)
+        request_relink(summary.run_id, settings)
     summary.sections = report.markdown()
     result: dict[str, Any] = finish(summary, settings, loader=loader).as_dict()
     return {**result, **extra}

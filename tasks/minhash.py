@@ -2,18 +2,18 @@
 
 Workers compute each article's band keys (``band_keys``, ~0.2 ms a text with rensa); the
 loader stores them in ``article_bands`` and finds candidates by joining a batch's keys
-against every past run (warehouse/loader.py ``_merge_near_duplicates``). LSH only proposes:
-candidate pairs are verified on the two texts' shingle sets (``is_near_duplicate``) before
-an article joins a cluster. Workers spool each new text's set (``shingle_array``) with its
-row, so the single loader re-reads only past texts, and keeps recent ones in memory.
+against every past run (warehouse/stories.py). LSH only proposes: candidates are verified
+on the boilerplate-stripped texts against the cluster's representative (tasks/boilerplate.py
+decides; ``is_near_duplicate`` below is the whole-text check the evaluation scripts use to
+drop pages the corpus itself holds twice).
 
 Parameters (``tests/quality/neardup.py`` measures them on real extractions with edits):
 shingles of ``SHINGLE`` words, ``NUM_PERM`` permutations cut into ``BANDS`` bands of
 ``ROWS`` rows. Two texts share a band with probability 1 - (1 - J^ROWS)^BANDS for shingle
 Jaccard J. Measured on the labelled pairs: edited copies have J >= 0.27 in 99% of pairs
 (1 - (1 - 0.27^2)^36 = 0.93; at J = 0.4, 0.998), different stories of one site J <= 0.07 and
-containment <= 0.22, so verification at 0.35 containment keeps a wide margin. Rows of 2
-propose more candidates than rows of 3 would; verification removes them.
+containment <= 0.22. Rows of 2 propose more candidates than rows of 3 would; verification
+removes them.
 """
 
 from __future__ import annotations

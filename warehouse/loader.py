@@ -10,7 +10,6 @@ natural keys besides, so loading the same rows twice changes nothing.
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,13 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import numpy as np
 import pyarrow as pa
 
 from tasks import spool as spool_mod
 from tasks.dedupe import is_material_change
-from tasks.minhash import is_near_duplicate_arrays, shingle_array
 from warehouse import runs as run_ledger
+from warehouse import stories
 from warehouse.db import connect_writer
 from warehouse.publish import publish_after_load, published_path
 from warehouse.revisions import merge_revisions
@@ -321,6 +319,10 @@ def _merge(con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table], report: 
     report.rejects_by_reason = {reason: int(count) for reason, count in rows}
     report.rejects = sum(report.rejects_by_reason.values())
     report.revised = merge_revisions(con, tables)
+    if stories.RELINK in tables:  # backfill rededup: every link again under today's rule
+        report.revised += stories.relink(
+            con, tables[stories.RELINK].column("requested_at")[0].as_py()
+        )
     merge_search_index(
         con, spooled=SPOOLED_POSTINGS in tables
     )  # the batch's new and changed articles (warehouse/search_index.py)
@@ -405,37 +407,6 @@ def _keep_material_changes(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("DELETE FROM changed WHERE article_id IN (SELECT unnest(?))", [minor])
 
 
-# Verification budget per new article: the candidate clusters sharing the most bands with
-# it, and in each the members sharing the most. Syndicated copies verify at the first try;
-# without a cap a story with hundreds of copies would cost hundreds of comparisons each.
-MAX_CLUSTERS = 8
-MAX_MEMBERS = 3
-# Shingle sets of past articles recently compared, by (article_id, content_hash): a story
-# syndicated across many batches is re-read and re-shingled once, not once per batch.
-_PAST_SHINGLES: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
-_PAST_SHINGLES_MAX = 2048
-
-
-def _past_shingles(con: duckdb.DuckDBPyConnection, wanted: dict[str, str]) -> dict[str, np.ndarray]:
-    """Shingle arrays of past articles, ``wanted`` as {article_id: content_hash}."""
-    cache = _PAST_SHINGLES
-    out: dict[str, np.ndarray] = {}
-    missing = []
-    for aid, chash in wanted.items():
-        found = cache.get((aid, chash))
-        if found is None:
-            missing.append(aid)
-        else:
-            cache.move_to_end((aid, chash))
-            out[aid] = found
-    if missing:
-        for aid, (chash, text) in _texts(con, missing).items():
-            out[aid] = cache[(aid, chash)] = shingle_array(text)
-        while len(cache) > _PAST_SHINGLES_MAX:
-            cache.popitem(last=False)
-    return out
-
-
 def _texts(con: duckdb.DuckDBPyConnection, ids: list[str]) -> dict[str, tuple[str, str]]:
     """{article_id: (content_hash, text)} of the given articles in the warehouse."""
     # A literal IN list is looked up in the primary key's index, so only those rows' texts are
@@ -452,146 +423,55 @@ def _texts(con: duckdb.DuckDBPyConnection, ids: list[str]) -> dict[str, tuple[st
     return out
 
 
-def _remember(con: duckdb.DuckDBPyConnection, new: dict[str, tuple[datetime, np.ndarray]]) -> None:
-    """Keep the batch's new shingle sets: they are the past that later batches compare with."""
-    hashes: list[Any] = con.execute(
-        "SELECT article_id, content_hash FROM fresh WHERE duplicate_of IS NULL AND len(bands) > 0"
-    ).fetchall()
-    cache = _PAST_SHINGLES
-    for aid, chash in hashes:
-        if aid in new:
-            cache[(aid, chash)] = new[aid][1].copy()  # not a view pinning the batch
-    while len(cache) > _PAST_SHINGLES_MAX:
-        cache.popitem(last=False)
-
-
-def _new_shingles(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[datetime, np.ndarray]]:
-    """(ingested_at, shingle array) of the batch's new articles that have bands."""
-    # Shingles stay in the spooled table (``batch_articles`` leaves them out: no copy).
-    table = con.execute(
-        "SELECT f.article_id, f.ingested_at, n.shingles, "
-        "CASE WHEN n.shingles IS NULL THEN f.text END AS text "
-        "FROM fresh f JOIN (SELECT article_id, any_value(shingles) AS shingles "
-        "FROM new_articles GROUP BY article_id) n USING (article_id) "
-        "WHERE f.duplicate_of IS NULL AND len(f.bands) > 0"
-    ).arrow()
-    if isinstance(table, pa.RecordBatchReader):  # DuckDB versions differ in what .arrow() is
-        table = table.read_all()
-    ids = table.column("article_id").to_pylist()
-    ats = table.column("ingested_at").to_pylist()
-    texts = table.column("text").to_pylist()
-    lists = table.column("shingles").combine_chunks()
-    values = lists.values.to_numpy(zero_copy_only=False)
-    offsets = lists.offsets.to_numpy()
-    out = {}
-    for i, aid in enumerate(ids):
-        if lists[i].is_valid:  # noqa: SIM108
-            arr = values[offsets[i] : offsets[i + 1]]
-        else:  # a batch spooled before shingles travelled with the rows
-            arr = shingle_array(texts[i])
-        out[aid] = (ats[i], arr)
-    return out
-
-
 def _merge_near_duplicates(con: duckdb.DuckDBPyConnection) -> None:
-    """Point each new article that nearly duplicates an earlier one at its cluster's root.
-
-    Candidates share LSH band keys (tasks.minhash) with an article of any past run (the join
-    with ``article_bands``) or with an earlier article of this batch. Per new article, the
-    ``MAX_CLUSTERS`` candidate clusters sharing the most bands are tried, each on its
-    ``MAX_MEMBERS`` closest members, by verifying the two texts' shingle sets (spooled by
-    the worker for new articles). The new article joins the verified cluster whose root is
-    earliest; clusters are never merged afterwards (a bridging article joins one of them).
-    """
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE nd_keys AS SELECT article_id, unnest(bands) AS band_key "
-        "FROM fresh WHERE duplicate_of IS NULL AND len(bands) > 0"
+    """Point each new article that tells an earlier story at that story's representative,
+    and keep the evidence of every new link (warehouse/stories.py, tasks/boilerplate.py)."""
+    rows: list[Any] = con.execute(
+        "SELECT article_id, coalesce(domain, ''), text, content_hash, ingested_at, bands "
+        "FROM fresh WHERE duplicate_of IS NULL ORDER BY ingested_at, article_id"
+    ).fetchall()
+    links, extra = stories.link_new(con, [stories.NewArticle(*row) for row in rows])
+    if extra:
+        con.register(
+            "nd_extra",
+            pa.table(
+                {
+                    "article_id": [aid for aid, keys in extra.items() for _ in keys],
+                    "band_key": pa.array([k for keys in extra.values() for k in keys], pa.int64()),
+                }
+            ),
+        )
+        try:  # the stripped texts' keys: later copies under other furniture find these
+            con.execute("INSERT INTO article_bands SELECT band_key, article_id FROM nd_extra")
+        finally:
+            con.unregister("nd_extra")
+    if links:
+        pairs = pa.table(
+            {"article_id": list(links), "root": [link.representative for link in links.values()]}
+        )
+        con.register("nd_roots", pairs)
+        try:
+            con.execute(
+                "UPDATE fresh SET duplicate_of = r.root FROM nd_roots r "
+                "WHERE fresh.article_id = r.article_id"
+            )
+            # In-batch exact duplicates of an article that turned out to be a near-duplicate.
+            con.execute(
+                "UPDATE fresh SET duplicate_of = r.root FROM nd_roots r "
+                "WHERE fresh.duplicate_of = r.article_id"
+            )
+        finally:
+            con.unregister("nd_roots")
+    exact = dict(
+        con.execute(
+            "SELECT article_id, duplicate_of FROM fresh WHERE duplicate_of IS NOT NULL"
+        ).fetchall()
     )
-    # (new id, past id, shared bands, past content_hash, its cluster root, root's ingested_at)
-    past: list[Any] = con.execute(
-        "SELECT p.aid, p.other, p.shared, a.content_hash, coalesce(a.cluster_id, a.article_id), "
-        "r.ingested_at FROM (SELECT k.article_id AS aid, b.article_id AS other, "
-        "count(*) AS shared FROM nd_keys k JOIN article_bands b USING (band_key) GROUP BY ALL) p "
-        "JOIN articles a ON a.article_id = p.other "
-        "JOIN articles r ON r.article_id = coalesce(a.cluster_id, a.article_id)"
-    ).fetchall()
-    within: list[Any] = con.execute(
-        "SELECT k.article_id, e.article_id, count(*) FROM nd_keys k "
-        "JOIN nd_keys e USING (band_key) WHERE e.article_id < k.article_id GROUP BY ALL"
-    ).fetchall()
-    new = _new_shingles(con)
-    _remember(con, new)
-    if not past and not within:
+    row = con.execute("SELECT max(ingested_at) FROM fresh").fetchone()
+    if row is None or row[0] is None:
         return
-    past_hash = {row[1]: row[3] for row in past}
-
-    # Per new article: cluster key -> [(shared, member id, is past)], and past roots.
-    by_cluster: dict[str, dict[tuple[datetime, str] | str, list[tuple[int, str, bool]]]] = {}
-    for aid, other, shared, _, root, root_at in past:
-        by_cluster.setdefault(aid, {}).setdefault((root_at, root), []).append((shared, other, True))
-    for aid, other, shared in within:
-        # Keyed by the member: its own cluster is known only once it has been resolved.
-        by_cluster.setdefault(aid, {}).setdefault(other, []).append((shared, other, False))
-
-    def shortlist(
-        clusters: dict[tuple[datetime, str] | str, list[tuple[int, str, bool]]],
-    ) -> list[tuple[tuple[datetime, str] | str, list[tuple[int, str, bool]]]]:
-        ranked = sorted(clusters.items(), key=lambda kv: -max(m[0] for m in kv[1]))
-        return [(key, sorted(ms, reverse=True)[:MAX_MEMBERS]) for key, ms in ranked[:MAX_CLUSTERS]]
-
-    plans = {aid: shortlist(clusters) for aid, clusters in by_cluster.items()}
-    # The most likely match of each new article (its earliest past candidate cluster's
-    # closest member) is read in one query; any other past text only when it is needed.
-    first = {}
-    for plan in plans.values():
-        pasts = [(key, ms) for key, ms in plan if isinstance(key, tuple)]
-        if pasts:
-            member = min(pasts, key=lambda km: km[0])[1][0][1]
-            first[member] = past_hash[member]
-    old = _past_shingles(con, first) if first else {}
-
-    def past_text(other: str) -> np.ndarray | None:
-        if other not in old:
-            old.update(_past_shingles(con, {other: past_hash[other]}))
-        return old.get(other)
-
-    roots: dict[str, tuple[datetime, str]] = {}  # new id -> (root's ingested_at, root id)
-    for aid in sorted(plans, key=lambda a: (new[a][0], a)):
-        mine = new[aid][1]
-        # Clusters by their root, earliest first: the first one verified is the answer,
-        # so later ones are never compared (nor their texts read).
-        ordered = []
-        for key, members in plans[aid]:
-            if isinstance(key, tuple):
-                ordered.append((key, members))
-            else:  # an earlier article of this batch, resolved already (time order)
-                other = members[0][1]
-                ordered.append((roots.get(other, (new[other][0], other)), members))
-        ordered.sort(key=lambda km: km[0])
-        for found, members in ordered:
-            if any(
-                (theirs := past_text(other) if is_past else new[other][1]) is not None
-                and is_near_duplicate_arrays(mine, theirs)
-                for _, other, is_past in members
-            ):
-                roots[aid] = found
-                break
-    if not roots:
-        return
-    pairs = pa.table({"article_id": list(roots), "root": [r for _, r in roots.values()]})
-    con.register("nd_roots", pairs)
-    try:
-        con.execute(
-            "UPDATE fresh SET duplicate_of = r.root FROM nd_roots r "
-            "WHERE fresh.article_id = r.article_id"
-        )
-        # In-batch exact duplicates of an article that turned out to be a near-duplicate.
-        con.execute(
-            "UPDATE fresh SET duplicate_of = r.root FROM nd_roots r "
-            "WHERE fresh.duplicate_of = r.article_id"
-        )
-    finally:
-        con.unregister("nd_roots")
+    at = row[0]
+    stories.record(con, links, {aid: rep for aid, rep in exact.items() if aid not in links}, at)
 
 
 def _merge_raw_pages(con: duckdb.DuckDBPyConnection) -> None:

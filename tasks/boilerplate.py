@@ -1,0 +1,189 @@
+"""Near-duplicates decided on the story: learned boilerplate is stripped before comparing.
+
+Two articles are the same story when their *substantive* texts nearly match: the text left
+once every sentence the warehouse has seen under several distinct stories (a site's footer,
+a wire's funding disclaimer, a newsletter prompt, an author bio, a template's fixed lines)
+is taken out. The method is Broder's shingle containment (Broder 1997, "On the resemblance
+and containment of documents"), applied to the boilerplate-stripped text:
+
+- Broder's containment of w-shingle sets is the measure syndication calls for: a copy that
+  dropped or edited a sentence is still contained in the original. Henzinger (2006,
+  "Finding near-duplicate web pages: a large-scale evaluation of algorithms") compared it
+  (minhash over shingles) with Charikar's SimHash on 1.6 billion pages: overall precision
+  about 0.38 and 0.50, and most false positives were pages of one site that share its
+  template and differ in their content: the failure this module exists to avoid. Manku et
+  al. (2007, "Detecting near-duplicates for web crawling") tuned SimHash (64-bit
+  fingerprints, 3-bit Hamming distance) for crawl-level duplicates: one fingerprint of a
+  whole 40-word story under 60 words of footer cannot tell "same footer" from "same story".
+  Both point at what is compared rather than at the fingerprint, so verification stays exact
+  on shingle sets (LSH only proposes candidates) and compares the text without furniture.
+- Boilerplate is learned from the data, as template detection by frequency across pages
+  does (Bar-Yossef and Rajagopalan 2002, "Template detection via data mining"): a sentence
+  is boilerplate once ``DOMAIN_STORIES`` distinct stories of one domain, or ``ANY_STORIES``
+  across all domains, contain it. Only stories count (each cluster's representative), so a
+  story syndicated a hundred times never becomes boilerplate. The counts live in the
+  warehouse (``text_units``): the judgement improves as it grows and survives restarts.
+- Verification on the stripped texts: most of the smaller text's shingles are in the other
+  (``MIN_CONTAINMENT``), the lengths are comparable, the facts (numbers, names) agree (a
+  templated brief shares the template's words, not its facts), and little of either text is
+  *novel* (whole sentences the other never tells). Furniture not learned yet (its first uses)
+  can make up two thirds of two short texts, but two stories under it each keep whole
+  sentences of their own, while copies, even reworded, keep most sentences at least in part.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from tasks.minhash import WORD, distinct, shingle_hashes
+
+RULE = "story-v1"  # recorded with every link (duplicate_links.rule)
+# A sentence is boilerplate once this many distinct stories contain it: of one domain, or
+# of all domains together. Syndicated stories count once per cluster, so these can be low.
+DOMAIN_STORIES = 3
+ANY_STORIES = 4
+# Verification on the boilerplate-stripped shingle sets: share of the smaller set found in
+# the larger, and smallest size ratio smaller/larger.
+MIN_CONTAINMENT = 0.45
+HIGH_CONTAINMENT = 0.7
+# Two different stories under shared furniture each have whole sentences the other never
+# told; copies (even reworded) have few. The smaller of the two texts' novel shares may be
+# at most MAX_NOVEL (MAX_NOVEL_HIGH when containment is HIGH_CONTAINMENT or more).
+MAX_NOVEL = 0.2
+MAX_NOVEL_HIGH = 0.3
+MIN_LENGTH_RATIO = 0.3
+# Substantive texts with fewer shingles than this are never near-duplicates (too little
+# story to tell; exact copies are still found by content_hash).
+MIN_SHINGLES = 10
+# Templated briefs share a template and differ in their facts (numbers, names): copies keep
+# most of them. Checked when both texts have at least MIN_FACTS distinct facts.
+MIN_FACTS = 8
+MIN_FACT_CONTAINMENT = 0.5
+LOW_FACT_CONTAINMENT = 0.7  # when the shingles agree less (containment under 0.6)
+
+_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+")
+
+
+def sentences(text: str) -> list[str]:
+    """The text's sentences (lines split after sentence-ending punctuation)."""
+    out = []
+    for line in text.split("\n"):
+        out += [s for s in _SENTENCE_END.split(line) if s.strip()]
+    return out
+
+
+def unit_hash(words: list[str]) -> int:
+    """Stable signed 64-bit hash of a sentence's case-folded words."""
+    digest = hashlib.blake2b(" ".join(words).encode("utf-8", "replace"), digest_size=8)
+    return int.from_bytes(digest.digest(), "little", signed=True)
+
+
+Unit = tuple[int, list[str], list[str]]  # (hash, folded words, folded facts)
+
+
+def is_boilerplate(domain_stories: int, all_stories: int) -> bool:
+    """Whether a sentence seen in that many stories (of the domain, of all) is boilerplate."""
+    return domain_stories >= DOMAIN_STORIES or all_stories >= ANY_STORIES
+
+
+def units(text: str) -> list[Unit]:
+    """(hash, folded words, facts) of each sentence that has words, in text order.
+
+    Facts are the tokens that carry a brief's particulars: numbers, and capitalised words
+    other than a sentence's first (names, places, teams, companies)."""
+    out = []
+    for sentence in sentences(text):
+        tokens = WORD.findall(sentence)
+        if tokens:
+            words = [t.casefold() for t in tokens]
+            facts = [
+                w
+                for t, w in zip(tokens[1:], words[1:], strict=True)
+                if t[0].isupper() or t[0].isdigit()
+            ]
+            out.append((unit_hash(words), words, facts))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Story:
+    """What verification compares: the substantive text's shingles and facts."""
+
+    shingles: np.ndarray
+    facts: frozenset[str]
+    sentences: tuple[np.ndarray, ...]  # each substantive sentence's own shingles
+    words: tuple[int, ...]  # and its word count
+
+
+def substantive(parts: list[Unit], boilerplate: set[int] | frozenset[int]) -> Story:
+    """The text without its boilerplate sentences: its shingle set and its facts."""
+    kept = [(ws, fs) for h, ws, fs in parts if h not in boilerplate]
+    words = [w for ws, _ in kept for w in ws]
+    facts = frozenset(f for _, fs in kept for f in fs)
+    shingles = distinct(shingle_hashes(words)) if words else np.empty(0, dtype=np.int64)
+    own = tuple(distinct(shingle_hashes(ws)) for ws, _ in kept)
+    return Story(shingles, facts, own, tuple(len(ws) for ws, _ in kept))
+
+
+def compare(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """(containment of the smaller set in the larger, size ratio smaller/larger)."""
+    if not len(a) or not len(b):
+        return 0.0, 0.0
+    small, large = (a, b) if len(a) <= len(b) else (b, a)
+    common = np.intersect1d(small, large, assume_unique=True).size
+    return common / len(small), len(small) / len(large)
+
+
+def fact_containment(a: frozenset[str], b: frozenset[str]) -> float:
+    """Share of the smaller fact set found in the other (1.0 when either has too few)."""
+    if len(a) < MIN_FACTS or len(b) < MIN_FACTS:
+        return 1.0
+    small, large = (a, b) if len(a) <= len(b) else (b, a)
+    return len(small & large) / len(small)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The outcome of one verification and its evidence."""
+
+    same: bool
+    containment: float
+    ratio: float = 0.0
+    facts: float = 1.0
+    novel: float = 0.0
+
+
+def same_story(a: Story, b: Story) -> Verdict:
+    """Whether two substantive texts tell the same story, with the figures that decided."""
+    if len(a.shingles) < MIN_SHINGLES or len(b.shingles) < MIN_SHINGLES:
+        return Verdict(False, 0.0)
+    containment, ratio = compare(a.shingles, b.shingles)
+    if containment < MIN_CONTAINMENT or ratio < MIN_LENGTH_RATIO:
+        return Verdict(False, containment, ratio)
+    facts = fact_containment(a.facts, b.facts)
+    if facts < (MIN_FACT_CONTAINMENT if containment >= 0.6 else LOW_FACT_CONTAINMENT):
+        return Verdict(False, containment, ratio, facts)
+    novel = min(novel_share(a, b.shingles)[0], novel_share(b, a.shingles)[0])
+    allowed = MAX_NOVEL_HIGH if containment >= HIGH_CONTAINMENT else MAX_NOVEL
+    return Verdict(novel <= allowed, containment, ratio, facts, novel)
+
+
+def novel_share(story: Story, other: np.ndarray) -> tuple[float, float]:
+    """Shares of the story's substantive words in sentences (3+ words) that have next to
+    nothing in ``other`` (at most a tenth of their shingles: text the other never told),
+    and in sentences partly found there (edited, reworded)."""
+    total = sum(story.words)
+    novel = partial = 0
+    for own, n in zip(story.sentences, story.words, strict=True):
+        if n < 3:
+            continue
+        found = np.isin(own, other, assume_unique=True).sum()
+        if found <= 0.1 * len(own):
+            novel += n
+        elif found < 0.9 * len(own):
+            partial += n
+    return (novel / total, partial / total) if total else (0.0, 0.0)

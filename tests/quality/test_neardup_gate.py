@@ -1,0 +1,26 @@
+"""The hard near-duplicate evaluation as a quality gate, on a smaller corpus than ``make eval``
+(tests/quality/neardup_hard.py): short stories under long shared furniture, templated briefs
+and syndicated copies, generated from the shared eval pages and ingested through the loader."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tests.quality.corpora import EVAL_ROOT
+from tests.quality.neardup import ingest
+from tests.quality.neardup_hard import make_corpus, score
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not EVAL_ROOT.exists(), reason=f"no eval sets at {EVAL_ROOT}")
+def test_shared_furniture_never_links_stories_and_copies_still_link() -> None:
+    docs = make_corpus(150, seed=23)
+    with tempfile.TemporaryDirectory() as tmp:
+        clusters = ingest(docs, Path(tmp) / "gate.duckdb", f"{tmp}/spool")
+    result = score(docs, clusters)
+    assert result["positive_pairs"] >= 100
+    assert result["pair_precision"] >= 0.999, result
+    assert result["pair_recall"] >= 0.95, result

@@ -1,0 +1,421 @@
+"""Near-duplicate links decided on the story, against each cluster's representative.
+
+Used by the loader for every batch's new articles (``link_new``) and by ``backfill --mode
+rededup`` to recompute the links of a whole warehouse (``relink``) with the same steps, so
+both give the same links. The rule itself is tasks/boilerplate.py; here is the bookkeeping:
+
+1. Each new article's sentences are looked up in ``text_units`` (how many distinct stories,
+   per domain, contain them); those that are boilerplate are left out of its text.
+2. Candidates share an LSH band key (tasks.minhash) with an article of the warehouse or an
+   earlier article of the batch; besides the worker's keys of the whole text, an article
+   that lost sentences as boilerplate also gets keys of its stripped text, so a copy under
+   other furniture is still proposed.
+3. A candidate's cluster is verified on its representative (the root, ``duplicate_of``
+   NULL) only, never on another member, so no chain A~B~C links two different stories.
+   Up to ``MAX_CLUSTERS`` clusters are tried, earliest representative first.
+4. An article that joins no cluster is a new story: its sentences count once more in
+   ``text_units`` (copies never count, so a story syndicated a hundred times does not turn
+   into boilerplate). Every link is stored with its evidence in ``duplicate_links``.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from tasks import boilerplate as bp
+from tasks.minhash import BANDS, band_keys, shingle_hashes, signature
+
+MAX_CLUSTERS = 16
+# A spool table asking the loader to recompute every link (backfill rededup; one row).
+RELINK = "relink"
+RELINK_SCHEMA = pa.schema([("run_id", pa.string()), ("requested_at", pa.timestamp("us", "UTC"))])
+# Parsed sentences of representatives recently compared, by (article_id, content_hash).
+_PARTS: OrderedDict[tuple[str, str], tuple[str, list[bp.Unit]]] = OrderedDict()
+_PARTS_MAX = 4096
+
+
+@dataclass(slots=True)
+class NewArticle:
+    article_id: str
+    domain: str
+    text: str
+    content_hash: str
+    ingested_at: datetime
+    bands: list[int]
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    article_id: str
+    representative: str
+    verdict: bp.Verdict
+    stripped: int  # sentences of the two texts left out as boilerplate
+
+
+class Counts:
+    """Stories per sentence, per domain and overall, as of the articles decided so far."""
+
+    def __init__(self) -> None:
+        self.domain: dict[tuple[int, str], int] = {}
+        self.total: dict[int, int] = {}
+        self.added: dict[tuple[int, str], tuple[int, str, datetime]] = {}
+        self.first: dict[int, list[str]] = {}  # the stories that brought each sentence in
+
+    def load(self, con: duckdb.DuckDBPyConnection, hashes: set[int]) -> None:
+        wanted = [h for h in hashes if h not in self.total]
+        if not wanted:
+            return
+        con.register("su_wanted", pa.table({"unit_hash": pa.array(wanted, pa.int64())}))
+        try:
+            rows: list[Any] = con.execute(
+                "SELECT unit_hash, domain, stories, first_article FROM text_units "
+                "WHERE unit_hash IN (SELECT unit_hash FROM su_wanted)"
+            ).fetchall()
+        finally:
+            con.unregister("su_wanted")
+        for h in wanted:
+            self.total[h] = 0
+        for h, domain, stories, first in rows:
+            self.domain[(h, domain)] = stories
+            self.total[h] += stories
+            self.first.setdefault(h, []).append(first)
+
+    def boilerplate(self, parts: list[bp.Unit], domain: str) -> frozenset[int]:
+        return frozenset(
+            h
+            for h, _, _ in parts
+            if bp.is_boilerplate(self.domain.get((h, domain), 0), self.total.get(h, 0))
+        )
+
+    def learn(self, parts: list[bp.Unit], domain: str, article_id: str, at: datetime) -> None:
+        for h in {h for h, _, _ in parts}:
+            key = (h, domain)
+            if key not in self.domain:  # as text_units.first_article will say
+                self.first.setdefault(h, []).append(article_id)
+            self.domain[key] = self.domain.get(key, 0) + 1
+            self.total[h] = self.total.get(h, 0) + 1
+            n, first, first_at = self.added.get(key, (0, article_id, at))
+            self.added[key] = (n + 1, first, first_at)
+
+    def save(self, con: duckdb.DuckDBPyConnection) -> None:
+        if not self.added:
+            return
+        keys = list(self.added)
+        table = pa.table(
+            {
+                "unit_hash": pa.array([k[0] for k in keys], pa.int64()),
+                "domain": [k[1] for k in keys],
+                "stories": pa.array([self.added[k][0] for k in keys], pa.int32()),
+                "first_article": [self.added[k][1] for k in keys],
+                "first_seen": pa.array([self.added[k][2] for k in keys], pa.timestamp("us", "UTC")),
+            }
+        )
+        con.register("su_added", table)
+        try:
+            con.execute(
+                "INSERT INTO text_units SELECT * FROM su_added ON CONFLICT (unit_hash, domain) "
+                "DO UPDATE SET stories = text_units.stories + excluded.stories"
+            )
+        finally:
+            con.unregister("su_added")
+        self.added.clear()
+
+
+def _stripped_keys(parts: list[bp.Unit], boiler: frozenset[int]) -> list[int]:
+    """LSH band keys of the text without its boilerplate sentences ([] if none was left out)."""
+    if not any(h in boiler for h, _, _ in parts):
+        return []
+    words = [w for h, ws, _ in parts if h not in boiler for w in ws]
+    return signature(shingle_hashes(words)) if words else []
+
+
+def _representatives(
+    con: duckdb.DuckDBPyConnection, wanted: dict[str, str]
+) -> dict[str, tuple[str, list[bp.Unit]]]:
+    """(domain, sentences) of past representatives, ``wanted`` as {article_id: content_hash}."""
+    out: dict[str, tuple[str, list[bp.Unit]]] = {}
+    missing = []
+    for aid, chash in wanted.items():
+        found = _PARTS.get((aid, chash))
+        if found is None:
+            missing.append(aid)
+        else:
+            _PARTS.move_to_end((aid, chash))
+            out[aid] = found
+    for i in range(0, len(missing), 500):  # literal ids: read through the primary key
+        part = missing[i : i + 500]
+        for aid, domain, chash, text in con.execute(
+            "SELECT article_id, coalesce(domain, ''), content_hash, text FROM articles "
+            f"WHERE article_id IN ({', '.join('?' * len(part))})",
+            part,
+        ).fetchall():
+            out[aid] = _PARTS[(aid, chash)] = (domain, bp.units(text))
+    while len(_PARTS) > _PARTS_MAX:
+        _PARTS.popitem(last=False)
+    return out
+
+
+def link_new(
+    con: duckdb.DuckDBPyConnection, articles: list[NewArticle], counts: Counts | None = None
+) -> tuple[dict[str, Link], dict[str, list[int]]]:
+    """Decide which of ``articles`` (new, not exact copies) join an earlier story's cluster.
+
+    Returns the links, and the extra band keys (of stripped texts) to store per article.
+    ``text_units`` is updated with the new stories' sentences.
+    """
+    counts = counts or Counts()
+    parts = {a.article_id: bp.units(a.text) for a in articles}
+    counts.load(con, {h for p in parts.values() for h, _, _ in p})
+    extra = {}
+    keys: list[tuple[str, int]] = []
+    for a in articles:
+        a.bands = list(a.bands or [])  # batches spooled before migration 003 have none
+        own = parts[a.article_id]
+        more = _stripped_keys(own, counts.boilerplate(own, a.domain))
+        if more:
+            extra[a.article_id] = [k for k in more if k not in set(a.bands)]
+        keys += [(a.article_id, k) for k in dict.fromkeys(a.bands + more)]
+    # (new id, past article, shared keys) -> grouped by the past article's representative.
+    past: list[Any] = []
+    within: list[Any] = []
+    if keys:
+        con.register(
+            "nd_keys",
+            pa.table(
+                {
+                    "article_id": [k[0] for k in keys],
+                    "band_key": pa.array([k[1] for k in keys], pa.int64()),
+                }
+            ),
+        )
+        try:
+            past = con.execute(
+                "SELECT p.aid, r.article_id, r.content_hash, r.ingested_at, max(p.shared) "
+                "FROM (SELECT k.article_id AS aid, b.article_id AS other, count(*) AS shared "
+                "  FROM nd_keys k JOIN article_bands b USING (band_key) GROUP BY ALL) p "
+                "JOIN articles a ON a.article_id = p.other "
+                "JOIN articles r ON r.article_id = coalesce(a.cluster_id, a.article_id) "
+                "GROUP BY ALL"
+            ).fetchall()
+            within = con.execute(
+                "SELECT k.article_id, e.article_id, count(*) FROM nd_keys k "
+                "JOIN nd_keys e USING (band_key) WHERE e.article_id <> k.article_id GROUP BY ALL"
+            ).fetchall()
+        finally:
+            con.unregister("nd_keys")
+    # Sentences a new article shares verbatim with a story (not boilerplate) propose that
+    # story too: the warehouse knows which story brought each sentence in (text_units), so
+    # a copy whose band keys differ (other furniture, short text) is still found.
+    by_sentence: dict[str, dict[str, float]] = {}
+    batch_sentences: dict[int, list[str]] = {}
+    for a in articles:
+        own = parts[a.article_id]
+        boiler = counts.boilerplate(own, a.domain)
+        for h in {h for h, _, _ in own if h not in boiler}:
+            firsts = counts.first.get(h, [])
+            for first in firsts:  # a sentence of fewer stories is stronger evidence
+                found = by_sentence.setdefault(a.article_id, {})
+                found[first] = found.get(first, 0.0) + 1.0 / len(firsts)
+            batch_sentences.setdefault(h, []).append(a.article_id)
+    # Candidate representatives per new article: (evidence, ingested_at, content_hash); the
+    # evidence is the share of band keys in common plus the shared sentences, each weighted
+    # by how few stories have it.
+    candidates: dict[str, dict[str, tuple[float, datetime, str | None]]] = {}
+    for aid, root, chash, root_at, shared in past:
+        candidates.setdefault(aid, {})[root] = (shared / BANDS, root_at, chash)
+    firsts = sorted({f for found in by_sentence.values() for f in found})
+    known: dict[str, tuple[datetime, str]] = {}
+    for i in range(0, len(firsts), 500):
+        part = firsts[i : i + 500]
+        for aid, chash, at in con.execute(
+            "SELECT article_id, content_hash, ingested_at FROM articles "
+            f"WHERE article_id IN ({', '.join('?' * len(part))}) AND duplicate_of IS NULL",
+            part,
+        ).fetchall():
+            known[aid] = (at, chash)
+    for _, root, chash, root_at, _ in past:
+        known.setdefault(root, (root_at, chash))
+    for aid, found in by_sentence.items():
+        for first, weight in found.items():
+            if first in known:
+                at, chash = known[first]
+                score = candidates.get(aid, {}).get(first, (0.0, at, chash))[0] + weight
+                candidates.setdefault(aid, {})[first] = (score, at, chash)
+    by_id = {a.article_id: a for a in articles}
+    order = sorted(articles, key=lambda a: (a.ingested_at, a.article_id))
+    rank = {a.article_id: i for i, a in enumerate(order)}
+    pairs: dict[tuple[str, str], float] = {}
+    for aid, other, shared in within:
+        pairs[(aid, other)] = pairs.get((aid, other), 0.0) + shared / BANDS
+    for ids in batch_sentences.values():
+        if len(ids) > 50:  # furniture not learned yet, not evidence of one story
+            continue
+        for aid in ids:
+            for other in ids:
+                if other != aid:
+                    pairs[(aid, other)] = pairs.get((aid, other), 0.0) + 1.0 / len(ids)
+    later: dict[str, list[tuple[str, float]]] = {}
+    for (aid, other), shared in pairs.items():
+        if rank[other] < rank[aid]:
+            later.setdefault(aid, []).append((other, shared))
+    roots: dict[str, str] = {}  # new article -> its representative
+    links: dict[str, Link] = {}
+    for a in order:
+        mine_parts = parts[a.article_id]
+        options = dict(candidates.get(a.article_id, {}))
+        for other, shared in later.get(a.article_id, []):
+            root = roots.get(other, other)
+            if root in options:
+                continue
+            if root in by_id:
+                options[root] = (shared, by_id[root].ingested_at, None)
+            elif root in known:  # a past representative reached through this batch's member
+                options[root] = (shared, known[root][0], known[root][1])
+        shortlist = sorted(options.items(), key=lambda kv: -kv[1][0])[:MAX_CLUSTERS]
+        shortlist.sort(key=lambda kv: (kv[1][1], kv[0]))
+        past_wanted = {r: c for r, (_, _, c) in shortlist if c is not None and r not in by_id}
+        reps = _representatives(con, past_wanted) if past_wanted else {}
+        # The representatives' own furniture is stripped too: their sentences' counts.
+        counts.load(con, {h for _, rep in reps.values() for h, _, _ in rep})
+        mine_boiler = counts.boilerplate(mine_parts, a.domain)
+        mine = bp.substantive(mine_parts, mine_boiler)
+        for root, _ in shortlist:
+            if root in by_id:
+                their_domain, their_parts = by_id[root].domain, parts[root]
+            elif root in reps:
+                their_domain, their_parts = reps[root]
+            else:
+                continue
+            their_boiler = counts.boilerplate(their_parts, their_domain)
+            verdict = bp.same_story(mine, bp.substantive(their_parts, their_boiler))
+            if verdict.same:
+                left_out = sum(h in mine_boiler for h, _, _ in mine_parts) + sum(
+                    h in their_boiler for h, _, _ in their_parts
+                )
+                links[a.article_id] = Link(a.article_id, root, verdict, left_out)
+                roots[a.article_id] = root
+                break
+        else:
+            counts.learn(mine_parts, a.domain, a.article_id, a.ingested_at)
+    counts.save(con)
+    return links, extra
+
+
+def record(
+    con: duckdb.DuckDBPyConnection, links: dict[str, Link], exact: dict[str, str], at: datetime
+) -> None:
+    """Store the evidence of new links: near-duplicate ``links`` and ``exact`` copies
+    ({article: representative}) into ``duplicate_links`` (replacing earlier evidence)."""
+    rows = [
+        (
+            link.article_id,
+            link.representative,
+            "shingle_containment",
+            round(link.verdict.containment, 4),
+            round(link.verdict.ratio, 4),
+            round(link.verdict.facts, 4),
+            round(link.verdict.novel, 4),
+            link.stripped,
+        )
+        for link in links.values()
+    ]
+    rows += [(aid, rep, "exact", 1.0, 1.0, 1.0, 0.0, 0) for aid, rep in exact.items()]
+    if not rows:
+        return
+    names = ["article_id", "representative", "method", "similarity", "length_ratio"]
+    names += ["fact_overlap", "novel_share", "stripped_sentences"]
+    table = pa.table({n: [r[i] for r in rows] for i, n in enumerate(names)})
+    con.register("dl_new", table)
+    try:
+        con.execute(
+            "DELETE FROM duplicate_links WHERE article_id IN (SELECT article_id FROM dl_new)"
+        )
+        con.execute(
+            "INSERT INTO duplicate_links SELECT article_id, representative, method, similarity, "
+            "length_ratio, fact_overlap, novel_share, stripped_sentences, ?, ? FROM dl_new",
+            [bp.RULE, at],
+        )
+    finally:
+        con.unregister("dl_new")
+
+
+def relink(con: duckdb.DuckDBPyConnection, at: datetime) -> int:
+    """Recompute every near-duplicate and exact link of the warehouse under today's rule, in
+    ingest order, one ingest time (a loaded batch) after another, with the loader's steps.
+
+    Learned boilerplate and band keys are rebuilt from scratch. Returns how many articles'
+    ``duplicate_of`` changed. Running it twice changes nothing the second time.
+    """
+    before = dict(con.execute("SELECT article_id, duplicate_of FROM articles").fetchall())
+    con.execute("DELETE FROM text_units")
+    con.execute("DELETE FROM article_bands")
+    con.execute("DELETE FROM duplicate_links")
+    con.execute("UPDATE articles SET duplicate_of = NULL, cluster_id = article_id")
+    _PARTS.clear()
+    counts = Counts()
+    times = [
+        r[0] for r in con.execute("SELECT DISTINCT ingested_at FROM articles ORDER BY 1").fetchall()
+    ]
+    roots_by_hash: dict[str, str] = {}  # the earliest story with that text
+    for when in times:
+        rows: list[Any] = con.execute(
+            "SELECT article_id, coalesce(domain, ''), text, content_hash, ingested_at "
+            "FROM articles WHERE ingested_at = ? ORDER BY article_id",
+            [when],
+        ).fetchall()
+        # As the loader does: an exact copy points at the earliest story with its text, else
+        # at the batch's first article with it; the rest are new and verified.
+        exact: dict[str, str] = {}
+        first_in_batch: dict[str, str] = {}
+        fresh: list[NewArticle] = []
+        for aid, domain, text, chash, ingested in rows:
+            if chash in roots_by_hash or chash in first_in_batch:
+                exact[aid] = roots_by_hash.get(chash) or first_in_batch[chash]
+                continue
+            first_in_batch[chash] = aid
+            fresh.append(NewArticle(aid, domain, text, chash, ingested, band_keys(text)))
+        links, extra = link_new(con, fresh, counts)
+        for a in fresh:
+            if a.article_id not in links:
+                roots_by_hash.setdefault(a.content_hash, a.article_id)
+        # An exact copy of a new near-duplicate points at that one's representative.
+        exact = {
+            aid: links[rep].representative if rep in links else rep for aid, rep in exact.items()
+        }
+        bands = [(a.article_id, k) for a in fresh for k in a.bands + extra.get(a.article_id, [])]
+        if bands:
+            con.register(
+                "rl_bands",
+                pa.table(
+                    {
+                        "band_key": pa.array([b[1] for b in bands], pa.int64()),
+                        "article_id": [b[0] for b in bands],
+                    }
+                ),
+            )
+            try:
+                con.execute("INSERT INTO article_bands SELECT band_key, article_id FROM rl_bands")
+            finally:
+                con.unregister("rl_bands")
+        pointers = {aid: link.representative for aid, link in links.items()} | exact
+        if pointers:
+            con.register(
+                "rl_links",
+                pa.table({"article_id": list(pointers), "root": list(pointers.values())}),
+            )
+            try:
+                con.execute(
+                    "UPDATE articles SET duplicate_of = r.root, cluster_id = r.root "
+                    "FROM rl_links r WHERE articles.article_id = r.article_id"
+                )
+            finally:
+                con.unregister("rl_links")
+        record(con, links, exact, at)
+    after = dict(con.execute("SELECT article_id, duplicate_of FROM articles").fetchall())
+    return sum(1 for aid, dup in after.items() if before.get(aid) != dup)
