@@ -229,7 +229,7 @@ def test_export_writes_every_column(
         con.close()
     assert columns and report.rows > 0
     if table == "articles":
-        assert len(columns) == 29
+        assert len(columns) == 30  # 29, and provenance (migration 009)
     files = sorted((tmp_path / table).glob("**/*.parquet"))
     assert files
     exported = pq.read_schema(files[0]).names

@@ -208,7 +208,7 @@ def test_rededup_of_a_legacy_warehouse_gives_the_links_of_a_fresh_ingest(
     the briefs sharing a disclaimer chained into one), migrated, then re-deduplicated by
     ``backfill --mode rededup``: the same links as a fresh ingest, and a second run changes
     nothing."""
-    from flows.backfill import BackfillRequest, backfill
+    from flows.backfill import BackfillRequest, run_backfill
 
     footer = DISCLAIMER
     batches = [
@@ -246,12 +246,12 @@ def test_rededup_of_a_legacy_warehouse_gives_the_links_of_a_fresh_ingest(
         con.close()
     assert _links(Path(settings.db)) != _links(fresh / "news.duckdb")
     request = BackfillRequest(since=date(2025, 3, 1), until=date(2025, 3, 2))
-    backfill(request=request, settings=settings)
+    run_backfill(request, settings)
     assert _links(Path(settings.db)) == _links(fresh / "news.duckdb")
     evidence = rows(Path(settings.db), "SELECT method, rule FROM duplicate_evidence ORDER BY 1")
     assert evidence == rows(
         fresh / "news.duckdb", "SELECT method, rule FROM duplicate_evidence ORDER BY 1"
     )
-    again = backfill(request=request, settings=settings)
+    again = run_backfill(request, settings)
     assert again["load"]["revised"] == 0
     assert _links(Path(settings.db)) == _links(fresh / "news.duckdb")

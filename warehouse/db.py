@@ -73,6 +73,10 @@ def _lock_holder(error: duckdb.Error) -> str | None:
         return f"PID {match.group(2)} ({match.group(1)})"
     if "lock" in str(error).lower():
         return "another process"
+    if "different configuration" in str(error):
+        # DuckDB shares one database per file in a process: while this process's writer
+        # (the flow's own loader) has it open, a reader must wait for it like for a lock.
+        return "another connection of this process"
     return None
 
 
