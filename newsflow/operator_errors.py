@@ -108,12 +108,14 @@ class HideOperatorTracebacks(logging.Filter):
     traceback); the command prints its one line instead, and the API log keeps the record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        # a full disk is said once, by the command's own line, whoever met it first
+        if any(text in record.getMessage() for text in _DISK_FULL_TEXT):
+            return False
         if record.levelno < logging.ERROR:
             return True
         if record.exc_info and record.exc_info[1] is not None:
             return describe(record.exc_info[1]) is None
-        message = record.getMessage()
-        return not any(text in message for text in _DISK_FULL_TEXT)
+        return True
 
 
 @contextmanager

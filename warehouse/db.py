@@ -7,6 +7,7 @@ session to let go, up to ``NEWSFLOW_LOCK_WAIT`` seconds.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Callable
@@ -112,6 +113,13 @@ def _connect(
                 on_wait(holder, now - started)
             time.sleep(min(delay, max(0.0, deadline - now)))
             delay = min(delay * 2, 2.0)
+
+
+def rollback(con: duckdb.DuckDBPyConnection) -> None:
+    """Roll back the open transaction, if there still is one: a COMMIT that failed (a full
+    disk) has already ended it, and a second error would hide the first."""
+    with contextlib.suppress(duckdb.TransactionException):
+        con.execute("ROLLBACK")
 
 
 def connect_writer(

@@ -23,7 +23,7 @@ from tasks import spool as spool_mod
 from tasks.dedupe import is_material_change
 from warehouse import runs as run_ledger
 from warehouse import stories
-from warehouse.db import connect_writer
+from warehouse.db import connect_writer, rollback
 from warehouse.publish import publish_after_load, published_path
 from warehouse.revisions import merge_revisions
 from warehouse.search_index import SPOOLED as SPOOLED_POSTINGS
@@ -175,7 +175,7 @@ def _load_one(
         )
         con.execute("COMMIT")
     except Exception:
-        con.execute("ROLLBACK")
+        rollback(con)  # the error that got us here is the one to raise
         raise
     finally:
         for name in tables:

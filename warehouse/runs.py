@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
+from warehouse.db import rollback
+
 if TYPE_CHECKING:
     from warehouse.loader import LoadReport
 
@@ -115,7 +117,7 @@ def start_run(
         )
         con.execute("COMMIT")
     except Exception:
-        con.execute("ROLLBACK")
+        rollback(con)  # the error that got us here is the one to raise
         raise
     return abandoned
 
