@@ -280,7 +280,7 @@ def big_index() -> Iterator[FaultServer]:
 def test_4_sitemap_index_of_120_children_is_read_to_the_limit(
     big_index: FaultServer, tmp_path: Path
 ) -> None:
-    from flows.backfill import BackfillMode, BackfillRequest, backfill
+    from flows.backfill import BackfillMode, BackfillRequest, run_backfill
 
     settings = local_fetch_settings(tmp_path, workers=1)
     request = BackfillRequest(
@@ -289,7 +289,7 @@ def test_4_sitemap_index_of_120_children_is_read_to_the_limit(
         mode=BackfillMode.sitemaps,
         sitemaps=[big_index.url("/index.xml")],
     )
-    result = backfill(request=request, settings=settings)
+    result = run_backfill(request, settings)
     assert result["sitemaps"]["in_range"] == 3
     assert result["sitemaps"]["fetched"] == 3
     fetched = [i for i in range(120) if big_index.count(f"/sm/{i}.xml")]
