@@ -54,7 +54,7 @@ DOMAIN_STORIES = 3
 ANY_STORIES = 4
 # Verification on the boilerplate-stripped shingle sets: share of the smaller set found in
 # the larger, and smallest size ratio smaller/larger.
-MIN_CONTAINMENT = 0.45
+MIN_CONTAINMENT = 0.4
 HIGH_CONTAINMENT = 0.7
 # Two different stories under shared furniture each have whole sentences the other never
 # told; copies (even reworded) have few. The smaller of the two texts' novel shares may be
