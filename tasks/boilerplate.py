@@ -29,6 +29,12 @@ and containment of documents"), applied to the boilerplate-stripped text:
   *novel* (whole sentences the other never tells). Furniture not learned yet (its first uses)
   can make up two thirds of two short texts, but two stories under it each keep whole
   sentences of their own, while copies, even reworded, keep most sentences at least in part.
+- Both last tests are calibrated on what edits do. Facts that disagree reject a pair only
+  when masking every fact makes the texts match markedly better (``MAX_TEMPLATE_GAIN``): the
+  texts then differ in a template's slots, not in words edited around the facts (two copies
+  reworded independently each gain facts the other lacks). A sentence whose shingles are all
+  gone is novel only when most of its content words are missing too: rewording 30-60% of a
+  sentence's words breaks nearly every 3-word shingle but keeps half its words.
 """
 
 from __future__ import annotations
@@ -41,14 +47,14 @@ import numpy as np
 
 from tasks.minhash import WORD, distinct, shingle_hashes
 
-RULE = "story-v1"  # recorded with every link (duplicate_links.rule)
+RULE = "story-v2"  # recorded with every link (duplicate_links.rule)
 # A sentence is boilerplate once this many distinct stories contain it: of one domain, or
 # of all domains together. Syndicated stories count once per cluster, so these can be low.
 DOMAIN_STORIES = 3
 ANY_STORIES = 4
 # Verification on the boilerplate-stripped shingle sets: share of the smaller set found in
 # the larger, and smallest size ratio smaller/larger.
-MIN_CONTAINMENT = 0.45
+MIN_CONTAINMENT = 0.4
 HIGH_CONTAINMENT = 0.7
 # Two different stories under shared furniture each have whole sentences the other never
 # told; copies (even reworded) have few. The smaller of the two texts' novel shares may be
@@ -64,6 +70,15 @@ MIN_SHINGLES = 10
 MIN_FACTS = 8
 MIN_FACT_CONTAINMENT = 0.5
 LOW_FACT_CONTAINMENT = 0.7  # when the shingles agree less (containment under 0.6)
+# Facts that disagree are forgiven when masking them gains at most this much containment:
+# the texts then differ in their ordinary words as much (edits), not in a template's slots.
+MAX_TEMPLATE_GAIN = 0.1
+_FACT = "\x00fact"
+# A sentence whose shingles are (next to) all missing in the other text is still told there,
+# reworded, when at least this share of its content words (CONTENT_LETTERS letters or more,
+# which leaves out most function words) occurs in the other text.
+REWORDED_TERMS = 0.5
+CONTENT_LETTERS = 4
 
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+")
 
@@ -117,6 +132,9 @@ class Story:
     facts: frozenset[str]
     sentences: tuple[np.ndarray, ...]  # each substantive sentence's own shingles
     words: tuple[int, ...]  # and its word count
+    template: tuple[str, ...] = ()  # the words with each fact replaced by one placeholder
+    terms: tuple[frozenset[str], ...] = ()  # each sentence's words of CONTENT_LETTERS or more
+    vocabulary: frozenset[str] = frozenset()  # all of them
 
 
 def substantive(parts: list[Unit], boilerplate: set[int] | frozenset[int]) -> Story:
@@ -126,7 +144,27 @@ def substantive(parts: list[Unit], boilerplate: set[int] | frozenset[int]) -> St
     facts = frozenset(f for _, fs in kept for f in fs)
     shingles = distinct(shingle_hashes(words)) if words else np.empty(0, dtype=np.int64)
     own = tuple(distinct(shingle_hashes(ws)) for ws, _ in kept)
-    return Story(shingles, facts, own, tuple(len(ws) for ws, _ in kept))
+    template = tuple(
+        w if i == 0 or w not in set(fs) else _FACT for ws, fs in kept for i, w in enumerate(ws)
+    )
+    terms = tuple(frozenset(w for w in ws if len(w) >= CONTENT_LETTERS) for ws, _ in kept)
+    vocabulary = frozenset().union(*terms) if terms else frozenset()
+    lengths = tuple(len(ws) for ws, _ in kept)
+    return Story(shingles, facts, own, lengths, template, terms, vocabulary)
+
+
+def template_gain(a: Story, b: Story, containment: float) -> float:
+    """How much the containment rises once every fact is masked in both texts.
+
+    Templated briefs differ in their facts only, so masking them makes the texts match
+    (a large gain); copies that disagree on facts because words were edited around them
+    differ in ordinary words as much, so masking gains little."""
+    if not a.template or not b.template:
+        return 0.0
+    masked, _ = compare(
+        distinct(shingle_hashes(list(a.template))), distinct(shingle_hashes(list(b.template)))
+    )
+    return masked - containment
 
 
 def compare(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
@@ -165,24 +203,35 @@ def same_story(a: Story, b: Story) -> Verdict:
     if containment < MIN_CONTAINMENT or ratio < MIN_LENGTH_RATIO:
         return Verdict(False, containment, ratio)
     facts = fact_containment(a.facts, b.facts)
-    if facts < (MIN_FACT_CONTAINMENT if containment >= 0.6 else LOW_FACT_CONTAINMENT):
+    if facts < (MIN_FACT_CONTAINMENT if containment >= 0.6 else LOW_FACT_CONTAINMENT) and (
+        template_gain(a, b, containment) > MAX_TEMPLATE_GAIN
+    ):
         return Verdict(False, containment, ratio, facts)
-    novel = min(novel_share(a, b.shingles)[0], novel_share(b, a.shingles)[0])
+    novel = min(
+        novel_share(a, b.shingles, b.vocabulary)[0], novel_share(b, a.shingles, a.vocabulary)[0]
+    )
     allowed = MAX_NOVEL_HIGH if containment >= HIGH_CONTAINMENT else MAX_NOVEL
     return Verdict(novel <= allowed, containment, ratio, facts, novel)
 
 
-def novel_share(story: Story, other: np.ndarray) -> tuple[float, float]:
+def novel_share(
+    story: Story, other: np.ndarray, vocabulary: frozenset[str] | None = None
+) -> tuple[float, float]:
     """Shares of the story's substantive words in sentences (3+ words) that have next to
-    nothing in ``other`` (at most a tenth of their shingles: text the other never told),
-    and in sentences partly found there (edited, reworded)."""
+    nothing in ``other`` (at most a tenth of their shingles, and, given the other's
+    ``vocabulary``, under REWORDED_TERMS of their content words: text the other never
+    told), and in sentences partly found there (edited, reworded)."""
     total = sum(story.words)
     novel = partial = 0
-    for own, n in zip(story.sentences, story.words, strict=True):
+    terms = story.terms or tuple(frozenset() for _ in story.words)
+    for own, n, mine in zip(story.sentences, story.words, terms, strict=True):
         if n < 3:
             continue
         found = np.isin(own, other, assume_unique=True).sum()
         if found <= 0.1 * len(own):
+            if vocabulary and mine and len(mine & vocabulary) >= REWORDED_TERMS * len(mine):
+                partial += n
+                continue
             novel += n
         elif found < 0.9 * len(own):
             partial += n

@@ -125,7 +125,7 @@ def test_a_copy_under_other_furniture_links_once_the_furniture_is_learned(tmp_pa
     assert (rep, method, rule) == (
         aid("https://a.example/flood"),
         "shingle_containment",
-        "story-v1",
+        "story-v2",
     )
     assert 0.8 <= similarity < 1.0 and stripped >= 3
 
