@@ -377,10 +377,17 @@ def test_backfill_created_through_the_rest_api_like_the_ui(served: Served, tmp_p
     assert bad["state"]["message"] == (
         "The last day (2022-06-10) is before the first (2022-06-11)."
     )
-    bad_log = served.client.post(
-        "/logs/filter", json={"logs": {"flow_run_id": {"any_": [bad["id"]]}}}
-    ).json()
-    assert any("The last day (2022-06-10)" in log["message"] for log in bad_log)
+    # The run's logs reach the API in batches, shortly after its state: wait for them.
+    deadline = time.monotonic() + 30
+    while True:
+        bad_log = served.client.post(
+            "/logs/filter", json={"logs": {"flow_run_id": {"any_": [bad["id"]]}}}
+        ).json()
+        said = any("The last day (2022-06-10)" in log["message"] for log in bad_log)
+        if said or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert said, bad_log
     assert not any("Traceback" in log["message"] for log in bad_log), bad_log
     # The last day left empty, or cleared to null: the first day only.
     for empty in ({"first_day": "2022-06-10"}, {"first_day": "2022-06-10", "last_day": None}):

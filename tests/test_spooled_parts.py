@@ -93,7 +93,10 @@ def test_ingest_urls_loads_parts_while_fetching(
             "SELECT epoch(min(loaded_at)) FROM spool_batches WHERE run_id = ?",
             [summary["run_id"]],
         ).fetchone() or (None,)
-        (run,) = con.execute("SELECT loaded, rejected FROM runs").fetchall()
+        # each batch is credited to the run that spooled it: "another-run" has its own row
+        (run,) = con.execute(
+            "SELECT loaded, rejected FROM runs WHERE run_id = ?", [summary["run_id"]]
+        ).fetchall()
     finally:
         con.close()
     assert articles == (PAGES, PAGES)
