@@ -10,8 +10,9 @@ from __future__ import annotations
 import contextlib
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -113,6 +114,18 @@ def _connect(
                 on_wait(holder, now - started)
             time.sleep(min(delay, max(0.0, deadline - now)))
             delay = min(delay * 2, 2.0)
+
+
+def rows_by_ids(
+    con: duckdb.DuckDBPyConnection, sql: str, ids: Sequence[str], chunk: int = 500
+) -> Iterator[tuple[Any, ...]]:
+    """The rows of ``sql``, whose ``{ids}`` stands in an ``article_id IN ({ids})`` filter, for
+    ``ids``: asked as literal lists of at most ``chunk`` ids, which DuckDB looks up in the
+    primary key's index, so only those rows' texts are read (a join with a registered table
+    reads every text of the warehouse; long lists cost more per id)."""
+    for i in range(0, len(ids), chunk):
+        part = list(ids[i : i + chunk])
+        yield from con.execute(sql.format(ids=", ".join("?" * len(part))), part).fetchall()
 
 
 def rollback(con: duckdb.DuckDBPyConnection) -> None:

@@ -23,7 +23,7 @@ from tasks import spool as spool_mod
 from tasks.dedupe import is_material_change
 from warehouse import runs as run_ledger
 from warehouse import stories
-from warehouse.db import connect_writer, rollback
+from warehouse.db import connect_writer, rollback, rows_by_ids
 from warehouse.publish import publish_after_load, published_path
 from warehouse.revisions import merge_revisions
 from warehouse.search_index import SPOOLED as SPOOLED_POSTINGS
@@ -409,18 +409,8 @@ def _keep_material_changes(con: duckdb.DuckDBPyConnection) -> None:
 
 def _texts(con: duckdb.DuckDBPyConnection, ids: list[str]) -> dict[str, tuple[str, str]]:
     """{article_id: (content_hash, text)} of the given articles in the warehouse."""
-    # A literal IN list is looked up in the primary key's index, so only those rows' texts are
-    # read; a join with a registered table reads every text of the warehouse.
-    out: dict[str, tuple[str, str]] = {}
-    for i in range(0, len(ids), 500):  # long lists cost more per id
-        part = ids[i : i + 500]
-        for aid, chash, text in con.execute(
-            "SELECT article_id, content_hash, text FROM articles "
-            f"WHERE article_id IN ({', '.join('?' * len(part))})",
-            part,
-        ).fetchall():
-            out[aid] = (chash, text)
-    return out
+    sql = "SELECT article_id, content_hash, text FROM articles WHERE article_id IN ({ids})"
+    return {aid: (chash, text) for aid, chash, text in rows_by_ids(con, sql, ids)}
 
 
 def _merge_near_duplicates(con: duckdb.DuckDBPyConnection) -> None:

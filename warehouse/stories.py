@@ -30,6 +30,7 @@ import pyarrow as pa
 
 from tasks import boilerplate as bp
 from tasks.minhash import BANDS, band_keys, shingle_hashes, signature
+from warehouse.db import rows_by_ids
 
 MAX_CLUSTERS = 16
 # A spool table asking the loader to recompute every link (backfill rededup; one row).
@@ -148,14 +149,12 @@ def _representatives(
         else:
             _PARTS.move_to_end((aid, chash))
             out[aid] = found
-    for i in range(0, len(missing), 500):  # literal ids: read through the primary key
-        part = missing[i : i + 500]
-        for aid, domain, chash, text in con.execute(
-            "SELECT article_id, coalesce(domain, ''), content_hash, text FROM articles "
-            f"WHERE article_id IN ({', '.join('?' * len(part))})",
-            part,
-        ).fetchall():
-            out[aid] = _PARTS[(aid, chash)] = (domain, bp.units(text))
+    sql = (
+        "SELECT article_id, coalesce(domain, ''), content_hash, text FROM articles "
+        "WHERE article_id IN ({ids})"
+    )
+    for aid, domain, chash, text in rows_by_ids(con, sql, missing):
+        out[aid] = _PARTS[(aid, chash)] = (domain, bp.units(text))
     while len(_PARTS) > _PARTS_MAX:
         _PARTS.popitem(last=False)
     return out
@@ -231,14 +230,12 @@ def link_new(
         candidates.setdefault(aid, {})[root] = (shared / BANDS, root_at, chash)
     firsts = sorted({f for found in by_sentence.values() for f in found})
     known: dict[str, tuple[datetime, str]] = {}
-    for i in range(0, len(firsts), 500):
-        part = firsts[i : i + 500]
-        for aid, chash, at in con.execute(
-            "SELECT article_id, content_hash, ingested_at FROM articles "
-            f"WHERE article_id IN ({', '.join('?' * len(part))}) AND duplicate_of IS NULL",
-            part,
-        ).fetchall():
-            known[aid] = (at, chash)
+    sql = (
+        "SELECT article_id, content_hash, ingested_at FROM articles "
+        "WHERE article_id IN ({ids}) AND duplicate_of IS NULL"
+    )
+    for aid, chash, at in rows_by_ids(con, sql, firsts):
+        known[aid] = (at, chash)
     for _, root, chash, root_at, _ in past:
         known.setdefault(root, (root_at, chash))
     for aid, found in by_sentence.items():
