@@ -38,6 +38,7 @@ from newsflow import progress
 from newsflow.settings import Settings
 from tasks import rededup
 from tasks.errors import retry_transient
+from tasks.extraction_pool import ExtractionPool
 from tasks.hosttimes import HostTimes, merge
 from tasks.records import Batch
 from tasks.sitemaps import SitemapURL
@@ -130,7 +131,7 @@ def read_sitemaps(
     fetch them), counts, request times per host, and the sitemaps read first (those given,
     else the sites'). Unreadable sitemaps are spooled as rejects."""
     from tasks import sitemapscan
-    from tasks.fetch import run_async
+    from tasks.async_bridge import run_async
 
     days = request.days()
     times: HostTimes = {}
@@ -339,7 +340,9 @@ def backfill(
         get_run_logger().error("backfill not started: %s", rejected)
         _PlainRejection.reasons.add(str(rejected))
         return Failed(message=str(rejected))
-    return _run(request, settings)
+    # The days' fetches share one extraction pool (started only if one needs it).
+    with ExtractionPool(settings) as pool, pool.shared():
+        return _run(request, settings)
 
 
 def deployment_schema(schema: ParameterSchema) -> ParameterSchema:

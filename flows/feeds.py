@@ -20,9 +20,12 @@ from flows.observe import feed_health_rows
 from flows.runners import SettingsTaskRunner
 from newsflow import cancel, progress
 from newsflow.settings import Settings
+from tasks.async_bridge import run_async
 from tasks.errors import retry_transient
+from tasks.extraction_pool import ExtractionPool
+from tasks.feed_intake import FeedPoll, poll_feeds
 from tasks.feeds import FeedSpec, entry_candidate, load_feeds_file, select, states_table
-from tasks.fetch import FeedPoll, fetch_and_process, poll_feeds, run_async
+from tasks.fetch import fetch_and_process
 from tasks.hosttimes import HostTimes
 from tasks.normalize import canonical_url, is_http_url
 from tasks.records import Batch, Candidate, RejectRow
@@ -123,7 +126,8 @@ def ingest_feeds(
         if not is_http_url(s.url)
     ]
     specs = [s for s in specs if is_http_url(s.url)]
-    with recorded(summary, settings):
+    # The run's fetch tasks (threads) share one extraction pool, ended with the run.
+    with recorded(summary, settings), ExtractionPool(settings) as pool, pool.shared():
         prior = feed_states(settings, [s.url for s in specs])
         due, quarantined = [], []
         for spec in specs:

@@ -12,6 +12,7 @@ from flows.runners import SettingsTaskRunner
 from newsflow import progress
 from newsflow.settings import Settings
 from tasks.errors import retry_transient
+from tasks.extraction_pool import ExtractionPool
 from tasks.fetch import fetch_and_process
 from tasks.hosttimes import HostTimes
 from tasks.normalize import is_http_url
@@ -49,7 +50,8 @@ def ingest_urls(urls: list[str], settings: Settings | None = None) -> dict:
     summary.items = len(unique)
     progress.advance("pages", 0, len(unique))
     size = settings.batch_size
-    with recorded(summary, settings):
+    # The run's fetch tasks (threads) share one extraction pool, ended with the run.
+    with recorded(summary, settings), ExtractionPool(settings) as pool, pool.shared():
         # The loader merges the parts fetch tasks spool while they fetch (and each task's rest).
         loader = BackgroundLoader(summary, settings)
         loader.follow()

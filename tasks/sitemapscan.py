@@ -1,11 +1,11 @@
 """Backfill from sitemaps: a site's sitemaps, their URLs dated in a range by day, and which of
 those the warehouse has not seen yet.
 
-Reading goes through ``tasks.fetch.sitemap_urls`` (sitemap indexes followed, gzip, robots and
-politeness); a URL's day is its news publication date, else its ``lastmod`` (UTC). A URL the
-warehouse already has (loaded, or seen for an article) is not fetched again, and neither is
-one already rejected: trying failed URLs again is the ``refetch`` backfill's job. So the same
-scan run twice fetches nothing the second time.
+Reading goes through ``tasks.sitemap_intake.sitemap_urls`` (sitemap indexes followed, gzip,
+robots and politeness); a URL's day is its news publication date, else its ``lastmod``
+(UTC). A URL the warehouse already has (loaded, or seen for an article) is not fetched again,
+and neither is one already rejected: trying failed URLs again is the ``refetch`` backfill's
+job. So the same scan run twice fetches nothing the second time.
 """
 
 from __future__ import annotations
@@ -19,11 +19,12 @@ from typing import Any
 from newsflow.settings import Settings
 from tasks.enrich import registered_domain
 from tasks.errors import item_error
-from tasks.fetch import Fetcher, sitemap_urls
+from tasks.fetcher import Fetcher
 from tasks.hosttimes import HostTimes
 from tasks.normalize import canonical_url, is_http_url
 from tasks.records import Candidate, DateClaim, RejectRow
 from tasks.rededup import day_bounds
+from tasks.sitemap_intake import sitemap_urls
 from tasks.sitemaps import SitemapURL
 
 STAGE = "sitemap"  # the rejects' stage for sitemaps that could not be read

@@ -11,35 +11,31 @@ from pathlib import Path
 from typing import Any
 
 from newsflow.settings import Settings
-from tasks.fetch import _extract_job, _reset_pool, extract_in_worker
+from tasks.extraction_pool import ExtractionPool, Failed, extract_job
 from tests.fetch_server import article_html, sample_paragraphs
 
 
-def _hang(html: str, url: str) -> tuple[str, Any]:
+def _hang(html: str, url: str) -> None:
     time.sleep(60)
-    return "ok", None
 
 
-def _segfault(html: str, url: str) -> tuple[str, Any]:
+def _segfault(html: str, url: str) -> None:
     os.kill(os.getpid(), signal.SIGSEGV)
-    return "ok", None
 
 
 def test_hang_crash_then_a_good_page(tmp_path: Path) -> None:
     settings = Settings(db=tmp_path / "n.duckdb", workers=1, _env_file=None)  # type: ignore[call-arg]
     html = article_html("Pool", sample_paragraphs("Narvik"))
 
-    async def go() -> list[tuple[str, Any]]:
+    async def go(pool: ExtractionPool) -> list[Any]:
         return [
-            await extract_in_worker(settings, html, "http://x/1", job=_hang, timeout=3),
-            await extract_in_worker(settings, html, "http://x/2", job=_segfault),
-            await extract_in_worker(settings, html, "http://x/3", job=_extract_job),
+            await pool.run(_hang, html, "http://x/1", timeout=3),
+            await pool.run(_segfault, html, "http://x/2"),
+            await pool.run(extract_job, html, "http://x/3"),
         ]
 
-    try:
-        hung, crashed, good = asyncio.run(go())
-    finally:
-        _reset_pool()
-    assert hung[0] == "error" and hung[1][0] == "extract_timeout"
-    assert crashed[0] == "error" and crashed[1][0] == "extract_crash"
-    assert good[0] == "ok" and "Narvik" in good[1].text
+    with ExtractionPool(settings) as pool:
+        hung, crashed, good = asyncio.run(go(pool))
+    assert isinstance(hung, Failed) and hung.reason == "extract_timeout"
+    assert isinstance(crashed, Failed) and crashed.reason == "extract_crash"
+    assert not isinstance(good, Failed) and "Narvik" in good.text

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from newsflow.settings import Settings
-from tasks.fetch import _reset_pool, fetch_and_process
+from tasks.fetch import fetch_and_process
 from tasks.normalize import article_id, canonical_url
 from tasks.rawpages import page_html
 from tasks.records import Candidate
@@ -31,9 +31,8 @@ def server() -> Iterator[FaultServer]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Iterator[Settings]:
-    yield local_fetch_settings(tmp_path)
-    _reset_pool()
+def settings(tmp_path: Path) -> Settings:
+    return local_fetch_settings(tmp_path)
 
 
 def test_pages_become_rows_raw_pages_and_rejects(server: FaultServer, settings: Settings) -> None:

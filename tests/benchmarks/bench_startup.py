@@ -92,10 +92,10 @@ def _serve(n: int, conn: Connection) -> None:
 def bare_seconds(n: int) -> float:
     """Seconds bare trafilatura.extract takes on the pages, one process, one core, at the
     extraction workers' priority (set-up and first call excluded)."""
-    from tasks.fetch import _lower_priority
+    from tasks.extraction_pool import lower_priority
 
     with ProcessPoolExecutor(
-        1, mp_context=multiprocessing.get_context("spawn"), initializer=_lower_priority
+        1, mp_context=multiprocessing.get_context("spawn"), initializer=lower_priority
     ) as pool:
         return pool.submit(_bare, n).result()
 
