@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from datetime import UTC, datetime
-from typing import Any
 
 from newsflow import cancel, progress
 from newsflow.settings import Settings
@@ -45,7 +44,9 @@ async def poll_feeds(
             state, None, RejectRow(url, "feed", error.reason, error.detail, run_id, now)
         )
 
-    async def one(fetcher: Fetcher, url: str, name: str | None, etag: Any, modified: Any) -> Any:
+    async def one(
+        fetcher: Fetcher, url: str, name: str | None, etag: str | None, modified: str | None
+    ) -> FeedPoll | None:
         async with in_flight:
             polled = datetime.now(UTC)
             if cancel.requested():  # stopping: not polled; its validators stay as they were

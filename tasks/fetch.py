@@ -46,6 +46,15 @@ INLINE_PAGES = 8
 PageHandler = Callable[[Candidate, str, str], Awaitable[None]]
 
 
+async def _stop_fetching(fetching: set[asyncio.Task[Any]]) -> None:
+    """When the run is asked to stop, drop the requests in flight; pages being extracted
+    finish and are kept."""
+    while not cancel.requested():
+        await asyncio.sleep(0.2)
+    for task in list(fetching):
+        task.cancel()
+
+
 async def _fetch_each(
     items: list[Candidate],
     settings: Settings,
@@ -77,7 +86,7 @@ async def _fetch_each(
             try:
                 resp = await fetcher.page(item.url, ticket)
             except asyncio.CancelledError:
-                if cancel.requested():  # dropped by ``stop_fetching``: not fetched
+                if cancel.requested():  # dropped by ``_stop_fetching``: not fetched
                     return
                 raise
             finally:
@@ -94,16 +103,8 @@ async def _fetch_each(
             ticket.release()
             progress.advance("pages", 1)
 
-    async def stop_fetching() -> None:
-        """When the run is asked to stop, drop the requests in flight; pages being
-        extracted finish and are kept."""
-        while not cancel.requested():
-            await asyncio.sleep(0.2)
-        for task in list(fetching):
-            task.cancel()
-
     async with Fetcher(settings, timings=timings) as fetcher:
-        watcher = asyncio.create_task(stop_fetching())
+        watcher = asyncio.create_task(_stop_fetching(fetching))
         try:
             await asyncio.gather(*(one(fetcher, item) for item in items))
         finally:
