@@ -148,6 +148,10 @@ class ExtractionPool:
     def started(self) -> bool:
         return self._executor is not None
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def start(self) -> ProcessPoolExecutor:
         """The running executor, made now if there is none (first use, or after a crash)."""
         with self._lock:
@@ -210,5 +214,7 @@ class ExtractionPool:
 
 
 def shared_pool() -> ExtractionPool | None:
-    """The pool an owner shares with this context (``ExtractionPool.shared``), if any."""
-    return _shared.get()
+    """The pool an owner shares with this context (``ExtractionPool.shared``), if any and
+    still open (a task thread may outlive a failed run's pool)."""
+    pool = _shared.get()
+    return None if pool is None or pool.closed else pool

@@ -80,6 +80,8 @@ def test_a_shared_pool_is_the_one_of_its_context(tmp_path: Path) -> None:
         with ExtractionPool(settings) as inner, inner.shared():
             assert shared_pool() is inner
         assert shared_pool() is pool
+        pool.close()
+        assert shared_pool() is None  # closed: work in this context brings its own
     assert shared_pool() is None
 
 
