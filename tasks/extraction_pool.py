@@ -27,14 +27,12 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from newsflow import cancel
 from newsflow.settings import Settings
 from tasks.errors import BadInput, NewsflowError, item_error
-
-if TYPE_CHECKING:
-    from tasks.extract import Extracted
+from tasks.extract import Extracted, extract
 
 R = TypeVar("R")
 EXTRACT_TIMEOUT = 60.0  # seconds one page may take in extraction before its worker is ended
@@ -61,8 +59,6 @@ Job = Callable[[str, str], "R | Failed"]
 
 def extract_job(html: str, url: str) -> Extracted | Failed:
     """Runs in a worker: what ``extract`` finds in the page, or why it could not."""
-    from tasks.extract import extract
-
     try:
         return extract(html, url)
     except NewsflowError as error:

@@ -5,19 +5,16 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from tasks.articles import merge_page, wall_candidate
 from tasks.enrich import registered_domain
 from tasks.errors import item_error
+from tasks.extract import Extracted
 from tasks.extraction_pool import Failed, extract_job
 from tasks.http import Response
 from tasks.normalize import is_http_url
 from tasks.process import process_candidates
 from tasks.records import Batch, Candidate, RejectRow
-
-if TYPE_CHECKING:
-    from tasks.extract import Extracted
 
 
 def same_site(a: str, b: str) -> bool:
