@@ -20,6 +20,7 @@ from flows.observe import feed_health_rows
 from flows.runners import SettingsTaskRunner
 from newsflow import cancel, progress
 from newsflow.settings import Settings
+from tasks.contract import Table
 from tasks.errors import retry_transient
 from tasks.feeds import FeedSpec, entry_candidate, load_feeds_file, select, states_table
 from tasks.fetch import FeedPoll, fetch_and_process, poll_feeds, run_async
@@ -187,7 +188,7 @@ def ingest_feeds(
             write_batch(
                 Batch(summary.run_id, rejects=rejects),
                 settings.spool,
-                extra={"feed_states": states},
+                extra={Table.FEED_STATES: states},
             )
         )
         summary.spooled_batches = len(spooled)

@@ -20,19 +20,10 @@ from pathlib import Path
 import pyarrow as pa
 
 from tasks import seeds
-from tasks.records import Candidate, RejectRow
+from tasks.contract import Table, to_arrow
+from tasks.records import Candidate, RejectRow, SeedFileRow
 
-TABLE = "seed_files"
-SCHEMA = pa.schema(
-    [
-        ("path", pa.string()),
-        ("size", pa.int64()),
-        ("content_hash", pa.string()),
-        ("items", pa.int64()),
-        ("run_id", pa.string()),
-        ("ingested_at", pa.timestamp("us", tz="UTC")),
-    ]
-)
+TABLE = Table.SEED_FILES
 _CHUNK = 1 << 20
 
 
@@ -100,14 +91,6 @@ def read_with_ledger(
 
 
 def ledger_table(rows: list[tuple[SeedPrint, int]], run_id: str, now: datetime) -> pa.Table:
-    return pa.table(
-        {
-            "path": [p.path for p, _ in rows],
-            "size": [p.size for p, _ in rows],
-            "content_hash": [p.content_hash for p, _ in rows],
-            "items": [n for _, n in rows],
-            "run_id": [run_id] * len(rows),
-            "ingested_at": [now] * len(rows),
-        },
-        schema=SCHEMA,
+    return to_arrow(
+        TABLE, [SeedFileRow(p.path, p.size, p.content_hash, n, run_id, now) for p, n in rows]
     )

@@ -1,7 +1,7 @@
 """The seed-file ledger (table ``seed_files``): merged with the batch that carries the files'
 articles, and asked which files are ingested already.
 
-``merge_seed_files`` runs inside the batch's transaction (``loader._merge``), so a file is in
+``merge_seed_files`` runs inside the batch's transaction (``warehouse/loader.py``), so a file is in
 the ledger exactly when its articles (or its rejects) are in the warehouse. Merging the same
 file twice changes nothing: the first run that read a content keeps the row.
 """
@@ -14,26 +14,20 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from tasks.seedledger import TABLE, SeedPrint
+from tasks.contract import Table
+from tasks.seedledger import SeedPrint
 from warehouse.db import connect_reader
+from warehouse.merges import BatchTables, queries
 
 
-def merge_seed_files(con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table]) -> int:
+def merge_seed_files(batch: BatchTables) -> int:
     """Record a batch's ledger rows (those not recorded yet); returns how many were new."""
-    if TABLE not in tables or tables[TABLE].num_rows == 0:
+    if not batch.has(Table.SEED_FILES):
         return 0
-    before = _count(con)
-    con.execute(
-        f"INSERT INTO seed_files SELECT path, size, content_hash, items, run_id, ingested_at "
-        f"FROM new_{TABLE} QUALIFY row_number() OVER (PARTITION BY path, content_hash) = 1 "
-        "ON CONFLICT (path, content_hash) DO NOTHING"
-    )
-    return _count(con) - before
-
-
-def _count(con: duckdb.DuckDBPyConnection) -> int:
-    row = con.execute("SELECT count(*) FROM seed_files").fetchone()
-    return int(row[0]) if row else 0
+    sql = queries("seed_files")
+    before = batch.count(sql["count"])
+    batch.con.execute(sql["seed_files"])
+    return batch.count(sql["count"]) - before
 
 
 def ingested_keys(
