@@ -35,6 +35,14 @@ def with_column(column: str) -> dict[str, str]:
     return {"on_revision": f"with:{column}"}
 
 
+WORDS_PER_MINUTE = 230  # adult silent reading of non-fiction (Brysbaert 2019: 238)
+
+
+def reading_minutes(words: int) -> int:
+    """Whole minutes to read ``words`` words, at least 1 for any text."""
+    return max(1, round(words / WORDS_PER_MINUTE)) if words else 0
+
+
 @dataclass(frozen=True, slots=True)
 class DateClaim:
     """A date some source asserts for an article, and which source asserted it."""
@@ -116,7 +124,8 @@ class ArticleRow:
     categories: list[str] = field(default_factory=list, metadata=KEEP)
     canonical_link: str | None = field(default=None, metadata=KEEP)
     access_status: str = "full"
-    reading_minutes: int = field(default=0, metadata=INT32)
+    # None: derived from word_count (``reading_minutes``) when the row is made
+    reading_minutes: int | None = field(default=None, metadata=INT32)
     extractor: str | None = None
     # JSON: which source gave tags, authors, image, title
     provenance: str | None = field(default=None, metadata=KEEP)
@@ -126,6 +135,10 @@ class ArticleRow:
     # The text's distinct shingle hashes (tasks.minhash.shingle_array) when it has bands,
     # so the loader verifies near-duplicate candidates without re-reading the text.
     shingles: Any = field(default=None, metadata={**SPOOL_ONLY, "arrow": "list[int]"})
+
+    def __post_init__(self) -> None:
+        if self.reading_minutes is None:
+            self.reading_minutes = reading_minutes(self.word_count)
 
 
 @dataclass(frozen=True, slots=True)
