@@ -235,6 +235,19 @@ class SeedFileRow:
     ingested_at: datetime
 
 
+@dataclass(frozen=True)
+class SeedPrint:
+    """A seed file as the ledger knows it (tasks/seedledger.py ``fingerprint``)."""
+
+    path: str  # absolute
+    size: int
+    content_hash: str  # SHA-256, hex
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.path, self.content_hash
+
+
 @dataclass(frozen=True, slots=True)
 class PostingRow:
     """A search-index posting: a stemmed term's counts in one article's title and text."""

@@ -13,7 +13,6 @@ import hashlib
 import os
 import stat
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,23 +20,10 @@ import pyarrow as pa
 
 from tasks import seeds
 from tasks.contract import Table, to_arrow
-from tasks.records import Candidate, RejectRow, SeedFileRow
+from tasks.records import Candidate, RejectRow, SeedFileRow, SeedPrint
 
 TABLE = Table.SEED_FILES
 _CHUNK = 1 << 20
-
-
-@dataclass(frozen=True)
-class SeedPrint:
-    """A seed file as the ledger knows it."""
-
-    path: str  # absolute
-    size: int
-    content_hash: str  # SHA-256, hex
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return self.path, self.content_hash
 
 
 def fingerprint(path: Path, max_bytes: int = seeds.DEFAULT_MAX_BYTES) -> SeedPrint | None:

@@ -17,7 +17,6 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -55,21 +54,17 @@ def _fs(spool: str) -> tuple[fsspec.AbstractFileSystem, str]:
     return fs, root.rstrip("/")
 
 
-Postings = Callable[[pa.Table], pa.Table]
-
-
 def write_batch(
     batch: Batch,
     spool: str,
     *,
     extra: dict[Table, pa.Table] | None = None,
-    postings: Postings | None = None,
 ) -> SpooledBatch:
     """Write a batch into the spool and return its id; the manifest goes last.
 
-    ``postings``: the search index's postings of the batch's articles
-    (``tasks.postings.batch_postings`` by default), spooled so that the single loader only
-    appends them instead of tokenizing every text itself."""
+    With the batch's tables go ``extra`` tables and the search postings of its articles
+    (``tasks/postings.py``): the single loader only appends those instead of tokenizing
+    every text itself."""
     fs, root = _fs(spool)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
     batch_id = f"{stamp}-{uuid.uuid4().hex[:12]}"
@@ -79,7 +74,7 @@ def write_batch(
         name: contract.to_arrow(name, getattr(batch, name)) for name in BATCH_TABLES
     }
     if tables[Table.ARTICLES].num_rows:
-        tables[Table.POSTINGS] = (postings or batch_postings)(tables[Table.ARTICLES])
+        tables[Table.POSTINGS] = batch_postings(tables[Table.ARTICLES])
     tables.update({Table(name): table for name, table in (extra or {}).items()})
     counts: dict[str, int] = {}
     for name, table in tables.items():

@@ -5,6 +5,10 @@ records the batch in ``spool_batches`` and commits; only then is the batch's fol
 A crash at any point leaves either an unloaded batch (loaded next time) or a loaded batch
 still in the spool (recognized by ``spool_batches`` and removed). Every merge is keyed on
 natural keys besides, so loading the same rows twice changes nothing.
+
+The loader keeps the transaction and that ledger; each table family has its merge in
+``warehouse/merges/`` (its SQL in a ``.sql`` file beside it), over the spool contract's
+tables (``tasks/contract.py``), inserting by column name.
 """
 
 from __future__ import annotations
@@ -22,10 +26,18 @@ from tasks.records import RunRow
 from warehouse import runs as run_ledger
 from warehouse.db import connect_writer, rollback
 from warehouse.loadreport import LoadReport
-from warehouse.merges import BatchTables, articles, attachments, feeds, rejects, revisions, runs
+from warehouse.merges import (
+    BatchTables,
+    articles,
+    attachments,
+    feeds,
+    rejects,
+    revisions,
+    runs,
+    seed_files,
+)
 from warehouse.publish import publish_after_load, published_path
 from warehouse.search_index import merge_search_index
-from warehouse.seedfiles import merge_seed_files
 from warehouse.stories import Representatives
 
 __all__ = ["LoadReport", "RunRow", "load_batches", "load_spool"]
@@ -37,10 +49,6 @@ def _search_index(batch: BatchTables) -> None:
     merge_search_index(batch.con, spooled=Table.POSTINGS in batch.tables)
 
 
-def _seed_files(batch: BatchTables) -> None:
-    merge_seed_files(batch)  # the seed-file ledger, with the files' articles
-
-
 # The merges after the articles family, in order: each reads the batch's tables it needs.
 _MERGES: tuple[Callable[[BatchTables], None], ...] = (
     attachments.merge,
@@ -49,7 +57,7 @@ _MERGES: tuple[Callable[[BatchTables], None], ...] = (
     revisions.merge_relink,
     _search_index,
     feeds.merge,
-    _seed_files,
+    seed_files.merge,
     runs.merge,
 )
 

@@ -1,9 +1,5 @@
-"""The seed-file ledger (table ``seed_files``): merged with the batch that carries the files'
-articles, and asked which files are ingested already.
-
-``merge_seed_files`` runs inside the batch's transaction (``warehouse/loader.py``), so a file is in
-the ledger exactly when its articles (or its rejects) are in the warehouse. Merging the same
-file twice changes nothing: the first run that read a content keeps the row.
+"""The seed-file ledger (table ``seed_files``), asked which files are ingested already; the
+loader merges it with the batch that carries the files' articles (warehouse/merges/seed_files.py).
 """
 
 from __future__ import annotations
@@ -14,20 +10,8 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from tasks.contract import Table
-from tasks.seedledger import SeedPrint
+from tasks.records import SeedPrint
 from warehouse.db import connect_reader
-from warehouse.merges import BatchTables, queries
-
-
-def merge_seed_files(batch: BatchTables) -> int:
-    """Record a batch's ledger rows (those not recorded yet); returns how many were new."""
-    if not batch.has(Table.SEED_FILES):
-        return 0
-    sql = queries("seed_files")
-    before = batch.count(sql["count"])
-    batch.con.execute(sql["seed_files"])
-    return batch.count(sql["count"]) - before
 
 
 def ingested_keys(

@@ -1,6 +1,3 @@
--- name: count
-SELECT count(*) FROM seed_files;
-
 -- name: seed_files
 -- The first run that read a content keeps the row.
 INSERT INTO seed_files BY NAME
