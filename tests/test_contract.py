@@ -12,10 +12,14 @@ import duckdb
 import pyarrow as pa
 import pytest
 
+from newsflow.settings import Settings
 from tasks import contract
-from tasks.contract import Table
-from tasks.records import ArticleRow
-from warehouse.db import migrate
+from tasks.contract import Table, to_arrow
+from tasks.records import ArticleRow, Batch, RunRow
+from tasks.spool import write_batch
+from warehouse import runs as run_ledger
+from warehouse.db import connect_writer, migrate
+from warehouse.loader import load_spool
 
 ROOT = Path(__file__).resolve().parents[1]
 CODE = {".py", ".sql", ".toml", ".cfg", ".ini", ".sh", ".yaml", ".yml", ".json"}
@@ -123,3 +127,25 @@ def test_an_older_batch_gets_the_columns_it_lacks_as_nulls() -> None:
     conformed = contract.conform(Table.ARTICLES, table)
     assert conformed.column("reading_minutes").to_pylist() == [None]
     assert conformed.column("article_id").to_pylist() == ["a1"]
+
+
+def test_a_run_row_spooled_by_a_worker_is_merged_by_name(settings: Settings) -> None:
+    # A work-pool worker leaves loading to the loader: its run's row travels in the spool
+    # (Table.RUNS) and replaces the row's state, while the loader credits the batch counts.
+    started = datetime(2026, 1, 1, 8, tzinfo=UTC)
+    con = connect_writer(settings.db, 10)
+    run_ledger.start_run(con, "worker-run", "ingest-urls", started)
+    con.close()
+    run = RunRow("worker-run", "ingest-urls", started, started.replace(hour=9), "completed", 4)
+    write_batch(
+        Batch("worker-run"), settings.spool, extra={Table.RUNS: to_arrow(Table.RUNS, [run])}
+    )
+    report = load_spool(settings.db, settings.spool, lock_wait=10)
+    assert report.batches == 1
+    con = duckdb.connect(str(settings.db), read_only=True)
+    row = con.execute(
+        "SELECT flow, started_at, finished_at, status, items, batches, pid IS NOT NULL "
+        "FROM runs WHERE run_id = 'worker-run'"
+    ).fetchone()
+    con.close()
+    assert row == ("ingest-urls", started, started.replace(hour=9), "completed", 4, 1, True)
