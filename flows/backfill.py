@@ -37,10 +37,11 @@ from flows.common import BackgroundLoader, RunSummary, bounded_map, current_run_
 from newsflow import progress
 from newsflow.settings import Settings
 from tasks import rededup
+from tasks.contract import Table, to_arrow
 from tasks.errors import retry_transient
 from tasks.extraction_pool import ExtractionPool
 from tasks.hosttimes import HostTimes, merge
-from tasks.records import Batch
+from tasks.records import Batch, RelinkRow
 from tasks.sitemaps import SitemapURL
 from tasks.spool import write_batch
 
@@ -68,7 +69,7 @@ def rededup_day(
     size = settings.batch_size
     for i in range(0, len(stored), size):
         table = rededup.revise(stored[i : i + size])
-        write_batch(Batch(run_id=run_id), settings.spool, extra={rededup.REVISIONS: table})
+        write_batch(Batch(run_id=run_id), settings.spool, extra={Table.REVISIONS: table})
     return len(stored)
 
 
@@ -79,12 +80,8 @@ def request_relink(run_id: str, settings: Settings) -> None:
     (warehouse/stories.py ``relink``)."""
     from datetime import UTC, datetime
 
-    import pyarrow as pa
-
-    from warehouse.stories import RELINK, RELINK_SCHEMA
-
-    table = pa.table({"run_id": [run_id], "requested_at": [datetime.now(UTC)]}, RELINK_SCHEMA)
-    write_batch(Batch(run_id=run_id), settings.spool, extra={RELINK: table})
+    table = to_arrow(Table.RELINK, [RelinkRow(run_id, datetime.now(UTC))])
+    write_batch(Batch(run_id=run_id), settings.spool, extra={Table.RELINK: table})
 
 
 @task(

@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import duckdb
-import pyarrow as pa
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
 from prefect.futures import PrefectFuture
@@ -24,6 +23,7 @@ from flows.report import summary_extras
 from newsflow import cancel
 from newsflow.settings import Settings
 from tasks import spool as spool_mod
+from tasks.contract import Table, to_arrow
 from tasks.hosttimes import HostStat, HostTimes, merge
 from tasks.records import Batch
 from tasks.spool import write_batch
@@ -342,21 +342,6 @@ def _lock_reporter(settings: Settings) -> Callable[[str, float], None]:
     return on_wait
 
 
-def run_table(run: RunRow) -> pa.Table:
-    """A run's row as a spool table, for the loader to record."""
-    ts = pa.timestamp("us", tz="UTC")
-    return pa.table(
-        {
-            "run_id": pa.array([run.run_id]),
-            "flow": pa.array([run.flow]),
-            "started_at": pa.array([run.started_at], ts),
-            "finished_at": pa.array([run.finished_at], ts),
-            "status": pa.array([run.status]),
-            "items": pa.array([run.items], pa.int64()),
-        }
-    )
-
-
 def finish(
     summary: RunSummary,
     settings: Settings,
@@ -386,7 +371,9 @@ def finish(
         summary.load.skipped_batches += loaded_before.skipped_batches
         summary.load.revised += loaded_before.revised
     else:  # a work-pool worker: the run's row travels through the spool like every write
-        write_batch(Batch(summary.run_id), settings.spool, extra={"runs": run_table(run)})
+        write_batch(
+            Batch(summary.run_id), settings.spool, extra={Table.RUNS: to_arrow(Table.RUNS, [run])}
+        )
         summary.spooled_batches += 1
     observe.publish(summary, settings)
     create_markdown_artifact(

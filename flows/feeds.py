@@ -21,6 +21,7 @@ from flows.runners import SettingsTaskRunner
 from newsflow import cancel, progress
 from newsflow.settings import Settings
 from tasks.async_bridge import run_async
+from tasks.contract import Table
 from tasks.errors import retry_transient
 from tasks.extraction_pool import ExtractionPool
 from tasks.feed_intake import FeedPoll, poll_feeds
@@ -191,7 +192,7 @@ def ingest_feeds(
             write_batch(
                 Batch(summary.run_id, rejects=rejects),
                 settings.spool,
-                extra={"feed_states": states},
+                extra={Table.FEED_STATES: states},
             )
         )
         summary.spooled_batches = len(spooled)

@@ -16,20 +16,12 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from tasks.contract import Table, to_arrow
 from tasks.enrich import detect_language, registered_domain
 from tasks.normalize import content_hash, word_count
+from tasks.records import RevisionRow
 
-REVISIONS = "revisions"
-REVISION_SCHEMA = pa.schema(
-    [
-        ("article_id", pa.string()),
-        ("domain", pa.string()),
-        ("language", pa.string()),
-        ("language_confidence", pa.float64()),
-        ("word_count", pa.int64()),
-        ("content_hash", pa.string()),
-    ]
-)
+REVISIONS = Table.REVISIONS
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,16 +109,20 @@ def select_day_pages(
 
 def revise(articles: list[StoredArticle]) -> pa.Table:
     """What dedup and enrichment make of the stored texts today."""
-    columns: dict[str, list[Any]] = {name: [] for name in REVISION_SCHEMA.names}
+    rows = []
     for article in articles:
         language, confidence = detect_language(article.text)
-        columns["article_id"].append(article.article_id)
-        columns["domain"].append(registered_domain(article.canonical_url))
-        columns["language"].append(language)
-        columns["language_confidence"].append(confidence)
-        columns["word_count"].append(word_count(article.text))
-        columns["content_hash"].append(content_hash(article.text))
-    return pa.table(columns, schema=REVISION_SCHEMA)
+        rows.append(
+            RevisionRow(
+                article.article_id,
+                registered_domain(article.canonical_url),
+                language,
+                confidence,
+                word_count(article.text),
+                content_hash(article.text),
+            )
+        )
+    return to_arrow(Table.REVISIONS, rows)
 
 
 def normalize_domain(value: str) -> str:
