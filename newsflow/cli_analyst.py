@@ -3,6 +3,9 @@
 They read the published copy (``news.published.duckdb`` beside the warehouse), never the live
 warehouse, so they run while ingestion runs and never block the loader. The copy is refreshed
 after every load; ``--refresh`` refreshes it first (that briefly needs the writer's lock).
+
+The warehouse modules (and DuckDB) are imported inside the commands: ``newsflow --help`` and
+the other commands never load them.
 """
 
 from __future__ import annotations

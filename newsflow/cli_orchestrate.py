@@ -24,6 +24,7 @@ from newsflow.cli_common import (
     print_summary,
     run_flow,
 )
+from newsflow.runtime import ServerError, configured_api, prefect_home, start
 
 API_HELP = (
     "start one in another terminal with `prefect server start` (it keeps its SQLite database "
@@ -38,8 +39,6 @@ def _check_api(settings: Any) -> str:
     server answers there; else exit with advice."""
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL
-
-    from newsflow.runtime import ServerError, configured_api, prefect_home, start
 
     url = configured_api()
     if not url and settings.prefect_server == "local":

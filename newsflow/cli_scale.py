@@ -1,4 +1,8 @@
-"""``newsflow deploy-pool``: the deployments for running on a Prefect work pool."""
+"""``newsflow deploy-pool``: the deployments for running on a Prefect work pool.
+
+Prefect and the deployments are imported inside the command: ``main`` sets Prefect's defaults
+in the environment first, and Prefect reads them at import.
+"""
 
 from __future__ import annotations
 
