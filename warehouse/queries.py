@@ -12,14 +12,16 @@ import logging
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from tasks import rededup, sitemapscan
+from tasks.enrich import registered_domain
 from tasks.normalize import canonical_url
+from tasks.rededup import StoredArticle, day_bounds
 from tasks.sitemaps import SitemapURL
 from warehouse import runs as run_ledger
 from warehouse.db import connect_reader, connect_writer
@@ -133,43 +135,141 @@ def known_sites(db: Path, domains: list[str], *, wait: float) -> set[str]:
     return found
 
 
-# -- the backfill's days (the selections are the stage's, tasks/rededup.py) ------------------
+# -- the backfill's days ----------------------------------------------------------------------
 
 
 def day_articles(
     db: Path, wait: float, day: date, domains: list[str], feeds: list[str]
-) -> list[rededup.StoredArticle]:
-    """The stored articles of a publication day, as the rededup stage recomputes them."""
-    if not db.exists():
-        return []
-    with _reading(db, wait) as con:
-        return rededup.select_day(con, day, domains, feeds)
+) -> list[StoredArticle]:
+    """Articles published on ``day`` (UTC), optionally only of some domains or feeds, as the
+    rededup stage recomputes them."""
+    select = "SELECT a.article_id, a.canonical_url, a.text FROM articles a"
+    return [StoredArticle(*row) for row in _day_rows(db, wait, select, day, domains, feeds)]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPage:
+    article_id: str
+    url: str
+    canonical_url: str
+    origin: str
+    fetched_at: datetime
+    html_zstd: bytes
+
+
+def _filters(domains: list[str] | None, feeds: list[str] | None) -> tuple[str, list[Any]]:
+    sql, params = "", []
+    if domains:
+        sql += " AND a.domain IN (SELECT unnest(?::VARCHAR[]))"
+        params.append(domains)
+    if feeds:
+        sql += (
+            " AND a.article_id IN (SELECT article_id FROM article_sightings "
+            "WHERE feed_url IN (SELECT unnest(?::VARCHAR[])))"
+        )
+        params.append(feeds)
+    return sql, params
 
 
 def day_pages(
     db: Path, wait: float, day: date, domains: list[str], feeds: list[str]
-) -> list[rededup.StoredPage]:
-    """The stored pages of a publication day's articles, for extracting again."""
+) -> list[StoredPage]:
+    """The latest stored HTML of every article published on ``day`` (UTC) that has one."""
+    select = (
+        "SELECT a.article_id, a.url, a.canonical_url, a.origin, p.fetched_at, p.html_zstd "
+        "FROM articles a JOIN (SELECT article_id, arg_max(html_zstd, fetched_at) AS html_zstd, "
+        "  max(fetched_at) AS fetched_at FROM raw_pages WHERE article_id IS NOT NULL "
+        "  GROUP BY article_id) p USING (article_id)"
+    )
+    return [StoredPage(*row) for row in _day_rows(db, wait, select, day, domains, feeds)]
+
+
+def _day_rows(
+    db: Path, wait: float, select: str, day: date, domains: list[str], feeds: list[str]
+) -> list[tuple[Any, ...]]:
+    """``select`` (over ``articles a``) for the articles published on ``day`` (UTC), of
+    ``domains`` and seen in ``feeds`` if given, in article id order."""
     if not db.exists():
         return []
+    start, end = day_bounds(day)
+    where, params = _filters(domains, feeds)
     with _reading(db, wait) as con:
-        return rededup.select_day_pages(con, day, domains, feeds)
+        rows: list[tuple[Any, ...]] = con.execute(
+            f"{select} WHERE a.published_at >= ? AND a.published_at < ?{where} "
+            "ORDER BY a.article_id",
+            [start, end, *params],
+        ).fetchall()
+    return rows
+
+
+# Reasons no second try can change (the URL itself is unusable, or never to be fetched).
+NEVER_REFETCH = ("bad_url", "blocked_private")
 
 
 def failed_urls(db: Path, wait: float, day: date, domains: list[str]) -> list[str]:
-    """URLs that failed on ``day`` and are still not loaded."""
+    """URLs whose fetch or extraction failed on ``day`` (UTC) and that are still not loaded
+    (neither as an article's URL nor as a URL seen for one), optionally of some domains."""
     if not db.exists():
         return []
+    start, end = day_bounds(day)
     with _reading(db, wait) as con:
-        return rededup.select_failed(con, day, domains)
+        rows = con.execute(
+            "SELECT DISTINCT source FROM rejects WHERE rejected_at >= ? AND rejected_at < ? "
+            "AND stage IN ('fetch', 'extract') AND reason NOT IN (SELECT unnest(?::VARCHAR[])) "
+            "AND (source LIKE 'http://%' OR source LIKE 'https://%') "
+            "AND source NOT IN (SELECT url FROM articles UNION ALL SELECT canonical_url "
+            "  FROM articles UNION ALL SELECT url_seen FROM article_sightings) ORDER BY source",
+            [start, end, list(NEVER_REFETCH)],
+        ).fetchall()
+    urls = [str(r[0]) for r in rows]
+    if domains:
+        wanted = set(domains)
+        urls = [u for u in urls if registered_domain(u) in wanted]
+    return urls
 
 
-def unseen_sitemap_urls(db: Path, wait: float, entries: list[SitemapURL]) -> sitemapscan.Unseen:
-    """The sitemap entries the warehouse has neither loaded nor rejected."""
+@dataclass
+class Unseen:
+    """A day's sitemap URLs: those to fetch, and how many the warehouse has already."""
+
+    fresh: list[SitemapURL]
+    loaded: int  # already articles (or seen for one)
+    failed: int  # already rejected: for the refetch backfill
+
+
+def unseen_sitemap_urls(db: Path, wait: float, entries: list[SitemapURL]) -> Unseen:
+    """The entries the warehouse has neither loaded nor rejected (all of them when there is
+    no warehouse yet)."""
     if not db.exists():
-        return sitemapscan.Unseen(list(entries), 0, 0)
+        return Unseen(list(entries), 0, 0)
+    if not entries:
+        return Unseen([], 0, 0)
+    keys = sorted({e.loc for e in entries} | {canonical_url(e.loc) for e in entries})
     with _reading(db, wait) as con:
-        return sitemapscan.unseen(con, entries)
+        loaded = _present(
+            con,
+            keys,
+            "SELECT canonical_url FROM articles UNION ALL SELECT url FROM articles "
+            "UNION ALL SELECT url_seen FROM article_sightings",
+        )
+        failed = _present(con, keys, "SELECT source FROM rejects")
+    fresh: list[SitemapURL] = []
+    n_loaded = n_failed = 0
+    for entry in entries:
+        if entry.loc in loaded or canonical_url(entry.loc) in loaded:
+            n_loaded += 1
+        elif entry.loc in failed or canonical_url(entry.loc) in failed:
+            n_failed += 1
+        else:
+            fresh.append(entry)
+    return Unseen(fresh, n_loaded, n_failed)
+
+
+def _present(con: duckdb.DuckDBPyConnection, keys: list[str], sql: str) -> set[str]:
+    rows = con.execute(
+        f"SELECT k FROM (SELECT unnest(?::VARCHAR[]) AS k) WHERE k IN ({sql})", [keys]
+    ).fetchall()
+    return {str(r[0]) for r in rows}
 
 
 # -- the run's row ---------------------------------------------------------------------------
