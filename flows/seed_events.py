@@ -23,9 +23,8 @@ from prefect.events import emit_event
 from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter
 from prefect.logging import get_run_logger
 
-from flows.lifecycle import current_run_id
 from flows.seeds import ingest_seeds
-from flows.summary import RunSummary
+from flows.summary import NoSeedFiles, RunSummary
 from newsflow.settings import Settings
 from tasks import seedledger
 from warehouse import seedfiles
@@ -93,7 +92,7 @@ def ingest_seed_batch(
     since: datetime | None = None,
     window_seconds: float = 10.0,
     settings: Settings | None = None,
-) -> RunSummary:
+) -> RunSummary | NoSeedFiles:
     """Ingest the seed files announced in one burst of ``newsflow.seed.created`` events."""
     logger = get_run_logger()
     files = set(paths)
@@ -115,7 +114,7 @@ def ingest_seed_batch(
         logger.info("%d seed files are in the ledger already", len(existing) - len(fresh))
     logger.info("ingesting %d seed files", len(fresh))
     if not fresh:
-        return RunSummary(run_id=current_run_id(), flow="ingest-seed-batch")
+        return NoSeedFiles()
     return ingest_seeds(paths=fresh, settings=settings)
 
 

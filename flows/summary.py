@@ -2,11 +2,13 @@
 Prefect artifact). The terminal's rendering is the command line's (newsflow/cli_common.py).
 
 Code reads the fields; ``summary["load"]["loaded"]`` still reads the plain-data view
-(``as_dict``) for scripts written against the dicts flows used to return.
+(``as_dict``), and a summary equals that plain data, for scripts written against the dicts
+flows used to return.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -18,8 +20,18 @@ SLOWEST_HOSTS = 5
 
 
 class PlainView:
-    """Read access by key to the dataclass's plain data (``asdict``), for callers that
-    treat a summary as the dict it once was."""
+    """Read access by key to the dataclass's plain data (``asdict``), and equality with it,
+    for callers that treat a summary as the dict it once was. (Subclasses are dataclasses
+    with ``eq=False``, so this equality holds.)"""
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, PlainView):
+            return type(self) is type(other) and self.as_dict() == other.as_dict()
+        if isinstance(other, Mapping):
+            return self.as_dict() == dict(other)
+        return NotImplemented
 
     def as_dict(self) -> dict[str, Any]:
         plain: dict[str, Any] = asdict(self)  # type: ignore[call-overload]
@@ -60,7 +72,7 @@ class SitemapTally:
     fetched: int = 0
 
 
-@dataclass
+@dataclass(eq=False)
 class RunSummary(PlainView):
     """What a flow run did; returned to the caller and published as an artifact."""
 
@@ -97,7 +109,15 @@ class RunSummary(PlainView):
         return markdown(self)
 
 
-@dataclass
+@dataclass(eq=False)
+class NoSeedFiles(PlainView):
+    """An ``ingest-seed-batch`` run whose announced files were all ingested before (or gone):
+    no ``ingest-seeds`` run, nothing considered."""
+
+    items: int = 0
+
+
+@dataclass(eq=False)
 class MaintenanceReport(PlainView):
     """What a ``maintenance`` run found and did."""
 

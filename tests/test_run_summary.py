@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.summary import FeedTally, MaintenanceReport, RunSummary, SitemapTally
+from flows.summary import FeedTally, MaintenanceReport, NoSeedFiles, RunSummary, SitemapTally
 from newsflow import cli_common
 
 
@@ -56,3 +56,10 @@ def test_terminal_feed_line() -> None:
         "feeds: 3 polled, 1 with a new response, 1 not modified (304), 1 failed, 0 quarantined "
         "and skipped; 7 entries, 0 already in the warehouse"
     ) in _printed(summary)
+
+
+def test_a_summary_equals_its_plain_data() -> None:
+    summary = RunSummary(run_id="r6", flow="load-spool", items=1)
+    assert summary == summary.as_dict() and summary != {"items": 1}
+    assert summary != RunSummary(run_id="r7", flow="load-spool", items=1)
+    assert NoSeedFiles() == {"items": 0} and NoSeedFiles()["items"] == 0
