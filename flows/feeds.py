@@ -15,9 +15,12 @@ from typing import Any
 from prefect import flow, task
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.common import BackgroundLoader, RunSummary, current_run_id, finish, outcome, recorded
+from flows.fanout import chunked
+from flows.lifecycle import current_run_id, finish, outcome, recorded
+from flows.loading import BackgroundLoader
 from flows.observe import feed_health_rows
 from flows.runners import SettingsTaskRunner
+from flows.summary import FeedTally, RunSummary
 from newsflow import cancel, progress
 from newsflow.settings import Settings
 from tasks.async_bridge import run_async
@@ -31,8 +34,12 @@ from tasks.hosttimes import HostTimes
 from tasks.normalize import canonical_url, is_http_url
 from tasks.records import Batch, Candidate, RejectRow
 from tasks.spool import SpooledBatch, write_batch
+from warehouse import queries
 
 DEFAULT_FEEDS_FILE = "seeds/feeds.toml"
+
+# A feed to poll: url, name, and the validators of its last answer (etag, last-modified).
+DueFeed = tuple[str, str | None, str | None, str | None]
 
 
 def resolve_feeds(
@@ -43,48 +50,6 @@ def resolve_feeds(
         return [FeedSpec(url=u) for u in dict.fromkeys(feeds)]
     specs = load_feeds_file(Path(feeds_file or DEFAULT_FEEDS_FILE)).feeds
     return select(specs, tags)
-
-
-def _warehouse_rows(settings: Settings, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
-    """Rows from the warehouse, read-only; none when there is no warehouse yet."""
-    from warehouse.db import connect_reader
-
-    if not settings.db.exists():
-        return []
-    con = connect_reader(settings.db, wait=settings.lock_wait)
-    try:
-        rows: list[tuple[Any, ...]] = con.execute(sql, params).fetchall()
-        return rows
-    except Exception:  # a warehouse from before the feed columns: nothing known yet
-        return []
-    finally:
-        con.close()
-
-
-def feed_states(settings: Settings, urls: list[str]) -> dict[str, tuple[Any, ...]]:
-    """url -> (etag, last_modified, quarantined_until) from the warehouse."""
-    rows = _warehouse_rows(
-        settings,
-        "SELECT url, etag, last_modified, quarantined_until FROM feeds WHERE url IN "
-        "(SELECT unnest(?::VARCHAR[]))",
-        [urls],
-    )
-    return {r[0]: r[1:] for r in rows}
-
-
-def known_articles(settings: Settings, canonicals: list[str], urls: list[str]) -> dict[str, str]:
-    """canonical URL of a link -> article_id, for links already loaded (by canonical URL or
-    as a URL seen before, e.g. a feed link that redirects to the article)."""
-    rows = _warehouse_rows(
-        settings,
-        "SELECT canonical_url, article_id FROM articles WHERE canonical_url IN "
-        "(SELECT unnest(?::VARCHAR[])) UNION ALL "
-        "SELECT url_seen, any_value(article_id) FROM article_sightings WHERE url_seen IN "
-        "(SELECT unnest(?::VARCHAR[])) GROUP BY url_seen",
-        [canonicals, urls],
-    )
-    found = {canonical_url(key): aid for key, aid in rows}
-    return found
 
 
 @task(name="poll-feeds", retries=1, retry_condition_fn=retry_transient)
@@ -114,7 +79,7 @@ def ingest_feeds(
     feeds_file: str | None = None,
     tags: list[str] | None = None,
     settings: Settings | None = None,
-) -> dict:
+) -> RunSummary:
     """Poll feeds (``feeds``, else those of ``feeds_file`` with any of ``tags``) and ingest
     their new entries."""
     settings = settings or Settings()
@@ -129,83 +94,130 @@ def ingest_feeds(
     specs = [s for s in specs if is_http_url(s.url)]
     # The run's fetch tasks (threads) share one extraction pool, ended with the run.
     with recorded(summary, settings), ExtractionPool(settings) as pool, pool.shared():
-        prior = feed_states(settings, [s.url for s in specs])
-        due, quarantined = [], []
-        for spec in specs:
-            etag, modified, until = prior.get(spec.url, (None, None, None))
-            if until is not None and until > now:
-                quarantined.append(spec.url)
-            else:
-                due.append((spec.url, spec.name, etag, modified))
-        progress.advance("feeds", 0, len(due))
-        polls: list[FeedPoll] = []
-        size = settings.batch_size
-        for poll_future in [
-            poll_feeds_task.submit(due[i : i + size], summary.run_id, settings)
-            for i in range(0, len(due), size)
-        ]:
-            polled, times = poll_future.result()
-            polls.extend(polled)
-            summary.add_hosts(times)
-        items: list[Candidate] = []
-        for poll in polls:
-            if poll.reject is not None:
-                rejects.append(poll.reject)
-            for entry in poll.parsed.entries if poll.parsed else []:
-                item = entry_candidate(entry, poll.state.url, now)
-                if item is None:
-                    detail = f"entry {entry.guid or entry.title or '?'} has no http(s) link"
-                    rejects.append(
-                        RejectRow(
-                            poll.state.url, "feed", "no_link", detail[:500], summary.run_id, now
-                        )
-                    )
-                else:
-                    items.append(item)
+        prior = queries.feed_validators(settings.db, settings.lock_wait, [s.url for s in specs])
+        due, quarantined = _due(specs, prior, now)
+        polls = _poll(due, summary, settings)
+        items = _entries(polls, summary.run_id, now, rejects)
         summary.items = len(items)
-        progress.advance("pages", 0, len(items))
         keys = [canonical_url(i.url) for i in items]
-        known = known_articles(settings, keys, [i.url for i in items])
+        known = queries.known_articles(
+            settings.db, settings.lock_wait, keys, [i.url for i in items]
+        )
         # The loader merges the parts fetch tasks spool while they fetch (and each task's rest).
         loader = BackgroundLoader(summary, settings)
         loader.follow()
-        futures = [
-            fetch_entries_task.submit(
-                items[i : i + size],
-                {k: known[k] for k in keys[i : i + size] if k in known},
-                summary.run_id,
-                settings,
-            )
-            for i in range(0, len(items), size)
-        ]
-        spooled = []
-        for future in futures:
-            entries, times = future.result()
-            spooled.append(entries)
-            loader.submit(entries.batch_id)
-            summary.add_hosts(times)
-        # Written last: validators and health are stored only with (after) the entries' batches.
-        # A cancelled run stores none: the next poll reads every feed again (no 304 for
-        # entries this run did not fetch), and entries already loaded are only sighted.
-        states = states_table([] if cancel.requested() else [p.state for p in polls])
-        spooled.append(
-            write_batch(
-                Batch(summary.run_id, rejects=rejects),
-                settings.spool,
-                extra={Table.FEED_STATES: states},
-            )
-        )
-        summary.spooled_batches = len(spooled)
+        _fetch(items, keys, known, summary, settings, loader)
+        _store_feed_states(polls, rejects, summary, settings)
         summary.feed_health = feed_health_rows([p.state for p in polls], prior, quarantined)
-        result = finish(summary, settings, loader=loader).as_dict()
-        outcomes = [p.state.outcome for p in polls]
-        result["feeds"] = {
-            "polled": len(polls),
-            "updated": outcomes.count("ok"),
-            "not_modified": outcomes.count("not_modified"),
-            "failed": len(polls) - outcomes.count("ok") - outcomes.count("not_modified"),
-            "quarantined": len(quarantined),
-            "entries": len(items),
-            "already_known": sum(1 for k in keys if k in known),
-        }
-        return outcome(result)
+        summary.feeds = _tally(polls, quarantined, items, keys, known)
+        return outcome(finish(summary, settings, loader=loader))
+
+
+def _due(
+    specs: list[FeedSpec], prior: dict[str, tuple[Any, ...]], now: datetime
+) -> tuple[list[DueFeed], list[str]]:
+    """The feeds to poll now, with their validators; and those quarantined until later."""
+    due: list[DueFeed] = []
+    quarantined: list[str] = []
+    for spec in specs:
+        etag, modified, until = prior.get(spec.url, (None, None, None))
+        if until is not None and until > now:
+            quarantined.append(spec.url)
+        else:
+            due.append((spec.url, spec.name, etag, modified))
+    return due, quarantined
+
+
+def _poll(due: list[DueFeed], summary: RunSummary, settings: Settings) -> list[FeedPoll]:
+    """Every due feed polled, a batch of feeds per task."""
+    progress.advance("feeds", 0, len(due))
+    polls: list[FeedPoll] = []
+    for poll_future in [
+        poll_feeds_task.submit(chunk, summary.run_id, settings)
+        for chunk in chunked(due, settings.batch_size)
+    ]:
+        polled, times = poll_future.result()
+        polls.extend(polled)
+        summary.add_hosts(times)
+    return polls
+
+
+def _entries(
+    polls: list[FeedPoll], run_id: str, now: datetime, rejects: list[RejectRow]
+) -> list[Candidate]:
+    """The polls' entries as candidates; a failed poll or an entry without a link becomes a
+    reject (added to ``rejects``)."""
+    items: list[Candidate] = []
+    for poll in polls:
+        if poll.reject is not None:
+            rejects.append(poll.reject)
+        for entry in poll.parsed.entries if poll.parsed else []:
+            item = entry_candidate(entry, poll.state.url, now)
+            if item is None:
+                detail = f"entry {entry.guid or entry.title or '?'} has no http(s) link"
+                rejects.append(
+                    RejectRow(poll.state.url, "feed", "no_link", detail[:500], run_id, now)
+                )
+            else:
+                items.append(item)
+    progress.advance("pages", 0, len(items))
+    return items
+
+
+def _fetch(
+    items: list[Candidate],
+    keys: list[str],
+    known: dict[str, str],
+    summary: RunSummary,
+    settings: Settings,
+    loader: BackgroundLoader,
+) -> None:
+    """Every batch of entries fetched in a task (known links only sighted); each spooled
+    batch handed to the loader."""
+    futures = [
+        fetch_entries_task.submit(
+            chunk, {k: known[k] for k in chunk_keys if k in known}, summary.run_id, settings
+        )
+        for chunk, chunk_keys in zip(
+            chunked(items, settings.batch_size), chunked(keys, settings.batch_size), strict=True
+        )
+    ]
+    for future in futures:
+        entries, times = future.result()
+        summary.spooled_batches += 1
+        loader.submit(entries.batch_id)
+        summary.add_hosts(times)
+
+
+def _store_feed_states(
+    polls: list[FeedPoll], rejects: list[RejectRow], summary: RunSummary, settings: Settings
+) -> None:
+    """The run's rejects and the feeds' validators and health, spooled last: stored only with
+    (after) the entries' batches. A cancelled run stores none: the next poll reads every feed
+    again (no 304 for entries this run did not fetch), and entries already loaded are only
+    sighted."""
+    states = states_table([] if cancel.requested() else [p.state for p in polls])
+    write_batch(
+        Batch(summary.run_id, rejects=rejects), settings.spool, extra={Table.FEED_STATES: states}
+    )
+    summary.spooled_batches += 1
+
+
+def _tally(
+    polls: list[FeedPoll],
+    quarantined: list[str],
+    items: list[Candidate],
+    keys: list[str],
+    known: dict[str, str],
+) -> FeedTally:
+    outcomes = [p.state.outcome for p in polls]
+    ok, not_modified = outcomes.count("ok"), outcomes.count("not_modified")
+    return FeedTally(
+        polled=len(polls),
+        updated=ok,
+        not_modified=not_modified,
+        failed=len(polls) - ok - not_modified,
+        quarantined=len(quarantined),
+        entries=len(items),
+        already_known=sum(1 for k in keys if k in known),
+    )

@@ -37,7 +37,7 @@ def task_runner(settings: Settings, local: Callable[[], TaskRunner[Any]]) -> Tas
 
 
 def dask_task_runner(settings: Settings) -> TaskRunner[Any]:
-    try:
+    try:  # imported here: the dask extra is optional
         from prefect_dask import DaskTaskRunner
     except ImportError as exc:
         raise RuntimeError(DASK_EXTRA_HINT) from exc
@@ -58,7 +58,7 @@ def dask_task_runner(settings: Settings) -> TaskRunner[Any]:
 def local_cluster(**kwargs: Any) -> Any:
     """A ``distributed.LocalCluster`` whose worker processes may start processes of their
     own (the extraction pool of a fetch task); Dask makes them daemonic by default."""
-    import dask
+    import dask  # the optional dask extra, imported only when it is used
     from distributed import LocalCluster
 
     dask.config.set({"distributed.worker.daemon": False})

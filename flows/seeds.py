@@ -8,16 +8,11 @@ from pathlib import Path
 from prefect import flow, task
 from prefect.task_runners import ProcessPoolTaskRunner
 
-from flows.common import (
-    BackgroundLoader,
-    RunSummary,
-    bounded_map,
-    current_run_id,
-    finish,
-    outcome,
-    recorded,
-)
+from flows.fanout import bounded_map, chunked
+from flows.lifecycle import current_run_id, finish, outcome, recorded
+from flows.loading import BackgroundLoader
 from flows.runners import SettingsTaskRunner
+from flows.summary import RunSummary
 from newsflow import cancel, progress
 from newsflow.settings import Settings
 from tasks import seedledger, seeds
@@ -54,34 +49,41 @@ def process_seed_files(
 
 # Batches in a process pool, or on Dask with NEWSFLOW_TASK_RUNNER=dask (flows/runners.py).
 @flow(name="ingest-seeds", log_prints=True, task_runner=SettingsTaskRunner(ProcessPoolTaskRunner))
-def ingest_seeds(paths: list[str] | None = None, settings: Settings | None = None) -> dict:
+def ingest_seeds(paths: list[str] | None = None, settings: Settings | None = None) -> RunSummary:
     """Ingest seed files (article files and URL lists) or folders of them (default ``seeds/``)."""
     settings = settings or Settings()
     summary = RunSummary(run_id=current_run_id(), flow="ingest-seeds")
     files = seeds.discover([Path(p) for p in (paths or ["seeds"])])
     summary.items = len(files)
     progress.advance("seeds", 0, len(files))
-    size = settings.batch_size
-    chunks = [[str(p) for p in files[i : i + size]] for i in range(0, len(files), size)]
+    chunks = chunked([str(p) for p in files], settings.batch_size)
     with recorded(summary, settings):
         loader = BackgroundLoader(summary, settings)
-        # One batch: in this process. A pool would run it in one worker all the same, after
-        # starting it (a fresh interpreter importing the stages: seconds on a loaded machine).
-        if len(chunks) == 1:
-            spooled, times = process_seed_files(chunks[0], summary.run_id, settings)
-            _done(summary, loader, chunks[0], spooled, times)
-        # A bounded window of batches in flight keeps memory flat however many files there
-        # are; one more than the workers, so none waits while the flow hands a batch to the
-        # loader.
-        for chunk, (spooled, times) in bounded_map(
-            process_seed_files,
-            chunks if len(chunks) > 1 else [],
-            settings.parallelism + 1,
-            run_id=summary.run_id,
-            settings=settings,
-        ):
-            _done(summary, loader, chunk, spooled, times)
-        return outcome(finish(summary, settings, loader=loader).as_dict())
+        _process(chunks, summary, settings, loader)
+        return outcome(finish(summary, settings, loader=loader))
+
+
+def _process(
+    chunks: list[list[str]], summary: RunSummary, settings: Settings, loader: BackgroundLoader
+) -> None:
+    """Every batch of files processed in a task; each spooled batch handed to the loader."""
+    # One batch: in this process. A pool would run it in one worker all the same, after
+    # starting it (a fresh interpreter importing the stages: seconds on a loaded machine).
+    if len(chunks) == 1:
+        spooled, times = process_seed_files(chunks[0], summary.run_id, settings)
+        _done(summary, loader, chunks[0], spooled, times)
+        return
+    # A bounded window of batches in flight keeps memory flat however many files there
+    # are; one more than the workers, so none waits while the flow hands a batch to the
+    # loader.
+    for chunk, (spooled, times) in bounded_map(
+        process_seed_files,
+        chunks,
+        settings.parallelism + 1,
+        run_id=summary.run_id,
+        settings=settings,
+    ):
+        _done(summary, loader, chunk, spooled, times)
 
 
 def _done(

@@ -7,8 +7,11 @@ from datetime import UTC, datetime
 from prefect import flow, task
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.common import BackgroundLoader, RunSummary, current_run_id, finish, outcome, recorded
+from flows.fanout import chunked
+from flows.lifecycle import current_run_id, finish, outcome, recorded
+from flows.loading import BackgroundLoader
 from flows.runners import SettingsTaskRunner
+from flows.summary import RunSummary
 from newsflow import progress
 from newsflow.settings import Settings
 from tasks.errors import retry_transient
@@ -42,26 +45,32 @@ def fetch_pages_task(
 
 # Fetch tasks in threads (extraction in processes), or on Dask (flows/runners.py).
 @flow(name="ingest-urls", log_prints=True, task_runner=SettingsTaskRunner(ThreadPoolTaskRunner))
-def ingest_urls(urls: list[str], settings: Settings | None = None) -> dict:
+def ingest_urls(urls: list[str], settings: Settings | None = None) -> RunSummary:
     """Fetch and ingest single article pages."""
     settings = settings or Settings()
     summary = RunSummary(run_id=current_run_id(), flow="ingest-urls")
     unique = list(dict.fromkeys(u.strip() for u in urls if u.strip()))
     summary.items = len(unique)
     progress.advance("pages", 0, len(unique))
-    size = settings.batch_size
     # The run's fetch tasks (threads) share one extraction pool, ended with the run.
     with recorded(summary, settings), ExtractionPool(settings) as pool, pool.shared():
         # The loader merges the parts fetch tasks spool while they fetch (and each task's rest).
         loader = BackgroundLoader(summary, settings)
         loader.follow()
-        futures = [
-            fetch_pages_task.submit(unique[i : i + size], summary.run_id, settings)
-            for i in range(0, len(unique), size)
-        ]
-        for future in futures:
-            spooled, times = future.result()
-            summary.spooled_batches += 1
-            loader.submit(spooled.batch_id)
-            summary.add_hosts(times)
-        return outcome(finish(summary, settings, loader=loader).as_dict())
+        _fetch(unique, summary, settings, loader)
+        return outcome(finish(summary, settings, loader=loader))
+
+
+def _fetch(
+    urls: list[str], summary: RunSummary, settings: Settings, loader: BackgroundLoader
+) -> None:
+    """Every batch of URLs fetched in a task; each spooled batch handed to the loader."""
+    futures = [
+        fetch_pages_task.submit(chunk, summary.run_id, settings)
+        for chunk in chunked(urls, settings.batch_size)
+    ]
+    for future in futures:
+        spooled, times = future.result()
+        summary.spooled_batches += 1
+        loader.submit(spooled.batch_id)
+        summary.add_hosts(times)

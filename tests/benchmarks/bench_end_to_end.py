@@ -41,7 +41,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from flows.common import BackgroundLoader, RunSummary  # noqa: E402
+from flows.loading import BackgroundLoader  # noqa: E402
+from flows.summary import RunSummary  # noqa: E402
 from newsflow.settings import Settings  # noqa: E402
 from tasks import fetch as fetch_mod  # noqa: E402
 from tasks.extraction_pool import ExtractionPool, extract_job, lower_priority  # noqa: E402
