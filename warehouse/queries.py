@@ -26,6 +26,7 @@ from tasks.sitemaps import SitemapURL
 from warehouse import runs as run_ledger
 from warehouse.db import connect_reader, connect_writer
 from warehouse.loader import LoadReport, RunRow, load_batches
+from warehouse.stories import Representatives
 
 log = logging.getLogger(__name__)
 
@@ -321,6 +322,8 @@ class BatchWriter:
         self._db, self._spool, self._wait, self._on_wait = db, spool, wait, on_wait
         self._con: duckdb.DuckDBPyConnection | None = None
         self._loads = 0
+        # kept across the run's batches: popular stories come back batch after batch
+        self._representatives = Representatives()
 
     def load(self, batch_id: str, run: RunRow, *, last: bool) -> LoadReport:
         """Merge one batch; ``last``: nothing else is queued, so the connection closes after."""
@@ -331,7 +334,14 @@ class BatchWriter:
             self._loads += 1
             last = last or self._loads >= BATCHES_PER_CONNECTION
             # one thread: the run's workers have the cores (``load_batches``)
-            return load_batches(self._con, self._spool, [batch_id], run=run, threads=1)
+            return load_batches(
+                self._con,
+                self._spool,
+                [batch_id],
+                run=run,
+                threads=1,
+                representatives=self._representatives,
+            )
         except Exception:
             last = True
             raise
