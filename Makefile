@@ -60,7 +60,7 @@ fmt: install-dev
 
 ## docs: regenerate the schema reference in warehouse/README.md from a fresh warehouse
 docs: install
-	$(PY) -m warehouse.docs --write
+	$(PY) -m newsflow.warehouse.docs --write
 
 ## bench: every benchmark (figures and ratios, never pass/fail), saved in tests/benchmarks/results/
 ## (installs the `bench` extra: newspaper4k, a baseline only)

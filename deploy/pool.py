@@ -16,10 +16,10 @@ from uuid import UUID
 
 from prefect import Flow
 
-from flows.feeds import ingest_feeds
-from flows.maintenance import load_spool_flow
-from flows.seeds import ingest_seeds
-from flows.urls import ingest_urls
+from newsflow.flows.feeds import ingest_feeds
+from newsflow.flows.maintenance import load_spool_flow
+from newsflow.flows.seeds import ingest_seeds
+from newsflow.flows.urls import ingest_urls
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOYMENT = "pool"

@@ -15,26 +15,26 @@ from typing import Any
 from prefect import flow, task
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.fanout import chunked
-from flows.lifecycle import current_run_id, finish, outcome, recorded
-from flows.loading import BackgroundLoader
-from flows.observe import feed_health_rows
-from flows.runners import SettingsTaskRunner
-from flows.summary import FeedTally, RunSummary
 from newsflow import cancel, progress
+from newsflow.flows.fanout import chunked
+from newsflow.flows.lifecycle import current_run_id, finish, outcome, recorded
+from newsflow.flows.loading import BackgroundLoader
+from newsflow.flows.observe import feed_health_rows
+from newsflow.flows.runners import SettingsTaskRunner
+from newsflow.flows.summary import FeedTally, RunSummary
 from newsflow.settings import Settings
-from tasks.async_bridge import run_async
-from tasks.contract import Table
-from tasks.errors import retry_transient
-from tasks.extraction_pool import ExtractionPool
-from tasks.feed_intake import FeedPoll, poll_feeds
-from tasks.feeds import FeedSpec, entry_candidate, load_feeds_file, select, states_table
-from tasks.fetch import fetch_and_process
-from tasks.hosttimes import HostTimes
-from tasks.normalize import canonical_url, is_http_url
-from tasks.records import Batch, Candidate, RejectRow
-from tasks.spool import SpooledBatch, write_batch
-from warehouse import queries
+from newsflow.tasks.async_bridge import run_async
+from newsflow.tasks.contract import Table
+from newsflow.tasks.errors import retry_transient
+from newsflow.tasks.extraction_pool import ExtractionPool
+from newsflow.tasks.feed_intake import FeedPoll, poll_feeds
+from newsflow.tasks.feeds import FeedSpec, entry_candidate, load_feeds_file, select, states_table
+from newsflow.tasks.fetch import fetch_and_process
+from newsflow.tasks.hosttimes import HostTimes
+from newsflow.tasks.normalize import canonical_url, is_http_url
+from newsflow.tasks.records import Batch, Candidate, RejectRow
+from newsflow.tasks.spool import SpooledBatch, write_batch
+from newsflow.warehouse import queries
 
 DEFAULT_FEEDS_FILE = "seeds/feeds.toml"
 

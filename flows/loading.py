@@ -12,11 +12,11 @@ from prefect import task
 from prefect.exceptions import MissingContextError
 from prefect.logging import get_run_logger
 
-from flows.summary import RunSummary
+from newsflow.flows.summary import RunSummary
 from newsflow.settings import Settings
-from tasks import spool as spool_mod
-from warehouse.loader import LoadReport, RunRow, load_spool
-from warehouse.queries import BatchWriter
+from newsflow.tasks import spool as spool_mod
+from newsflow.warehouse.loader import LoadReport, RunRow, load_spool
+from newsflow.warehouse.queries import BatchWriter
 
 log = logging.getLogger(__name__)
 

@@ -8,20 +8,20 @@ from pathlib import Path
 from prefect import flow, task
 from prefect.task_runners import ProcessPoolTaskRunner
 
-from flows.fanout import bounded_map, chunked
-from flows.lifecycle import current_run_id, finish, outcome, recorded
-from flows.loading import BackgroundLoader
-from flows.runners import SettingsTaskRunner
-from flows.summary import RunSummary
 from newsflow import cancel, progress
+from newsflow.flows.fanout import bounded_map, chunked
+from newsflow.flows.lifecycle import current_run_id, finish, outcome, recorded
+from newsflow.flows.loading import BackgroundLoader
+from newsflow.flows.runners import SettingsTaskRunner
+from newsflow.flows.summary import RunSummary
 from newsflow.settings import Settings
-from tasks import seedledger, seeds
-from tasks.dedupe import dedupe_batch
-from tasks.errors import retry_transient
-from tasks.fetch import fetch_and_process
-from tasks.hosttimes import HostTimes
-from tasks.process import process_candidates
-from tasks.spool import SpooledBatch, write_batch
+from newsflow.tasks import seedledger, seeds
+from newsflow.tasks.errors import retry_transient
+from newsflow.tasks.exact_duplicates import dedupe_batch
+from newsflow.tasks.fetch import fetch_and_process
+from newsflow.tasks.hosttimes import HostTimes
+from newsflow.tasks.process import process_candidates
+from newsflow.tasks.spool import SpooledBatch, write_batch
 
 
 @task(name="process-seed-files", retries=2, retry_condition_fn=retry_transient)

@@ -7,20 +7,20 @@ from datetime import UTC, datetime
 from prefect import flow, task
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.fanout import chunked
-from flows.lifecycle import current_run_id, finish, outcome, recorded
-from flows.loading import BackgroundLoader
-from flows.runners import SettingsTaskRunner
-from flows.summary import RunSummary
 from newsflow import progress
+from newsflow.flows.fanout import chunked
+from newsflow.flows.lifecycle import current_run_id, finish, outcome, recorded
+from newsflow.flows.loading import BackgroundLoader
+from newsflow.flows.runners import SettingsTaskRunner
+from newsflow.flows.summary import RunSummary
 from newsflow.settings import Settings
-from tasks.errors import retry_transient
-from tasks.extraction_pool import ExtractionPool
-from tasks.fetch import fetch_and_process
-from tasks.hosttimes import HostTimes
-from tasks.normalize import is_http_url
-from tasks.records import Batch, Candidate, RejectRow
-from tasks.spool import SpooledBatch, write_batch
+from newsflow.tasks.errors import retry_transient
+from newsflow.tasks.extraction_pool import ExtractionPool
+from newsflow.tasks.fetch import fetch_and_process
+from newsflow.tasks.hosttimes import HostTimes
+from newsflow.tasks.normalize import is_http_url
+from newsflow.tasks.records import Batch, Candidate, RejectRow
+from newsflow.tasks.spool import SpooledBatch, write_batch
 
 
 @task(name="fetch-pages", retries=1, retry_condition_fn=retry_transient)

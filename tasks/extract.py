@@ -51,10 +51,10 @@ from htmldate import find_date
 from lxml.html import HtmlElement, fromstring
 from trafilatura.utils import DOCTYPE_TAG, HTML_PARSER, load_html
 
-from tasks.errors import BadInput
-from tasks.pagemeta import ARTICLE_TYPES, NOT_ARTICLE_TYPES, PageMeta, page_meta
-from tasks.records import DateClaim
-from tasks.story import no_story
+from newsflow.tasks.errors import BadInput
+from newsflow.tasks.page_metadata import ARTICLE_TYPES, NOT_ARTICLE_TYPES, PageMeta, page_meta
+from newsflow.tasks.records import DateClaim
+from newsflow.tasks.story import no_story
 
 # trafilatura runs in fast mode first, and in its full mode (its fallback extractors,
 # readability and justext, as well: ~1.25x the cost) again only when ``needs_full`` says they

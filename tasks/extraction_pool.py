@@ -31,8 +31,8 @@ from typing import TypeVar
 
 from newsflow import cancel
 from newsflow.settings import Settings
-from tasks.errors import BadInput, NewsflowError, item_error
-from tasks.extract import Extracted, extract
+from newsflow.tasks.errors import BadInput, NewsflowError, item_error
+from newsflow.tasks.extract import Extracted, extract
 
 R = TypeVar("R")
 EXTRACT_TIMEOUT = 60.0  # seconds one page may take in extraction before its worker is ended
@@ -85,7 +85,7 @@ def _start_worker() -> None:
     try:
         from trafilatura.external import jt_stoplist_init
 
-        from tasks.enrich import _extractor, _lang_model
+        from newsflow.tasks.enrich import _extractor, _lang_model
 
         jt_stoplist_init()
         _lang_model()

@@ -39,7 +39,7 @@ import httpx
 from httpcore._backends.auto import AutoBackend
 
 from newsflow.settings import IPNetwork, Settings
-from tasks.errors import FetchRefused, TransientError
+from newsflow.tasks.errors import FetchRefused, TransientError
 
 MAX_REDIRECTS = 5
 _REDIRECTS = {301, 302, 303, 307, 308}

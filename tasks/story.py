@@ -44,8 +44,8 @@ import re
 
 from lxml.html import HtmlElement
 
-from tasks.enrich import registered_domain
-from tasks.pagemeta import ARTICLE_TYPES, PageMeta
+from newsflow.tasks.enrich import registered_domain
+from newsflow.tasks.page_metadata import ARTICLE_TYPES, PageMeta
 
 MIN_STORY_WORDS = 30
 MIN_DECLARED_WORDS = 12

@@ -41,16 +41,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from flows.loading import BackgroundLoader  # noqa: E402
-from flows.summary import RunSummary  # noqa: E402
+from newsflow.flows.loading import BackgroundLoader  # noqa: E402
+from newsflow.flows.summary import RunSummary  # noqa: E402
 from newsflow.settings import Settings  # noqa: E402
-from tasks import fetch as fetch_mod  # noqa: E402
-from tasks.extraction_pool import ExtractionPool, extract_job, lower_priority  # noqa: E402
-from tasks.records import Candidate  # noqa: E402
-from tasks.spool import write_batch  # noqa: E402
+from newsflow.tasks import fetch as fetch_mod  # noqa: E402
+from newsflow.tasks.extraction_pool import ExtractionPool, extract_job, lower_priority  # noqa: E402
+from newsflow.tasks.records import Candidate  # noqa: E402
+from newsflow.tasks.spool import write_batch  # noqa: E402
+from newsflow.warehouse.db import connect_reader, connect_writer  # noqa: E402
+from newsflow.warehouse.loader import load_spool  # noqa: E402
 from tests.fetch_server import FaultServer, page  # noqa: E402
-from warehouse.db import connect_reader, connect_writer  # noqa: E402
-from warehouse.loader import load_spool  # noqa: E402
 
 EVAL = ROOT.parent / "shared" / "eval"
 TARGET = 1.7

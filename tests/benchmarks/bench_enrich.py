@@ -19,9 +19,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tasks.minhash import band_keys  # noqa: E402
-from tasks.process import process_candidates  # noqa: E402
-from tasks.records import Candidate, DateClaim  # noqa: E402
+from newsflow.tasks.near_duplicates import band_keys  # noqa: E402
+from newsflow.tasks.process import process_candidates  # noqa: E402
+from newsflow.tasks.records import Candidate, DateClaim  # noqa: E402
 from tests.benchmarks.corpus_texts import texts  # noqa: E402
 
 TARGET = 500.0

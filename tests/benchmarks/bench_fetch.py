@@ -31,9 +31,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from newsflow.settings import Settings  # noqa: E402
-from tasks import fetch as fetch_mod  # noqa: E402
-from tasks.extraction_pool import ExtractionPool, extract_job  # noqa: E402
-from tasks.records import Candidate  # noqa: E402
+from newsflow.tasks import fetch as fetch_mod  # noqa: E402
+from newsflow.tasks.extraction_pool import ExtractionPool, extract_job  # noqa: E402
+from newsflow.tasks.records import Candidate  # noqa: E402
 from tests.fetch_server import FaultServer, article_html, page, sample_paragraphs  # noqa: E402
 
 

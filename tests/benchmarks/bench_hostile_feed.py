@@ -73,7 +73,7 @@ def child(case: str, repeat: int, root: str) -> None:
     import time
 
     sys.path.insert(0, root)
-    from tasks.feeds import parse_feed
+    from newsflow.tasks.feeds import parse_feed
 
     body = CASES[case]()
     parse_feed(benign(200), URL, "application/rss+xml")  # imports and first-call costs

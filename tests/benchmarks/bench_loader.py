@@ -33,12 +33,12 @@ from unittest import mock
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tasks.process import process_candidates  # noqa: E402
-from tasks.records import Candidate  # noqa: E402
-from tasks.spool import write_batch  # noqa: E402
+from newsflow.tasks.process import process_candidates  # noqa: E402
+from newsflow.tasks.records import Candidate  # noqa: E402
+from newsflow.tasks.spool import write_batch  # noqa: E402
+from newsflow.warehouse.db import connect_writer  # noqa: E402
+from newsflow.warehouse.loader import load_spool  # noqa: E402
 from tests.benchmarks.corpus_texts import texts  # noqa: E402
-from warehouse.db import connect_writer  # noqa: E402
-from warehouse.loader import load_spool  # noqa: E402
 
 ARTICLE_COLUMNS = (
     "article_id, url, canonical_url, domain, title, published_at, language, "
@@ -90,7 +90,7 @@ def run_loader(db: Path, spool: Path) -> float:
 
 
 def run_loader_no_index(db: Path, spool: Path) -> float:
-    with mock.patch("warehouse.loader.merge_search_index", lambda con, **_: None):
+    with mock.patch("newsflow.warehouse.loader.merge_search_index", lambda con, **_: None):
         return run_loader(db, spool)
 
 

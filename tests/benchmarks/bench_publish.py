@@ -22,12 +22,12 @@ from pathlib import Path
 
 import duckdb
 
-from tasks.normalize import article_id, canonical_url, content_hash, word_count
-from tasks.records import ArticleRow, Batch, SightingRow
-from tasks.spool import write_batch
-from warehouse import fts, loader
-from warehouse.loader import load_spool
-from warehouse.publish import open_published, publish
+from newsflow.tasks.normalize import article_id, canonical_url, content_hash, word_count
+from newsflow.tasks.records import ArticleRow, Batch, SightingRow
+from newsflow.tasks.spool import write_batch
+from newsflow.warehouse import fts, loader
+from newsflow.warehouse.loader import load_spool
+from newsflow.warehouse.publish import open_published, publish
 
 
 def _vocabulary(rng: random.Random, size: int = 5000) -> list[str]:

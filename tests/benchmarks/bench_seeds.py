@@ -30,12 +30,12 @@ mode, folder, db, spool = sys.argv[1:5]
 paths = sorted(Path(folder).iterdir())
 t0 = time.perf_counter()
 if mode == "flow":
-    from flows.seeds import ingest_seeds
+    from newsflow.flows.seeds import ingest_seeds
     summary = ingest_seeds(paths=[folder], settings=Settings(db=Path(db), spool=spool))
     loaded = summary["load"]["loaded"]
 else:
-    from tasks.process import process_candidates
-    from tasks.seeds import read_seed_files
+    from newsflow.tasks.process import process_candidates
+    from newsflow.tasks.seeds import read_seed_files
     loaded = 0
     for i in range(0, len(paths), 500):
         cands, rejects = read_seed_files(paths[i:i + 500], "bench")

@@ -42,7 +42,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from newsflow import runtime  # noqa: E402
+from newsflow.flows import runtime  # noqa: E402
 from tests.fetch_server import (  # noqa: E402
     FaultServer,
     article_html,
@@ -92,7 +92,7 @@ def _serve(n: int, conn: Connection) -> None:
 def bare_seconds(n: int) -> float:
     """Seconds bare trafilatura.extract takes on the pages, one process, one core, at the
     extraction workers' priority (set-up and first call excluded)."""
-    from tasks.extraction_pool import lower_priority
+    from newsflow.tasks.extraction_pool import lower_priority
 
     with ProcessPoolExecutor(
         1, mp_context=multiprocessing.get_context("spawn"), initializer=lower_priority

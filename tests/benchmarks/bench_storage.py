@@ -54,10 +54,10 @@ sys.path.insert(0, str(ROOT))
 import duckdb  # noqa: E402
 import pyarrow as pa  # noqa: E402
 
-from tasks.minhash import BANDS  # noqa: E402
-from warehouse import fts  # noqa: E402
-from warehouse.lake import SORTED  # noqa: E402
-from warehouse.search_index import _POSTINGS  # noqa: E402
+from newsflow.tasks.near_duplicates import BANDS  # noqa: E402
+from newsflow.warehouse import fts  # noqa: E402
+from newsflow.warehouse.lake import SORTED  # noqa: E402
+from newsflow.warehouse.search_index import _POSTINGS  # noqa: E402
 
 NEW = 1000  # articles per load
 BLOCKS = 4000  # distinct spliced bodies; article i gets block hash(i) % BLOCKS plus its own head
@@ -133,7 +133,7 @@ def load_ext(con: duckdb.DuckDBPyConnection, *names: str) -> None:
 def attach_lake(
     con: duckdb.DuckDBPyConnection, root: Path, *, read_only: bool = False, inline: int = 0
 ) -> None:
-    from warehouse.lake import use_wal
+    from newsflow.warehouse.lake import use_wal
 
     load_ext(con, "sqlite_scanner", "ducklake")
     use_wal(root / "catalog.sqlite")  # else an open reader's lock fails the writer's commit
@@ -250,7 +250,7 @@ def _stopwords_sql() -> str:
 
 def build_single(db: Path, src: Path, size: int) -> None:
     """Today's warehouse: the project's migrations, its tables filled in bulk."""
-    from warehouse.db import connect_writer
+    from newsflow.warehouse.db import connect_writer
 
     con = connect_writer(db, 10)
     if size:
@@ -360,10 +360,10 @@ def make_batches(work: Path, count: int) -> list[Path]:
     """``count`` spooled batches of 1,000 new real articles, processed once by the project's
     stages (language, hashes, band keys, postings); later batches are the first with new URLs
     and a changed head line, so every batch is new to the warehouse."""
-    from tasks.normalize import article_id, canonical_url, content_hash, word_count
-    from tasks.process import process_candidates
-    from tasks.records import Candidate
-    from tasks.spool import write_batch
+    from newsflow.tasks.normalize import article_id, canonical_url, content_hash, word_count
+    from newsflow.tasks.process import process_candidates
+    from newsflow.tasks.records import Candidate
+    from newsflow.tasks.spool import write_batch
 
     body = blocks(NEW, seed=97)
     candidates = [
@@ -399,8 +399,8 @@ def child_load(candidate: str, target: Path, spools: list[Path], log: Path) -> N
     """Run the loads in a child process so its peak RSS is the loader's own."""
     times: list[dict[str, float]] = []
     if candidate == "single":
-        from warehouse.loader import load_spool
-        from warehouse.publish import publish
+        from newsflow.warehouse.loader import load_spool
+        from newsflow.warehouse.publish import publish
 
         for spool in spools:
             started = time.perf_counter()
@@ -479,7 +479,7 @@ def child_reader(candidate: str, target: Path, log: Path, stop: Path) -> None:
     con = connect()
     if candidate == "single":
         # the only reader that does not block the loader: the published copy
-        from warehouse.publish import published_path
+        from newsflow.warehouse.publish import published_path
 
         con = connect(str(published_path(target)), read_only=True)
         db = ""
@@ -507,7 +507,7 @@ def child_reader(candidate: str, target: Path, log: Path, stop: Path) -> None:
 def live_reader_blocks(target: Path) -> str:
     """Today's alternative to the published copy: an analyst session on the live file. Does
     the loader get its write lock while that session is open?"""
-    from warehouse.db import WarehouseLocked, connect_writer
+    from newsflow.warehouse.db import WarehouseLocked, connect_writer
 
     holder = subprocess.Popen(
         [
@@ -741,7 +741,7 @@ def measure(
         if cand == "single":
             target = target.with_suffix(".duckdb")
             build_single(target, src if size else work / "one", size if size else 0)
-            from warehouse.publish import publish
+            from newsflow.warehouse.publish import publish
 
             publish(target, lock_wait=60)
         elif cand.startswith("lake"):
@@ -777,7 +777,7 @@ def read_figures(
 ) -> dict[str, Any]:
     res: dict[str, Any] = {}
     if cand == "single":
-        from warehouse.publish import open_published, published_path
+        from newsflow.warehouse.publish import open_published, published_path
 
         con = open_published(published_path(target))
         res["daily_30d"] = time_sql(con, DAILY.format(db=""))

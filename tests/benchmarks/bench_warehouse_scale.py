@@ -28,15 +28,15 @@ sys.path.insert(0, str(ROOT))
 
 import duckdb  # noqa: E402
 
-from tasks.minhash import BANDS  # noqa: E402
-from tasks.process import process_candidates  # noqa: E402
-from tasks.records import Candidate  # noqa: E402
-from tasks.spool import write_batch  # noqa: E402
+from newsflow.tasks.near_duplicates import BANDS  # noqa: E402
+from newsflow.tasks.process import process_candidates  # noqa: E402
+from newsflow.tasks.records import Candidate  # noqa: E402
+from newsflow.tasks.spool import write_batch  # noqa: E402
+from newsflow.warehouse import fts  # noqa: E402
+from newsflow.warehouse.db import connect_writer  # noqa: E402
+from newsflow.warehouse.loader import load_spool  # noqa: E402
+from newsflow.warehouse.search_index import _POSTINGS  # noqa: E402
 from tests.benchmarks.corpus_texts import texts  # noqa: E402
-from warehouse import fts  # noqa: E402
-from warehouse.db import connect_writer  # noqa: E402
-from warehouse.loader import load_spool  # noqa: E402
-from warehouse.search_index import _POSTINGS  # noqa: E402
 
 TARGET = 1.3
 TEXT_TAIL = "repeat(' with some words of text', 40)"

@@ -67,8 +67,8 @@ _REJECTED: list[str] = []  # the reject reason of the last page, if it was rejec
 
 
 def _newsflow(html: str, url: str) -> str:
-    from tasks.errors import BadInput
-    from tasks.extract import extract
+    from newsflow.tasks.errors import BadInput
+    from newsflow.tasks.extract import extract
 
     _REJECTED.clear()
     try:

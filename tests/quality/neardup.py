@@ -69,8 +69,8 @@ class Doc:
 
 
 def _extract(job: tuple[str, list[str]]) -> list[tuple[str, str, str, str]]:
-    from tasks.errors import BadInput
-    from tasks.extract import extract
+    from newsflow.tasks.errors import BadInput
+    from newsflow.tasks.extract import extract
 
     set_name, ids = job
     out = []
@@ -107,7 +107,7 @@ def drop_corpus_duplicates(docs: list[Doc]) -> tuple[list[Doc], int]:
     """Keep one page of each group the corpus itself holds twice (pairs sharing a band key,
     checked exactly; a pair both LSH and the check miss stays, and can only count against
     us as a missed duplicate, never as a false one)."""
-    from tasks.minhash import band_keys, is_near_duplicate, shingles
+    from newsflow.tasks.near_duplicates import band_keys, is_near_duplicate, shingles
 
     kept: list[Doc] = []
     kept_sets: list[set[int]] = []
@@ -207,12 +207,12 @@ def make_corpus(bases: list[Doc], seed: int) -> tuple[list[Doc], dict[str, str]]
 
 def ingest(docs: list[Doc], db: Path, spool: str) -> dict[str, str]:
     """Load the docs through the real path; returns doc_id -> cluster_id."""
-    from tasks.normalize import article_id, canonical_url
-    from tasks.process import process_candidates
-    from tasks.records import Candidate
-    from tasks.spool import write_batch
-    from warehouse.db import connect_reader
-    from warehouse.loader import load_spool
+    from newsflow.tasks.normalize import article_id, canonical_url
+    from newsflow.tasks.process import process_candidates
+    from newsflow.tasks.records import Candidate
+    from newsflow.tasks.spool import write_batch
+    from newsflow.warehouse.db import connect_reader
+    from newsflow.warehouse.loader import load_spool
 
     start = datetime(2025, 1, 1, tzinfo=UTC)
     ids = {}

@@ -248,8 +248,8 @@ def fact_share(story: list[str]) -> float:
 
 def distinct_stories(stories: list[tuple[Source, list[str]]]) -> list[tuple[Source, list[str]]]:
     """Drop stories that share text with an earlier one (the corpus has a few copies)."""
-    from tasks.boilerplate import compare
-    from tasks.minhash import shingle_array
+    from newsflow.tasks.boilerplate import compare
+    from newsflow.tasks.near_duplicates import shingle_array
 
     kept: list[tuple[Source, list[str]]] = []
     sets = []

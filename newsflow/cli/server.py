@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import typer
 
-from newsflow.cli_common import DbOption, command_settings, console, fail
-from newsflow.runtime import ServerError, configured_api, prefect_home, start, status, stop
+from newsflow.cli.common import DbOption, command_settings, console, fail
+from newsflow.flows.runtime import ServerError, configured_api, prefect_home, start, status, stop
 
 
 def server_start(db: DbOption = None) -> None:

@@ -26,7 +26,7 @@ import zlib
 import numpy as np
 import rensa
 
-from tasks.contract import BANDS
+from newsflow.tasks.contract import BANDS
 
 SHINGLE = 3
 ROWS = 2

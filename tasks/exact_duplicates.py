@@ -10,7 +10,7 @@ Two rules, applied in batch order:
 
 from __future__ import annotations
 
-from tasks.records import Batch
+from newsflow.tasks.records import Batch
 
 
 def dedupe_batch(batch: Batch) -> Batch:

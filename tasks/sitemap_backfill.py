@@ -17,15 +17,15 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from newsflow.settings import Settings
-from tasks.enrich import registered_domain
-from tasks.errors import item_error
-from tasks.fetcher import Fetcher
-from tasks.hosttimes import HostTimes
-from tasks.normalize import canonical_url, is_http_url
-from tasks.records import Candidate, DateClaim, RejectRow
-from tasks.rededup import day_bounds
-from tasks.sitemap_intake import sitemap_urls
-from tasks.sitemaps import SitemapURL
+from newsflow.tasks.enrich import registered_domain
+from newsflow.tasks.errors import item_error
+from newsflow.tasks.fetcher import Fetcher
+from newsflow.tasks.hosttimes import HostTimes
+from newsflow.tasks.normalize import canonical_url, is_http_url
+from newsflow.tasks.records import Candidate, DateClaim, RejectRow
+from newsflow.tasks.revisions import day_bounds
+from newsflow.tasks.sitemap_intake import sitemap_urls
+from newsflow.tasks.sitemaps import SitemapURL
 
 STAGE = "sitemap"  # the rejects' stage for sitemaps that could not be read
 DATE_SOURCE = "sitemap"  # a news:publication_date claim (ranks after the page's own dates)

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from newsflow.cli_common import DbOption, console, fail
+from newsflow.cli.common import DbOption, console, fail
 
 
 def deploy_pool(
@@ -44,7 +44,7 @@ def deploy_pool(
             "start one (`prefect server start`) and set PREFECT_API_URL, e.g. "
             "http://127.0.0.1:4200/api",
         )
-    from deploy.pool import register
+    from newsflow.deploy.pool import register
 
     try:
         ids = register(pool, source, loader_pool, db=db)

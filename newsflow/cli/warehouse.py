@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from newsflow.cli_common import (
+from newsflow.cli.common import (
     DbOption,
     command_settings,
     console,
@@ -37,7 +37,7 @@ def sql(
     # DuckDB and the sandbox load when a query runs, not for `newsflow --help`.
     import duckdb
 
-    from warehouse import sandbox
+    from newsflow.warehouse import sandbox
 
     if csv and json_lines:
         err.print("[bold red]error:[/] choose one of --csv and --json")
@@ -74,7 +74,10 @@ def sql(
 
 def status(db: DbOption = None) -> None:
     """Row counts, last runs, feed health, rejects by reason and batches waiting in the spool."""
-    from tasks.spool import incomplete, pending  # the spool's module loads with its command
+    from newsflow.tasks.spool import (  # the spool's module loads with its command
+        incomplete,
+        pending,
+    )
 
     settings = command_settings(db)
     waiting = pending(settings.spool)

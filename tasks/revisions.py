@@ -14,10 +14,10 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pyarrow as pa
 
-from tasks.contract import Table, to_arrow
-from tasks.enrich import detect_language, registered_domain
-from tasks.normalize import content_hash, word_count
-from tasks.records import RevisionRow
+from newsflow.tasks.contract import Table, to_arrow
+from newsflow.tasks.enrich import detect_language, registered_domain
+from newsflow.tasks.normalize import content_hash, word_count
+from newsflow.tasks.records import RevisionRow
 
 REVISIONS = Table.REVISIONS
 

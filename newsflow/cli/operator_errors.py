@@ -93,7 +93,7 @@ def _disk_full(exc: BaseException, settings: Settings | None) -> str | None:
 
 def describe(exc: BaseException, settings: Settings | None = None) -> str | None:
     """One line saying what the operator must fix, or None if ``exc`` is not theirs."""
-    from warehouse.db import UnusableWarehouse
+    from newsflow.warehouse.db import UnusableWarehouse
 
     for current in _chain(exc):
         if isinstance(current, ValidationError) and current.title == Settings.__name__:

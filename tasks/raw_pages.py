@@ -12,7 +12,7 @@ from datetime import datetime
 
 import zstandard
 
-from tasks.records import Candidate, RawPageRow
+from newsflow.tasks.records import Candidate, RawPageRow
 
 # Level 3 is zstd's default: ~5x on HTML at well under a millisecond per page.
 ZSTD_LEVEL = 3

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from newsflow.cli_common import DbOption, command_settings, console, err, fail
+from newsflow.cli.common import DbOption, command_settings, console, err, fail
 from newsflow.settings import Settings
 
 SinceOption = Annotated[
@@ -38,8 +38,8 @@ def _day(value: datetime | None) -> date | None:
 
 
 def _publish(settings: Settings) -> Any:
-    from warehouse.db import WarehouseLocked
-    from warehouse.publish import publish
+    from newsflow.warehouse.db import WarehouseLocked
+    from newsflow.warehouse.publish import publish
 
     if not settings.db.exists():
         raise fail(f"no warehouse at {settings.db}", "run `newsflow ingest-seeds` first")
@@ -52,8 +52,8 @@ def _publish(settings: Settings) -> Any:
 def _open_copy(settings: Settings, refresh: bool, *, sandboxed: bool = False) -> Any:
     """The published copy, read-only with fts loaded; published first if missing or asked.
     ``sandboxed``: through the analysts' sandbox (warehouse/sandbox.py)."""
-    from warehouse import sandbox
-    from warehouse.publish import open_published, published_path
+    from newsflow.warehouse import sandbox
+    from newsflow.warehouse.publish import open_published, published_path
 
     path = published_path(settings.db)
     if refresh or not path.exists():
@@ -71,7 +71,7 @@ def _age(when: datetime) -> str:
 
 
 def _freshness(con: Any, path: Path) -> str:
-    from warehouse.publish import read_info
+    from newsflow.warehouse.publish import read_info
 
     info = read_info(con, path)
     return (
@@ -102,8 +102,8 @@ def search(
     Words are stemmed (rates = rate) and English stop words ignored; a match in the title
     counts double. Reads the published copy, so it works while ingestion runs.
     """
-    from warehouse import fts
-    from warehouse.publish import published_path
+    from newsflow.warehouse import fts
+    from newsflow.warehouse.publish import published_path
 
     settings = command_settings(db)
     con = _open_copy(settings, refresh, sandboxed=True)
@@ -164,8 +164,13 @@ def export(
     warehouse's current rows. Read back with e.g. pandas.read_parquet(DIR),
     polars.read_parquet(DIR/**/*.parquet, hive_partitioning=True) or spark.read.parquet(DIR).
     """
-    from warehouse.export import RELATIONS, ExportTargetError, check_target, export_articles
-    from warehouse.publish import published_path
+    from newsflow.warehouse.export import (
+        RELATIONS,
+        ExportTargetError,
+        check_target,
+        export_articles,
+    )
+    from newsflow.warehouse.publish import published_path
 
     fmt = fmt.lower()
     problem = None
@@ -222,8 +227,8 @@ def publish_command(db: DbOption = None) -> None:
 
 def published(db: DbOption = None) -> None:
     """Where the read-only published copy is, how fresh it is, and how to open it."""
-    from warehouse import fts
-    from warehouse.publish import open_published, published_path
+    from newsflow.warehouse import fts
+    from newsflow.warehouse.publish import open_published, published_path
 
     settings = command_settings(db)
     path = published_path(settings.db)

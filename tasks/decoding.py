@@ -18,7 +18,7 @@ import re
 
 from charset_normalizer import from_bytes
 
-from tasks.errors import BadInput, FetchRefused
+from newsflow.tasks.errors import BadInput, FetchRefused
 
 HTML_TYPES = {"text/html", "application/xhtml+xml"}
 _PRESCAN = 4096

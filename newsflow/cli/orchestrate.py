@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from newsflow.cli_common import (
+from newsflow.cli.common import (
     DbOption,
     command_settings,
     console,
@@ -24,7 +24,7 @@ from newsflow.cli_common import (
     print_summary,
     run_flow,
 )
-from newsflow.runtime import ServerError, configured_api, prefect_home, start
+from newsflow.flows.runtime import ServerError, configured_api, prefect_home, start
 
 API_HELP = (
     "start one in another terminal with `prefect server start` (it keeps its SQLite database "
@@ -120,12 +120,12 @@ def serve(
     import asyncio
 
     settings = command_settings(db)  # first: Prefect's home is set before Prefect is imported
-    from flows.observe import set_extra_loggers_default
+    from newsflow.flows.observe import set_extra_loggers_default
 
     url = _check_api(settings)
     _absolute_paths(settings)
     set_extra_loggers_default()
-    from deploy.serve import ServeOptions, build_deployments, serve_all
+    from newsflow.deploy.serve import ServeOptions, build_deployments, serve_all
 
     options = ServeOptions(
         seed_dir=seeds.resolve(),
@@ -206,8 +206,8 @@ def backfill(
 
     Example: newsflow backfill --mode sitemaps --since 2024-05-01 --until 2024-05-07
     --domain example.com"""
-    from flows.backfill import run_backfill
-    from flows.backfill_form import (
+    from newsflow.flows.backfill import run_backfill
+    from newsflow.flows.backfill_form import (
         BackfillMode,
         BackfillRejected,
         BackfillRequest,

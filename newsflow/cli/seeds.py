@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from newsflow.cli_common import DbOption, command_settings, err, print_summary, run_flow
+from newsflow.cli.common import DbOption, command_settings, err, print_summary, run_flow
 
 
 def ingest_seeds(
@@ -24,7 +24,7 @@ def ingest_seeds(
     if missing:
         err.print(f"[bold red]error:[/] no such file or folder: {', '.join(missing)}")
         raise typer.Exit(2)
-    from flows.seeds import ingest_seeds as flow  # the flows load only when a run starts
+    from newsflow.flows.seeds import ingest_seeds as flow  # the flows load only when a run starts
 
     summary = run_flow(
         settings,

@@ -20,11 +20,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from newsflow import cancel, progress
-from newsflow.runtime import ServerError, prefect_api, prefect_home, spared
+from newsflow.flows.runtime import ServerError, prefect_api, prefect_home, spared
 from newsflow.settings import Settings
 
 if TYPE_CHECKING:
-    from flows.summary import RunSummary
+    from newsflow.flows.summary import RunSummary
 
 console = Console()
 err = Console(stderr=True)
@@ -38,8 +38,8 @@ DbOption = Annotated[
 def command_settings(db: Path | None, **overrides: Any) -> Settings:
     """The run's settings, checked before any work: a bad value, an unusable --db or a spool
     whose filesystem is not installed is an operator error (``main`` prints it, exit 2)."""
-    from newsflow.operator_errors import check_spool_filesystem
-    from warehouse.db import check_warehouse_path
+    from newsflow.cli.operator_errors import check_spool_filesystem
+    from newsflow.warehouse.db import check_warehouse_path
 
     if db is not None:
         overrides["db"] = db
@@ -145,12 +145,12 @@ def _stopping() -> None:
 
 def run_flow(settings: Settings, label: str, call: Callable[[], Any]) -> RunSummary:
     """Run a flow (``call``: its summary, or its final state) against the Prefect API
-    (``newsflow.runtime``), with a progress bar; Ctrl-C or SIGTERM stop it cleanly
+    (``newsflow.flows.runtime``), with a progress bar; Ctrl-C or SIGTERM stop it cleanly
     (``newsflow.cancel``): the summary of what it did, then exit 130."""
     # Imported here, not at the top: `newsflow --help` and small commands never load them.
-    from flows.summary import RunSummary
-    from newsflow.operator_errors import quiet_operator_errors
-    from warehouse.db import WarehouseLocked
+    from newsflow.cli.operator_errors import quiet_operator_errors
+    from newsflow.flows.summary import RunSummary
+    from newsflow.warehouse.db import WarehouseLocked
 
     home = prefect_home(settings.db)
     log = home / "server.log"
@@ -189,7 +189,7 @@ def run_flow(settings: Settings, label: str, call: Callable[[], Any]) -> RunSumm
 
 def _run_failed(exc: Exception, settings: Settings, log: Path) -> typer.Exit:
     """An operator error (exit 2) if ``exc`` is one, else the run's failure (exit 1)."""
-    from newsflow.operator_errors import describe
+    from newsflow.cli.operator_errors import describe
 
     if (message := describe(exc, settings)) is not None:
         return operator_error(message)
@@ -198,8 +198,8 @@ def _run_failed(exc: Exception, settings: Settings, log: Path) -> typer.Exit:
 
 def warehouse_reader(settings: Settings) -> Any:
     """The sandboxed, read-only connection analysts' reads go through (warehouse/sandbox.py)."""
-    from warehouse import sandbox
-    from warehouse.db import WarehouseLocked
+    from newsflow.warehouse import sandbox
+    from newsflow.warehouse.db import WarehouseLocked
 
     try:
         return sandbox.connect(settings.db)

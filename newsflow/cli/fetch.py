@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from newsflow.cli_common import (
+from newsflow.cli.common import (
     DbOption,
     command_settings,
     console,
@@ -42,8 +42,8 @@ def ingest_feeds(
 
     Quarantined feeds (repeated hard failures, 410 Gone) are skipped until their re-probe time.
     """
-    from tasks.feeds import load_feeds_file
-    from tasks.normalize import is_http_url
+    from newsflow.tasks.feeds import load_feeds_file
+    from newsflow.tasks.normalize import is_http_url
 
     settings = command_settings(db)
     bad = [u for u in feed or [] if not is_http_url(u)]
@@ -60,7 +60,7 @@ def ingest_feeds(
         except Exception as exc:
             err.print(f"[bold red]error:[/] {path} is not a valid feeds file: {exc}")
             raise typer.Exit(2) from exc
-    from flows.feeds import ingest_feeds as flow
+    from newsflow.flows.feeds import ingest_feeds as flow
 
     summary = run_flow(
         settings,
@@ -81,14 +81,14 @@ def ingest_urls(
     db: DbOption = None,
 ) -> None:
     """Fetch and ingest single article pages (robots.txt and per-host limits apply)."""
-    from tasks.normalize import is_http_url
+    from newsflow.tasks.normalize import is_http_url
 
     bad = [u for u in urls if not is_http_url(u)]
     if bad:
         err.print(f"[bold red]error:[/] not an http(s) URL: {', '.join(bad)}")
         raise typer.Exit(2)
     settings = command_settings(db)
-    from flows.urls import ingest_urls as flow
+    from newsflow.flows.urls import ingest_urls as flow
 
     summary = run_flow(
         settings, "fetching", lambda: flow(urls=list(urls), settings=settings, return_state=True)
@@ -104,7 +104,7 @@ def import_opml(
     db: DbOption = None,  # taken like every command's; the feeds file is not in the warehouse
 ) -> None:
     """Add the feeds of an OPML file to the feeds file (feeds already there are kept as is)."""
-    from tasks.feeds import append_feeds, parse_opml
+    from newsflow.tasks.feeds import append_feeds, parse_opml
 
     if not file.is_file():
         err.print(f"[bold red]error:[/] no such file: {file}")

@@ -121,7 +121,7 @@ def _healthy(api_url: str, timeout: float = 3.0) -> bool:
 
 
 def _running(pid: int) -> bool:
-    from warehouse.runs import alive  # light: no DuckDB work at import
+    from newsflow.warehouse.runs import alive  # light: no DuckDB work at import
 
     return alive(pid, None)
 
