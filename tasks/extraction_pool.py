@@ -185,10 +185,12 @@ class ExtractionPool:
                 return result
             except TimeoutError:
                 self._replace(executor, kill=True)
-                return Failed("extract_timeout", f"extraction took over {limit:g}s")
+                return Failed(reason="extract_timeout", detail=f"extraction took over {limit:g}s")
             except BrokenProcessPool:
                 self._replace(executor, kill=False)
-        return Failed("extract_crash", "the extraction worker died twice on this page")
+        return Failed(
+            reason="extract_crash", detail="the extraction worker died twice on this page"
+        )
 
     def _replace(self, broken: ProcessPoolExecutor, *, kill: bool) -> None:
         """Drop ``broken`` (unless another page already did): the next job starts fresh
