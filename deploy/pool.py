@@ -12,6 +12,7 @@ DuckDB file, merges them. See deploy/README.md for the whole recipe.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 from prefect import Flow
@@ -25,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEPLOYMENT = "pool"
 
 # (flow, entrypoint relative to the source folder, concurrency limit)
-POOL_FLOWS: list[tuple[Flow, str, int | None]] = [
+POOL_FLOWS: list[tuple[Flow[..., Any], str, int | None]] = [
     (ingest_seeds, "flows/seeds.py:ingest_seeds", None),
     (ingest_feeds, "flows/feeds.py:ingest_feeds", None),
     (ingest_urls, "flows/urls.py:ingest_urls", None),

@@ -25,7 +25,8 @@ from typing import Any
 from uuid import UUID
 
 from newsflow.flows.seed_events import is_seed_file
-from newsflow.tasks.seedledger import SeedPrint, fingerprint
+from newsflow.tasks.records import SeedPrint
+from newsflow.tasks.seedledger import fingerprint
 from newsflow.tasks.seeds import DEFAULT_MAX_BYTES
 from newsflow.warehouse.db import WarehouseLocked
 from newsflow.warehouse.seedfiles import ingested

@@ -18,9 +18,10 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any, ClassVar
 
 from prefect import flow, task
+from prefect.client.schemas.objects import State
 from prefect.exceptions import FailedRun
 from prefect.logging import get_run_logger
-from prefect.states import Failed, State
+from prefect.states import Failed
 from prefect.utilities.callables import ParameterSchema
 from pydantic import Field, WithJsonSchema
 

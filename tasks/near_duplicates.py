@@ -68,7 +68,8 @@ def shingle_hashes(words: list[str]) -> np.ndarray:
     if len(words) < SHINGLE:
         return h
     with np.errstate(over="ignore"):
-        return (h[:-2] * _MIX[0]) ^ (h[1:-1] * _MIX[1]) ^ h[2:]
+        mixed: np.ndarray = (h[:-2] * _MIX[0]) ^ (h[1:-1] * _MIX[1]) ^ h[2:]
+    return mixed
 
 
 def folded_words(text: str) -> list[str]:

@@ -22,7 +22,7 @@ def deploy_pool(
             help="Where workers find the code: this checkout's folder (the same path on every "
             "worker machine), a git URL or object storage."
         ),
-    ] = str(Path(__file__).resolve().parent.parent),
+    ] = str(Path(__file__).resolve().parents[2]),
     loader_pool: Annotated[
         str | None,
         typer.Option(
