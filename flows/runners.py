@@ -62,14 +62,14 @@ def local_cluster(**kwargs: Any) -> Any:
     from distributed import LocalCluster
 
     dask.config.set({"distributed.worker.daemon": False})
-    return LocalCluster(**kwargs)  # type: ignore[no-untyped-call]
+    return LocalCluster(**kwargs)  # type: ignore[no-untyped-call, unused-ignore]
 
 
 class SettingsTaskRunner(TaskRunner[PrefectFuture[Any]]):
     """Stands for the task runner the settings choose when a run starts (``duplicate``)."""
 
     def __init__(self, local: Callable[[], TaskRunner[Any]]) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]
+        super().__init__()  # type: ignore[no-untyped-call, unused-ignore]
         self.local = local
 
     def duplicate(self) -> Any:
