@@ -7,7 +7,7 @@ on the boilerplate-stripped texts against the cluster's representative (tasks/bo
 decides; ``is_near_duplicate`` below is the whole-text check the evaluation scripts use to
 drop pages the corpus itself holds twice).
 
-Parameters (``tests/quality/neardup.py`` measures them on real extractions with edits):
+Parameters (``eval/neardup.py`` measures them on real extractions with edits):
 shingles of ``SHINGLE`` words, ``NUM_PERM`` permutations cut into ``BANDS`` bands of
 ``ROWS`` rows. Two texts share a band with probability 1 - (1 - J^ROWS)^BANDS for shingle
 Jaccard J. Measured on the labelled pairs: edited copies have J >= 0.27 in 99% of pairs

@@ -10,6 +10,7 @@ import pytest
 from lxml import etree
 from trafilatura.utils import decode_file, load_html
 
+from eval.corpora import EVAL_ROOT
 from newsflow.tasks import extract as extract_mod
 from newsflow.tasks.articles import reconcile_dates, text_from_page
 from newsflow.tasks.enrich import access_status, normalize_authors
@@ -23,7 +24,6 @@ from newsflow.tasks.extract import (
     parse_html,
 )
 from newsflow.tasks.records import Candidate, DateClaim, reading_minutes
-from tests.quality.corpora import EVAL_ROOT
 
 PARAGRAPHS = [
     "The city council voted on Tuesday to expand the tram network to the northern suburbs, "

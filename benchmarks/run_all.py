@@ -1,11 +1,11 @@
 """``make bench``: every benchmark of the project, one after another, output saved.
 
-Each ``tests/benchmarks/bench_*.py`` prints its own figures as ratios against a baseline it
+Each ``benchmarks/bench_*.py`` prints its own figures as ratios against a baseline it
 measures in the same run. This runs them all (or those named), shows their output as it comes,
-and saves it with the machine's description as ``tests/benchmarks/results/<date>.txt`` so changes
+and saves it with the machine's description as ``benchmarks/results/<date>.txt`` so changes
 in speed show up in review.
 
-    python -m tests.benchmarks.run_all [NAME ...]      (e.g. seeds fetch workers)
+    python -m benchmarks.run_all [NAME ...]      (e.g. seeds fetch workers)
 
 Run with names, it updates only those sections of the day's file (each marked with the time
 it ran) and keeps the others.
@@ -53,7 +53,7 @@ def main(names: list[str]) -> int:
         print(header, flush=True)
         t0 = time.perf_counter()
         proc = subprocess.run(
-            [sys.executable, "-m", f"tests.benchmarks.{script.stem}"],
+            [sys.executable, "-m", f"benchmarks.{script.stem}"],
             cwd=ROOT,
             capture_output=True,
             text=True,

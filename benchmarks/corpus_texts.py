@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from urllib.parse import urlsplit
 
-from tests.quality.corpora import EVAL_ROOT as EVAL  # also found from a nested checkout
+from eval.corpora import EVAL_ROOT as EVAL  # also found from a nested checkout
 
 
 def texts(n: int) -> list[tuple[str, str]]:

@@ -17,7 +17,7 @@ from typing import Any
 
 from trafilatura.utils import decode_file
 
-_REPO = Path(__file__).resolve().parents[2]
+_REPO = Path(__file__).resolve().parents[1]
 # ``<repo>/../shared/eval``; a checkout one level deeper (a git worktree in a folder of
 # worktrees) finds it one level up.
 EVAL_ROOT = next(

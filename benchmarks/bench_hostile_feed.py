@@ -1,6 +1,6 @@
 """Benchmark: what an entity-bomb feed costs ``parse_feed`` next to a benign feed of the same size.
 
-    python tests/benchmarks/bench_hostile_feed.py [--repeat 20] [--root PATH] [--timeout 300]
+    python benchmarks/bench_hostile_feed.py [--repeat 20] [--root PATH] [--timeout 300]
 
 Each feed is parsed in a fresh process (so its peak memory is its own): CPU time per parse
 and peak RSS, and their ratios to the benign feed of the same size. The hostile feeds are
@@ -18,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 URL = "http://bench.example.com/feed.xml"
 
 

@@ -1,6 +1,6 @@
 """Benchmark: dedup + enrichment throughput (articles/s) on real article texts.
 
-    python tests/benchmarks/bench_enrich.py [--n 2000]
+    python benchmarks/bench_enrich.py [--n 2000]
 
 Times ``process_candidates`` on candidates that already have their text (what follows
 extraction): normalization, ids, date rule, language (fastText), authors, reading time,
@@ -16,13 +16,13 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.corpus_texts import texts  # noqa: E402
 from newsflow.tasks.near_duplicates import band_keys  # noqa: E402
 from newsflow.tasks.process import process_candidates  # noqa: E402
 from newsflow.tasks.records import Candidate, DateClaim  # noqa: E402
-from tests.benchmarks.corpus_texts import texts  # noqa: E402
 
 TARGET = 500.0
 

@@ -1,6 +1,6 @@
 """Hard near-duplicate evaluation: short stories under long shared boilerplate.
 
-    python tests/quality/neardup_hard.py [--stories N] [--seed S]
+    python eval/neardup_hard.py [--stories N] [--seed S]
 
 Built at run time from the ground truth of ``../shared/eval`` (nothing of it is stored in
 the repo), read in place: story texts are the human-checked main texts of the pages
@@ -41,12 +41,12 @@ from urllib.parse import urlsplit
 import lxml.etree
 import lxml.html
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.quality.corpora import EVAL_ROOT  # noqa: E402
-from tests.quality.neardup import Doc, ingest  # noqa: E402
+from eval.corpora import EVAL_ROOT  # noqa: E402
+from eval.neardup import Doc, ingest  # noqa: E402
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[\"“'(\[A-Z0-9])")
 _WORD = re.compile(r"\w+")

@@ -6,7 +6,7 @@ are created at once, then the ``load-spool`` run. Prints articles/s for one work
 and their ratio. Each flow run uses one process for its own stages (NEWSFLOW_WORKERS=1), so
 the ratio shows what a second worker adds.
 
-    python -m tests.benchmarks.bench_workers [FILES_PER_RUN] [RUNS]    (default: 600 4)
+    python -m benchmarks.bench_workers [FILES_PER_RUN] [RUNS]    (default: 600 4)
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.benchmarks.bench_seeds import make_corpus
+from benchmarks.bench_seeds import make_corpus
 from tests.prefect_server import (
     PYTHON,
     TERMINAL,
@@ -31,7 +31,7 @@ from tests.prefect_server import (
     wait,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def measure(workers: int, folders: list[Path], tmp: Path) -> tuple[float, int]:

@@ -6,7 +6,7 @@ per host, so no fetcher can beat H x C / mean latency pages per second: that is 
 measured rate is divided by. Extraction runs in worker processes as in a real run; its own
 rate (the same pages, no network) is measured first, so the printout shows which was the limit.
 
-    PYTHONPATH=. python tests/benchmarks/bench_fetch.py [--pages 240] [--hosts 4] [--per-host 2]
+    PYTHONPATH=. python benchmarks/bench_fetch.py [--pages 240] [--hosts 4] [--per-host 2]
 
 Prints figures and ratios; it never passes or fails.
 """
@@ -27,7 +27,7 @@ import time
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from newsflow.settings import Settings  # noqa: E402

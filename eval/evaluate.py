@@ -1,14 +1,14 @@
 """Quality gate: newsflow's extraction beside bare trafilatura on the three shared sets.
 
-    python tests/quality/evaluate.py                 # every page of every set (``make eval``)
-    python tests/quality/evaluate.py --subset        # the fast subset ``make test`` checks
-    python tests/quality/evaluate.py --write-baseline  # pin the figures in baseline.json
+    python eval/evaluate.py                 # every page of every set (``make eval``)
+    python eval/evaluate.py --subset        # the fast subset ``make test`` checks
+    python eval/evaluate.py --write-baseline  # pin the figures in baseline.json
 
 Both systems get the same decoded page in the same worker process, one after the other, and
 are timed by CPU time (``time.process_time``: other processes on the machine do not count).
 "bare trafilatura" is ``trafilatura.extract(html, url=url)`` with default settings; on
 trafilatura-eval it is that set's reference call (comments and formatting off, tables on).
-Scores follow each set's published metric (tests/quality/corpora.py). Exit status 1 if
+Scores follow each set's published metric (eval/corpora.py). Exit status 1 if
 newsflow falls below the pinned baseline by more than ``TOLERANCE`` on any set.
 """
 
@@ -24,11 +24,11 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.quality.corpora import EVAL_ROOT, SETS, aggregate, pages, score_page  # noqa: E402
+from eval.corpora import EVAL_ROOT, SETS, aggregate, pages, score_page  # noqa: E402
 
 BASELINE = Path(__file__).with_name("baseline.json")
 TOLERANCE = 0.005  # F1 a change may lose on the fast subset before the gate fails

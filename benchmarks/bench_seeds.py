@@ -6,7 +6,7 @@ flow into an empty warehouse and prints articles/s and that process's peak memor
 the same run: the bare stages (read, parse, process) on the same files without Prefect, spool
 or loader.
 
-    python tests/benchmarks/bench_seeds.py [N ...]      (default: 1000 10000)
+    python benchmarks/bench_seeds.py [N ...]      (default: 1000 10000)
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 _CHILD = """
 import json, resource, sys, time
@@ -49,7 +49,7 @@ print(json.dumps({"loaded": loaded, "seconds": elapsed, "peak_mb": peak_mb}))
 def make_corpus(folder: Path, n: int) -> None:
     """``n`` seed files of real article texts (the shared eval sets' ground truth; past their
     ~800 texts, syndicated copies with a paragraph dropped, as feeds deliver them)."""
-    from tests.benchmarks.corpus_texts import texts
+    from benchmarks.corpus_texts import texts
 
     rng = random.Random(n)
     folder.mkdir(parents=True)

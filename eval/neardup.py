@@ -1,8 +1,8 @@
 """Near-duplicate evaluation: labelled pairs from real extractions, clustered by the warehouse.
 
-    python tests/quality/neardup.py [--limit N] [--seed S]
+    python eval/neardup.py [--limit N] [--seed S]
 
-1. Bases: newsflow's extraction of the shared eval pages (tests/quality/corpora.py) with at
+1. Bases: newsflow's extraction of the shared eval pages (eval/corpora.py) with at
    least ``MIN_WORDS`` words; pages whose texts already nearly duplicate another page's are
    dropped (the sets hold a few), so the labels are clean.
 2. Positives: 1-3 edited copies of each base, each with a random mix of realistic edits:
@@ -34,11 +34,11 @@ from multiprocessing import get_context
 from pathlib import Path
 from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.quality.corpora import SETS, pages  # noqa: E402
+from eval.corpora import SETS, pages  # noqa: E402
 
 MIN_WORDS = 80
 MAX_REWORD = 0.20
@@ -84,7 +84,7 @@ def _extract(job: tuple[str, list[str]]) -> list[tuple[str, str, str, str]]:
 
 
 def load_bases(workers: int, limit: int | None) -> list[Doc]:
-    from tests.quality.evaluate import page_ids
+    from eval.evaluate import page_ids
 
     jobs = []
     for set_name in SETS:

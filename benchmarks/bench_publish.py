@@ -3,7 +3,7 @@
 publishing the read-only copy, one search on it, and optionally what rebuilding DuckDB's own
 fts index over everything would take instead.
 
-    PYTHONPATH=. python tests/benchmarks/bench_publish.py [--sizes 0 10000 50000]
+    PYTHONPATH=. python benchmarks/bench_publish.py [--sizes 0 10000 50000]
         [--text-words 250] [--extension-rebuild]
 
 Prints figures and ratios measured in one run; it asserts nothing (no timed tests).

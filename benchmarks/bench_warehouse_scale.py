@@ -1,6 +1,6 @@
 """Benchmark: does ingesting new articles cost more when the warehouse is big?
 
-    python tests/benchmarks/bench_warehouse_scale.py [--sizes 0,10000,100000,1000000]
+    python benchmarks/bench_warehouse_scale.py [--sizes 0,10000,100000,1000000]
         [--new 1000] [--trials 3]        (or --rows N: just an empty one and one of N)
 
 Builds warehouses of 10k, 100k and 1M synthetic articles with bulk SQL (articles, sightings,
@@ -23,11 +23,12 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import duckdb  # noqa: E402
 
+from benchmarks.corpus_texts import texts  # noqa: E402
 from newsflow.tasks.near_duplicates import BANDS  # noqa: E402
 from newsflow.tasks.process import process_candidates  # noqa: E402
 from newsflow.tasks.records import Candidate  # noqa: E402
@@ -36,7 +37,6 @@ from newsflow.warehouse import fts  # noqa: E402
 from newsflow.warehouse.db import connect_writer  # noqa: E402
 from newsflow.warehouse.loader import load_spool  # noqa: E402
 from newsflow.warehouse.search_index import _POSTINGS  # noqa: E402
-from tests.benchmarks.corpus_texts import texts  # noqa: E402
 
 TARGET = 1.3
 TEXT_TAIL = "repeat(' with some words of text', 40)"

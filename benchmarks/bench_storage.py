@@ -1,6 +1,6 @@
 """Benchmark: candidate storage designs for the warehouse at scale (figures, never pass/fail).
 
-    python tests/benchmarks/bench_storage.py [--sizes 0,100000,1000000] [--loads 20]
+    python benchmarks/bench_storage.py [--sizes 0,100000,1000000] [--loads 20]
         [--candidates single,lake,lance] [--work DIR] [--json FILE]
 
 (default sizes 0,100000: a 100k build takes ~10 minutes per design on 2 busy cores; 1M about
@@ -48,7 +48,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import duckdb  # noqa: E402

@@ -1,8 +1,8 @@
 """Benchmark: the loader's throughput, rows merged per second from spooled Parquet batches.
 
-    python tests/benchmarks/bench_loader.py [--batches 4] [--size 500] [--trials 2]
+    python benchmarks/bench_loader.py [--batches 4] [--size 500] [--trials 2]
 
-Processes ``--batches`` x ``--size`` real article texts (tests/benchmarks/corpus_texts.py: the
+Processes ``--batches`` x ``--size`` real article texts (benchmarks/corpus_texts.py: the
 eval sets' ground truth, ~790 texts, then syndicated copies of it, near-duplicates the loader
 verifies text against text) once and spools them. Then, ``--trials``
 times each, on fresh copies of that spool and fresh migrated warehouses, in alternating order:
@@ -30,15 +30,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from unittest import mock
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.corpus_texts import texts  # noqa: E402
 from newsflow.tasks.process import process_candidates  # noqa: E402
 from newsflow.tasks.records import Candidate  # noqa: E402
 from newsflow.tasks.spool import write_batch  # noqa: E402
 from newsflow.warehouse.db import connect_writer  # noqa: E402
 from newsflow.warehouse.loader import load_spool  # noqa: E402
-from tests.benchmarks.corpus_texts import texts  # noqa: E402
 
 ARTICLE_COLUMNS = (
     "article_id, url, canonical_url, domain, title, published_at, language, "

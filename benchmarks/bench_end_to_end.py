@@ -1,6 +1,6 @@
 """Benchmark: real pages served from loopback to rows in DuckDB, against bare trafilatura.
 
-    PYTHONPATH=. python tests/benchmarks/bench_end_to_end.py [--pages 300] [--hosts 4]
+    PYTHONPATH=. python benchmarks/bench_end_to_end.py [--pages 300] [--hosts 4]
 
 The first ``--pages`` pages of the shared eval sets (fundus, then wcxb-dev) are served by
 local HTTP servers on several loopback addresses (in their own process, no added latency).
@@ -38,7 +38,7 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from newsflow.flows.loading import BackgroundLoader  # noqa: E402

@@ -1,6 +1,6 @@
 """Benchmark: what a command costs, start-up included, with the local Prefect server running.
 
-    PYTHONPATH=. nice python tests/benchmarks/bench_startup.py [--repeat 3] [--pages 181]
+    PYTHONPATH=. nice python benchmarks/bench_startup.py [--repeat 3] [--pages 181]
 
 Real ``newsflow`` processes (the console script's module) against loopback HTTP servers, in a
 temporary warehouse with its own ``.prefect`` home. Wall time of each command, and where it
@@ -39,7 +39,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from newsflow.flows import runtime  # noqa: E402
