@@ -153,26 +153,36 @@ def servers() -> Iterator[tuple[FaultServer, FaultServer]]:
     inside.stop()
 
 
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
+def command_env(folder: Path, **overrides: str) -> dict[str, str]:
+    """The environment of a ``newsflow`` command against the test Prefect server and loopback
+    sites, its warehouse and spool in ``folder``; ``overrides``: NEWSFLOW_* values to change."""
     from prefect.settings import PREFECT_API_URL
 
     api = PREFECT_API_URL.value()
     assert api, "the Prefect test harness sets the API URL"
     base = {k: v for k, v in os.environ.items() if not k.startswith("NEWSFLOW_")}
-    return base | {
-        "PREFECT_API_URL": api,
-        "PYTHONPATH": str(ROOT),
-        "NEWSFLOW_DB": str(tmp_path / "news.duckdb"),
-        "NEWSFLOW_SPOOL": str(tmp_path / "spool"),
-        "NEWSFLOW_ALLOW_PRIVATE": "127.0.0.1",
-        "NEWSFLOW_HTTP_TIMEOUT": "2",
-        "NEWSFLOW_PER_HOST_DELAY": "0",
-        "NEWSFLOW_PER_HOST_CONCURRENCY": "4",
-        "NEWSFLOW_HTTP_RETRIES": "1",
-        "NEWSFLOW_RETRY_MAX_WAIT": "5",
-        "NEWSFLOW_WORKERS": "1",
-    }
+    return (
+        base
+        | {
+            "PREFECT_API_URL": api,
+            "PYTHONPATH": str(ROOT),
+            "NEWSFLOW_DB": str(folder / "news.duckdb"),
+            "NEWSFLOW_SPOOL": str(folder / "spool"),
+            "NEWSFLOW_ALLOW_PRIVATE": "127.0.0.1",
+            "NEWSFLOW_HTTP_TIMEOUT": "2",
+            "NEWSFLOW_PER_HOST_DELAY": "0",
+            "NEWSFLOW_PER_HOST_CONCURRENCY": "4",
+            "NEWSFLOW_HTTP_RETRIES": "1",
+            "NEWSFLOW_RETRY_MAX_WAIT": "5",
+            "NEWSFLOW_WORKERS": "1",
+        }
+        | overrides
+    )
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return command_env(tmp_path)
 
 
 def benign_rss_mb(srv: FaultServer, env: dict[str, str], tmp_path: Path) -> float:

@@ -29,7 +29,7 @@ import pytest
 from newsflow.settings import Settings
 from tests.fetch_server import FaultServer, article_html, page
 from tests.helpers import WORDS, local_fetch_settings
-from tests.test_fetch_integration import HEADROOM_MB, rows, run_cli
+from tests.test_fetch_integration import HEADROOM_MB, command_env, rows, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD = 20
@@ -120,23 +120,7 @@ def site() -> Iterator[FaultServer]:
 
 
 def cli_env(folder: Path) -> dict[str, str]:
-    from prefect.settings import PREFECT_API_URL
-
-    api = PREFECT_API_URL.value()
-    assert api, "the Prefect test harness sets the API URL"
-    base = {k: v for k, v in os.environ.items() if not k.startswith("NEWSFLOW_")}
-    return base | {
-        "PREFECT_API_URL": api,
-        "PYTHONPATH": str(ROOT),
-        "NEWSFLOW_DB": str(folder / "news.duckdb"),
-        "NEWSFLOW_SPOOL": str(folder / "spool"),
-        "NEWSFLOW_ALLOW_PRIVATE": "127.0.0.1",
-        "NEWSFLOW_HTTP_TIMEOUT": "5",
-        "NEWSFLOW_PER_HOST_DELAY": "0",
-        "NEWSFLOW_PER_HOST_CONCURRENCY": "4",
-        "NEWSFLOW_HTTP_RETRIES": "0",
-        "NEWSFLOW_WORKERS": "1",
-    }
+    return command_env(folder, NEWSFLOW_HTTP_TIMEOUT="5", NEWSFLOW_HTTP_RETRIES="0")
 
 
 def ingest_feed(url: str, folder: Path) -> tuple[dict[str, Any], dict[str, str]]:
