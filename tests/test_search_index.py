@@ -359,6 +359,50 @@ ENGLISH = (
 )
 
 
+def test_a_batch_spooled_with_per_article_postings_is_indexed_from_its_texts(
+    settings: Settings,
+) -> None:
+    # A batch spooled before migration 010 holds one posting per (term, article); the spool
+    # reads it back with today's columns as NULLs and the loader recomputes the postings.
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from newsflow.tasks.spool import pending
+
+    _load(settings, "https://example.com/new", "The ferry timetable changes in spring.")
+    candidates = [
+        Candidate(origin="url", source=u, url=u, title="Notice", text=t)
+        for u, t in (
+            ("https://example.com/a", "The harbour closes for repairs on Monday."),
+            ("https://example.com/b", "Repairs to the bridge finish on Friday."),
+        )
+    ]
+    write_batch(process_candidates(candidates, "run"), settings.spool)
+    (batch_id,) = pending(settings.spool)
+    old = pa.table(
+        {
+            "term": ["qqxold"],
+            "article_id": ["x"],
+            "title_tf": pa.array([1], pa.int32()),
+            "text_tf": pa.array([1], pa.int32()),
+        }
+    )
+    pq.write_table(old, Path(settings.spool) / batch_id / "postings.parquet")
+    load_spool(settings.db, settings.spool, lock_wait=10)
+    con = duckdb.connect(str(settings.db), read_only=True)
+    try:
+        rows = con.execute("SELECT url FROM search_articles('repairs') ORDER BY 1").fetchall()
+        assert rows == [("https://example.com/a",), ("https://example.com/b",)]
+        assert con.execute("SELECT url FROM search_articles('ferry')").fetchall() == [
+            ("https://example.com/new",)
+        ]
+        stale = "SELECT count(*) FROM search_terms WHERE term = 'qqxold'"
+        assert con.execute(stale).fetchone() == (0,)
+        assert con.execute("SELECT num_docs FROM search_stats").fetchone() == (3,)
+    finally:
+        con.close()
+
+
 def test_stemming_follows_the_articles_language(settings: Settings) -> None:
     _load_many(
         settings,
