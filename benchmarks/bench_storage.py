@@ -54,10 +54,10 @@ sys.path.insert(0, str(ROOT))
 import duckdb  # noqa: E402
 import pyarrow as pa  # noqa: E402
 
+from newsflow.tasks.contract import postings_sql  # noqa: E402
 from newsflow.tasks.near_duplicates import BANDS  # noqa: E402
 from newsflow.warehouse import fts  # noqa: E402
 from newsflow.warehouse.lake import SORTED  # noqa: E402
-from newsflow.warehouse.search_index import _POSTINGS  # noqa: E402
 
 NEW = 1000  # articles per load
 BLOCKS = 4000  # distinct spliced bodies; article i gets block hash(i) % BLOCKS plus its own head
@@ -175,7 +175,17 @@ def build_source(src: Path, size: int, body: pa.Table) -> dict[str, int]:
     con.execute(_stopwords_sql())
     con.register("body_arrow", body)
     con.execute("CREATE TABLE body AS SELECT b AS article_id, title, text FROM body_arrow")
-    con.execute("CREATE TABLE body_postings AS " + _POSTINGS.format(source="body") + " ORDER BY 1")
+    # Per-article postings (term, article_id, title_tf, text_tf) for the per-posting designs:
+    # the index's grouped postings unnested, ``docs`` mapped back to article ids.
+    con.execute(
+        "CREATE TABLE body_postings AS SELECT p.term, n.article_id, p.title_tf, p.text_tf FROM ("
+        "  SELECT term, unnest(docs) AS k, unnest(title_tfs) AS title_tf, "
+        "  unnest(text_tfs) AS text_tf FROM ("
+        + postings_sql("(SELECT *, 'en' AS language FROM body)")
+        + ")) p JOIN (SELECT article_id, "
+        "  CAST(row_number() OVER (ORDER BY article_id) - 1 AS INTEGER) AS k FROM body) n "
+        "USING (k) ORDER BY 1"
+    )
     con.execute(
         "CREATE TABLE body_len AS SELECT article_id AS b, sum(title_tf) + 3 AS title_len, "
         "sum(text_tf) + 2 AS text_len FROM body_postings GROUP BY 1"
@@ -242,7 +252,12 @@ def build_source(src: Path, size: int, body: pa.Table) -> dict[str, int]:
 
 def _stopwords_sql() -> str:
     sql = (ROOT / "warehouse/migrations/004_search_index.sql").read_text(encoding="utf-8")
-    return sql[sql.index("CREATE TABLE search_stopwords") :]
+    stemmers = (ROOT / "warehouse/migrations/010_search_blocks.sql").read_text(encoding="utf-8")
+    return (
+        sql[sql.index("CREATE TABLE search_stopwords") :]
+        + "\n"
+        + stemmers[stemmers.index("CREATE TABLE search_stemmers") :]
+    )
 
 
 # ---------------------------------------------------------------- candidates: bulk build
@@ -260,19 +275,12 @@ def build_single(db: Path, src: Path, size: int) -> None:
             f"'/feed', 'guid-' || article_id, url, ingested_at FROM '{src}/articles.parquet'"
         )
         con.execute(f"INSERT INTO article_bands SELECT * FROM '{src}/bands.parquet'")
-        con.execute(f"INSERT INTO search_docs BY NAME SELECT * FROM '{src}/docs.parquet'")
-        con.execute(
-            "INSERT INTO search_postings BY NAME SELECT * EXCLUDE (text_len) "
-            f"FROM '{src}/postings.parquet'"
-        )
-        con.execute(
-            f"INSERT INTO search_terms SELECT term, count(*) FROM '{src}/postings.parquet' "
-            "GROUP BY term"
-        )
-        con.execute(
-            f"INSERT INTO search_stats SELECT 1, count(*), sum(title_len), sum(text_len) "
-            f"FROM '{src}/docs.parquet'"
-        )
+        # The search index as the first load after migration 010 builds it (from the texts).
+        from newsflow.warehouse import search_index
+
+        fts.load(con)
+        con.execute("INSERT INTO search_stats VALUES (1, 0, 0, 0, 1, 1, 1)")
+        search_index.rebuild(con)
     con.execute("CHECKPOINT")
     con.close()
 

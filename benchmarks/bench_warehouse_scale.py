@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 import duckdb  # noqa: E402
 
 from benchmarks.corpus_texts import texts  # noqa: E402
+from newsflow.tasks.contract import postings_sql  # noqa: E402
 from newsflow.tasks.near_duplicates import BANDS  # noqa: E402
 from newsflow.tasks.process import process_candidates  # noqa: E402
 from newsflow.tasks.records import Candidate  # noqa: E402
@@ -36,7 +37,7 @@ from newsflow.tasks.spool import write_batch  # noqa: E402
 from newsflow.warehouse import fts  # noqa: E402
 from newsflow.warehouse.db import connect_writer  # noqa: E402
 from newsflow.warehouse.loader import load_spool  # noqa: E402
-from newsflow.warehouse.search_index import _POSTINGS  # noqa: E402
+from newsflow.warehouse.search_index import BLOCK  # noqa: E402
 
 TARGET = 1.3
 TEXT_TAIL = "repeat(' with some words of text', 40)"
@@ -74,40 +75,70 @@ def build(db: Path, rows: int) -> float:
 
 
 def build_search_index(con: duckdb.DuckDBPyConnection, rows: int) -> None:
-    """The search index of the synthetic articles, as the loader would have built it.
+    """The search index of the synthetic articles as a compacted index holds it (migration
+    010: one segment, rows of at most ``BLOCK`` articles per term, sorted by term).
 
     Every synthetic article has the same words but its number, so the real tokenizer and
-    stemmer (warehouse/search_index.py) index one template text, and SQL adds the number."""
+    stemmer (``contract.POSTINGS_SQL``) index one template text with the number 0 in its
+    places, and SQL gives each article its own number's term."""
     fts.load(con)
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE template_src AS SELECT 'x' AS article_id, "
-        f"'Story' AS title, 'Synthetic article number' || {TEXT_TAIL} AS text"
+        "CREATE OR REPLACE TEMP TABLE template_src AS SELECT 'x' AS article_id, 'en' AS language, "
+        f"'Story 0' AS title, 'Synthetic article number 0' || {TEXT_TAIL} AS text"
     )
+    con.execute("CREATE OR REPLACE TEMP TABLE template AS " + postings_sql("template_src"))
+    lens = con.execute(
+        "SELECT sum(title_tfs[1]), sum(text_tfs[1]) FROM template"
+    ).fetchone()  # the number's term included: every article has one
+    number = con.execute("SELECT positions[1] FROM template WHERE term = '0'").fetchone()
+    assert lens is not None and number is not None
+    title_len, text_len = int(lens[0]), int(lens[1])
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE template AS " + _POSTINGS.format(source="template_src")
+        "CREATE OR REPLACE TEMP TABLE template_terms AS SELECT "
+        "CAST(row_number() OVER (ORDER BY term) AS INTEGER) AS term_id, * "
+        "FROM template WHERE term <> '0'"
     )
-    lens = con.execute("SELECT sum(title_tf), sum(text_tf) FROM template").fetchone()
-    assert lens is not None
-    title_len, text_len = int(lens[0]) + 1, int(lens[1]) + 1  # + the article's number
+    shared = con.execute("SELECT count(*) FROM template_terms").fetchone()
+    assert shared is not None
+    first_number = int(shared[0]) + 1  # article i's number: term first_number + i
     aid = "substr(md5(i::VARCHAR), 1, 16)"
     con.execute(
-        f"INSERT INTO search_docs SELECT {aid}, 1, md5('c' || i), {title_len}, {text_len} "
+        "INSERT INTO search_terms SELECT term_id, stemmer, term FROM template_terms "
+        f"UNION ALL SELECT CAST({first_number} + i AS INTEGER), 'porter', i::VARCHAR "
         f"FROM range({rows}) r(i)"
     )
     con.execute(
-        f"INSERT INTO search_postings SELECT t.term, {aid}, 1, t.title_tf, t.text_tf "
-        f"FROM range({rows}) r(i), template t "
-        f"UNION ALL SELECT i::VARCHAR, {aid}, 1, 1, 1 FROM range({rows}) r(i)"
+        "INSERT INTO search_lexicon SELECT unnest(words), term_id FROM template_terms "
+        f"UNION ALL SELECT i::VARCHAR, CAST({first_number} + i AS INTEGER) FROM range({rows}) r(i)"
     )
     con.execute(
-        f"INSERT INTO search_terms SELECT term, {rows} FROM template "
-        f"UNION ALL SELECT i::VARCHAR, 1 FROM range({rows}) r(i)"
+        f"INSERT INTO search_docs SELECT CAST(i + 1 AS INTEGER), {aid}, md5('c' || i), 'en', "
+        "'site' || (i % 20000) || '.example', "
+        "TIMESTAMPTZ '2020-01-01 00:00:00+00' + to_seconds(i * 60), "
+        f"{title_len}, {text_len} FROM range({rows}) r(i)"
     )
     con.execute(
-        f"INSERT INTO search_stats VALUES (1, {rows}, {rows * title_len}, {rows * text_len})"
+        "INSERT INTO search_blocks SELECT * FROM ("
+        "  SELECT 1 AS segment, t.term_id, d.ids, list_transform(d.ids, x -> t.title_tfs[1]), "
+        "  list_transform(d.ids, x -> t.text_tfs[1]), list_transform(d.ids, x -> t.positions[1]) "
+        f"  FROM template_terms t, (SELECT list(CAST(i + 1 AS INTEGER) ORDER BY i) AS ids "
+        f"    FROM range({rows}) r(i) GROUP BY i // {BLOCK}) d "
+        f"  UNION ALL SELECT 1, CAST({first_number} + i AS INTEGER), [CAST(i + 1 AS INTEGER)], "
+        f"  [1], [1], [?] FROM range({rows}) r(i)"
+        ") ORDER BY term_id",
+        [number[0]],
     )
-    con.execute("DROP TABLE template_src")
-    con.execute("DROP TABLE template")
+    con.execute(
+        "INSERT INTO search_segments SELECT 1, 1, 1, ?, "
+        "(SELECT count(*) FROM search_blocks), now()",
+        [rows],
+    )
+    con.execute(
+        "INSERT INTO search_stats VALUES (1, ?, ?, ?, ?, ?, 2)",
+        [rows, rows * title_len, rows * text_len, rows + 1, first_number + rows],
+    )
+    for table in ("template_src", "template", "template_terms"):
+        con.execute(f"DROP TABLE {table}")
 
 
 def ingest(db: Path, spool: str, corpus: list[tuple[str, str]], tag: str) -> tuple[float, float]:

@@ -35,6 +35,8 @@ _ARROW: dict[str, pa.DataType] = {
     "datetime": _TS,
     "list[str]": pa.list_(pa.string()),
     "list[int]": pa.list_(pa.int64()),
+    "list[int32]": pa.list_(pa.int32()),
+    "list[list[int32]]": pa.list_(pa.list_(pa.int32())),
     "Origin": pa.string(),
     "Outcome": pa.string(),
 }
@@ -42,36 +44,67 @@ _ARROW: dict[str, pa.DataType] = {
 # weighs shared keys by this number): one key per band in ``ArticleRow.bands``.
 BANDS = 36
 
-# Words of the relation ``{source}`` (article_id, title, text), stemmed, stop words left out,
-# counted per field: one row per (term, article) (``PostingRow``). The same words as the fts
-# extension's ``lower(strip_accents(s))`` split on ``[^\p{L}\p{N}]+`` (the ``search_tokenize`` macro
-# that queries use), computed cheaper: tokens keep their combining marks and accents are
-# stripped once per distinct non-ASCII token, not over every text (stripping marks only
-# joins the letters around them, so the words are the same; tests compare both). Tokens
-# are counted in one group-by after the join (cheaper here than a histogram per text).
+# Title words are numbered from TITLE_BASE + 1, text words from 1: a phrase never spans both.
+TITLE_BASE = -65536
+
+# Postings of the relation ``{source}`` (article_id, language, title, text), grouped per term
+# as the search index stores them (``PostingRow``): one row per (stemmer, term) with the words
+# that made it and, per article holding it, the article's number in the batch (``docs``: its
+# rank by article_id, from 0), the counts per field and the word positions. Words are stemmed
+# with the stemmer of the article's language (table ``search_stemmers``; stop words from
+# ``search_stopwords``). Tokens as DuckDB's fts extension makes them (``lower(strip_accents(s))``
+# split on ``[^\p{L}\p{N}]+``, the ``search_tokenize`` macro), computed cheaper: tokens keep
+# their combining marks and accents are stripped once per distinct non-ASCII token (stripping
+# marks only joins the letters around them). The grouping is the costly part of indexing, so
+# workers do it (``tasks/postings.py``).
 POSTINGS_SQL = """
-WITH tokens AS (
-    SELECT article_id, 1 AS field,
-           unnest(regexp_extract_all(lower(title), '[\\p{{L}}\\p{{N}}\\p{{M}}]+')) AS t
-    FROM {source}
+WITH docs AS (
+    SELECT s.article_id, coalesce(m.stemmer, 'none') AS stemmer,
+           CAST(row_number() OVER (ORDER BY s.article_id) - 1 AS INTEGER) AS k,
+           regexp_extract_all(lower(s.title), '[\\p{{L}}\\p{{N}}\\p{{M}}]+') AS title_tokens,
+           regexp_extract_all(lower(s.text), '[\\p{{L}}\\p{{N}}\\p{{M}}]+') AS text_tokens
+    FROM {source} s LEFT JOIN search_stemmers m ON m.language = s.language
+),
+tokens AS (
+    SELECT k, stemmer, unnest(title_tokens) AS t,
+           generate_subscripts(title_tokens, 1) + {title_base} AS pos
+    FROM docs
     UNION ALL
-    SELECT article_id, 2 AS field,
-           unnest(regexp_extract_all(lower(text), '[\\p{{L}}\\p{{N}}\\p{{M}}]+')) AS t
-    FROM {source}
+    SELECT k, stemmer, unnest(text_tokens) AS t, generate_subscripts(text_tokens, 1) AS pos
+    FROM docs
 ),
 -- Stemming is the costly part: once per distinct word of the batch, not per occurrence.
 stems AS (
-    SELECT t, stem(w, 'porter') AS term FROM (
-        SELECT t, CASE WHEN strlen(t) = length(t) THEN t ELSE strip_accents(t) END AS w
-        FROM (SELECT DISTINCT t FROM tokens))
+    SELECT stemmer, t, w, CASE WHEN stemmer = 'none' THEN w ELSE stem(w, stemmer) END AS term
+    FROM (
+        SELECT stemmer, t, CASE WHEN strlen(t) = length(t) THEN t ELSE strip_accents(t) END AS w
+        FROM (SELECT DISTINCT stemmer, t FROM tokens))
     WHERE length(w) > 0 AND w NOT IN (SELECT word FROM search_stopwords)
+),
+per_article AS (
+    SELECT s.stemmer, s.term, c.k, list(DISTINCT s.w) AS words,
+           CAST(count(*) FILTER (WHERE c.pos < 0) AS INTEGER) AS title_tf,
+           CAST(count(*) FILTER (WHERE c.pos > 0) AS INTEGER) AS text_tf,
+           list(CAST(c.pos AS INTEGER) ORDER BY c.pos) AS positions
+    FROM tokens c JOIN stems s USING (stemmer, t)
+    GROUP BY s.stemmer, s.term, c.k
 )
-SELECT s.term, c.article_id,
-       CAST(count(*) FILTER (WHERE c.field = 1) AS INTEGER) AS title_tf,
-       CAST(count(*) FILTER (WHERE c.field = 2) AS INTEGER) AS text_tf
-FROM tokens c JOIN stems s USING (t)
-GROUP BY ALL
+-- One list of structs per term, split after: the lists stay aligned without an ordered
+-- aggregate (many times slower); the order of articles within a term means nothing.
+SELECT stemmer, term, list_sort(list_distinct(flatten(list_transform(l, x -> x.w)))) AS words,
+       list_transform(l, x -> x.k) AS docs, list_transform(l, x -> x.a) AS title_tfs,
+       list_transform(l, x -> x.b) AS text_tfs, list_transform(l, x -> x.p) AS positions
+FROM (
+    SELECT stemmer, term,
+           list({{'k': k, 'w': words, 'a': title_tf, 'b': text_tf, 'p': positions}}) AS l
+    FROM per_article GROUP BY stemmer, term
+)
 """
+
+
+def postings_sql(source: str) -> str:
+    """``POSTINGS_SQL`` of the relation ``source``."""
+    return POSTINGS_SQL.format(source=source, title_base=TITLE_BASE)
 
 
 class Table(StrEnum):

@@ -1,9 +1,11 @@
 """The search index's postings of a batch's articles, computed by the worker that spools
-the batch (``tasks/spool.py``), so the single loader only appends them
-(``warehouse/search_index.py``) instead of tokenizing every text itself.
+the batch (``tasks/spool.py``), so the single loader only renumbers and appends them
+(``warehouse/search_index.py``) instead of tokenizing, stemming and grouping every text.
 
-The words are the contract's ``POSTINGS_SQL``, with DuckDB's fts stemmer loaded from the
-pinned ``duckdb-extension-fts`` package and the stop words of the warehouse's migration 004.
+The postings are the contract's ``POSTINGS_SQL``: words stemmed with the Snowball stemmer of
+the article's detected language (DuckDB's fts ``stem``, loaded from the pinned
+``duckdb-extension-fts`` package), grouped per term. The stop words and the language ->
+stemmer table are those of the warehouse's migrations 004 and 010, read from their files.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from newsflow.tasks.contract import POSTINGS_SQL, Table, conform
+from newsflow.tasks.contract import Table, conform, postings_sql
 
-# The stop words are defined once, by the migration that creates the warehouse's copy.
-_MIGRATION = Path(__file__).parents[1] / "warehouse" / "migrations" / "004_search_index.sql"
+# The stop words and stemmers are defined once, by the migrations that create the
+# warehouse's copies.
+_MIGRATIONS = Path(__file__).parents[1] / "warehouse" / "migrations"
 _local = threading.local()
 
 
@@ -34,28 +37,39 @@ def extension_path() -> Path:
     return path
 
 
+def _section(name: str, start: str) -> str:
+    sql = (_MIGRATIONS / name).read_text(encoding="utf-8")
+    return sql[sql.index(start) :]
+
+
 def postings_connection() -> duckdb.DuckDBPyConnection:
-    """A worker's own in-memory DuckDB with the stemmer and the warehouse's stop words."""
+    """A worker's own in-memory DuckDB with the stemmers and the warehouse's stop words."""
     con: duckdb.DuckDBPyConnection | None = getattr(_local, "con", None)
     if con is None:
         con = duckdb.connect(config={"threads": 1})  # workers are the parallelism
         path = str(extension_path()).replace("'", "''")
         con.execute(f"LOAD '{path}'")
-        sql = _MIGRATION.read_text(encoding="utf-8")
-        con.execute(sql[sql.index("CREATE TABLE search_stopwords") :])
+        con.execute(_section("004_search_index.sql", "CREATE TABLE search_stopwords"))
+        con.execute(_section("010_search_blocks.sql", "CREATE TABLE search_stemmers"))
         _local.con = con
     return con
 
 
 def batch_postings(articles: pa.Table) -> pa.Table:
-    """The search postings (``PostingRow``) of a batch's articles, the first row of each
-    article_id (as the loader keeps it)."""
+    """The search postings (``PostingRow``) of a batch's articles, grouped per term, the
+    first row of each article_id (as the loader keeps it); ``docs`` number the articles by
+    their rank by article_id in the batch."""
     con = postings_connection()
-    con.register("postings_source", articles.select(["article_id", "title", "text"]))
+    source = articles.select(["article_id", "title", "text"])
+    if "language" in articles.column_names:
+        source = source.append_column("language", articles.column("language"))
+    else:
+        source = source.append_column("language", pa.nulls(articles.num_rows, pa.string()))
+    con.register("postings_source", source)
     try:
         result = con.execute(
-            POSTINGS_SQL.format(
-                source="(SELECT * FROM postings_source "
+            postings_sql(
+                "(SELECT * FROM postings_source "
                 "QUALIFY row_number() OVER (PARTITION BY article_id) = 1)"
             )
         ).arrow()

@@ -20,12 +20,14 @@ DateKind = Literal["published", "modified"]
 Outcome = Literal["ok", "not_modified", "soft", "hard", "gone"]
 
 # Field metadata read by the spool contract (tasks/contract.py) and the loader:
-# - ``INT32``: stored as a 32-bit integer (the warehouse column is INTEGER);
+# - ``INT32``: stored as a 32-bit integer (the warehouse column is INTEGER), ``LIST_INT32``
+#   a list of them;
 # - ``SPOOL_ONLY``: travels in the spool for the loader, never a column of the table;
 # - what an article's revision (its text changed) does to the column: replace it
 #   (the default), ``KEEP`` the stored value, ``COALESCE`` (keep it when the new one is
 #   NULL), or ``with_column(c)`` (replace it only when ``c`` is replaced by a value).
 INT32 = {"arrow": "int32"}
+LIST_INT32 = {"arrow": "list[int32]"}
 SPOOL_ONLY = {"spool_only": True}
 KEEP = {"on_revision": "keep"}
 COALESCE = {"on_revision": "coalesce"}
@@ -250,12 +252,17 @@ class SeedPrint:
 
 @dataclass(frozen=True, slots=True)
 class PostingRow:
-    """A search-index posting: a stemmed term's counts in one article's title and text."""
+    """A search-index term's postings in a batch (``contract.POSTINGS_SQL``): the stemmed term
+    of one stemmer, the words that stem to it and, per article of the batch holding it (the
+    article's rank by article_id, from 0), its counts in title and text and its positions."""
 
+    stemmer: str
     term: str
-    article_id: str
-    title_tf: int = field(metadata=INT32)
-    text_tf: int = field(metadata=INT32)
+    words: list[str]
+    docs: list[int] = field(metadata=LIST_INT32)
+    title_tfs: list[int] = field(metadata=LIST_INT32)
+    text_tfs: list[int] = field(metadata=LIST_INT32)
+    positions: list[list[int]] = field(metadata={"arrow": "list[list[int32]]"})
 
 
 @dataclass(frozen=True)

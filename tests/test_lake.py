@@ -63,7 +63,7 @@ def test_schema_matches_the_single_file_warehouse(tmp_path: Path) -> None:
     con = lakemod.open_warehouse(Lake.local(tmp_path / "lake"))
     single = duckdb.connect()
     migrate(single)
-    for table in ("articles", "article_sightings", "rejects", "runs", "search_postings"):
+    for table in ("articles", "article_sightings", "rejects", "runs", "search_blocks"):
         want = single.execute(f"SELECT column_name, column_type FROM (DESCRIBE {table})").fetchall()
         got = con.execute(
             f"SELECT column_name, column_type FROM (DESCRIBE news.{table})"
@@ -152,7 +152,7 @@ def test_migrating_a_warehouse_built_by_todays_loader_loses_nothing(tmp_path: Pa
         "rejects",
         "runs",
         "feeds",
-        "search_postings",
+        "search_blocks",
         "spool_batches",
     ):
         want = old.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall()

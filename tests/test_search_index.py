@@ -1,5 +1,7 @@
 """The loader's incremental search index: the fts extension's BM25 scores, the same index as a
-fresh build after many loads, and changed texts leave no stale words behind."""
+fresh build after many loads, changed texts leave no stale words behind, merged segments
+answer as before, stemming follows each article's language, and the query syntax (AND, OR,
+NOT, -word, "phrases") and filters mean what the README says, from SQL and the CLI."""
 
 from __future__ import annotations
 
@@ -43,17 +45,40 @@ def writable(analyst_warehouse: FixtureWarehouse, tmp_path: Path) -> Iterator[An
     con.close()
 
 
+# The live postings, by article and term rather than by the numbers the index gave them.
+_POSTINGS_BY_ARTICLE = """
+SELECT t.stemmer, t.term, d.article_id, p.title_tf, p.text_tf, p.positions
+FROM (SELECT term_id, unnest(doc_ids) AS doc_id, unnest(title_tfs) AS title_tf,
+             unnest(text_tfs) AS text_tf, unnest(positions) AS positions FROM search_blocks) p
+JOIN search_docs d USING (doc_id) JOIN search_terms t USING (term_id)
+ORDER BY ALL
+"""
+
+
 def _index_state(con: duckdb.DuckDBPyConnection) -> tuple[Any, ...]:
-    postings = con.execute(
-        "SELECT p.term, p.article_id, p.title_tf, p.text_tf FROM search_postings p "
-        "JOIN search_docs d ON d.article_id = p.article_id AND d.version = p.version ORDER BY ALL"
+    postings = con.execute(_POSTINGS_BY_ARTICLE).fetchall()
+    lexicon = con.execute(
+        "SELECT l.word, t.stemmer, t.term FROM search_lexicon l JOIN search_terms t "
+        "USING (term_id) WHERE t.term_id IN (SELECT term_id FROM search_blocks) ORDER BY ALL"
     ).fetchall()
-    terms = con.execute("SELECT term, df FROM search_terms WHERE df <> 0 ORDER BY ALL").fetchall()
     docs = con.execute(
-        "SELECT article_id, content_hash, title_len, text_len FROM search_docs ORDER BY ALL"
+        "SELECT article_id, content_hash, language, domain, published_at, title_len, text_len "
+        "FROM search_docs ORDER BY ALL"
     ).fetchall()
     stats = con.execute("SELECT num_docs, title_len, text_len FROM search_stats").fetchall()
-    return postings, terms, docs, stats
+    return postings, lexicon, docs, stats
+
+
+def _reset_index(con: duckdb.DuckDBPyConnection) -> None:
+    for table in (
+        "search_docs",
+        "search_blocks",
+        "search_terms",
+        "search_lexicon",
+        "search_segments",
+        "search_stats",
+    ):
+        con.execute(f"DELETE FROM {table}")
 
 
 def test_scores_are_the_fts_extensions_bm25(writable: duckdb.DuckDBPyConnection) -> None:
@@ -87,13 +112,17 @@ def test_scores_are_the_fts_extensions_bm25(writable: duckdb.DuckDBPyConnection)
 
 def test_incremental_index_equals_a_fresh_build(writable: duckdb.DuckDBPyConnection) -> None:
     # The fixture's index grew over three loads, one of which changed an article's text.
-    assert writable.execute("SELECT max(version) FROM search_docs").fetchone() == (2,)
+    assert writable.execute("SELECT count(*) FROM search_segments").fetchone() == (3,)
+    assert writable.execute("SELECT max(doc_id) > count(*) FROM search_docs").fetchone() == (True,)
     incremental = _index_state(writable)
-    for table in ("search_docs", "search_postings", "search_terms", "search_stats"):
-        writable.execute(f"DELETE FROM {table}")
-    writable.execute("INSERT INTO search_stats VALUES (1, 0, 0, 0)")
+    _reset_index(writable)
+    writable.execute("INSERT INTO search_stats VALUES (1, 0, 0, 0, 1, 1, 1)")
     fts.load(writable)
-    index_articles(writable, "SELECT article_id, title, text, content_hash FROM articles")
+    index_articles(
+        writable,
+        "SELECT article_id, title, text, content_hash, language, domain, published_at "
+        "FROM articles",
+    )
     assert _index_state(writable) == incremental
 
 
@@ -119,18 +148,19 @@ def test_a_changed_text_leaves_no_stale_words(settings: Settings) -> None:
         assert found("reopens storm") == ["https://example.com/a"]
         assert found("repairs") == ["https://example.com/b"]  # no longer in article a
         assert found("monday") == []
-        df = dict(
+        articles_by_word = dict(
             con.execute(
-                "SELECT w, df FROM search_terms JOIN (SELECT unnest(['repairs', 'harbour', "
-                "'monday', 'reopens']) AS w) ON term = stem(w, 'porter')"
+                "SELECT t.term, count(DISTINCT d.article_id) FROM search_blocks b "
+                "JOIN search_terms t USING (term_id), unnest(b.doc_ids) u(doc_id) "
+                "JOIN search_docs d ON d.doc_id = u.doc_id "
+                "WHERE t.term IN ('repair', 'harbour', 'mondai', 'reopen') GROUP BY ALL"
             ).fetchall()
         )
-        assert df == {"repairs": 1, "harbour": 1, "monday": 0, "reopens": 1}
+        assert articles_by_word == {"repair": 1, "harbour": 1, "reopen": 1}
         assert con.execute("SELECT num_docs FROM search_stats").fetchone() == (2,)
         state = _index_state(con)
-        for table in ("search_docs", "search_postings", "search_terms", "search_stats"):
-            con.execute(f"DELETE FROM {table}")
-        # The first load after the index is emptied (or after migration 004 on an existing
+        _reset_index(con)
+        # The first load after the index is emptied (or after migration 010 on an existing
         # warehouse) indexes every article.
     finally:
         con.close()
@@ -139,7 +169,7 @@ def test_a_changed_text_leaves_no_stale_words(settings: Settings) -> None:
     try:
         assert con.execute("SELECT num_docs FROM search_stats").fetchone() == (3,)
         rebuilt = _index_state(con)
-        assert set(state[0]) <= set(rebuilt[0])
+        assert all(row in rebuilt[0] for row in state[0])
     finally:
         con.close()
 
@@ -176,11 +206,20 @@ def test_batch_postings_are_the_extensions_words() -> None:
             "article_id": [f"a{i}" for i in range(len(AWKWARD_TEXTS))],
             "title": [t for t, _ in AWKWARD_TEXTS],
             "text": [x for _, x in AWKWARD_TEXTS],
+            "language": ["en"] * len(AWKWARD_TEXTS),  # the Porter stemmer
         }
     )
-    got = sorted(batch_postings(articles).to_pylist(), key=lambda r: tuple(r.values()))
+    ids = sorted(articles.column("article_id").to_pylist())  # docs: ranks by article_id
+    got = sorted(
+        (
+            {"term": r["term"], "article_id": ids[k], "title_tf": a, "text_tf": b}
+            for r in batch_postings(articles).to_pylist()
+            for k, a, b in zip(r["docs"], r["title_tfs"], r["text_tfs"], strict=True)
+        ),
+        key=lambda r: tuple(r.values()),
+    )
     con = _postings_connection()
-    con.register("src", articles)
+    con.register("src", articles.select(["article_id", "title", "text"]))
     try:
         want = [
             dict(zip(("term", "article_id", "title_tf", "text_tf"), row, strict=True))
@@ -190,3 +229,256 @@ def test_batch_postings_are_the_extensions_words() -> None:
         con.unregister("src")
     assert got == sorted(want, key=lambda r: tuple(r.values()))
     assert len(got) > 40
+
+
+def _titles(con: duckdb.DuckDBPyConnection, query: str, **params: Any) -> list[str]:
+    named = "".join(f", {name} := ?" for name in params)
+    rows = con.execute(
+        f"SELECT title FROM search_articles(?{named}, max_results := 100)",
+        [query, *params.values()],
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+RATES = "Central bank raises interest rates to curb inflation"
+MARKETS = "Markets calm before results"
+FOOTBALL = "Home side wins title on penalties"
+
+
+@pytest.fixture
+def live(analyst_warehouse: FixtureWarehouse) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The live warehouse as an analyst's own DuckDB opens it: read-only, no extension."""
+    con = duckdb.connect(
+        str(analyst_warehouse.db),
+        read_only=True,
+        config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
+    )
+    yield con
+    con.close()
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("interest rates", [RATES, MARKETS]),  # bare words: any, best first
+        ("interest AND inflation", [RATES]),
+        ("inflation AND interest", [RATES]),
+        ("+interest +oil", [MARKETS]),
+        ("interest -inflation", [MARKETS]),
+        ("interest NOT inflation", [MARKETS]),
+        ("interest AND NOT inflation", [MARKETS]),
+        ("oil OR penalties", [FOOTBALL, MARKETS]),
+        ('"interest rates"', [RATES, MARKETS]),  # title of one, text of both
+        ('"rates interest"', []),
+        ('"curb inflation"', [RATES]),
+        ('"price of oil"', [MARKETS]),  # the stop word keeps its place
+        ('"price oil"', []),
+        ('"price the oil"', [MARKETS]),  # a stop word's place counts, not which one
+        ('"interest rates" AND inflation', [RATES]),
+        ('"interest rates" -"curb inflation"', [MARKETS]),
+        ("interest AND qqxnowhere", []),
+        ("interest qqxnowhere", [RATES, MARKETS]),
+        ("the AND of", []),  # stop words only
+    ],
+)
+def test_query_syntax(live: duckdb.DuckDBPyConnection, query: str, expected: list[str]) -> None:
+    assert sorted(_titles(live, query)) == sorted(expected), query
+
+
+def test_filters(live: duckdb.DuckDBPyConnection) -> None:
+    assert _titles(live, "penalty shootout", domain="regionaltimes.org") == [FOOTBALL]
+    assert _titles(live, "penalty shootout", domain="example-news.com") == []
+    assert _titles(live, "penalty", domain="example-news.com", include_duplicates=True) == [
+        "Penalty drama decides championship"  # the copy
+    ]
+    assert _titles(live, "Klimaschutzgesetz", language="de") == [
+        "Regierung beschließt Klimaschutzgesetz"
+    ]
+    assert _titles(live, "Klimaschutzgesetz", language="en") == []
+    assert _titles(live, "interest rates", since="2024-03-03") == []
+    assert _titles(live, "interest rates", until="2024-03-01") == [RATES]
+    assert _titles(live, "interest rates", since="2024-03-02", until="2024-03-02") == [MARKETS]
+
+
+def test_search_works_from_newsflow_sql_on_the_live_warehouse(
+    analyst_warehouse: FixtureWarehouse,
+) -> None:
+    from typer.testing import CliRunner
+
+    from newsflow.cli import app
+
+    result = CliRunner().invoke(
+        app,
+        [
+            "sql",
+            "SELECT title FROM search_articles('\"curb inflation\" OR penalties') ORDER BY 1",
+            "--csv",
+            "--db",
+            str(analyst_warehouse.db),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == ["title", RATES, FOOTBALL]
+
+
+def test_search_command_options(analyst_warehouse: FixtureWarehouse) -> None:
+    from typer.testing import CliRunner
+
+    from newsflow.cli import app
+
+    def run(*args: str) -> list[str]:
+        result = CliRunner().invoke(app, ["search", *args, "--db", str(analyst_warehouse.db)])
+        assert result.exit_code == 0, result.output
+        return [line for line in result.stdout.splitlines() if line[:4].strip().endswith(".")]
+
+    assert len(run("interest AND inflation")) == 1
+    assert len(run("interest rates", "--until", "2024-03-01")) == 1
+    assert run("Klimaschutzgesetz", "--language", "en") == []
+    assert len(run("Klimaschutzgesetz", "--language", "de")) == 1
+    assert len(run('"price of oil"', "--domain", "example-news.com")) == 1
+
+
+def _load_many(settings: Settings, items: list[tuple[str, str, str]]) -> None:
+    candidates = [
+        Candidate(origin="url", source=url, url=url, title=title, text=text)
+        for url, title, text in items
+    ]
+    write_batch(process_candidates(candidates, "run"), settings.spool)
+    load_spool(settings.db, settings.spool, lock_wait=10)
+
+
+GERMAN = (
+    "Die {word} der Länder hat am Mittwoch in Berlin lange über den Haushalt beraten. "
+    "Nach Angaben von Teilnehmern wurden viele Fragen der Finanzierung nicht geklärt, und "
+    "die Gespräche sollen in der kommenden Woche weitergehen, wie ein Sprecher mitteilte."
+)
+ENGLISH = (
+    "The committee met on Wednesday in London to discuss the budget for the coming year. "
+    "A visiting delegation described the {word} of the German states as cautious, and "
+    "talks will continue next week, according to a spokesman for the committee."
+)
+
+
+def test_a_batch_spooled_with_per_article_postings_is_indexed_from_its_texts(
+    settings: Settings,
+) -> None:
+    # A batch spooled before migration 010 holds one posting per (term, article); the spool
+    # reads it back with today's columns as NULLs and the loader recomputes the postings.
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from newsflow.tasks.spool import pending
+
+    _load(settings, "https://example.com/new", "The ferry timetable changes in spring.")
+    candidates = [
+        Candidate(origin="url", source=u, url=u, title="Notice", text=t)
+        for u, t in (
+            ("https://example.com/a", "The harbour closes for repairs on Monday."),
+            ("https://example.com/b", "Repairs to the bridge finish on Friday."),
+        )
+    ]
+    write_batch(process_candidates(candidates, "run"), settings.spool)
+    (batch_id,) = pending(settings.spool)
+    old = pa.table(
+        {
+            "term": ["qqxold"],
+            "article_id": ["x"],
+            "title_tf": pa.array([1], pa.int32()),
+            "text_tf": pa.array([1], pa.int32()),
+        }
+    )
+    pq.write_table(old, Path(settings.spool) / batch_id / "postings.parquet")
+    load_spool(settings.db, settings.spool, lock_wait=10)
+    con = duckdb.connect(str(settings.db), read_only=True)
+    try:
+        rows = con.execute("SELECT url FROM search_articles('repairs') ORDER BY 1").fetchall()
+        assert rows == [("https://example.com/a",), ("https://example.com/b",)]
+        assert con.execute("SELECT url FROM search_articles('ferry')").fetchall() == [
+            ("https://example.com/new",)
+        ]
+        stale = "SELECT count(*) FROM search_terms WHERE term = 'qqxold'"
+        assert con.execute(stale).fetchone() == (0,)
+        assert con.execute("SELECT num_docs FROM search_stats").fetchone() == (3,)
+    finally:
+        con.close()
+
+
+def test_stemming_follows_the_articles_language(settings: Settings) -> None:
+    _load_many(
+        settings,
+        [
+            ("https://de.example/a", "Haushalt", GERMAN.format(word="Regierungen")),
+            ("https://de.example/b", "Beratung", GERMAN.format(word="Regierung")),
+            ("https://en.example/c", "Budget talks", ENGLISH.format(word="Regierungen")),
+        ],
+    )
+    con = duckdb.connect(str(settings.db), read_only=True)
+    try:
+        languages = dict(con.execute("SELECT url, language FROM articles").fetchall())
+        assert languages == {
+            "https://de.example/a": "de",
+            "https://de.example/b": "de",
+            "https://en.example/c": "en",
+        }
+        stemmers = con.execute(
+            "SELECT DISTINCT t.stemmer FROM search_lexicon l JOIN search_terms t USING (term_id) "
+            "WHERE l.word = 'regierungen' ORDER BY 1"
+        ).fetchall()
+        assert stemmers == [("german",), ("porter",)]
+
+        def urls(query: str) -> list[str]:
+            rows = con.execute(
+                "SELECT url FROM search_articles(?, include_duplicates := true) ORDER BY 1",
+                [query],
+            ).fetchall()
+            return [row[0] for row in rows]
+
+        # German: both forms share the German stem; the English article's foreign word is
+        # Porter-stemmed, so only its own form finds it.
+        assert urls("Regierung") == ["https://de.example/a", "https://de.example/b"]
+        assert urls("Regierungen") == [
+            "https://de.example/a",
+            "https://de.example/b",
+            "https://en.example/c",
+        ]
+        assert urls("talks") == ["https://en.example/c"]  # talk(s): Porter
+    finally:
+        con.close()
+
+
+def test_loads_merge_segments_and_find_new_articles(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from newsflow.warehouse import search_index
+
+    monkeypatch.setattr(search_index, "BLOCK", 3)  # merged rows of at most 3 articles
+
+    for i in range(search_index.FANOUT + 1):
+        _load_many(
+            settings,
+            [(f"https://n.example/{i}", f"Notice {i}", f"Ferry timetable number{i} changes.")],
+        )
+    con = connect_writer(settings.db, 10)
+    try:
+        # Eight one-load segments became one; the ninth load's segment stands alone.
+        segments = con.execute("SELECT loads FROM search_segments ORDER BY loads").fetchall()
+        assert segments == [(1,), (search_index.FANOUT,)]
+        found = con.execute(
+            "SELECT count(*) FROM search_articles('ferry timetable', max_results := 100)"
+        ).fetchone()
+        assert found == (search_index.FANOUT + 1,)
+        last = con.execute(
+            f"SELECT url FROM search_articles('number{search_index.FANOUT}')"
+        ).fetchall()
+        assert last == [(f"https://n.example/{search_index.FANOUT}",)]
+        # Merged rows hold at most 3 articles; every article still has its word.
+        rows = con.execute(
+            "SELECT s.loads, len(b.doc_ids) FROM search_blocks b JOIN search_segments s "
+            "USING (segment) WHERE b.term_id IN "
+            "(SELECT term_id FROM search_lexicon WHERE word = 'ferry') ORDER BY 1, 2"
+        ).fetchall()
+        assert sum(n for _, n in rows) == search_index.FANOUT + 1
+        assert max(n for _, n in rows) == 3
+        assert len([n for loads, n in rows if loads == search_index.FANOUT]) >= 3
+    finally:
+        con.close()

@@ -41,6 +41,14 @@ def schema_markdown() -> str:
                 doc = (doc or "").replace("|", "\\|")
                 out.append(f"| `{column}` | {dtype} | {doc} |")
             out.append("")
+        macros = con.execute(
+            "SELECT function_name, function_type, parameters, comment FROM duckdb_functions() "
+            "WHERE NOT internal AND schema_name = 'main' AND function_type LIKE '%macro' "
+            "ORDER BY 1"
+        ).fetchall()
+        for name, kind, parameters, comment in macros:
+            what = "table macro" if kind == "table_macro" else "macro"
+            out += [f"### `{name}({', '.join(parameters)})` ({what})", "", comment or "", ""]
         con.close()
     return "\n".join(out).rstrip() + "\n"
 

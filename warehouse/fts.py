@@ -2,9 +2,10 @@
 
 ``duckdb-extension-fts`` (pinned to the same version as ``duckdb``) ships the extension binary
 inside the Python package; we ``LOAD`` that file by path. The BM25 index over ``title`` and
-``text`` is kept by the loader (``warehouse/search_index.py``) with the extension's stemmer;
-``search_articles(query, ...)``, the SQL table macro analysts call, lives in the published copy
-(``warehouse/publish.py``); ``search`` wraps it.
+``text`` is kept by the loader (``warehouse/search_index.py``) with the extension's stemmers;
+``search_articles(query, ...)``, the SQL table macro analysts call, is plain SQL stored in the
+warehouse (``warehouse/views/search_articles.sql``) and needs no extension; ``search`` wraps
+it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import duckdb
 
 from newsflow.tasks.postings import extension_path as extension_path
 
-SEARCH_MACRO = Path(__file__).parent / "published" / "search_articles.sql"
+SEARCH_MACRO = Path(__file__).parent / "views" / "search_articles.sql"
 
 
 def load(con: duckdb.DuckDBPyConnection) -> None:
@@ -37,8 +38,9 @@ def create_search_macro(con: duckdb.DuckDBPyConnection, *, temporary: bool = Fal
     ``temporary``: for this session only, as on a read-only connection to the warehouse."""
     load(con)
     text = SEARCH_MACRO.read_text(encoding="utf-8")
-    if temporary:
-        text = text.replace("CREATE OR REPLACE MACRO", "CREATE OR REPLACE TEMP MACRO", 1)
+    if temporary:  # a read-only connection: no comments, macros of the session
+        text = text.replace("CREATE OR REPLACE MACRO", "CREATE OR REPLACE TEMP MACRO")
+        text = "\n".join(line for line in text.splitlines() if not line.startswith("COMMENT ON"))
     con.execute(text)
 
 

@@ -81,7 +81,13 @@ def _freshness(con: Any, path: Path) -> str:
 
 
 def search(
-    query: Annotated[str, typer.Argument(help="Words to look for in titles and texts.")],
+    query: Annotated[
+        str,
+        typer.Argument(
+            help='Words to look for in titles and texts: any word matches; "a phrase", '
+            "a AND b, a OR b, NOT a or -a, +a (must)."
+        ),
+    ],
     since: SinceOption = None,
     until: UntilOption = None,
     domain: Annotated[
@@ -99,8 +105,12 @@ def search(
 ) -> None:
     """Full-text (BM25) search over titles and texts, best match first.
 
-    Words are stemmed (rates = rate) and English stop words ignored; a match in the title
-    counts double. Reads the published copy, so it works while ingestion runs.
+    Bare words: any may match, articles with more of them rank higher. "quoted phrases"
+    match their words in that order; AND between two items requires both, +word requires
+    it, NOT word or -word excludes it; OR is the default. Words are stemmed in each
+    article's language (rates = rate, Regierungen = Regierung) and English stop words
+    ignored; a match in the title counts double. Reads the published copy, so it works
+    while ingestion runs.
     """
     from newsflow.warehouse import fts
     from newsflow.warehouse.publish import published_path
@@ -252,8 +262,56 @@ def published(db: DbOption = None) -> None:
     )
 
 
+def search_index_command(
+    compact: Annotated[
+        bool,
+        typer.Option(
+            "--compact",
+            help="Merge the index's segments now (loads merge only the smallest); "
+            "takes the writer's lock.",
+        ),
+    ] = False,
+    db: DbOption = None,
+) -> None:
+    """How big the search index is (articles, terms, segments), and compact it on demand.
+
+    Each load adds a segment; groups of 8 of similar size are merged, the small ones by the
+    load itself. --compact does every merge due, so a term's postings sit in a few blocks:
+    schedule it like any maintenance (e.g. nightly).
+    """
+    from newsflow.warehouse import search_index
+    from newsflow.warehouse.db import WarehouseLocked, connect_writer
+
+    settings = command_settings(db)
+    if not settings.db.exists():
+        raise fail(f"no warehouse at {settings.db}", "run `newsflow ingest-seeds` first")
+    try:
+        con = connect_writer(settings.db, settings.lock_wait)
+    except WarehouseLocked as exc:
+        raise fail(str(exc), "a load is running; try again when it ends") from exc
+    try:
+        merges = 0
+        if compact:
+            con.execute("BEGIN")
+            merges = search_index.compact(con)
+            con.execute("COMMIT")
+        docs, terms, words, segments, blocks = con.execute(
+            "SELECT (SELECT count(*) FROM search_docs), (SELECT count(*) FROM search_terms), "
+            "(SELECT count(*) FROM search_lexicon), (SELECT count(*) FROM search_segments), "
+            "(SELECT count(*) FROM search_blocks)"
+        ).fetchone() or (0, 0, 0, 0, 0)
+    finally:
+        con.close()
+    done = f"{merges} merges done; " if compact else ""
+    console.print(
+        f"{done}search index: {docs} articles, {terms} terms, {words} words, "
+        f"{segments} segments, {blocks} blocks"
+    )
+
+
 def register(app: typer.Typer) -> None:
     app.command("search")(search)
     app.command("export")(export)
     app.command("publish")(publish_command)
     app.command("published")(published)
+    app.command("search-index")(search_index_command)
