@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -10,14 +13,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import duckdb
 import pyarrow as pa
-from prefect import task
-from prefect.artifacts import create_markdown_artifact
-from prefect.futures import PrefectFuture
-from prefect.runtime import flow_run
 
 from flows import observe
 from flows.report import summary_extras
@@ -31,6 +30,11 @@ from warehouse import runs as run_ledger
 from warehouse.db import connect_writer
 from warehouse.loader import LoadReport, RunRow, load_batches, load_spool
 
+if TYPE_CHECKING:
+    from prefect.futures import PrefectFuture
+
+# Prefect is imported only where a Prefect flow runs (small work runs in process without it:
+# newsflow/inline.py), so this module imports it inside the functions that need it.
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
@@ -303,12 +307,26 @@ def outcome(result: dict[str, Any]) -> Any:
 
 
 def current_run_id() -> str:
+    from prefect.runtime import flow_run
+
     run_id = flow_run.get_id()
     return str(run_id) if run_id else f"local-{datetime.now(UTC):%Y%m%dT%H%M%S%f}"
 
 
-@task(name="load-spool", task_run_name="load-spool")
 def load_task(settings: Settings, run: RunRow, loaded_before: int = 0) -> LoadReport:
+    """``load_step`` as the Prefect task ``load-spool`` of the flow run."""
+    result: LoadReport = _load_task()(settings, run, loaded_before)
+    return result
+
+
+@functools.cache
+def _load_task() -> Any:
+    from prefect import task
+
+    return task(name="load-spool", task_run_name="load-spool")(load_step)
+
+
+def load_step(settings: Settings, run: RunRow, loaded_before: int = 0) -> LoadReport:
     """Merge every spooled batch (this run's and any left by earlier runs)."""
     return load_spool(
         settings.db,
@@ -323,13 +341,14 @@ def load_task(settings: Settings, run: RunRow, loaded_before: int = 0) -> LoadRe
 
 def _lock_reporter(settings: Settings) -> Callable[[str, float], None]:
     """Says in the run's log, every 5 s, who holds the warehouse the loader waits for."""
-    from prefect.exceptions import MissingContextError
-    from prefect.logging import get_run_logger
+    logger: logging.Logger | logging.LoggerAdapter[logging.Logger] = log
+    if "prefect" in sys.modules:  # a run in process (no Prefect) logs to the module's logger
+        from prefect.exceptions import MissingContextError
+        from prefect.logging import get_run_logger
 
-    try:
-        logger: logging.Logger | logging.LoggerAdapter[logging.Logger] = get_run_logger()
-    except MissingContextError:  # loading outside a flow run (benchmarks, scripts)
-        logger = log
+        # outside a flow run (benchmarks, scripts): the module's logger
+        with contextlib.suppress(MissingContextError):
+            logger = get_run_logger()
     warned: list[float] = []
 
     def on_wait(holder: str, waited: float) -> None:
@@ -367,6 +386,29 @@ def finish(
     """Load the spool (unless ``load`` or ``settings.load_in_flow`` says a loader elsewhere
     does), record the run, publish the summary artifact. ``loader``: the run's background
     loader, whose loads are awaited and counted first."""
+    close(summary, settings, load=load, loader=loader, load_fn=load_task)
+    observe.publish(summary, settings)
+    from prefect.artifacts import create_markdown_artifact
+
+    create_markdown_artifact(
+        key=summary.flow.replace("_", "-"),
+        markdown=summary.markdown(),
+        description=f"{summary.flow} run summary",
+    )
+    return summary
+
+
+def close(
+    summary: RunSummary,
+    settings: Settings,
+    *,
+    load: bool | None = None,
+    loader: BackgroundLoader | None = None,
+    load_fn: Callable[[Settings, RunRow, int], LoadReport] = load_step,
+) -> RunSummary:
+    """``finish`` without Prefect: await the background loads, load the spool with
+    ``load_fn`` (``load_task`` in a flow run) and record the run's row; no events, no
+    artifact (a run in process sends those through the REST API: newsflow/inline.py)."""
     loaded_before = loader.wait() if loader is not None else LoadReport()
     summary.finished_at = datetime.now(UTC)
     stopped = cancel.requested()
@@ -382,16 +424,10 @@ def finish(
         # what the run spooled is loaded (a cancelled run skips publishing: the next load
         # publishes); the counts are the run's row's, whichever process merged its batches
         loading = settings.model_copy(update={"publish": False}) if stopped else settings
-        summary.load = load_task(loading, run, loaded_before.batches)
+        summary.load = load_fn(loading, run, loaded_before.batches)
         summary.load.skipped_batches += loaded_before.skipped_batches
         summary.load.revised += loaded_before.revised
     else:  # a work-pool worker: the run's row travels through the spool like every write
         write_batch(Batch(summary.run_id), settings.spool, extra={"runs": run_table(run)})
         summary.spooled_batches += 1
-    observe.publish(summary, settings)
-    create_markdown_artifact(
-        key=summary.flow.replace("_", "-"),
-        markdown=summary.markdown(),
-        description=f"{summary.flow} run summary",
-    )
     return summary

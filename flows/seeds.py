@@ -2,54 +2,19 @@
 
 from __future__ import annotations
 
-import multiprocessing
-from pathlib import Path
-
 from prefect import flow, task
 from prefect.task_runners import ProcessPoolTaskRunner
 
-from flows.common import (
-    BackgroundLoader,
-    RunSummary,
-    bounded_map,
-    current_run_id,
-    finish,
-    outcome,
-    recorded,
-)
+from flows import steps
+from flows.common import RunSummary, current_run_id, outcome
 from flows.runners import SettingsTaskRunner
-from newsflow import cancel, progress
+from flows.tasked import PrefectRunner
 from newsflow.settings import Settings
-from tasks import seedledger, seeds
-from tasks.dedupe import dedupe_batch
 from tasks.errors import retry_transient
-from tasks.fetch import fetch_and_process
-from tasks.hosttimes import HostTimes
-from tasks.process import process_candidates
-from tasks.spool import SpooledBatch, write_batch
 
-
-@task(name="process-seed-files", retries=2, retry_condition_fn=retry_transient)
-def process_seed_files(
-    paths: list[str], run_id: str, settings: Settings
-) -> tuple[SpooledBatch, HostTimes]:
-    """One batch of seed files: parse, fetch listed URLs, process, spool. Returns ids,
-    counts and the request times per host of listed URLs, not rows."""
-    if multiprocessing.parent_process() is not None:  # in a pool's worker process
-        cancel.in_worker()  # Ctrl-C stops its fetches too; it ends with its parent
-    # The files' ledger rows travel with their articles: loaded in one transaction.
-    candidates, rejects, ledger = seedledger.read_with_ledger(
-        [Path(p) for p in paths], run_id, max_bytes=settings.seed_max_bytes
-    )
-    with_text = [c for c in candidates if c.text is not None]
-    batch = process_candidates(with_text, run_id)
-    batch.rejects.extend(rejects)
-    listed = [c for c in candidates if c.text is None]  # URL lists: fetch each URL
-    if listed:
-        batch.extend(fetch_and_process(listed, settings, run_id))
-        batch = dedupe_batch(batch)
-    spooled = write_batch(batch, settings.spool, extra={seedledger.TABLE: ledger})
-    return spooled, batch.host_times
+process_seed_files = task(name="process-seed-files", retries=2, retry_condition_fn=retry_transient)(
+    steps.process_seed_files
+)
 
 
 # Batches in a process pool, or on Dask with NEWSFLOW_TASK_RUNNER=dask (flows/runners.py).
@@ -58,40 +23,5 @@ def ingest_seeds(paths: list[str] | None = None, settings: Settings | None = Non
     """Ingest seed files (article files and URL lists) or folders of them (default ``seeds/``)."""
     settings = settings or Settings()
     summary = RunSummary(run_id=current_run_id(), flow="ingest-seeds")
-    files = seeds.discover([Path(p) for p in (paths or ["seeds"])])
-    summary.items = len(files)
-    progress.advance("seeds", 0, len(files))
-    size = settings.batch_size
-    chunks = [[str(p) for p in files[i : i + size]] for i in range(0, len(files), size)]
-    with recorded(summary, settings):
-        loader = BackgroundLoader(summary, settings)
-        # One batch: in this process. A pool would run it in one worker all the same, after
-        # starting it (a fresh interpreter importing the stages: seconds on a loaded machine).
-        if len(chunks) == 1:
-            spooled, times = process_seed_files(chunks[0], summary.run_id, settings)
-            _done(summary, loader, chunks[0], spooled, times)
-        # A bounded window of batches in flight keeps memory flat however many files there
-        # are; one more than the workers, so none waits while the flow hands a batch to the
-        # loader.
-        for chunk, (spooled, times) in bounded_map(
-            process_seed_files,
-            chunks if len(chunks) > 1 else [],
-            settings.parallelism + 1,
-            run_id=summary.run_id,
-            settings=settings,
-        ):
-            _done(summary, loader, chunk, spooled, times)
-        return outcome(finish(summary, settings, loader=loader).as_dict())
-
-
-def _done(
-    summary: RunSummary,
-    loader: BackgroundLoader,
-    chunk: list[str],
-    spooled: SpooledBatch,
-    times: HostTimes,
-) -> None:
-    summary.spooled_batches += 1
-    summary.add_hosts(times)
-    loader.submit(spooled.batch_id)
-    progress.advance("seeds", len(chunk))
+    runner = PrefectRunner({steps.process_seed_files: process_seed_files})
+    return outcome(steps.ingest_seeds(summary, settings, steps.seed_files(paths), runner))

@@ -188,13 +188,17 @@ def ingest_seeds(
     if missing:
         err.print(f"[bold red]error:[/] no such file or folder: {', '.join(missing)}")
         raise typer.Exit(2)
-    from flows.seeds import ingest_seeds as flow
+    from newsflow import inline
 
-    summary = _run_flow(
-        settings,
-        "ingesting",
-        lambda: flow(paths=[str(p) for p in targets], settings=settings, return_state=True),
-    )
+    summary = inline.ingest_seeds(settings, [str(p) for p in targets])
+    if summary is None:  # not small: the Prefect flow
+        from flows.seeds import ingest_seeds as flow
+
+        summary = _run_flow(
+            settings,
+            "ingesting",
+            lambda: flow(paths=[str(p) for p in targets], settings=settings, return_state=True),
+        )
     _print_summary(summary, settings.db)
 
 

@@ -64,19 +64,25 @@ def ingest_feeds(
         except Exception as exc:
             err.print(f"[bold red]error:[/] {path} is not a valid feeds file: {exc}")
             raise typer.Exit(2) from exc
-    from flows.feeds import ingest_feeds as flow
+    from newsflow import inline
 
-    summary = _run_flow(
-        settings,
-        "ingesting",
-        lambda: flow(
-            feeds=list(feed) if feed else None,
-            feeds_file=str(path),
-            tags=list(tag) if tag else None,
-            settings=settings,
-            return_state=True,
-        ),
+    summary = inline.ingest_feeds(
+        settings, list(feed) if feed else None, str(path), list(tag) if tag else None
     )
+    if summary is None:  # not small: the Prefect flow
+        from flows.feeds import ingest_feeds as flow
+
+        summary = _run_flow(
+            settings,
+            "ingesting",
+            lambda: flow(
+                feeds=list(feed) if feed else None,
+                feeds_file=str(path),
+                tags=list(tag) if tag else None,
+                settings=settings,
+                return_state=True,
+            ),
+        )
     _print_summary(summary, settings.db)
     _print_feeds(summary)
 
@@ -94,11 +100,17 @@ def ingest_urls(
         err.print(f"[bold red]error:[/] not an http(s) URL: {', '.join(bad)}")
         raise typer.Exit(2)
     settings = _settings(db)
-    from flows.urls import ingest_urls as flow
+    from newsflow import inline
 
-    summary = _run_flow(
-        settings, "fetching", lambda: flow(urls=list(urls), settings=settings, return_state=True)
-    )
+    summary = inline.ingest_urls(settings, list(urls))
+    if summary is None:  # not small: the Prefect flow
+        from flows.urls import ingest_urls as flow
+
+        summary = _run_flow(
+            settings,
+            "fetching",
+            lambda: flow(urls=list(urls), settings=settings, return_state=True),
+        )
     _print_summary(summary, settings.db)
 
 

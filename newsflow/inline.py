@@ -1,0 +1,246 @@
+"""Small work in the command's process: no Prefect import, no flow engine, no worker pool.
+
+Importing Prefect alone takes 2 s or more, more than a whole one-URL run needs. So a command
+whose work is small runs the flow's own step sequence (``flows/steps.py``) with the in-process
+runner: the same fetch, extraction, processing and spool batches, loaded by the same loader,
+hence the same warehouse rows and rejects as the Prefect flow. The run still has its ``runs``
+row, and is recorded in the Prefect server as a flow run through the REST API
+(``newsflow/prefect_rest.py``), so the UI shows every run.
+
+Small, decided from the work itself:
+
+- ``ingest-urls``: at most ``INLINE_PAGES`` distinct URLs (the pages extracted without
+  starting the extraction pool);
+- ``ingest-feeds``: at most ``INLINE_FEEDS`` feeds; they are polled first (conditional GET),
+  and the run stays in process if the answers bring at most ``INLINE_PAGES`` pages not yet in
+  the warehouse (a re-poll answered 304 brings none); else the Prefect flow runs (and polls
+  again);
+- ``ingest-seeds``: at most ``INLINE_FILES`` seed files, listing at most ``INLINE_PAGES`` URLs.
+
+Anything bigger runs as the Prefect flow, with its task runner and worker processes.
+``NEWSFLOW_INLINE=never`` runs every command as a Prefect flow.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from newsflow import cancel
+from newsflow.settings import Settings
+
+if TYPE_CHECKING:
+    from flows.common import RunSummary
+    from newsflow.prefect_rest import RestRecorder
+
+INLINE_FILES = 8
+INLINE_FEEDS = 20
+# run status -> the state type of its flow run
+_STATES = {"completed": "COMPLETED", "cancelled": "CANCELLED", "failed": "FAILED"}
+
+
+def _pages() -> int:
+    from tasks.fetch import INLINE_PAGES
+
+    return INLINE_PAGES
+
+
+def ingest_urls(settings: Settings, urls: list[str]) -> dict[str, Any] | None:
+    """The run's summary, or None when the work is not small (run the flow)."""
+    from flows import steps
+
+    if settings.inline == "never" or len(steps.unique_urls(urls)) > _pages():
+        return None
+    return _run(
+        settings,
+        "ingest-urls",
+        "fetching",
+        {"urls": urls},
+        lambda summary: steps.ingest_urls(summary, settings, urls, steps.InlineRunner()),
+    )
+
+
+def ingest_seeds(settings: Settings, paths: list[str]) -> dict[str, Any] | None:
+    """The run's summary, or None when the work is not small (run the flow)."""
+    if settings.inline == "never":
+        return None
+    from flows import steps
+    from tasks.seeds import read_seed_files
+
+    files = steps.seed_files(paths)
+    if len(files) > INLINE_FILES:
+        return None
+    candidates, _ = read_seed_files(files, "inline-check", max_bytes=settings.seed_max_bytes)
+    if sum(1 for c in candidates if c.text is None) > _pages():  # URLs to fetch
+        return None
+    return _run(
+        settings,
+        "ingest-seeds",
+        "ingesting",
+        {"paths": paths},
+        lambda summary: steps.ingest_seeds(summary, settings, files, steps.InlineRunner()),
+    )
+
+
+def ingest_feeds(
+    settings: Settings, feeds: list[str] | None, feeds_file: str, tags: list[str] | None
+) -> dict[str, Any] | None:
+    """Poll first; the run's summary, or None when the poll brings more than a few new pages
+    (run the flow)."""
+    if settings.inline == "never":
+        return None
+    from flows import steps
+
+    specs = steps.resolve_feeds(feeds, feeds_file, tags)
+    if len(specs) > INLINE_FEEDS:
+        return None
+    parameters = {"feeds": feeds, "feeds_file": feeds_file, "tags": tags}
+    polled: list[steps.FeedPolls] = []
+
+    def small(run_id: str) -> bool:
+        polled.append(steps.poll(run_id, settings, specs, steps.InlineRunner()))
+        return polled[0].new <= _pages()
+
+    return _run(
+        settings,
+        "ingest-feeds",
+        "ingesting",
+        parameters,
+        lambda summary: steps.ingest_feeds(
+            summary, settings, steps.InlineRunner(), polled=polled[0]
+        ),
+        small=small,
+    )
+
+
+class _Server:
+    """Where the run is recorded: the configured API, else the local server (started in a
+    thread while the run works, if it is not running), else nowhere."""
+
+    def __init__(self, settings: Settings) -> None:
+        import threading
+
+        from newsflow import runtime
+
+        self.api_url: str | None = runtime.configured_api()
+        self.problem: str | None = None
+        self._thread: threading.Thread | None = None
+        if self.api_url:
+            return
+        if settings.prefect_server == "temporary":
+            self.problem = "NEWSFLOW_PREFECT_SERVER=temporary keeps no runs"
+            return
+        home = runtime.prefect_home(settings.db)
+        server, _ = runtime.status(home)
+        if server is not None:
+            self.api_url = server.api_url
+            return
+
+        def start() -> None:
+            try:
+                self.api_url = runtime.start(home, settings.prefect_port).api_url
+            except Exception as error:  # the run goes on; it says so at its end
+                self.problem = f"the local Prefect server did not start: {error}"
+
+        self._thread = threading.Thread(target=start, name="prefect-server", daemon=True)
+        self._thread.start()
+
+    @property
+    def ready(self) -> bool:
+        return self._thread is None
+
+    def wait(self) -> str | None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        return self.api_url
+
+
+def _run(
+    settings: Settings,
+    flow: str,
+    label: str,
+    parameters: dict[str, Any],
+    body: Callable[[RunSummary], dict[str, Any]],
+    *,
+    small: Callable[[str], bool] | None = None,
+) -> dict[str, Any] | None:
+    """Run ``body`` in process as the run of ``flow``, recorded in Prefect; its summary (or,
+    stopped by Ctrl-C/SIGTERM, its summary printed and exit 130). ``small(run_id)``: a look at
+    the work first (a feed poll) that may send it to the Prefect flow instead (None)."""
+    import typer
+
+    from flows.common import RunSummary
+    from newsflow.cli import _fail, _operator_error, _print_summary, _progress_bar, _stopping, err
+    from newsflow.prefect_rest import RestRecorder
+    from newsflow.runtime import spared
+    from warehouse.db import WarehouseLocked
+
+    server = _Server(settings)
+    recorder = RestRecorder(server.api_url if server.ready else None, flow, parameters)
+    run_id = recorder.begin() or str(uuid.uuid4())
+    summary = RunSummary(run_id=run_id, flow=flow)
+    cancel.install(on_first=_stopping, spare=spared)
+    try:
+        with _progress_bar(label):
+            if small is not None and not small(run_id):
+                recorder.discard()  # the Prefect flow's run is the one the UI shows
+                return None
+            result = body(summary)
+    except Exception as exc:
+        message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+        _record(server, recorder, summary, settings, "failed", message)
+        if isinstance(exc, WarehouseLocked):
+            raise _fail(str(exc)) from exc
+        from newsflow.operator_errors import describe
+
+        if (described := describe(exc, settings)) is not None:
+            raise _operator_error(described) from exc
+        raise _fail(f"the run failed: {message}") from exc
+    state = "cancelled" if cancel.requested() else "completed"
+    _record(server, recorder, summary, settings, state, "")
+    if state == "cancelled":
+        _print_summary(result, settings.db)
+        err.print(
+            "[yellow]cancelled:[/] what was fetched is loaded; run the command again for "
+            "the rest (articles already loaded are not loaded twice)"
+        )
+        raise typer.Exit(cancel.EXIT_CODE)
+    return result
+
+
+def _record(
+    server: _Server,
+    recorder: RestRecorder,
+    summary: RunSummary,
+    settings: Settings,
+    state: str,
+    message: str,
+) -> None:
+    """The run's events, artifact and end state in Prefect; one line if that failed."""
+    from flows import observe
+    from newsflow.cli import err
+
+    if recorder.flow_run_id is None and not server.ready:  # the server is (was) starting
+        recorder.api_url = server.wait()
+        if recorder.api_url:
+            recorder.problem = None
+            recorder.parameters = {**recorder.parameters, "run_id": summary.run_id}
+            recorder.begin()
+    load = summary.load
+    if state != "failed":
+        observe.publish(summary, settings, emit=recorder.emit)
+        message = (
+            f"{state} in the command's process: {summary.items} items, {load.loaded} new "
+            f"articles, {load.rejects} rejected (run {summary.run_id})"
+        )
+    recorder.end(_STATES[state], message, summary.markdown(), key=summary.flow.replace("_", "-"))
+    problem = server.problem or recorder.problem
+    if problem:
+        err.print(
+            f"note: run {summary.run_id} is in the warehouse but not in Prefect ({problem})",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
