@@ -11,6 +11,7 @@ warehouse rows and rejects are the same whichever runner ran them.
 from __future__ import annotations
 
 import multiprocessing
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -74,13 +75,25 @@ class Done(Generic[T]):
 
 
 class InlineRunner:
-    """Every step in this process, one after the other (small work: ``newsflow/inline.py``)."""
+    """Every step in this process, one after the other (small work: ``newsflow/inline.py``);
+    ``seconds``: the time each step took, by name (the run's log says it)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def _timed(self, step: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        started = time.perf_counter()
+        try:
+            return step(*args, **kwargs)
+        finally:
+            name = "load-spool" if step is close else step.__name__.replace("_", "-")
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
 
     def submit(self, step: Callable[..., T], *args: Any) -> Done[T]:
-        return Done(step(*args))
+        return Done(self._timed(step, *args))
 
     def call(self, step: Callable[..., T], *args: Any) -> T:
-        return step(*args)
+        return self._timed(step, *args)
 
     def map(
         self, step: Callable[..., T], chunks: list[C], window: int, **kwargs: Any
@@ -88,12 +101,12 @@ class InlineRunner:
         for chunk in chunks:
             if cancel.requested():
                 break
-            yield chunk, step(chunk, **kwargs)
+            yield chunk, self._timed(step, chunk, **kwargs)
 
     def finish(
         self, summary: RunSummary, settings: Settings, loader: BackgroundLoader
     ) -> RunSummary:
-        return close(summary, settings, loader=loader)
+        return self._timed(close, summary, settings, loader=loader)
 
 
 def _chunks(items: list[T], size: int) -> list[list[T]]:

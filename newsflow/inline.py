@@ -32,6 +32,7 @@ from newsflow.settings import Settings
 
 if TYPE_CHECKING:
     from flows.common import RunSummary
+    from flows.steps import InlineRunner
     from newsflow.prefect_rest import RestRecorder
 
 INLINE_FILES = 8
@@ -57,7 +58,7 @@ def ingest_urls(settings: Settings, urls: list[str]) -> dict[str, Any] | None:
         "ingest-urls",
         "fetching",
         {"urls": urls},
-        lambda summary: steps.ingest_urls(summary, settings, urls, steps.InlineRunner()),
+        lambda summary, runner: steps.ingest_urls(summary, settings, urls, runner),
     )
 
 
@@ -79,7 +80,7 @@ def ingest_seeds(settings: Settings, paths: list[str]) -> dict[str, Any] | None:
         "ingest-seeds",
         "ingesting",
         {"paths": paths},
-        lambda summary: steps.ingest_seeds(summary, settings, files, steps.InlineRunner()),
+        lambda summary, runner: steps.ingest_seeds(summary, settings, files, runner),
     )
 
 
@@ -98,8 +99,8 @@ def ingest_feeds(
     parameters = {"feeds": feeds, "feeds_file": feeds_file, "tags": tags}
     polled: list[steps.FeedPolls] = []
 
-    def small(run_id: str) -> bool:
-        polled.append(steps.poll(run_id, settings, specs, steps.InlineRunner()))
+    def small(run_id: str, runner: steps.InlineRunner) -> bool:
+        polled.append(runner.call(steps.poll, run_id, settings, specs, runner))
         return polled[0].new <= _pages()
 
     return _run(
@@ -107,9 +108,7 @@ def ingest_feeds(
         "ingest-feeds",
         "ingesting",
         parameters,
-        lambda summary: steps.ingest_feeds(
-            summary, settings, steps.InlineRunner(), polled=polled[0]
-        ),
+        lambda summary, runner: steps.ingest_feeds(summary, settings, runner, polled=polled[0]),
         small=small,
     )
 
@@ -162,9 +161,9 @@ def _run(
     flow: str,
     label: str,
     parameters: dict[str, Any],
-    body: Callable[[RunSummary], dict[str, Any]],
+    body: Callable[[RunSummary, InlineRunner], dict[str, Any]],
     *,
-    small: Callable[[str], bool] | None = None,
+    small: Callable[[str, InlineRunner], bool] | None = None,
 ) -> dict[str, Any] | None:
     """Run ``body`` in process as the run of ``flow``, recorded in Prefect; its summary (or,
     stopped by Ctrl-C/SIGTERM, its summary printed and exit 130). ``small(run_id)``: a look at
@@ -172,6 +171,7 @@ def _run(
     import typer
 
     from flows.common import RunSummary
+    from flows.steps import InlineRunner
     from newsflow.cli import _fail, _operator_error, _print_summary, _progress_bar, _stopping, err
     from newsflow.prefect_rest import RestRecorder
     from newsflow.runtime import spared
@@ -181,16 +181,17 @@ def _run(
     recorder = RestRecorder(server.api_url if server.ready else None, flow, parameters)
     run_id = recorder.begin() or str(uuid.uuid4())
     summary = RunSummary(run_id=run_id, flow=flow)
+    runner = InlineRunner()
     cancel.install(on_first=_stopping, spare=spared)
     try:
         with _progress_bar(label):
-            if small is not None and not small(run_id):
+            if small is not None and not small(run_id, runner):
                 recorder.discard()  # the Prefect flow's run is the one the UI shows
                 return None
-            result = body(summary)
+            result = body(summary, runner)
     except Exception as exc:
         message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
-        _record(server, recorder, summary, settings, "failed", message)
+        _record(server, recorder, summary, settings, runner, "failed", message)
         if isinstance(exc, WarehouseLocked):
             raise _fail(str(exc)) from exc
         from newsflow.operator_errors import describe
@@ -199,7 +200,7 @@ def _run(
             raise _operator_error(described) from exc
         raise _fail(f"the run failed: {message}") from exc
     state = "cancelled" if cancel.requested() else "completed"
-    _record(server, recorder, summary, settings, state, "")
+    _record(server, recorder, summary, settings, runner, state, "")
     if state == "cancelled":
         _print_summary(result, settings.db)
         err.print(
@@ -215,6 +216,7 @@ def _record(
     recorder: RestRecorder,
     summary: RunSummary,
     settings: Settings,
+    runner: InlineRunner,
     state: str,
     message: str,
 ) -> None:
@@ -235,6 +237,10 @@ def _record(
             f"{state} in the command's process: {summary.items} items, {load.loaded} new "
             f"articles, {load.rejects} rejected (run {summary.run_id})"
         )
+    recorder.log(
+        "ran in the command's process; steps: "
+        + ", ".join(f"{name} {seconds:.2f}s" for name, seconds in runner.seconds.items())
+    )
     recorder.end(_STATES[state], message, summary.markdown(), key=summary.flow.replace("_", "-"))
     problem = server.problem or recorder.problem
     if problem:

@@ -35,6 +35,7 @@ class RestRecorder:
         self.flow_run_id: str | None = None
         self.problem: str | None = None if api_url else "no Prefect API"
         self._events: list[dict[str, Any]] = []
+        self._logs: list[dict[str, Any]] = []
         self._client: httpx.Client | None = None
 
     @property
@@ -87,6 +88,17 @@ class RestRecorder:
             }
         )
 
+    def log(self, message: str, level: int = logging.INFO) -> None:
+        """A line of the flow run's log, sent with ``end``."""
+        self._logs.append(
+            {
+                "name": "newsflow.inline",
+                "level": level,
+                "message": message,
+                "timestamp": datetime.now(UTC).isoformat(),
+            }
+        )
+
     def end(self, state: str, message: str, markdown: str, *, key: str) -> None:
         """End the flow run in ``state`` (COMPLETED, CANCELLED, FAILED) with ``message``;
         the summary artifact ``key`` and the run's events."""
@@ -112,6 +124,8 @@ class RestRecorder:
                         "flow_run_id": run_id,
                     },
                 )
+            if self._logs:
+                self._post("/logs/", [{**line, "flow_run_id": run_id} for line in self._logs])
             if self._events:
                 for event in self._events:
                     event["related"] = related
