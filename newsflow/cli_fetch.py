@@ -70,6 +70,7 @@ def ingest_feeds(
         settings, list(feed) if feed else None, str(path), list(tag) if tag else None
     )
     if summary is None:  # not small: the Prefect flow
+        inline.start_extraction(settings)
         from flows.feeds import ingest_feeds as flow
 
         summary = _run_flow(
@@ -104,6 +105,7 @@ def ingest_urls(
 
     summary = inline.ingest_urls(settings, list(urls))
     if summary is None:  # not small: the Prefect flow
+        inline.start_extraction(settings)
         from flows.urls import ingest_urls as flow
 
         summary = _run_flow(

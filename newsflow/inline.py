@@ -113,6 +113,16 @@ def ingest_feeds(
     )
 
 
+def start_extraction(settings: Settings) -> None:
+    """For fetching work too big to run in process: its Prefect flow's fetch tasks run in
+    this process's threads and extract in its worker pool (unless on Dask), so the workers
+    are started now and boot while Prefect is imported and the flow run starts."""
+    if settings.task_runner == "process":
+        from tasks.fetch import start_pool
+
+        start_pool(settings)
+
+
 class _Server:
     """Where the run is recorded: the configured API, else the local server (started in a
     thread while the run works, if it is not running), else nowhere."""

@@ -184,6 +184,16 @@ def _extraction_pool(settings: Settings) -> ProcessPoolExecutor:
         return _pool
 
 
+def start_pool(settings: Settings) -> None:
+    """Start the extraction workers now, without waiting for them: their start-up (seconds)
+    then overlaps whatever the process does before its first page (importing Prefect,
+    starting a flow run). A pool spawns a worker per job while none is idle."""
+    pool = _extraction_pool(settings)
+    with cancel.blocked():  # the workers boot with Ctrl-C held back (``cancel.in_worker``)
+        for _ in range(settings.parallelism):
+            pool.submit(int)
+
+
 def _lower_priority() -> None:
     """Extraction is throughput work: let the I/O loop that keeps requests going run first."""
     with contextlib.suppress(OSError, AttributeError):
