@@ -322,3 +322,39 @@ def test_ctrl_c_stops_an_in_process_run_cleanly(
         assert counts == [(SLOW_PAGES, SLOW_PAGES)]
     finally:
         srv.stop()
+
+
+@pytest.mark.slow
+def test_a_poll_bringing_many_new_pages_goes_to_the_prefect_flow(
+    prefect_api: tuple[str, dict[str, str]], tmp_path: Path
+) -> None:
+    """Polled first in process: more than INLINE_PAGES new entries, so the Prefect flow runs
+    (and polls again); the flow run the poll began is not left behind."""
+    api, base = prefect_api
+    srv = FaultServer().start()
+    try:
+        srv.routes["/robots.txt"] = page("User-agent: *\nAllow: /\n", "text/plain")
+        items = []
+        for i in range(SLOW_PAGES + 2):
+            srv.routes[f"/n/{i}"] = page(
+                article_html(f"Quay story {i}", sample_paragraphs(f"quay {i}", 5))
+            )
+            items.append(f"<item><title>Quay {i}</title><link>{srv.url(f'/n/{i}')}</link></item>")
+        rss = f"<rss version='2.0'><channel><title>Q</title>{''.join(items)}</channel></rss>"
+        srv.routes["/feed.xml"] = page(rss, "application/rss+xml")
+        out = _run(["ingest-feeds", "--feed", srv.url("/feed.xml")], _env(base, tmp_path))
+        run_id = next(x for x in out.stdout.splitlines() if "-> warehouse" in x).split()[1]
+        assert srv.count("/feed.xml") == 2  # the look in process, then the flow's poll
+        with api_client(api) as client:
+            run = client.get(f"/flow_runs/{run_id}").json()
+            flow = client.get(f"/flows/{run['flow_id']}").json()
+            runs = client.post(
+                "/flow_runs/filter", json={"flows": {"id": {"any_": [flow["id"]]}}}
+            ).json()
+        assert run["state"]["type"] == "COMPLETED" and "in-process" not in run["tags"]
+        # every ingest-feeds flow run of the server has ended (none was left Running)
+        assert all(r["state"]["type"] != "RUNNING" for r in runs), runs
+        (loaded,) = _rows(tmp_path / "news.duckdb", "SELECT loaded FROM runs")[0]
+        assert loaded == SLOW_PAGES + 2
+    finally:
+        srv.stop()
