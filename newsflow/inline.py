@@ -18,7 +18,9 @@ Small, decided from the work itself:
 - ``ingest-seeds``: at most ``INLINE_FILES`` seed files, listing at most ``INLINE_PAGES`` URLs.
 
 Anything bigger runs as the Prefect flow, with its task runner and worker processes.
-``NEWSFLOW_INLINE=never`` runs every command as a Prefect flow.
+``NEWSFLOW_INLINE=never`` runs every command as a Prefect flow; ``always`` runs every ingest
+command in process (many pages still extract in the worker pool; seed batches run one after
+the other, not in a process pool).
 """
 
 from __future__ import annotations
@@ -52,7 +54,9 @@ def ingest_urls(settings: Settings, urls: list[str]) -> dict[str, Any] | None:
     from flows import steps
 
     if settings.inline == "never" or len(steps.unique_urls(urls)) > _pages():
-        return None
+        if settings.inline != "always":
+            return None
+        start_extraction(settings)  # many pages: the workers boot while the run starts
     return _run(
         settings,
         "ingest-urls",
@@ -70,11 +74,12 @@ def ingest_seeds(settings: Settings, paths: list[str]) -> dict[str, Any] | None:
     from tasks.seeds import read_seed_files
 
     files = steps.seed_files(paths)
-    if len(files) > INLINE_FILES:
-        return None
-    candidates, _ = read_seed_files(files, "inline-check", max_bytes=settings.seed_max_bytes)
-    if sum(1 for c in candidates if c.text is None) > _pages():  # URLs to fetch
-        return None
+    if settings.inline == "auto":
+        if len(files) > INLINE_FILES:
+            return None
+        found, _ = read_seed_files(files, "inline-check", max_bytes=settings.seed_max_bytes)
+        if sum(1 for c in found if c.text is None) > _pages():  # URLs to fetch
+            return None
     return _run(
         settings,
         "ingest-seeds",
@@ -94,14 +99,14 @@ def ingest_feeds(
     from flows import steps
 
     specs = steps.resolve_feeds(feeds, feeds_file, tags)
-    if len(specs) > INLINE_FEEDS:
+    if len(specs) > INLINE_FEEDS and settings.inline == "auto":
         return None
     parameters = {"feeds": feeds, "feeds_file": feeds_file, "tags": tags}
     polled: list[steps.FeedPolls] = []
 
     def small(run_id: str, runner: steps.InlineRunner) -> bool:
         polled.append(runner.call(steps.poll, run_id, settings, specs, runner))
-        return polled[0].new <= _pages()
+        return polled[0].new <= _pages() or settings.inline == "always"
 
     return _run(
         settings,

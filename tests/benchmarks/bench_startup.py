@@ -16,9 +16,10 @@ temporary warehouse with its own ``.prefect`` home. Each small scenario runs on 
 
 Scenarios: one URL; a feed re-poll answered 304; one seed file; the page set (the first
 ``--pages`` pages of the shared eval sets, fundus then wcxb-dev, on 4 loopback addresses; more
-than a few pages, so the Prefect flow) against bare ``trafilatura.extract`` on the same pages
-in one process on one core, measured in the same run (the machine is shared: compare the
-ratio, not the seconds). Then the first command when the server must start (stopped, as after a
+than a few pages, so the Prefect flow by default, and also in process with
+``NEWSFLOW_INLINE=always``) against bare ``trafilatura.extract`` on the same pages in one
+process on one core, measured in the same run (the machine is shared: compare the ratio, not
+the seconds). Then the first command when the server must start (stopped, as after a
 reboot), on both paths, and the one-URL flow with the per-command temporary server
 (``NEWSFLOW_PREFECT_SERVER=temporary``) for comparison.
 Targets: one URL <= 3 s, 304 re-poll <= 2 s, one seed file <= 2 s, page set <= 2x bare.
@@ -289,16 +290,31 @@ def main() -> None:
                 ],
             )
 
+            # The page set is big work: the Prefect flow by default; and, for comparison, in
+            # process (NEWSFLOW_INLINE=always: no Prefect engine, extraction in the pool).
+            # Each into a warehouse of its own (beside the first: the same Prefect server).
             bare = bare_seconds(args.pages)
-            wall, out = bench.command(["ingest-urls", *urls])
-            parts = bench.flow_times(out)
+            runs = []
+            for path, inline in (("prefect flow", "auto"), ("in process", "always")):
+                wall, out = bench.command(
+                    ["ingest-urls", *urls],
+                    NEWSFLOW_INLINE=inline,
+                    NEWSFLOW_DB=str(tmp / "w" / f"pages-{inline}.duckdb"),
+                    NEWSFLOW_SPOOL=str(tmp / "w" / f"spool-{inline}"),
+                )
+                runs.append((path, wall, bench.flow_times(out), inline == "auto"))
             bare_after = bare_seconds(args.pages)
-            report(f"page set ({args.pages} pages)", [wall], [parts], bench.imports("ingest-urls"))
             base = statistics.mean([bare, bare_after])
+            for path, wall, parts, flow in runs:
+                imports = bench.imports("ingest-urls", inline=not flow)
+                report(f"page set ({args.pages} pages), {path}", [wall], [parts], imports)
+                print(
+                    f"    ratio newsflow/bare {wall / base:.2f}x (target <= 2x: "
+                    f"{'met' if wall / base <= 2 else 'NOT met'})"
+                )
             print(
-                f"    bare trafilatura.extract, one core: {bare:.2f}s before, {bare_after:.2f}s "
-                f"after; ratio newsflow/bare {wall / base:.2f}x (target <= 2x: "
-                f"{'met' if wall / base <= 2 else 'NOT met'})"
+                f"    bare trafilatura.extract, one core: {bare:.2f}s before, "
+                f"{bare_after:.2f}s after"
             )
 
             for path, env in (("in process", {}), ("prefect flow", NEVER)):
