@@ -227,6 +227,45 @@ def test_in_process_run_never_imports_prefect(site: FaultServer, tmp_path: Path)
     ]
 
 
+def test_inline_always_runs_big_work_in_process_with_the_worker_pool(
+    site: FaultServer, tmp_path: Path
+) -> None:
+    """NEWSFLOW_INLINE=always: more than INLINE_PAGES URLs, in process (no Prefect import),
+    their pages extracted by the worker pool; every page loaded once."""
+    env = _env(
+        dict(os.environ),
+        tmp_path,
+        NEWSFLOW_INLINE="always",
+        PREFECT_API_URL=f"http://127.0.0.1:{free_port()}/api",
+        PREFECT_HOME=str(tmp_path / "prefect-home"),
+    )
+    urls = [site.url(f"/news/{i}") for i in range(6)] + [
+        site.url(f"/news/{i}?set=2") for i in range(4)
+    ]
+    script = (
+        "import sys\n"
+        "from newsflow.cli import main\n"
+        "sys.argv = ['newsflow', *sys.argv[1:]]\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exit:\n"
+        "    code = exit.code\n"
+        "from tasks import fetch\n"
+        "pool = fetch._pool is not None\n"
+        "print('EXIT', code, 'PREFECT', 'prefect' in sys.modules, 'POOL', pool)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, "ingest-urls", *urls],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert "EXIT 0 PREFECT False POOL True" in out.stdout, out.stdout + out.stderr
+    assert _rows(tmp_path / "news.duckdb", "SELECT count(*) FROM articles") == [(10,)]
+
+
 def test_a_big_run_goes_to_the_prefect_flow(
     prefect_api: tuple[str, dict[str, str]], site: FaultServer, tmp_path: Path
 ) -> None:
