@@ -33,13 +33,14 @@ from tasks.records import Batch, Candidate, RejectRow
 from tasks.spool import SpooledBatch, write_batch
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 C = TypeVar("C")
 DEFAULT_FEEDS_FILE = "seeds/feeds.toml"
 Feed = tuple[str, str | None, str | None, str | None]  # url, name, etag, last_modified
 
 
-class Pending(Protocol[T]):  # type: ignore[misc]
-    def result(self) -> T: ...
+class Pending(Protocol[T_co]):
+    def result(self) -> T_co: ...
 
 
 class Runner(Protocol):
