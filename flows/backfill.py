@@ -11,10 +11,10 @@ The run's artifact says the mode, the days, the sites, the sitemaps read and eac
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from contextvars import ContextVar
-from datetime import date
-from pathlib import Path
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, ClassVar
 
 from prefect import flow, task
@@ -33,15 +33,25 @@ from flows.backfill_form import (
     check_mode,
     check_sites,
 )
-from flows.common import BackgroundLoader, RunSummary, bounded_map, current_run_id, finish
+from flows.fanout import bounded_map, chunked
+from flows.lifecycle import current_run_id, finish
+from flows.loading import BackgroundLoader
+from flows.summary import RunSummary, SitemapTally
 from newsflow import progress
 from newsflow.settings import Settings
-from tasks import rededup
+from tasks import rededup, sitemapscan
+from tasks.async_bridge import run_async
+from tasks.contract import Table, to_arrow
 from tasks.errors import retry_transient
+from tasks.extraction_pool import ExtractionPool
+from tasks.fetch import fetch_and_process
 from tasks.hosttimes import HostTimes, merge
-from tasks.records import Batch
+from tasks.process import process_candidates
+from tasks.rawpages import page_html
+from tasks.records import Batch, Candidate, RelinkRow
 from tasks.sitemaps import SitemapURL
 from tasks.spool import write_batch
+from warehouse import queries
 
 
 @task(
@@ -54,20 +64,10 @@ def rededup_day(
     day: date, domains: list[str], feeds: list[str], run_id: str, settings: Settings
 ) -> int:
     """One day's articles: recompute, spool the revisions; returns the articles considered."""
-    from warehouse.db import connect_reader
-
-    db = Path(settings.db)
-    if not db.exists():
-        return 0
-    con = connect_reader(db, wait=settings.lock_wait)
-    try:
-        stored = rededup.select_day(con, day, domains, feeds)
-    finally:
-        con.close()
-    size = settings.batch_size
-    for i in range(0, len(stored), size):
-        table = rededup.revise(stored[i : i + size])
-        write_batch(Batch(run_id=run_id), settings.spool, extra={rededup.REVISIONS: table})
+    stored = queries.day_articles(settings.db, settings.lock_wait, day, domains, feeds)
+    for chunk in chunked(stored, settings.batch_size):
+        table = rededup.revise(chunk)
+        write_batch(Batch(run_id=run_id), settings.spool, extra={Table.REVISIONS: table})
     return len(stored)
 
 
@@ -76,14 +76,17 @@ def request_relink(run_id: str, settings: Settings) -> None:
     """Spool the request to recompute every duplicate link (after the days' revisions): a
     link depends on every earlier article, so the loader redoes them all, in ingest order
     (warehouse/stories.py ``relink``)."""
-    from datetime import UTC, datetime
+    table = to_arrow(Table.RELINK, [RelinkRow(run_id, datetime.now(UTC))])
+    write_batch(Batch(run_id=run_id), settings.spool, extra={Table.RELINK: table})
 
-    import pyarrow as pa
 
-    from warehouse.stories import RELINK, RELINK_SCHEMA
-
-    table = pa.table({"run_id": [run_id], "requested_at": [datetime.now(UTC)]}, RELINK_SCHEMA)
-    write_batch(Batch(run_id=run_id), settings.spool, extra={RELINK: table})
+def _fetch_spooled(
+    items: list[Candidate], run_id: str, settings: Settings, now: datetime
+) -> HostTimes:
+    """Fetch, extract and spool one batch of candidates; the request times per host."""
+    batch = fetch_and_process(items, settings, run_id, now=now, spool=settings.spool)
+    write_batch(batch, settings.spool)  # the rest: pages are spooled in parts as they come
+    return batch.host_times
 
 
 @task(
@@ -97,41 +100,22 @@ def refetch_day(
 ) -> tuple[int, HostTimes]:
     """One day's failed URLs, fetched again; returns how many were tried and the request
     times per host."""
-    from datetime import UTC, datetime
-
-    from tasks.fetch import fetch_and_process
-    from tasks.records import Candidate
-    from warehouse.db import connect_reader
-
-    db = Path(settings.db)
+    urls = queries.failed_urls(settings.db, settings.lock_wait, day, domains)
     times: HostTimes = {}
-    if not db.exists():
-        return 0, times
-    con = connect_reader(db, wait=settings.lock_wait)
-    try:
-        urls = rededup.select_failed(con, day, domains)
-    finally:
-        con.close()
-    size = settings.batch_size
-    for i in range(0, len(urls), size):
+    for chunk in chunked(urls, settings.batch_size):
         now = datetime.now(UTC)
-        items = [Candidate(origin="url", source=u, url=u, seen_at=now) for u in urls[i : i + size]]
-        batch = fetch_and_process(items, settings, run_id, now=now, spool=settings.spool)
-        write_batch(batch, settings.spool)  # the rest: pages are spooled in parts as they come
-        merge(times, batch.host_times)
+        items = [Candidate(origin="url", source=u, url=u, seen_at=now) for u in chunk]
+        merge(times, _fetch_spooled(items, run_id, settings, now))
     return len(urls), times
 
 
 @task(name="read-sitemaps", retries=1, retry_condition_fn=retry_transient)
 def read_sitemaps(
     request: BackfillRequest, run_id: str, settings: Settings
-) -> tuple[dict[date, list[SitemapURL]], dict[str, int], HostTimes, list[str]]:
+) -> tuple[dict[date, list[SitemapURL]], SitemapTally, HostTimes, list[str]]:
     """The request's sitemaps read once for the whole range: URLs by day (the days' tasks
     fetch them), counts, request times per host, and the sitemaps read first (those given,
     else the sites'). Unreadable sitemaps are spooled as rejects."""
-    from tasks import sitemapscan
-    from tasks.fetch import run_async
-
     days = request.days()
     times: HostTimes = {}
     found = run_async(
@@ -147,12 +131,10 @@ def read_sitemaps(
     )
     if found.rejects:
         write_batch(Batch(run_id, rejects=found.rejects), settings.spool)
-    counts = {
-        "sitemaps": len(found.roots),
-        "unreadable": len(found.rejects),
-        "in_range": found.urls,
-    }
-    return found.by_day, counts, times, list(found.roots)
+    tally = SitemapTally(
+        sitemaps=len(found.roots), unreadable=len(found.rejects), in_range=found.urls
+    )
+    return found.by_day, tally, times, list(found.roots)
 
 
 @task(
@@ -165,51 +147,14 @@ def sitemaps_day(
     day: date, entries: list[SitemapURL], run_id: str, settings: Settings
 ) -> tuple[dict[str, int], HostTimes]:
     """One day's sitemap URLs: those the warehouse has not seen, fetched and spooled."""
-    from datetime import UTC, datetime
-
-    from tasks import sitemapscan
-    from tasks.fetch import fetch_and_process
-    from warehouse.db import connect_reader
-
+    todo = queries.unseen_sitemap_urls(settings.db, settings.lock_wait, entries)
     times: HostTimes = {}
-    todo = sitemapscan.Unseen(list(entries), 0, 0)
-    if Path(settings.db).exists():
-        con = connect_reader(Path(settings.db), wait=settings.lock_wait)
-        try:
-            todo = sitemapscan.unseen(con, entries)
-        finally:
-            con.close()
-    size = settings.batch_size
-    for i in range(0, len(todo.fresh), size):
+    for chunk in chunked(todo.fresh, settings.batch_size):
         now = datetime.now(UTC)
-        items = [sitemapscan.candidate(e, now) for e in todo.fresh[i : i + size]]
-        batch = fetch_and_process(items, settings, run_id, now=now, spool=settings.spool)
-        write_batch(batch, settings.spool)  # the rest: pages are spooled in parts as they come
-        merge(times, batch.host_times)
+        items = [sitemapscan.candidate(e, now) for e in chunk]
+        merge(times, _fetch_spooled(items, run_id, settings, now))
     counts = {"already_loaded": todo.loaded, "already_failed": todo.failed}
     return {**counts, "fetched": len(todo.fresh)}, times
-
-
-def _sitemaps_mode(
-    request: BackfillRequest, summary: RunSummary, settings: Settings, report: DayReport
-) -> dict[str, int]:
-    """Read the sitemaps once, then fetch day by day (each day's URLs checked against the
-    warehouse first, so a second run fetches nothing)."""
-    by_day, counts, times, roots = read_sitemaps(request, summary.run_id, settings)
-    report.sitemaps = roots
-    summary.add_hosts(times)
-    summary.items = counts["in_range"]
-    totals = {**counts, "already_loaded": 0, "already_failed": 0, "fetched": 0}
-    for day in request.days():
-        done = {"already_loaded": 0, "already_failed": 0, "fetched": 0}
-        if by_day.get(day):
-            done, times = sitemaps_day(day, by_day[day], summary.run_id, settings)
-            summary.add_hosts(times)
-            for key, value in done.items():
-                totals[key] += value
-        report.add(day, {"URLs in the sitemaps": len(by_day.get(day, [])), **done})
-        progress.advance("days", 1)
-    return totals
 
 
 @task(name="reextract-day", task_run_name="reextract-{day}")
@@ -222,24 +167,8 @@ def reextract_day(
     loader keeps an article whose text comes out the same as it is, and versions one whose
     text changed. Extraction runs here, in the flow's own thread (lxml wants no threads).
     """
-    import dataclasses
-    from datetime import UTC, datetime
-
-    from tasks.process import process_candidates
-    from tasks.rawpages import page_html
-    from tasks.records import Candidate
-    from warehouse.db import connect_reader
-
-    db = Path(settings.db)
-    if not db.exists():
-        return 0
-    con = connect_reader(db, wait=settings.lock_wait)
-    try:
-        pages = rededup.select_day_pages(con, day, domains, feeds)
-    finally:
-        con.close()
-    size = settings.batch_size
-    for i in range(0, len(pages), size):
+    pages = queries.day_pages(settings.db, settings.lock_wait, day, domains, feeds)
+    for chunk in chunked(pages, settings.batch_size):
         now = datetime.now(UTC)
         candidates = [
             Candidate(
@@ -251,7 +180,7 @@ def reextract_day(
                 fetched_at=p.fetched_at,
                 seen_at=now,
             )
-            for p in pages[i : i + size]
+            for p in chunk
         ]
         batch = process_candidates(candidates, run_id, now=now)
         # Same page, same article: no new sighting, and the HTML is stored already.
@@ -298,7 +227,7 @@ def backfill(
     sites: Annotated[tuple[str, ...], _title("Sites")] = (),
     feeds: Annotated[tuple[str, ...], _title("Feeds")] = (),
     sitemaps: Annotated[tuple[str, ...], _title("Sitemaps")] = (),
-) -> dict[str, Any] | State:
+) -> RunSummary | State:
     """Redo one stage for the articles of a range of days. Running it twice changes nothing.
 
     Args:
@@ -339,7 +268,9 @@ def backfill(
         get_run_logger().error("backfill not started: %s", rejected)
         _PlainRejection.reasons.add(str(rejected))
         return Failed(message=str(rejected))
-    return _run(request, settings)
+    # The days' fetches share one extraction pool (started only if one needs it).
+    with ExtractionPool(settings) as pool, pool.shared():
+        return _run(request, settings)
 
 
 def deployment_schema(schema: ParameterSchema) -> ParameterSchema:
@@ -351,23 +282,22 @@ def deployment_schema(schema: ParameterSchema) -> ParameterSchema:
     return fixed
 
 
-def run_backfill(request: BackfillRequest, settings: Settings) -> dict[str, Any]:
+def run_backfill(request: BackfillRequest, settings: Settings) -> RunSummary:
     """The backfill flow over ``request`` with ``settings`` instead of the environment's
     (the command line, tests). Raises ``BackfillRejected`` for a request that cannot run."""
     check_mode(request.mode)
     check_sites(request, settings)
     token = _SETTINGS.set(settings)
     try:
-        result: dict[str, Any] = backfill(**request.form())
+        result: RunSummary = backfill(**request.form())
     finally:
         _SETTINGS.reset(token)
     return result
 
 
-def _run(request: BackfillRequest, settings: Settings) -> dict[str, Any]:
-    logger = get_run_logger()
+def _run(request: BackfillRequest, settings: Settings) -> RunSummary:
     days = request.days()
-    logger.info(
+    get_run_logger().info(
         "backfill %s: %s to %s (%d days), domains=%s feeds=%s",
         request.mode.value,
         days[0],
@@ -379,46 +309,86 @@ def _run(request: BackfillRequest, settings: Settings) -> dict[str, Any]:
     summary = RunSummary(run_id=current_run_id(), flow="backfill")
     report = DayReport(request)
     progress.advance("days", 0, len(days))
-    extra: dict[str, Any] = {}
     loader: BackgroundLoader | None = None
     if request.mode is BackfillMode.reextract:
-        for day in days:
-            done = reextract_day(day, request.domains, request.feeds, summary.run_id, settings)
-            summary.items += done
-            report.add(day, {"articles re-extracted": done})
-            progress.advance("days", 1)
+        _reextract(request, summary, settings, report)
     elif request.mode is BackfillMode.refetch:
-        # Fetching is network-bound and already concurrent and polite per host inside a day;
-        # the days run one after another. The loader merges fetched pages as they are spooled.
+        # The loader merges fetched pages as they are spooled.
         loader = BackgroundLoader(summary, settings)
         loader.follow()
-        for day in days:
-            tried, times = refetch_day(day, request.domains, summary.run_id, settings)
-            summary.items += tried
-            summary.add_hosts(times)
-            report.add(day, {"failed URLs fetched again": tried})
-            progress.advance("days", 1)
+        _refetch(request, summary, settings, report)
     elif request.mode is BackfillMode.sitemaps:
         loader = BackgroundLoader(summary, settings)
         loader.follow()
-        extra["sitemaps"] = _sitemaps_mode(request, summary, settings, report)
-        logger.info("sitemaps: %s", extra["sitemaps"])
+        _sitemaps(request, summary, settings, report)
     else:
-        # Days run as concurrent tasks, a bounded window at once (threads: a day's work is
-        # small and a process pool's start would cost more than it saves for most ranges).
-        for day, considered in bounded_map(
-            rededup_day,
-            days,
-            settings.parallelism,
-            domains=request.domains,
-            feeds=request.feeds,
-            run_id=summary.run_id,
-            settings=settings,
-        ):
-            summary.items += considered
-            report.add(day, {"articles recomputed": considered})
-            progress.advance("days", 1)
-        request_relink(summary.run_id, settings)
+        _rededup(request, summary, settings, report)
     summary.sections = report.markdown()
-    result: dict[str, Any] = finish(summary, settings, loader=loader).as_dict()
-    return {**result, **extra}
+    return finish(summary, settings, loader=loader)
+
+
+def _reextract(
+    request: BackfillRequest, summary: RunSummary, settings: Settings, report: DayReport
+) -> None:
+    for day in request.days():
+        done = reextract_day(day, request.domains, request.feeds, summary.run_id, settings)
+        summary.items += done
+        report.add(day, {"articles re-extracted": done})
+        progress.advance("days", 1)
+
+
+def _refetch(
+    request: BackfillRequest, summary: RunSummary, settings: Settings, report: DayReport
+) -> None:
+    """Fetching is network-bound and already concurrent and polite per host inside a day;
+    the days run one after another."""
+    for day in request.days():
+        tried, times = refetch_day(day, request.domains, summary.run_id, settings)
+        summary.items += tried
+        summary.add_hosts(times)
+        report.add(day, {"failed URLs fetched again": tried})
+        progress.advance("days", 1)
+
+
+def _sitemaps(
+    request: BackfillRequest, summary: RunSummary, settings: Settings, report: DayReport
+) -> None:
+    """Read the sitemaps once, then fetch day by day (each day's URLs checked against the
+    warehouse first, so a second run fetches nothing)."""
+    by_day, tally, times, roots = read_sitemaps(request, summary.run_id, settings)
+    report.sitemaps = roots
+    summary.add_hosts(times)
+    summary.items = tally.in_range
+    for day in request.days():
+        done = {"already_loaded": 0, "already_failed": 0, "fetched": 0}
+        if by_day.get(day):
+            done, times = sitemaps_day(day, by_day[day], summary.run_id, settings)
+            summary.add_hosts(times)
+            tally.already_loaded += done["already_loaded"]
+            tally.already_failed += done["already_failed"]
+            tally.fetched += done["fetched"]
+        report.add(day, {"URLs in the sitemaps": len(by_day.get(day, [])), **done})
+        progress.advance("days", 1)
+    summary.sitemaps = tally
+    get_run_logger().info("sitemaps: %s", dataclasses.asdict(tally))
+
+
+def _rededup(
+    request: BackfillRequest, summary: RunSummary, settings: Settings, report: DayReport
+) -> None:
+    """Days run as concurrent tasks, a bounded window at once (threads: a day's work is
+    small and a process pool's start would cost more than it saves for most ranges); then
+    every duplicate link is recomputed."""
+    for day, considered in bounded_map(
+        rededup_day,
+        request.days(),
+        settings.parallelism,
+        domains=request.domains,
+        feeds=request.feeds,
+        run_id=summary.run_id,
+        settings=settings,
+    ):
+        summary.items += considered
+        report.add(day, {"articles recomputed": considered})
+        progress.advance("days", 1)
+    request_relink(summary.run_id, settings)

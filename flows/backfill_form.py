@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from newsflow.settings import Settings
 from tasks import rededup
 from tasks.normalize import is_http_url
+from warehouse.queries import known_sites
 
 MAX_DAYS = 366
 
@@ -157,8 +158,6 @@ def check_sites(request: BackfillRequest, settings: Settings) -> None:
     except for mode sitemaps, whose purpose is to bring in articles of any site."""
     if not request.domains or request.mode is BackfillMode.sitemaps:
         return
-    from warehouse.sites import known_sites
-
     known = known_sites(Path(settings.db), request.domains, wait=settings.lock_wait)
     unknown = [d for d in request.domains if d not in known]
     if unknown:

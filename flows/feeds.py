@@ -1,6 +1,7 @@
 """Flow ``ingest-feeds``: poll feeds (conditional GET) -> entries -> pages -> rows -> warehouse.
 
-The steps and how feed validators travel through the spool: ``flows/steps.py``.
+The steps, and how feed validators travel through the spool: ``flows/steps.py`` (a poll
+bringing few new pages runs them in the command's process: flows/inline.py).
 """
 
 from __future__ import annotations
@@ -9,17 +10,15 @@ from prefect import flow, task
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows import steps
-from flows.common import RunSummary, current_run_id, outcome
+from flows.lifecycle import current_run_id, outcome
 from flows.runners import SettingsTaskRunner
-from flows.steps import (  # noqa: F401 (their home was this module)
-    DEFAULT_FEEDS_FILE,
-    feed_states,
-    known_articles,
-    resolve_feeds,
-)
+from flows.steps import DEFAULT_FEEDS_FILE, resolve_feeds
+from flows.summary import RunSummary
 from flows.tasked import PrefectRunner
 from newsflow.settings import Settings
 from tasks.errors import retry_transient
+
+__all__ = ["DEFAULT_FEEDS_FILE", "ingest_feeds", "resolve_feeds"]
 
 poll_feeds_task = task(name="poll-feeds", retries=1, retry_condition_fn=retry_transient)(
     steps.poll_group
@@ -36,7 +35,7 @@ def ingest_feeds(
     feeds_file: str | None = None,
     tags: list[str] | None = None,
     settings: Settings | None = None,
-) -> dict:
+) -> RunSummary:
     """Poll feeds (``feeds``, else those of ``feeds_file`` with any of ``tags``) and ingest
     their new entries."""
     settings = settings or Settings()

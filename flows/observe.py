@@ -16,14 +16,12 @@ import logging
 import os
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from flows.summary import RunSummary
 from newsflow.runtime import LIBRARY_LOGGERS
-
-if TYPE_CHECKING:
-    from flows.common import RunSummary
-    from newsflow.settings import Settings
+from newsflow.settings import Settings
+from warehouse.queries import stored_feed_health
 
 ARTICLES_LOADED = "newsflow.articles.loaded"
 FEED_QUARANTINED = "newsflow.feed.quarantined"
@@ -160,21 +158,10 @@ def feed_health_rows(
 def settle_feed_health(summary: RunSummary, settings: Settings) -> None:
     """Each feed's state after the load: ok, failing, quarantined or recovered; ``event`` is
     set where the state changed (newly quarantined, or answered again after quarantine)."""
-    from warehouse.db import connect_reader
-
     urls = [f["url"] for f in summary.feed_health]
-    if not urls or not Path(settings.db).exists():
+    if not urls or not settings.db.exists():
         return
-    con = connect_reader(Path(settings.db), wait=settings.lock_wait)
-    try:
-        found = con.execute(
-            "SELECT url, quarantined_until, consecutive_failures, last_error, name FROM feeds "
-            "WHERE url IN (SELECT unnest(?::VARCHAR[]))",
-            [urls],
-        ).fetchall()
-    finally:
-        con.close()
-    stored = {row[0]: row[1:] for row in found}
+    stored = stored_feed_health(settings.db, settings.lock_wait, urls)
     now = datetime.now(UTC)
     for feed in summary.feed_health:
         until, failures, error, name = stored.get(feed["url"], (None, 0, None, None))

@@ -6,7 +6,7 @@ answers with the runner ``NEWSFLOW_TASK_RUNNER`` chooses, so the choice holds fo
 runs and for deployments run by work-pool workers alike:
 
 - ``process`` (default): the flow's own local runner (a process pool for ingest-seeds, threads
-  for the fetching flows, whose extraction runs in the fetch module's process pool);
+  for the fetching flows, whose tasks share the run's extraction pool of processes);
 - ``dask``: prefect-dask's ``DaskTaskRunner`` (the optional ``dask`` extra), on the cluster at
   ``NEWSFLOW_DASK_ADDRESS``, else on a ``LocalCluster`` started for the run.
 
@@ -37,14 +37,14 @@ def task_runner(settings: Settings, local: Callable[[], TaskRunner[Any]]) -> Tas
 
 
 def dask_task_runner(settings: Settings) -> TaskRunner[Any]:
-    try:
-        from flows.dask_runner import NewsflowDaskTaskRunner
+    try:  # imported here: the dask extra is optional
+        from prefect_dask import DaskTaskRunner
     except ImportError as exc:
         raise RuntimeError(DASK_EXTRA_HINT) from exc
     if settings.dask_address:
-        runner: TaskRunner[Any] = NewsflowDaskTaskRunner(address=settings.dask_address)
+        runner: TaskRunner[Any] = DaskTaskRunner(address=settings.dask_address)
         return runner
-    return NewsflowDaskTaskRunner(
+    return DaskTaskRunner(
         cluster_class=local_cluster,
         cluster_kwargs={
             "n_workers": settings.parallelism,
@@ -58,7 +58,7 @@ def dask_task_runner(settings: Settings) -> TaskRunner[Any]:
 def local_cluster(**kwargs: Any) -> Any:
     """A ``distributed.LocalCluster`` whose worker processes may start processes of their
     own (the extraction pool of a fetch task); Dask makes them daemonic by default."""
-    import dask
+    import dask  # the optional dask extra, imported only when it is used
     from distributed import LocalCluster
 
     dask.config.set({"distributed.worker.daemon": False})

@@ -18,10 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow
+from prefect.client.orchestration import get_client
 from prefect.events import emit_event
+from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter
 from prefect.logging import get_run_logger
 
 from flows.seeds import ingest_seeds
+from flows.summary import NoSeedFiles, RunSummary
 from newsflow.settings import Settings
 from tasks import seedledger
 from warehouse import seedfiles
@@ -65,9 +68,6 @@ def emit_seed_created(path: Path, folder: Path) -> Any:
 
 def announced_paths(folder: str, since: datetime, until: datetime) -> list[str]:
     """Paths of every seed event for ``folder`` that occurred in [since, until]."""
-    from prefect.client.orchestration import get_client
-    from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter
-
     query = EventFilter(
         occurred=EventOccurredFilter(since=since, until=until),
         event=EventNameFilter(name=[SEED_CREATED]),
@@ -92,7 +92,7 @@ def ingest_seed_batch(
     since: datetime | None = None,
     window_seconds: float = 10.0,
     settings: Settings | None = None,
-) -> dict:
+) -> RunSummary | NoSeedFiles:
     """Ingest the seed files announced in one burst of ``newsflow.seed.created`` events."""
     logger = get_run_logger()
     files = set(paths)
@@ -114,7 +114,7 @@ def ingest_seed_batch(
         logger.info("%d seed files are in the ledger already", len(existing) - len(fresh))
     logger.info("ingesting %d seed files", len(fresh))
     if not fresh:
-        return {"items": 0}
+        return NoSeedFiles()
     return ingest_seeds(paths=fresh, settings=settings)
 
 

@@ -1,4 +1,7 @@
-"""Flow ``ingest-seeds``: seed files -> candidates -> rows -> spool -> warehouse."""
+"""Flow ``ingest-seeds``: seed files -> candidates -> rows -> spool -> warehouse.
+
+The steps: ``flows/steps.py`` (small work runs them in the command's process: flows/inline.py).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +9,9 @@ from prefect import flow, task
 from prefect.task_runners import ProcessPoolTaskRunner
 
 from flows import steps
-from flows.common import RunSummary, current_run_id, outcome
+from flows.lifecycle import current_run_id, outcome
 from flows.runners import SettingsTaskRunner
+from flows.summary import RunSummary
 from flows.tasked import PrefectRunner
 from newsflow.settings import Settings
 from tasks.errors import retry_transient
@@ -19,7 +23,7 @@ process_seed_files = task(name="process-seed-files", retries=2, retry_condition_
 
 # Batches in a process pool, or on Dask with NEWSFLOW_TASK_RUNNER=dask (flows/runners.py).
 @flow(name="ingest-seeds", log_prints=True, task_runner=SettingsTaskRunner(ProcessPoolTaskRunner))
-def ingest_seeds(paths: list[str] | None = None, settings: Settings | None = None) -> dict:
+def ingest_seeds(paths: list[str] | None = None, settings: Settings | None = None) -> RunSummary:
     """Ingest seed files (article files and URL lists) or folders of them (default ``seeds/``)."""
     settings = settings or Settings()
     summary = RunSummary(run_id=current_run_id(), flow="ingest-seeds")

@@ -1,10 +1,10 @@
-"""The ingest flows' step sequences, without Prefect: what a run does, in order.
+"""The ingest flows' named steps, without Prefect: what a run does, in order.
 
 Each ingest flow (``flows/urls.py``, ``flows/seeds.py``, ``flows/feeds.py``) is this module's
 sequence run with a ``PrefectRunner`` (``flows/tasked.py``: each step a Prefect task, batches
 in its task runner, the final load the ``load-spool`` task, the summary an artifact); small
 work runs the same sequence with ``InlineRunner``, in the command's process, without
-importing Prefect (``newsflow/inline.py``). Same steps, same spool batches, same loader: the
+importing Prefect (``flows/inline.py``). Same steps, same spool batches, same loader: the
 warehouse rows and rejects are the same whichever runner ran them.
 """
 
@@ -13,30 +13,41 @@ from __future__ import annotations
 import multiprocessing
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
-from flows.common import BackgroundLoader, RunSummary, close, recorded
+from flows.fanout import chunked
+from flows.lifecycle import close, recorded
+from flows.loading import BackgroundLoader
 from flows.observe import feed_health_rows
+from flows.summary import FeedTally, RunSummary
 from newsflow import cancel, progress
 from newsflow.settings import Settings
 from tasks import seedledger, seeds
+from tasks.async_bridge import run_async
+from tasks.contract import Table
 from tasks.dedupe import dedupe_batch
+from tasks.extraction_pool import ExtractionPool, shared_pool
+from tasks.feed_intake import FeedPoll, poll_feeds
 from tasks.feeds import FeedSpec, entry_candidate, load_feeds_file, select, states_table
-from tasks.fetch import FeedPoll, fetch_and_process, poll_feeds, run_async
-from tasks.hosttimes import HostTimes, merge
+from tasks.fetch import fetch_and_process
+from tasks.hosttimes import HostTimes
 from tasks.normalize import canonical_url, is_http_url
 from tasks.process import process_candidates
 from tasks.records import Batch, Candidate, RejectRow
 from tasks.spool import SpooledBatch, write_batch
+from warehouse import queries
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
 C = TypeVar("C")
 DEFAULT_FEEDS_FILE = "seeds/feeds.toml"
-Feed = tuple[str, str | None, str | None, str | None]  # url, name, etag, last_modified
+
+# A feed to poll: url, name, and the validators of its last answer (etag, last-modified).
+DueFeed = tuple[str, str | None, str | None, str | None]
 
 
 class Pending(Protocol[T_co]):
@@ -76,7 +87,7 @@ class Done(Generic[T]):
 
 
 class InlineRunner:
-    """Every step in this process, one after the other (small work: ``newsflow/inline.py``);
+    """Every step in this process, one after the other (small work: ``flows/inline.py``);
     ``seconds``: the time each step took, by name (the run's log says it)."""
 
     def __init__(self) -> None:
@@ -87,7 +98,7 @@ class InlineRunner:
         try:
             return step(*args, **kwargs)
         finally:
-            name = "load-spool" if step is close else step.__name__.replace("_", "-")
+            name = "load-spool" if step is close else step.__name__.strip("_").replace("_", "-")
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
 
     def submit(self, step: Callable[..., T], *args: Any) -> Done[T]:
@@ -110,8 +121,27 @@ class InlineRunner:
         return self._timed(close, summary, settings, loader=loader)
 
 
-def _chunks(items: list[T], size: int) -> list[list[T]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
+@contextmanager
+def run_pool(settings: Settings) -> Iterator[ExtractionPool]:
+    """The run's extraction pool, shared with its fetch steps (task threads copy the
+    context): the one the command started before the run (``flows/inline.py``
+    ``extraction``), else one of the run's own, ended with it. Workers start on first use:
+    small work, extracted in this process, starts none."""
+    started = shared_pool()
+    if started is not None:
+        yield started
+        return
+    with ExtractionPool(settings) as pool, pool.shared():
+        yield pool
+
+
+def _handed(
+    summary: RunSummary, loader: BackgroundLoader, spooled: SpooledBatch, times: HostTimes
+) -> None:
+    """A step's spooled batch handed to the loader, and its request times counted."""
+    summary.spooled_batches += 1
+    loader.submit(spooled.batch_id)
+    summary.add_hosts(times)
 
 
 # --- ingest-urls -------------------------------------------------------------------------
@@ -140,24 +170,33 @@ def unique_urls(urls: list[str]) -> list[str]:
 
 def ingest_urls(
     summary: RunSummary, settings: Settings, urls: list[str], runner: Runner
-) -> dict[str, Any]:
+) -> RunSummary:
     unique = unique_urls(urls)
     summary.items = len(unique)
     progress.advance("pages", 0, len(unique))
-    with recorded(summary, settings):
+    # The run's fetch steps (task threads) share one extraction pool, ended with the run.
+    with recorded(summary, settings), run_pool(settings):
         # The loader merges the parts fetch tasks spool while they fetch (and each task's rest).
         loader = BackgroundLoader(summary, settings)
         loader.follow()
-        futures = [
-            runner.submit(fetch_urls, chunk, summary.run_id, settings)
-            for chunk in _chunks(unique, settings.batch_size)
-        ]
-        for future in futures:
-            spooled, times = future.result()
-            summary.spooled_batches += 1
-            loader.submit(spooled.batch_id)
-            summary.add_hosts(times)
-        return runner.finish(summary, settings, loader).as_dict()
+        _fetch_urls(unique, summary, settings, loader, runner)
+        return runner.finish(summary, settings, loader)
+
+
+def _fetch_urls(
+    urls: list[str],
+    summary: RunSummary,
+    settings: Settings,
+    loader: BackgroundLoader,
+    runner: Runner,
+) -> None:
+    """Every batch of URLs fetched in a step; each spooled batch handed to the loader."""
+    futures = [
+        runner.submit(fetch_urls, chunk, summary.run_id, settings)
+        for chunk in chunked(urls, settings.batch_size)
+    ]
+    for future in futures:
+        _handed(summary, loader, *future.result())
 
 
 # --- ingest-seeds ------------------------------------------------------------------------
@@ -192,36 +231,44 @@ def seed_files(paths: list[str] | None) -> list[Path]:
 
 def ingest_seeds(
     summary: RunSummary, settings: Settings, files: list[Path], runner: Runner
-) -> dict[str, Any]:
+) -> RunSummary:
     summary.items = len(files)
     progress.advance("seeds", 0, len(files))
-    size = settings.batch_size
-    chunks = [[str(p) for p in chunk] for chunk in _chunks(files, size)]
+    chunks = chunked([str(p) for p in files], settings.batch_size)
     with recorded(summary, settings):
         loader = BackgroundLoader(summary, settings)
+        _process(chunks, summary, settings, loader, runner)
+        return runner.finish(summary, settings, loader)
 
-        def done(chunk: list[str], spooled: SpooledBatch, times: HostTimes) -> None:
-            summary.spooled_batches += 1
-            summary.add_hosts(times)
-            loader.submit(spooled.batch_id)
-            progress.advance("seeds", len(chunk))
 
-        # One batch: in this process. A pool would run it in one worker all the same, after
-        # starting it (a fresh interpreter importing the stages: seconds on a loaded machine).
-        if len(chunks) == 1:
-            done(chunks[0], *runner.call(process_seed_files, chunks[0], summary.run_id, settings))
-        # A bounded window of batches in flight keeps memory flat however many files there
-        # are; one more than the workers, so none waits while the flow hands a batch to the
-        # loader.
-        for chunk, (spooled, times) in runner.map(
-            process_seed_files,
-            chunks if len(chunks) > 1 else [],
-            settings.parallelism + 1,
-            run_id=summary.run_id,
-            settings=settings,
-        ):
-            done(chunk, spooled, times)
-        return runner.finish(summary, settings, loader).as_dict()
+def _process(
+    chunks: list[list[str]],
+    summary: RunSummary,
+    settings: Settings,
+    loader: BackgroundLoader,
+    runner: Runner,
+) -> None:
+    """Every batch of files processed in a step; each spooled batch handed to the loader."""
+    # One batch: in this process. A pool would run it in one worker all the same, after
+    # starting it (a fresh interpreter importing the stages: seconds on a loaded machine).
+    if len(chunks) == 1:
+        _handed(
+            summary, loader, *runner.call(process_seed_files, chunks[0], summary.run_id, settings)
+        )
+        progress.advance("seeds", len(chunks[0]))
+        return
+    # A bounded window of batches in flight keeps memory flat however many files there
+    # are; one more than the workers, so none waits while the flow hands a batch to the
+    # loader.
+    for chunk, (spooled, times) in runner.map(
+        process_seed_files,
+        chunks,
+        settings.parallelism + 1,
+        run_id=summary.run_id,
+        settings=settings,
+    ):
+        _handed(summary, loader, spooled, times)
+        progress.advance("seeds", len(chunk))
 
 
 # --- ingest-feeds ------------------------------------------------------------------------
@@ -237,50 +284,8 @@ def resolve_feeds(
     return select(specs, tags)
 
 
-def _warehouse_rows(settings: Settings, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
-    """Rows from the warehouse, read-only; none when there is no warehouse yet."""
-    from warehouse.db import connect_reader
-
-    if not settings.db.exists():
-        return []
-    con = connect_reader(settings.db, wait=settings.lock_wait)
-    try:
-        rows: list[tuple[Any, ...]] = con.execute(sql, params).fetchall()
-        return rows
-    except Exception:  # a warehouse from before the feed columns: nothing known yet
-        return []
-    finally:
-        con.close()
-
-
-def feed_states(settings: Settings, urls: list[str]) -> dict[str, tuple[Any, ...]]:
-    """url -> (etag, last_modified, quarantined_until) from the warehouse."""
-    rows = _warehouse_rows(
-        settings,
-        "SELECT url, etag, last_modified, quarantined_until FROM feeds WHERE url IN "
-        "(SELECT unnest(?::VARCHAR[]))",
-        [urls],
-    )
-    return {r[0]: r[1:] for r in rows}
-
-
-def known_articles(settings: Settings, canonicals: list[str], urls: list[str]) -> dict[str, str]:
-    """canonical URL of a link -> article_id, for links already loaded (by canonical URL or
-    as a URL seen before, e.g. a feed link that redirects to the article)."""
-    rows = _warehouse_rows(
-        settings,
-        "SELECT canonical_url, article_id FROM articles WHERE canonical_url IN "
-        "(SELECT unnest(?::VARCHAR[])) UNION ALL "
-        "SELECT url_seen, any_value(article_id) FROM article_sightings WHERE url_seen IN "
-        "(SELECT unnest(?::VARCHAR[])) GROUP BY url_seen",
-        [canonicals, urls],
-    )
-    found = {canonical_url(key): aid for key, aid in rows}
-    return found
-
-
 def poll_group(
-    feeds: list[Feed], run_id: str, settings: Settings
+    feeds: list[DueFeed], run_id: str, settings: Settings
 ) -> tuple[list[FeedPoll], HostTimes]:
     """Poll a group of feeds: each gives its state and entries, or a reject; and the request
     times per host."""
@@ -301,13 +306,10 @@ def fetch_entries(
 class FeedPolls:
     """A poll of feeds, before any entry is fetched: what the run will fetch."""
 
-    run_id: str
-    now: datetime
     prior: dict[str, tuple[Any, ...]]
     quarantined: list[str]
     polls: list[FeedPoll] = field(default_factory=list)
     rejects: list[RejectRow] = field(default_factory=list)
-    hosts: HostTimes = field(default_factory=dict)
     items: list[Candidate] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)  # canonical URL of each item
     known: dict[str, str] = field(default_factory=dict)  # canonical URL -> article_id
@@ -318,49 +320,27 @@ class FeedPolls:
         return len({k for k in self.keys if k not in self.known})
 
 
-def poll(run_id: str, settings: Settings, specs: list[FeedSpec], runner: Runner) -> FeedPolls:
+def poll(
+    summary: RunSummary, settings: Settings, specs: list[FeedSpec], runner: Runner
+) -> FeedPolls:
     """Poll the feeds that are due (conditional GET with the stored validators), and say
     which entries are new; rejects for bad feed URLs and entries without a link."""
     now = datetime.now(UTC)
     rejects = [
-        RejectRow(s.url, "feed", "bad_url", "not an http(s) URL", run_id, now)
+        RejectRow(s.url, "feed", "bad_url", "not an http(s) URL", summary.run_id, now)
         for s in specs
         if not is_http_url(s.url)
     ]
     specs = [s for s in specs if is_http_url(s.url)]
-    prior = feed_states(settings, [s.url for s in specs])
-    due: list[Feed] = []
-    quarantined: list[str] = []
-    for spec in specs:
-        etag, modified, until = prior.get(spec.url, (None, None, None))
-        if until is not None and until > now:
-            quarantined.append(spec.url)
-        else:
-            due.append((spec.url, spec.name, etag, modified))
-    found = FeedPolls(run_id, now, prior, quarantined, rejects=rejects)
-    progress.advance("feeds", 0, len(due))
-    futures = [
-        runner.submit(poll_group, group, run_id, settings)
-        for group in _chunks(due, settings.batch_size)
-    ]
-    for future in futures:
-        polled, times = future.result()
-        found.polls.extend(polled)
-        merge(found.hosts, times)
-    for polled_feed in found.polls:
-        if polled_feed.reject is not None:
-            found.rejects.append(polled_feed.reject)
-        for entry in polled_feed.parsed.entries if polled_feed.parsed else []:
-            item = entry_candidate(entry, polled_feed.state.url, now)
-            if item is None:
-                detail = f"entry {entry.guid or entry.title or '?'} has no http(s) link"
-                found.rejects.append(
-                    RejectRow(polled_feed.state.url, "feed", "no_link", detail[:500], run_id, now)
-                )
-            else:
-                found.items.append(item)
+    prior = queries.feed_validators(settings.db, settings.lock_wait, [s.url for s in specs])
+    due, quarantined = _due(specs, prior, now)
+    found = FeedPolls(prior, quarantined, rejects=rejects)
+    found.polls = _poll(due, summary, settings, runner)
+    found.items = _entries(found.polls, summary.run_id, now, found.rejects)
     found.keys = [canonical_url(i.url) for i in found.items]
-    found.known = known_articles(settings, found.keys, [i.url for i in found.items])
+    found.known = queries.known_articles(
+        settings.db, settings.lock_wait, found.keys, [i.url for i in found.items]
+    )
     return found
 
 
@@ -371,7 +351,7 @@ def ingest_feeds(
     *,
     specs: list[FeedSpec] | None = None,
     polled: FeedPolls | None = None,
-) -> dict[str, Any]:
+) -> RunSummary:
     """Poll ``specs`` (or take the poll already done, ``polled``, of this run) and ingest
     the new entries.
 
@@ -379,57 +359,124 @@ def ingest_feeds(
     in a batch written after every entry batch of the run, so they are stored only once the
     entries they cover have been spooled (and load after them); a crash before that simply
     polls the feed again without validators next time, and the entries dedupe."""
-    with recorded(summary, settings):
-        found = polled or poll(summary.run_id, settings, specs or [], runner)
-        summary.add_hosts(found.hosts)
-        items, keys, known = found.items, found.keys, found.known
-        summary.items = len(items)
-        progress.advance("pages", 0, len(items))
-        size = settings.batch_size
+    # The run's fetch steps (task threads) share one extraction pool, ended with the run.
+    with recorded(summary, settings), run_pool(settings):
+        found = polled or poll(summary, settings, specs or [], runner)
+        summary.items = len(found.items)
         # The loader merges the parts fetch tasks spool while they fetch (and each task's rest).
         loader = BackgroundLoader(summary, settings)
         loader.follow()
-        futures = [
-            runner.submit(
-                fetch_entries,
-                items[i : i + size],
-                {k: known[k] for k in keys[i : i + size] if k in known},
-                summary.run_id,
-                settings,
-            )
-            for i in range(0, len(items), size)
-        ]
-        spooled = []
-        for future in futures:
-            entries, times = future.result()
-            spooled.append(entries)
-            loader.submit(entries.batch_id)
-            summary.add_hosts(times)
-        # Written last: validators and health are stored only with (after) the entries' batches.
-        # A cancelled run stores none: the next poll reads every feed again (no 304 for
-        # entries this run did not fetch), and entries already loaded are only sighted.
-        polls = found.polls
-        states = states_table([] if cancel.requested() else [p.state for p in polls])
-        spooled.append(
-            write_batch(
-                Batch(summary.run_id, rejects=found.rejects),
-                settings.spool,
-                extra={"feed_states": states},
-            )
-        )
-        summary.spooled_batches = len(spooled)
+        _fetch_entries(found, summary, settings, loader, runner)
+        _store_feed_states(found.polls, found.rejects, summary, settings)
         summary.feed_health = feed_health_rows(
-            [p.state for p in polls], found.prior, found.quarantined
+            [p.state for p in found.polls], found.prior, found.quarantined
         )
-        result = runner.finish(summary, settings, loader).as_dict()
-        outcomes = [p.state.outcome for p in polls]
-        result["feeds"] = {
-            "polled": len(polls),
-            "updated": outcomes.count("ok"),
-            "not_modified": outcomes.count("not_modified"),
-            "failed": len(polls) - outcomes.count("ok") - outcomes.count("not_modified"),
-            "quarantined": len(found.quarantined),
-            "entries": len(items),
-            "already_known": sum(1 for k in keys if k in known),
-        }
-        return result
+        summary.feeds = _tally(found)
+        return runner.finish(summary, settings, loader)
+
+
+def _due(
+    specs: list[FeedSpec], prior: dict[str, tuple[Any, ...]], now: datetime
+) -> tuple[list[DueFeed], list[str]]:
+    """The feeds to poll now, with their validators; and those quarantined until later."""
+    due: list[DueFeed] = []
+    quarantined: list[str] = []
+    for spec in specs:
+        etag, modified, until = prior.get(spec.url, (None, None, None))
+        if until is not None and until > now:
+            quarantined.append(spec.url)
+        else:
+            due.append((spec.url, spec.name, etag, modified))
+    return due, quarantined
+
+
+def _poll(
+    due: list[DueFeed], summary: RunSummary, settings: Settings, runner: Runner
+) -> list[FeedPoll]:
+    """Every due feed polled, a batch of feeds per step."""
+    progress.advance("feeds", 0, len(due))
+    polls: list[FeedPoll] = []
+    for poll_future in [
+        runner.submit(poll_group, chunk, summary.run_id, settings)
+        for chunk in chunked(due, settings.batch_size)
+    ]:
+        polled, times = poll_future.result()
+        polls.extend(polled)
+        summary.add_hosts(times)
+    return polls
+
+
+def _entries(
+    polls: list[FeedPoll], run_id: str, now: datetime, rejects: list[RejectRow]
+) -> list[Candidate]:
+    """The polls' entries as candidates; a failed poll or an entry without a link becomes a
+    reject (added to ``rejects``)."""
+    items: list[Candidate] = []
+    for polled in polls:
+        if polled.reject is not None:
+            rejects.append(polled.reject)
+        for entry in polled.parsed.entries if polled.parsed else []:
+            item = entry_candidate(entry, polled.state.url, now)
+            if item is None:
+                detail = f"entry {entry.guid or entry.title or '?'} has no http(s) link"
+                rejects.append(
+                    RejectRow(polled.state.url, "feed", "no_link", detail[:500], run_id, now)
+                )
+            else:
+                items.append(item)
+    progress.advance("pages", 0, len(items))
+    return items
+
+
+def _fetch_entries(
+    found: FeedPolls,
+    summary: RunSummary,
+    settings: Settings,
+    loader: BackgroundLoader,
+    runner: Runner,
+) -> None:
+    """Every batch of entries fetched in a step (known links only sighted); each spooled
+    batch handed to the loader."""
+    size, known = settings.batch_size, found.known
+    futures = [
+        runner.submit(
+            fetch_entries,
+            chunk,
+            {k: known[k] for k in chunk_keys if k in known},
+            summary.run_id,
+            settings,
+        )
+        for chunk, chunk_keys in zip(
+            chunked(found.items, size), chunked(found.keys, size), strict=True
+        )
+    ]
+    for future in futures:
+        _handed(summary, loader, *future.result())
+
+
+def _store_feed_states(
+    polls: list[FeedPoll], rejects: list[RejectRow], summary: RunSummary, settings: Settings
+) -> None:
+    """The run's rejects and the feeds' validators and health, spooled last: stored only with
+    (after) the entries' batches. A cancelled run stores none: the next poll reads every feed
+    again (no 304 for entries this run did not fetch), and entries already loaded are only
+    sighted."""
+    states = states_table([] if cancel.requested() else [p.state for p in polls])
+    write_batch(
+        Batch(summary.run_id, rejects=rejects), settings.spool, extra={Table.FEED_STATES: states}
+    )
+    summary.spooled_batches += 1
+
+
+def _tally(found: FeedPolls) -> FeedTally:
+    outcomes = [p.state.outcome for p in found.polls]
+    ok, not_modified = outcomes.count("ok"), outcomes.count("not_modified")
+    return FeedTally(
+        polled=len(found.polls),
+        updated=ok,
+        not_modified=not_modified,
+        failed=len(found.polls) - ok - not_modified,
+        quarantined=len(found.quarantined),
+        entries=len(found.items),
+        already_known=sum(1 for k in found.keys if k in found.known),
+    )

@@ -7,7 +7,10 @@ from typing import Any, TypeVar
 
 from prefect.futures import PrefectFuture
 
-from flows.common import BackgroundLoader, RunSummary, bounded_map, finish
+from flows.fanout import bounded_map
+from flows.lifecycle import finish
+from flows.loading import BackgroundLoader
+from flows.summary import RunSummary
 from newsflow.settings import Settings
 
 T = TypeVar("T")

@@ -1,4 +1,7 @@
-"""Flow ``ingest-urls``: article URLs -> fetched, extracted pages -> rows -> spool -> warehouse."""
+"""Flow ``ingest-urls``: article URLs -> fetched, extracted pages -> rows -> spool -> warehouse.
+
+The steps: ``flows/steps.py`` (small work runs them in the command's process: flows/inline.py).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +9,9 @@ from prefect import flow, task
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows import steps
-from flows.common import RunSummary, current_run_id, outcome
+from flows.lifecycle import current_run_id, outcome
 from flows.runners import SettingsTaskRunner
+from flows.summary import RunSummary
 from flows.tasked import PrefectRunner
 from newsflow.settings import Settings
 from tasks.errors import retry_transient
@@ -19,7 +23,7 @@ fetch_pages_task = task(name="fetch-pages", retries=1, retry_condition_fn=retry_
 
 # Fetch tasks in threads (extraction in processes), or on Dask (flows/runners.py).
 @flow(name="ingest-urls", log_prints=True, task_runner=SettingsTaskRunner(ThreadPoolTaskRunner))
-def ingest_urls(urls: list[str], settings: Settings | None = None) -> dict:
+def ingest_urls(urls: list[str], settings: Settings | None = None) -> RunSummary:
     """Fetch and ingest single article pages."""
     settings = settings or Settings()
     summary = RunSummary(run_id=current_run_id(), flow="ingest-urls")

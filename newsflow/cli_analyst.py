@@ -3,6 +3,9 @@
 They read the published copy (``news.published.duckdb`` beside the warehouse), never the live
 warehouse, so they run while ingestion runs and never block the loader. The copy is refreshed
 after every load; ``--refresh`` refreshes it first (that briefly needs the writer's lock).
+
+The warehouse modules (and DuckDB) are imported inside the commands: ``newsflow --help`` and
+the other commands never load them.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from newsflow.cli import DbOption, _fail, _settings, app, console, err
+from newsflow.cli_common import DbOption, command_settings, console, err, fail
 from newsflow.settings import Settings
 
 SinceOption = Annotated[
@@ -39,11 +42,11 @@ def _publish(settings: Settings) -> Any:
     from warehouse.publish import publish
 
     if not settings.db.exists():
-        raise _fail(f"no warehouse at {settings.db}", "run `newsflow ingest-seeds` first")
+        raise fail(f"no warehouse at {settings.db}", "run `newsflow ingest-seeds` first")
     try:
         return publish(settings.db, lock_wait=settings.lock_wait)
     except WarehouseLocked as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
 
 
 def _open_copy(settings: Settings, refresh: bool, *, sandboxed: bool = False) -> Any:
@@ -77,7 +80,6 @@ def _freshness(con: Any, path: Path) -> str:
     )
 
 
-@app.command("search")
 def search(
     query: Annotated[str, typer.Argument(help="Words to look for in titles and texts.")],
     since: SinceOption = None,
@@ -103,7 +105,7 @@ def search(
     from warehouse import fts
     from warehouse.publish import published_path
 
-    settings = _settings(db)
+    settings = command_settings(db)
     con = _open_copy(settings, refresh, sandboxed=True)
     try:
         hits = fts.search(
@@ -134,7 +136,6 @@ def search(
     err.print(freshness, markup=False, highlight=False, soft_wrap=True)
 
 
-@app.command("export")
 def export(
     directory: Annotated[Path, typer.Argument(help="Folder to write into (created if needed).")],
     since: SinceOption = None,
@@ -182,7 +183,7 @@ def export(
     if problem:
         err.print(f"error: {problem}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(2)
-    settings = _settings(db)
+    settings = command_settings(db)
     con = _open_copy(settings, refresh)
     try:
         report = export_articles(
@@ -205,14 +206,13 @@ def export(
     err.print(freshness, markup=False, highlight=False, soft_wrap=True)
 
 
-@app.command("publish")
 def publish_command(db: DbOption = None) -> None:
     """Refresh the read-only published copy now.
 
     Loads do this by themselves (unless NEWSFLOW_PUBLISH=false); open readers keep the copy
     they opened until they reconnect.
     """
-    settings = _settings(db)
+    settings = command_settings(db)
     info = _publish(settings)
     console.print(
         f"published {info.path}: {info.articles} articles ({info.unique_articles} unique) "
@@ -220,16 +220,15 @@ def publish_command(db: DbOption = None) -> None:
     )
 
 
-@app.command("published")
 def published(db: DbOption = None) -> None:
     """Where the read-only published copy is, how fresh it is, and how to open it."""
     from warehouse import fts
     from warehouse.publish import open_published, published_path
 
-    settings = _settings(db)
+    settings = command_settings(db)
     path = published_path(settings.db)
     if not path.exists():
-        raise _fail(f"no published copy at {path} yet", "run `newsflow publish` or an ingest")
+        raise fail(f"no published copy at {path} yet", "run `newsflow publish` or an ingest")
     con = open_published(path)
     try:
         freshness = _freshness(con, path)
@@ -246,3 +245,10 @@ def published(db: DbOption = None) -> None:
         highlight=False,
         soft_wrap=True,
     )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("search")(search)
+    app.command("export")(export)
+    app.command("publish")(publish_command)
+    app.command("published")(published)

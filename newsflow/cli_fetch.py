@@ -1,32 +1,29 @@
-"""Commands that fetch from the web: ``ingest-feeds``, ``ingest-urls``, ``feeds import-opml``."""
+"""Commands that fetch from the web: ``ingest-feeds``, ``ingest-urls``, ``feeds import-opml``.
+
+The stages and flows are imported inside the commands, so ``newsflow --help`` stays fast.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from newsflow.cli import DbOption, _fail, _print_summary, _run_flow, _settings, app, console, err
-
-feeds_app = typer.Typer(help="Manage the feeds file (seeds/feeds.toml).", no_args_is_help=True)
-app.add_typer(feeds_app, name="feeds")
+from newsflow.cli_common import (
+    DbOption,
+    command_settings,
+    console,
+    err,
+    fail,
+    print_summary,
+    run_flow,
+    run_inline,
+)
 
 DEFAULT_FEEDS_FILE = Path("seeds/feeds.toml")
 
 
-def _print_feeds(summary: dict[str, Any]) -> None:
-    feeds = summary.get("feeds")
-    if feeds:
-        console.print(
-            f"feeds: {feeds['polled']} polled, {feeds['updated']} with a new response, "
-            f"{feeds['not_modified']} not modified (304), {feeds['failed']} failed, "
-            f"{feeds['quarantined']} quarantined and skipped; {feeds['entries']} entries, "
-            f"{feeds['already_known']} already in the warehouse"
-        )
-
-
-@app.command("ingest-feeds")
 def ingest_feeds(
     feed: Annotated[
         list[str] | None,
@@ -49,7 +46,7 @@ def ingest_feeds(
     from tasks.feeds import load_feeds_file
     from tasks.normalize import is_http_url
 
-    settings = _settings(db)
+    settings = command_settings(db)
     bad = [u for u in feed or [] if not is_http_url(u)]
     if bad:
         err.print(f"[bold red]error:[/] not an http(s) URL: {', '.join(bad)}")
@@ -64,31 +61,33 @@ def ingest_feeds(
         except Exception as exc:
             err.print(f"[bold red]error:[/] {path} is not a valid feeds file: {exc}")
             raise typer.Exit(2) from exc
-    from newsflow import inline
+    from flows import inline
 
-    summary = inline.ingest_feeds(
-        settings, list(feed) if feed else None, str(path), list(tag) if tag else None
+    summary = run_inline(
+        settings,
+        "ingesting",
+        lambda: inline.ingest_feeds(
+            settings, list(feed) if feed else None, str(path), list(tag) if tag else None
+        ),
     )
-    if summary is None:  # not small: the Prefect flow
-        inline.start_extraction(settings)
-        from flows.feeds import ingest_feeds as flow
+    if summary is None:  # not small: the Prefect flow (extraction workers boot meanwhile)
+        with inline.extraction(settings):
+            from flows.feeds import ingest_feeds as flow
 
-        summary = _run_flow(
-            settings,
-            "ingesting",
-            lambda: flow(
-                feeds=list(feed) if feed else None,
-                feeds_file=str(path),
-                tags=list(tag) if tag else None,
-                settings=settings,
-                return_state=True,
-            ),
-        )
-    _print_summary(summary, settings.db)
-    _print_feeds(summary)
+            summary = run_flow(
+                settings,
+                "ingesting",
+                lambda: flow(
+                    feeds=list(feed) if feed else None,
+                    feeds_file=str(path),
+                    tags=list(tag) if tag else None,
+                    settings=settings,
+                    return_state=True,
+                ),
+            )
+    print_summary(summary, settings.db)
 
 
-@app.command("ingest-urls")
 def ingest_urls(
     urls: Annotated[list[str], typer.Argument(help="Article page URLs (http or https).")],
     db: DbOption = None,
@@ -100,23 +99,22 @@ def ingest_urls(
     if bad:
         err.print(f"[bold red]error:[/] not an http(s) URL: {', '.join(bad)}")
         raise typer.Exit(2)
-    settings = _settings(db)
-    from newsflow import inline
+    settings = command_settings(db)
+    from flows import inline
 
-    summary = inline.ingest_urls(settings, list(urls))
-    if summary is None:  # not small: the Prefect flow
-        inline.start_extraction(settings)
-        from flows.urls import ingest_urls as flow
+    summary = run_inline(settings, "fetching", lambda: inline.ingest_urls(settings, list(urls)))
+    if summary is None:  # not small: the Prefect flow (extraction workers boot meanwhile)
+        with inline.extraction(settings):
+            from flows.urls import ingest_urls as flow
 
-        summary = _run_flow(
-            settings,
-            "fetching",
-            lambda: flow(urls=list(urls), settings=settings, return_state=True),
-        )
-    _print_summary(summary, settings.db)
+            summary = run_flow(
+                settings,
+                "fetching",
+                lambda: flow(urls=list(urls), settings=settings, return_state=True),
+            )
+    print_summary(summary, settings.db)
 
 
-@feeds_app.command("import-opml")
 def import_opml(
     file: Annotated[Path, typer.Argument(help="An OPML file, as feed readers export.")],
     feeds_file: Annotated[
@@ -133,12 +131,20 @@ def import_opml(
     try:
         specs = parse_opml(file.read_bytes())
     except Exception as exc:
-        raise _fail(f"{file} is not a readable OPML file: {exc}") from exc
+        raise fail(f"{file} is not a readable OPML file: {exc}") from exc
     try:
         added = append_feeds(feeds_file, specs)
     except Exception as exc:
-        raise _fail(f"{feeds_file} could not be updated: {exc}") from exc
+        raise fail(f"{feeds_file} could not be updated: {exc}") from exc
     console.print(
         f"{len(specs)} feeds in {file}: {len(added)} added to {feeds_file}, "
         f"{len(specs) - len(added)} already there"
     )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("ingest-feeds")(ingest_feeds)
+    app.command("ingest-urls")(ingest_urls)
+    feeds_app = typer.Typer(help="Manage the feeds file (seeds/feeds.toml).", no_args_is_help=True)
+    feeds_app.command("import-opml")(import_opml)
+    app.add_typer(feeds_app, name="feeds")

@@ -15,7 +15,16 @@ from typing import Annotated, Any
 
 import typer
 
-from newsflow.cli import DbOption, _fail, _print_summary, _run_flow, _settings, app, console, err
+from newsflow.cli_common import (
+    DbOption,
+    command_settings,
+    console,
+    err,
+    fail,
+    print_summary,
+    run_flow,
+)
+from newsflow.runtime import ServerError, configured_api, prefect_home, start
 
 API_HELP = (
     "start one in another terminal with `prefect server start` (it keeps its SQLite database "
@@ -31,15 +40,13 @@ def _check_api(settings: Any) -> str:
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL
 
-    from newsflow.runtime import ServerError, configured_api, prefect_home, start
-
     url = configured_api()
     if not url and settings.prefect_server == "local":
         home = prefect_home(settings.db)
         try:
             url = start(home, settings.prefect_port).api_url
         except ServerError as exc:
-            raise _fail(str(exc), "newsflow server status; newsflow server stop") from exc
+            raise fail(str(exc), "newsflow server status; newsflow server stop") from exc
         os.environ["PREFECT_API_URL"] = url  # for the flow runs' processes
         from prefect.settings import temporary_settings
 
@@ -55,7 +62,7 @@ def _check_api(settings: Any) -> str:
     with get_client(sync_client=True) as client:
         problem = client.api_healthcheck()
     if problem is not None:
-        raise _fail(f"no Prefect server answers at PREFECT_API_URL={url} ({problem})", API_HELP)
+        raise fail(f"no Prefect server answers at PREFECT_API_URL={url} ({problem})", API_HELP)
     return str(url)
 
 
@@ -73,7 +80,6 @@ def _stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-@app.command("serve")
 def serve(
     seeds: Annotated[
         Path, typer.Option("--seeds", help="Seed folder to watch (new files are ingested).")
@@ -113,7 +119,7 @@ def serve(
     pointing at it. Stop with Ctrl-C."""
     import asyncio
 
-    settings = _settings(db)  # first: Prefect's home is set before Prefect is imported
+    settings = command_settings(db)  # first: Prefect's home is set before Prefect is imported
     from flows.observe import set_extra_loggers_default
 
     url = _check_api(settings)
@@ -164,7 +170,6 @@ def _parse_day(value: str, option: str) -> date:
         raise typer.Exit(2) from None
 
 
-@app.command("backfill")
 def backfill(
     since: Annotated[str, typer.Option("--since", help="First publication day, YYYY-MM-DD.")],
     until: Annotated[
@@ -213,7 +218,7 @@ def backfill(
     if mode not in MODES:
         err.print(f"[bold red]error:[/] --mode must be one of {', '.join(MODES)}")
         raise typer.Exit(2)
-    settings = _settings(db)
+    settings = command_settings(db)
     try:
         request = BackfillRequest.checked(
             since=_parse_day(since, "--since"),
@@ -228,14 +233,10 @@ def backfill(
     except BackfillRejected as exc:
         err.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(2) from exc
-    summary = _run_flow(settings, "backfill", lambda: run_backfill(request, settings))
-    _print_summary(summary, settings.db)
-    console.print(f"article rows revised: {summary['load']['revised']}")
-    if "sitemaps" in summary:
-        found = summary["sitemaps"]
-        console.print(
-            f"sitemaps read: {found['sitemaps']} ({found['unreadable']} unreadable); URLs "
-            f"dated in the range: {found['in_range']}, already loaded: "
-            f"{found['already_loaded']}, already failed (see --mode refetch): "
-            f"{found['already_failed']}, fetched: {found['fetched']}"
-        )
+    summary = run_flow(settings, "backfill", lambda: run_backfill(request, settings))
+    print_summary(summary, settings.db)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+    app.command("backfill")(backfill)

@@ -1,4 +1,8 @@
-"""``newsflow deploy-pool``: the deployments for running on a Prefect work pool."""
+"""``newsflow deploy-pool``: the deployments for running on a Prefect work pool.
+
+Prefect and the deployments are imported inside the command: ``main`` sets Prefect's defaults
+in the environment first, and Prefect reads them at import.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,9 @@ from typing import Annotated
 
 import typer
 
-from newsflow.cli import DbOption, _fail, app, console
+from newsflow.cli_common import DbOption, console, fail
 
 
-@app.command("deploy-pool")
 def deploy_pool(
     pool: Annotated[str, typer.Argument(help="The work pool (type process) workers poll.")],
     source: Annotated[
@@ -36,7 +39,7 @@ def deploy_pool(
     from prefect.settings import PREFECT_API_URL
 
     if not PREFECT_API_URL.value():
-        raise _fail(
+        raise fail(
             "no Prefect server configured",
             "start one (`prefect server start`) and set PREFECT_API_URL, e.g. "
             "http://127.0.0.1:4200/api",
@@ -46,9 +49,13 @@ def deploy_pool(
     try:
         ids = register(pool, source, loader_pool, db=db)
     except Exception as exc:
-        raise _fail(
+        raise fail(
             f"could not register the deployments: {exc}",
             f"does the work pool exist? `prefect work-pool create {pool} --type process`",
         ) from exc
     for name, deployment_id in ids.items():
         console.print(f"{name}  {deployment_id}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("deploy-pool")(deploy_pool)

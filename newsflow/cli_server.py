@@ -8,35 +8,27 @@ from __future__ import annotations
 
 import typer
 
-from newsflow.cli import DbOption, _fail, _settings, app, console
+from newsflow.cli_common import DbOption, command_settings, console, fail
 from newsflow.runtime import ServerError, configured_api, prefect_home, start, status, stop
 
-server_app = typer.Typer(
-    help="The local Prefect server (UI and API) that newsflow commands report to.",
-    no_args_is_help=True,
-)
-app.add_typer(server_app, name="server")
 
-
-@server_app.command("start")
 def server_start(db: DbOption = None) -> None:
     """Start the local Prefect server if it is not running, and say where its UI is."""
-    settings = _settings(db)
+    settings = command_settings(db)
     home = prefect_home(settings.db)
     try:
         server = start(home, settings.prefect_port)
     except ServerError as exc:
-        raise _fail(str(exc), f"its log: {home / 'server.log'}") from exc
+        raise fail(str(exc), f"its log: {home / 'server.log'}") from exc
     console.print(f"local Prefect server running (pid {server.pid})")
     console.print(f"UI:  {server.url}")
     console.print(f"API: {server.api_url}   (PREFECT_HOME {home})")
     _note_configured()
 
 
-@server_app.command("status")
 def server_status(db: DbOption = None) -> None:
     """Whether the local Prefect server runs, and its UI and API addresses (exit 1 if not)."""
-    settings = _settings(db)
+    settings = command_settings(db)
     server, line = status(prefect_home(settings.db))
     console.print(line)
     _note_configured()
@@ -44,10 +36,9 @@ def server_status(db: DbOption = None) -> None:
         raise typer.Exit(1)
 
 
-@server_app.command("stop")
 def server_stop(db: DbOption = None) -> None:
     """Stop the local Prefect server (the runs it recorded are kept for its next start)."""
-    settings = _settings(db)
+    settings = command_settings(db)
     console.print(stop(prefect_home(settings.db)))
 
 
@@ -55,3 +46,14 @@ def _note_configured() -> None:
     url = configured_api()
     if url:
         console.print(f"note: PREFECT_API_URL={url} is set, so commands report there instead")
+
+
+def register(app: typer.Typer) -> None:
+    server_app = typer.Typer(
+        help="The local Prefect server (UI and API) that newsflow commands report to.",
+        no_args_is_help=True,
+    )
+    server_app.command("start")(server_start)
+    server_app.command("status")(server_status)
+    server_app.command("stop")(server_stop)
+    app.add_typer(server_app, name="server")

@@ -16,7 +16,6 @@ from tasks.enrich import (
     access_status,
     detect_language,
     normalize_authors,
-    reading_minutes,
     registered_domain,
 )
 from tasks.errors import BadInput
@@ -216,7 +215,6 @@ def build_rows(candidate: Candidate, run_id: str, now: datetime) -> Batch:
         categories=candidate.categories,
         canonical_link=candidate.canonical_link,
         access_status=candidate.access_status or "full",
-        reading_minutes=reading_minutes(words),
         extractor=candidate.extractor,
         provenance=candidate.provenance,
     )

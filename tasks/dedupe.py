@@ -10,7 +10,6 @@ Two rules, applied in batch order:
 
 from __future__ import annotations
 
-from tasks.normalize import content_hash, word_count
 from tasks.records import Batch
 
 
@@ -39,20 +38,3 @@ def dedupe_batch(batch: Batch) -> Batch:
         raw_pages=list({(r.url, r.html_hash): r for r in batch.raw_pages}.values()),
         host_times=batch.host_times,
     )
-
-
-# Revisions: a changed text is a new version only if its body changed. Lines shorter than
-# BODY_LINE_WORDS words (datelines, "Updated 5 min ago", share prompts, bylines) change
-# between fetches without the article changing; they are left out of the comparison.
-BODY_LINE_WORDS = 8
-
-
-def body_hash(text: str) -> str:
-    """content_hash of the text's body lines (those of at least BODY_LINE_WORDS words)."""
-    lines = [line for line in text.split("\n") if word_count(line) >= BODY_LINE_WORDS]
-    return content_hash("\n".join(lines) if lines else text)
-
-
-def is_material_change(old: str, new: str) -> bool:
-    """Whether a known article's new text is a revision worth a new version."""
-    return body_hash(old) != body_hash(new)

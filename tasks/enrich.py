@@ -66,9 +66,8 @@ def _domain(host: str) -> str:
     return result.top_domain_under_public_suffix or host
 
 
-# --- reading time, authors, access status
+# --- authors, access status (an article's reading time is its record's: tasks/records.py)
 
-WORDS_PER_MINUTE = 230  # adult silent reading of non-fiction (Brysbaert 2019: 238)
 # A page whose text is not clearly longer than the feed's summary is only a teaser.
 TEASER_RATIO = 1.2
 TEASER_MAX_WORDS = 300
@@ -78,11 +77,6 @@ _AUTHOR_SPLIT = re.compile(r"\s*(?:;|\||/|\s&\s|\sand\s|\sund\s|\set\s|\sy\s|\se
 _AUTHOR_PREFIX = re.compile(r"^(?:by|von|par|por|di|door|av|from|written by|text:?)\s+", re.I)
 _AUTHOR_JUNK = re.compile(r"https?://|www\.|@|\d{3,}")
 _LETTER = re.compile(r"[^\W\d_]")
-
-
-def reading_minutes(words: int) -> int:
-    """Whole minutes to read ``words`` words, at least 1 for any text."""
-    return max(1, round(words / WORDS_PER_MINUTE)) if words else 0
 
 
 def normalize_authors(names: list[str]) -> list[str]:

@@ -20,7 +20,7 @@ import tomllib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urljoin
 
 import feedparser
@@ -28,9 +28,12 @@ import pyarrow as pa
 from lxml import etree
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from tasks.contract import Table, to_arrow
 from tasks.normalize import is_http_url
 from tasks.pages import is_text_charset, parse_content_type
-from tasks.records import Candidate, DateClaim
+
+# FeedState and Outcome are spooled rows, defined with the others (tasks/records.py).
+from tasks.records import Candidate, DateClaim, FeedState, Outcome
 from tasks.xmlsafe import UnsafeXML, strip_doctype
 
 _SUMMARY_CHARS = 2000
@@ -363,41 +366,9 @@ def entry_candidate(entry: FeedEntry, feed_url: str, now: datetime) -> Candidate
     )
 
 
-# Feed health, as it travels through the spool (the extra table ``feed_states``).
-Outcome = Literal["ok", "not_modified", "soft", "hard", "gone"]
-FEED_STATES = pa.schema(
-    [
-        ("url", pa.string()),
-        ("name", pa.string()),
-        ("title", pa.string()),
-        ("polled_at", pa.timestamp("us", tz="UTC")),
-        ("status", pa.int32()),
-        ("outcome", pa.string()),
-        ("etag", pa.string()),
-        ("last_modified", pa.string()),
-        ("error", pa.string()),
-        ("entries", pa.int32()),
-    ]
-)
-
-
-@dataclass(slots=True)
-class FeedState:
-    url: str
-    polled_at: datetime
-    outcome: Outcome
-    name: str | None = None
-    title: str | None = None
-    status: int | None = None
-    etag: str | None = None
-    last_modified: str | None = None
-    error: str | None = None
-    entries: int = 0
-
-
 def states_table(states: list[FeedState]) -> pa.Table:
-    names = FEED_STATES.names
-    return pa.table({n: [getattr(s, n) for s in states] for n in names}, schema=FEED_STATES)
+    """Feed health, as it travels through the spool (``Table.FEED_STATES``)."""
+    return to_arrow(Table.FEED_STATES, states)
 
 
 # Reasons that say the feed itself is broken or gone, not that the server had a bad moment.

@@ -26,8 +26,9 @@ import zlib
 import numpy as np
 import rensa
 
+from tasks.contract import BANDS
+
 SHINGLE = 3
-BANDS = 36
 ROWS = 2
 NUM_PERM = BANDS * ROWS
 SEED = 1_234_567

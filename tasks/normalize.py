@@ -12,7 +12,12 @@ from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 import courlan
 
-_WORD = re.compile(r"\w+")
+# A text's identity (content_hash) is the spool contract's: the loader compares it too.
+from tasks.contract import content_hash as content_hash
+from tasks.contract import fingerprint as fingerprint
+from tasks.contract import hash_words as hash_words
+from tasks.contract import word_count as word_count
+
 # Zero-width and bidi control characters that make equal texts hash differently.
 _INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
 
@@ -91,23 +96,3 @@ def _host(parts: SplitResult) -> str:
 def article_id(canonical: str) -> str:
     """A stable id for a canonical URL: 16 hex digits of its BLAKE2b hash."""
     return hashlib.blake2b(canonical.encode("utf-8"), digest_size=8).hexdigest()
-
-
-def content_hash(text: str) -> str:
-    """Hash of the text with case, punctuation and spacing folded, for exact dedup."""
-    return fingerprint(text)[1]
-
-
-def word_count(text: str) -> int:
-    return len(_WORD.findall(text))
-
-
-def fingerprint(text: str) -> tuple[int, str]:
-    """Word count and content hash in one pass over the words."""
-    words = _WORD.findall(text.casefold())
-    return len(words), hash_words(words)
-
-
-def hash_words(words: list[str]) -> str:
-    """content_hash of a text given its words (``\\w+`` runs of ``text.casefold()``)."""
-    return hashlib.blake2b(" ".join(words).encode("utf-8"), digest_size=16).hexdigest()

@@ -16,6 +16,31 @@ from tasks.hosttimes import HostTimes, merge
 
 Origin = Literal["seed", "feed", "url"]
 DateKind = Literal["published", "modified"]
+# A feed poll's outcome (tasks/feeds.py classifies failures).
+Outcome = Literal["ok", "not_modified", "soft", "hard", "gone"]
+
+# Field metadata read by the spool contract (tasks/contract.py) and the loader:
+# - ``INT32``: stored as a 32-bit integer (the warehouse column is INTEGER);
+# - ``SPOOL_ONLY``: travels in the spool for the loader, never a column of the table;
+# - what an article's revision (its text changed) does to the column: replace it
+#   (the default), ``KEEP`` the stored value, ``COALESCE`` (keep it when the new one is
+#   NULL), or ``with_column(c)`` (replace it only when ``c`` is replaced by a value).
+INT32 = {"arrow": "int32"}
+SPOOL_ONLY = {"spool_only": True}
+KEEP = {"on_revision": "keep"}
+COALESCE = {"on_revision": "coalesce"}
+
+
+def with_column(column: str) -> dict[str, str]:
+    return {"on_revision": f"with:{column}"}
+
+
+WORDS_PER_MINUTE = 230  # adult silent reading of non-fiction (Brysbaert 2019: 238)
+
+
+def reading_minutes(words: int) -> int:
+    """Whole minutes to read ``words`` words, at least 1 for any text."""
+    return max(1, round(words / WORDS_PER_MINUTE)) if words else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,46 +96,55 @@ class Candidate:
 
 @dataclass(slots=True)
 class ArticleRow:
-    article_id: str
-    url: str
-    canonical_url: str
-    domain: str | None
+    """An article as spooled; its fields are the ``articles`` table's columns (besides the
+    ``SPOOL_ONLY`` ones). Adding a column: a field here, a migration, the view if it shows it."""
+
+    article_id: str = field(metadata=KEEP)
+    url: str = field(metadata=KEEP)
+    canonical_url: str = field(metadata=KEEP)
+    domain: str | None = field(metadata=KEEP)
     title: str | None
-    published_at: datetime | None
+    published_at: datetime | None = field(metadata=COALESCE)
     language: str | None
     language_confidence: float | None
     text: str
     word_count: int
     content_hash: str
-    origin: Origin
-    ingested_at: datetime
-    duplicate_of: str | None = None
-    modified_at: datetime | None = None
-    published_source: str | None = None
-    modified_source: str | None = None
-    authors: list[str] = field(default_factory=list)
-    site_name: str | None = None
-    description: str | None = None
-    image: str | None = None
-    tags: list[str] = field(default_factory=list)
-    categories: list[str] = field(default_factory=list)
-    canonical_link: str | None = None
+    origin: Origin = field(metadata=KEEP)
+    ingested_at: datetime = field(metadata=KEEP)
+    duplicate_of: str | None = field(default=None, metadata=KEEP)
+    modified_at: datetime | None = field(default=None, metadata=COALESCE)
+    published_source: str | None = field(default=None, metadata=KEEP)
+    modified_source: str | None = field(default=None, metadata=with_column("modified_at"))
+    authors: list[str] = field(default_factory=list, metadata=KEEP)
+    site_name: str | None = field(default=None, metadata=KEEP)
+    description: str | None = field(default=None, metadata=KEEP)
+    image: str | None = field(default=None, metadata=KEEP)
+    tags: list[str] = field(default_factory=list, metadata=KEEP)
+    categories: list[str] = field(default_factory=list, metadata=KEEP)
+    canonical_link: str | None = field(default=None, metadata=KEEP)
     access_status: str = "full"
-    reading_minutes: int = 0
+    # None: derived from word_count (``reading_minutes``) when the row is made
+    reading_minutes: int | None = field(default=None, metadata=INT32)
     extractor: str | None = None
-    provenance: str | None = None  # JSON: which source gave tags, authors, image, title
+    # JSON: which source gave tags, authors, image, title
+    provenance: str | None = field(default=None, metadata=KEEP)
     # LSH band keys of the text's MinHash (tasks.minhash); the loader stores them in
     # article_bands, not in articles.
-    bands: list[int] = field(default_factory=list)
+    bands: list[int] = field(default_factory=list, metadata=SPOOL_ONLY)
     # The text's distinct shingle hashes (tasks.minhash.shingle_array) when it has bands,
     # so the loader verifies near-duplicate candidates without re-reading the text.
-    shingles: Any = None
+    shingles: Any = field(default=None, metadata={**SPOOL_ONLY, "arrow": "list[int]"})
+
+    def __post_init__(self) -> None:
+        if self.reading_minutes is None:
+            self.reading_minutes = reading_minutes(self.word_count)
 
 
 @dataclass(frozen=True, slots=True)
 class CommentRow:
     article_id: str
-    position: int
+    position: int = field(metadata=INT32)
     text: str
 
 
@@ -151,6 +185,90 @@ class RawPageRow:
     html_hash: str  # BLAKE2b of the HTML: one row per distinct version of a page
     html_bytes: int  # size of the UTF-8 HTML before compression
     html_zstd: bytes
+
+
+@dataclass(slots=True)
+class FeedState:
+    """A feed poll's result: validators and health, spooled for the loader (``feed_states``)."""
+
+    url: str
+    polled_at: datetime
+    outcome: Outcome
+    name: str | None = None
+    title: str | None = None
+    status: int | None = field(default=None, metadata=INT32)
+    etag: str | None = None
+    last_modified: str | None = None
+    error: str | None = None
+    entries: int = field(default=0, metadata=INT32)
+
+
+@dataclass(frozen=True, slots=True)
+class RevisionRow:
+    """Derived columns of a stored article recomputed from its text (backfill ``rededup``)."""
+
+    article_id: str
+    domain: str | None
+    language: str | None
+    language_confidence: float | None
+    word_count: int
+    content_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class RelinkRow:
+    """A request to recompute every near-duplicate link (backfill ``rededup``; one row)."""
+
+    run_id: str
+    requested_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SeedFileRow:
+    """A seed file a run read (the seed-file ledger, tasks/seedledger.py)."""
+
+    path: str
+    size: int
+    content_hash: str
+    items: int
+    run_id: str
+    ingested_at: datetime
+
+
+@dataclass(frozen=True)
+class SeedPrint:
+    """A seed file as the ledger knows it (tasks/seedledger.py ``fingerprint``)."""
+
+    path: str  # absolute
+    size: int
+    content_hash: str  # SHA-256, hex
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.path, self.content_hash
+
+
+@dataclass(frozen=True, slots=True)
+class PostingRow:
+    """A search-index posting: a stemmed term's counts in one article's title and text."""
+
+    term: str
+    article_id: str
+    title_tf: int = field(metadata=INT32)
+    text_tf: int = field(metadata=INT32)
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """A flow run's row in ``runs``; a work-pool worker spools it for the loader."""
+
+    run_id: str
+    flow: str
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
+    items: int
+    error: str | None = None
 
 
 @dataclass(slots=True)

@@ -13,40 +13,17 @@ import hashlib
 import os
 import stat
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
 
 from tasks import seeds
-from tasks.records import Candidate, RejectRow
+from tasks.contract import Table, to_arrow
+from tasks.records import Candidate, RejectRow, SeedFileRow, SeedPrint
 
-TABLE = "seed_files"
-SCHEMA = pa.schema(
-    [
-        ("path", pa.string()),
-        ("size", pa.int64()),
-        ("content_hash", pa.string()),
-        ("items", pa.int64()),
-        ("run_id", pa.string()),
-        ("ingested_at", pa.timestamp("us", tz="UTC")),
-    ]
-)
+TABLE = Table.SEED_FILES
 _CHUNK = 1 << 20
-
-
-@dataclass(frozen=True)
-class SeedPrint:
-    """A seed file as the ledger knows it."""
-
-    path: str  # absolute
-    size: int
-    content_hash: str  # SHA-256, hex
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return self.path, self.content_hash
 
 
 def fingerprint(path: Path, max_bytes: int = seeds.DEFAULT_MAX_BYTES) -> SeedPrint | None:
@@ -100,14 +77,6 @@ def read_with_ledger(
 
 
 def ledger_table(rows: list[tuple[SeedPrint, int]], run_id: str, now: datetime) -> pa.Table:
-    return pa.table(
-        {
-            "path": [p.path for p, _ in rows],
-            "size": [p.size for p, _ in rows],
-            "content_hash": [p.content_hash for p, _ in rows],
-            "items": [n for _, n in rows],
-            "run_id": [run_id] * len(rows),
-            "ingested_at": [now] * len(rows),
-        },
-        schema=SCHEMA,
+    return to_arrow(
+        TABLE, [SeedFileRow(p.path, p.size, p.content_hash, n, run_id, now) for p, n in rows]
     )

@@ -1,11 +1,11 @@
-"""Backfill from sitemaps: a site's sitemaps, their URLs dated in a range by day, and which of
-those the warehouse has not seen yet.
+"""Backfill from sitemaps: a site's sitemaps and their URLs dated in a range by day (which of
+those the warehouse has not seen yet: ``warehouse.queries.unseen_sitemap_urls``).
 
-Reading goes through ``tasks.fetch.sitemap_urls`` (sitemap indexes followed, gzip, robots and
-politeness); a URL's day is its news publication date, else its ``lastmod`` (UTC). A URL the
-warehouse already has (loaded, or seen for an article) is not fetched again, and neither is
-one already rejected: trying failed URLs again is the ``refetch`` backfill's job. So the same
-scan run twice fetches nothing the second time.
+Reading goes through ``tasks.sitemap_intake.sitemap_urls`` (sitemap indexes followed, gzip,
+robots and politeness); a URL's day is its news publication date, else its ``lastmod``
+(UTC). A URL the warehouse already has (loaded, or seen for an article) is not fetched again,
+and neither is one already rejected: trying failed URLs again is the ``refetch`` backfill's
+job. So the same scan run twice fetches nothing the second time.
 """
 
 from __future__ import annotations
@@ -19,11 +19,12 @@ from typing import Any
 from newsflow.settings import Settings
 from tasks.enrich import registered_domain
 from tasks.errors import item_error
-from tasks.fetch import Fetcher, sitemap_urls
+from tasks.fetcher import Fetcher
 from tasks.hosttimes import HostTimes
 from tasks.normalize import canonical_url, is_http_url
 from tasks.records import Candidate, DateClaim, RejectRow
 from tasks.rededup import day_bounds
+from tasks.sitemap_intake import sitemap_urls
 from tasks.sitemaps import SitemapURL
 
 STAGE = "sitemap"  # the rejects' stage for sitemaps that could not be read
@@ -125,41 +126,3 @@ def candidate(entry: SitemapURL, now: datetime) -> Candidate:
     return Candidate(
         origin="url", source=entry.loc, url=entry.loc, title=entry.title, dates=dates, seen_at=now
     )
-
-
-@dataclass
-class Unseen:
-    fresh: list[SitemapURL]
-    loaded: int  # already articles (or seen for one)
-    failed: int  # already rejected: for the refetch backfill
-
-
-def unseen(con: Any, entries: list[SitemapURL]) -> Unseen:
-    """The entries the warehouse has neither loaded nor rejected (``con`` a DuckDB reader)."""
-    if not entries:
-        return Unseen([], 0, 0)
-    keys = sorted({e.loc for e in entries} | {canonical_url(e.loc) for e in entries})
-    loaded = _present(
-        con,
-        keys,
-        "SELECT canonical_url FROM articles UNION ALL SELECT url FROM articles "
-        "UNION ALL SELECT url_seen FROM article_sightings",
-    )
-    failed = _present(con, keys, "SELECT source FROM rejects")
-    fresh: list[SitemapURL] = []
-    n_loaded = n_failed = 0
-    for entry in entries:
-        if entry.loc in loaded or canonical_url(entry.loc) in loaded:
-            n_loaded += 1
-        elif entry.loc in failed or canonical_url(entry.loc) in failed:
-            n_failed += 1
-        else:
-            fresh.append(entry)
-    return Unseen(fresh, n_loaded, n_failed)
-
-
-def _present(con: Any, keys: list[str], sql: str) -> set[str]:
-    rows = con.execute(
-        f"SELECT k FROM (SELECT unnest(?::VARCHAR[]) AS k) WHERE k IN ({sql})", [keys]
-    ).fetchall()
-    return {str(r[0]) for r in rows}

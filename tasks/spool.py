@@ -17,7 +17,7 @@ import json
 import re
 import time
 import uuid
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,101 +26,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from fsspec.core import url_to_fs
 
-from tasks.records import (
-    ArticleRow,
-    Batch,
-    CommentRow,
-    NoteRow,
-    RawPageRow,
-    RejectRow,
-    SightingRow,
-)
+from tasks import contract
+from tasks.contract import BATCH_TABLES, Table
+from tasks.postings import batch_postings
+from tasks.records import Batch
 
 MANIFEST = "_MANIFEST.json"
 # ``write_batch``'s ids: the UTC stamp ``%Y%m%dT%H%M%S%f``, a dash, 12 hex digits
 _BATCH_ID = re.compile(r"\d{8}T\d{12}-[0-9a-f]{12}")
-_TS = pa.timestamp("us", tz="UTC")
-
-SCHEMAS: dict[str, pa.Schema] = {
-    "articles": pa.schema(
-        [
-            ("article_id", pa.string()),
-            ("url", pa.string()),
-            ("canonical_url", pa.string()),
-            ("domain", pa.string()),
-            ("title", pa.string()),
-            ("published_at", _TS),
-            ("language", pa.string()),
-            ("language_confidence", pa.float64()),
-            ("text", pa.string()),
-            ("word_count", pa.int64()),
-            ("content_hash", pa.string()),
-            ("origin", pa.string()),
-            ("ingested_at", _TS),
-            ("duplicate_of", pa.string()),
-            ("modified_at", _TS),
-            ("published_source", pa.string()),
-            ("modified_source", pa.string()),
-            ("authors", pa.list_(pa.string())),
-            ("site_name", pa.string()),
-            ("description", pa.string()),
-            ("image", pa.string()),
-            ("tags", pa.list_(pa.string())),
-            ("categories", pa.list_(pa.string())),
-            ("canonical_link", pa.string()),
-            ("access_status", pa.string()),
-            ("reading_minutes", pa.int32()),
-            ("extractor", pa.string()),
-            ("provenance", pa.string()),
-            ("bands", pa.list_(pa.int64())),
-            ("shingles", pa.list_(pa.int64())),
-        ]
-    ),
-    "comments": pa.schema(
-        [("article_id", pa.string()), ("position", pa.int32()), ("text", pa.string())]
-    ),
-    "sightings": pa.schema(
-        [
-            ("article_id", pa.string()),
-            ("origin", pa.string()),
-            ("feed_url", pa.string()),
-            ("guid", pa.string()),
-            ("url_seen", pa.string()),
-            ("seen_at", _TS),
-        ]
-    ),
-    "notes": pa.schema(
-        [("article_id", pa.string()), ("code", pa.string()), ("detail", pa.string())]
-    ),
-    "rejects": pa.schema(
-        [
-            ("source", pa.string()),
-            ("stage", pa.string()),
-            ("reason", pa.string()),
-            ("detail", pa.string()),
-            ("run_id", pa.string()),
-            ("rejected_at", _TS),
-        ]
-    ),
-    "raw_pages": pa.schema(
-        [
-            ("url", pa.string()),
-            ("article_id", pa.string()),
-            ("fetched_at", _TS),
-            ("html_hash", pa.string()),
-            ("html_bytes", pa.int64()),
-            ("html_zstd", pa.binary()),
-        ]
-    ),
-}
-_ROW_TYPES: dict[str, type] = {
-    "articles": ArticleRow,
-    "comments": CommentRow,
-    "sightings": SightingRow,
-    "notes": NoteRow,
-    "rejects": RejectRow,
-    "raw_pages": RawPageRow,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,36 +54,34 @@ def _fs(spool: str) -> tuple[fsspec.AbstractFileSystem, str]:
     return fs, root.rstrip("/")
 
 
-def to_arrow(name: str, rows: list[Any]) -> pa.Table:
-    schema = SCHEMAS[name]
-    names = [f.name for f in fields(_ROW_TYPES[name])]
-    columns = {n: [getattr(r, n) for r in rows] for n in names}
-    return pa.table(columns, schema=schema)
-
-
 def write_batch(
-    batch: Batch, spool: str, *, extra: dict[str, pa.Table] | None = None
+    batch: Batch,
+    spool: str,
+    *,
+    extra: dict[Table, pa.Table] | None = None,
 ) -> SpooledBatch:
-    """Write a batch into the spool and return its id; the manifest goes last."""
+    """Write a batch into the spool and return its id; the manifest goes last.
+
+    With the batch's tables go ``extra`` tables and the search postings of its articles
+    (``tasks/postings.py``): the single loader only appends those instead of tokenizing
+    every text itself."""
     fs, root = _fs(spool)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
     batch_id = f"{stamp}-{uuid.uuid4().hex[:12]}"
     folder = f"{root}/{batch_id}"
     fs.makedirs(folder, exist_ok=True)
-    tables = {name: to_arrow(name, getattr(batch, name)) for name in SCHEMAS}
-    if tables["articles"].num_rows:
-        # The search index's postings are computed here, by the worker, so that the single
-        # loader only appends them instead of tokenizing every text itself.
-        from warehouse.search_index import SPOOLED, batch_postings
-
-        tables[SPOOLED] = batch_postings(tables["articles"])
-    tables.update(extra or {})
+    tables: dict[Table, pa.Table] = {
+        name: contract.to_arrow(name, getattr(batch, name)) for name in BATCH_TABLES
+    }
+    if tables[Table.ARTICLES].num_rows:
+        tables[Table.POSTINGS] = batch_postings(tables[Table.ARTICLES])
+    tables.update({Table(name): table for name, table in (extra or {}).items()})
     counts: dict[str, int] = {}
     for name, table in tables.items():
         if table.num_rows == 0:
             continue
         _atomic_write(fs, f"{folder}/{name}.parquet", lambda f, t=table: pq.write_table(t, f))
-        counts[name] = table.num_rows
+        counts[str(name)] = table.num_rows
     manifest = {"batch_id": batch_id, "run_id": batch.run_id, "tables": counts}
     payload = json.dumps(manifest).encode()
     _atomic_write(fs, f"{folder}/{MANIFEST}", lambda f: f.write(payload))
@@ -226,29 +137,20 @@ def read_manifest(spool: str, batch_id: str) -> dict[str, Any]:
     return manifest
 
 
-def read_batch(spool: str, batch_id: str) -> tuple[dict[str, Any], dict[str, pa.Table]]:
-    """The manifest and every table of a batch (empty tables for those it lacks)."""
+def read_batch(spool: str, batch_id: str) -> tuple[dict[str, Any], dict[Table, pa.Table]]:
+    """The manifest and every table of a batch: each conformed to the contract's schema
+    (``contract.conform``), empty tables for the ``BATCH_TABLES`` it lacks."""
     fs, root = _fs(spool)
     folder = f"{root}/{batch_id}"
     manifest = read_manifest(spool, batch_id)
-    tables: dict[str, pa.Table] = {}
+    tables: dict[Table, pa.Table] = {}
     for name in manifest["tables"]:
+        table = Table(name)
         with fs.open(f"{folder}/{name}.parquet", "rb") as handle:
-            tables[name] = _conform(name, pq.read_table(handle))
-    for name, schema in SCHEMAS.items():
-        tables.setdefault(name, schema.empty_table())
+            tables[table] = contract.conform(table, pq.read_table(handle))
+    for table in BATCH_TABLES:
+        tables.setdefault(table, contract.schema(table).empty_table())
     return manifest, tables
-
-
-def _conform(name: str, table: pa.Table) -> pa.Table:
-    """Add as NULLs the columns a batch spooled by an older version lacks."""
-    schema = SCHEMAS.get(name)
-    if schema is None:
-        return table
-    for column in schema:
-        if column.name not in table.column_names:
-            table = table.append_column(column, pa.nulls(table.num_rows, column.type))
-    return table
 
 
 def remove_batch(spool: str, batch_id: str) -> None:

@@ -186,7 +186,7 @@ def test_sitemaps_backfill_domain_filter_and_unreadable_sitemap(
 
 
 def test_site_sitemaps_from_robots_else_sitemap_xml(settings: Settings) -> None:
-    from tasks.fetch import Fetcher
+    from tasks.fetcher import Fetcher
     from tasks.sitemapscan import site_sitemaps
 
     settings = _local(settings)

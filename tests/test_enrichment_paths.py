@@ -17,7 +17,7 @@ import pytest
 
 from newsflow.settings import Settings
 from tasks.feeds import entry_candidate, parse_feed
-from tasks.fetch import _reset_pool, fetch_and_process
+from tasks.fetch import fetch_and_process
 from tasks.records import ArticleRow, Candidate
 from tasks.seeds import read_seed_files
 from tasks.sitemaps import SitemapURL
@@ -77,9 +77,8 @@ def server() -> Iterator[FaultServer]:
 
 
 @pytest.fixture
-def fetch_settings(tmp_path: Path) -> Iterator[Settings]:
-    yield local_fetch_settings(tmp_path)
-    _reset_pool()
+def fetch_settings(tmp_path: Path) -> Settings:
+    return local_fetch_settings(tmp_path)
 
 
 def facts(row: ArticleRow) -> dict[str, Any]:
@@ -171,11 +170,8 @@ def test_ingest_urls_and_ingest_feeds_store_the_same_enrichment(
     by_feed = local_fetch_settings(tmp_path / "by_feed")
     for settings in (by_url, by_feed):
         settings.db.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        ingest_urls([server.url("/news/pier")], settings=by_url)
-        ingest_feeds(feeds=[server.url("/rss.xml")], settings=by_feed)
-    finally:
-        _reset_pool()
+    ingest_urls([server.url("/news/pier")], settings=by_url)
+    ingest_feeds(feeds=[server.url("/rss.xml")], settings=by_feed)
     sql = (
         "SELECT tags, authors, image, published_at, published_source, modified_at, "
         "categories, provenance->>'$.authors', origin FROM articles"

@@ -12,7 +12,7 @@ from trafilatura.utils import decode_file, load_html
 
 from tasks import extract as extract_mod
 from tasks.articles import reconcile_dates, text_from_page
-from tasks.enrich import access_status, normalize_authors, reading_minutes
+from tasks.enrich import access_status, normalize_authors
 from tasks.errors import BadInput
 from tasks.extract import (
     EXTRACTOR_VERSION,
@@ -22,7 +22,7 @@ from tasks.extract import (
     needs_full,
     parse_html,
 )
-from tasks.records import Candidate, DateClaim
+from tasks.records import Candidate, DateClaim, reading_minutes
 from tests.quality.corpora import EVAL_ROOT
 
 PARAGRAPHS = [

@@ -5,41 +5,92 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pickle
 import signal
 import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from newsflow.settings import Settings
-from tasks.fetch import _extract_job, _reset_pool, extract_in_worker
+from tasks.extraction_pool import ExtractionPool, Failed, extract_job, shared_pool
 from tests.fetch_server import article_html, sample_paragraphs
 
 
-def _hang(html: str, url: str) -> tuple[str, Any]:
+def _hang(html: str, url: str) -> None:
     time.sleep(60)
-    return "ok", None
 
 
-def _segfault(html: str, url: str) -> tuple[str, Any]:
+def _segfault(html: str, url: str) -> None:
     os.kill(os.getpid(), signal.SIGSEGV)
-    return "ok", None
 
 
 def test_hang_crash_then_a_good_page(tmp_path: Path) -> None:
     settings = Settings(db=tmp_path / "n.duckdb", workers=1, _env_file=None)  # type: ignore[call-arg]
     html = article_html("Pool", sample_paragraphs("Narvik"))
 
-    async def go() -> list[tuple[str, Any]]:
+    async def go(pool: ExtractionPool) -> list[Any]:
         return [
-            await extract_in_worker(settings, html, "http://x/1", job=_hang, timeout=3),
-            await extract_in_worker(settings, html, "http://x/2", job=_segfault),
-            await extract_in_worker(settings, html, "http://x/3", job=_extract_job),
+            await pool.run(_hang, html, "http://x/1", timeout=3),
+            await pool.run(_segfault, html, "http://x/2"),
+            await pool.run(extract_job, html, "http://x/3"),
         ]
 
-    try:
-        hung, crashed, good = asyncio.run(go())
-    finally:
-        _reset_pool()
-    assert hung[0] == "error" and hung[1][0] == "extract_timeout"
-    assert crashed[0] == "error" and crashed[1][0] == "extract_crash"
-    assert good[0] == "ok" and "Narvik" in good[1].text
+    with ExtractionPool(settings) as pool:
+        hung, crashed, good = asyncio.run(go(pool))
+    assert isinstance(hung, Failed) and hung.reason == "extract_timeout"
+    assert isinstance(crashed, Failed) and crashed.reason == "extract_crash"
+    assert not isinstance(good, Failed) and "Narvik" in good.text
+
+
+def _pid(html: str, url: str) -> int:
+    return os.getpid()
+
+
+def test_close_ends_the_workers_and_the_pool_stays_closed(tmp_path: Path) -> None:
+    settings = Settings(db=tmp_path / "n.duckdb", workers=2, _env_file=None)  # type: ignore[call-arg]
+    with ExtractionPool(settings) as pool:
+        assert not pool.started  # workers start on first use
+        pid = asyncio.run(pool.run(_pid, "", "http://x/"))
+        assert pid != os.getpid()
+        processes = list(pool.start()._processes.values())  # type: ignore[union-attr]
+        assert processes and all(p.is_alive() for p in processes)  # started as work comes
+    assert not pool.started
+    assert not any(p.is_alive() for p in processes)
+    with pytest.raises(RuntimeError, match="closed"):
+        pool.start()
+
+
+def test_inline_work_never_starts_a_worker(tmp_path: Path) -> None:
+    settings = Settings(db=tmp_path / "n.duckdb", workers=1, _env_file=None)  # type: ignore[call-arg]
+    html = article_html("Inline", sample_paragraphs("Bodø"))
+    with ExtractionPool(settings) as pool:
+        found = asyncio.run(pool.run(extract_job, html, "http://x/1", inline=True))
+        assert asyncio.run(pool.run(_pid, "", "http://x/", inline=True)) == os.getpid()
+        assert not pool.started
+    assert not isinstance(found, Failed) and "Bodø" in found.text
+
+
+def test_a_shared_pool_is_the_one_of_its_context(tmp_path: Path) -> None:
+    settings = Settings(db=tmp_path / "n.duckdb", _env_file=None)  # type: ignore[call-arg]
+    assert shared_pool() is None
+    with ExtractionPool(settings) as pool, pool.shared():
+        assert shared_pool() is pool
+        with ExtractionPool(settings) as inner, inner.shared():
+            assert shared_pool() is inner
+        assert shared_pool() is pool
+        pool.close()
+        assert shared_pool() is None  # closed: work in this context brings its own
+    assert shared_pool() is None
+
+
+def test_a_failure_crosses_the_worker_boundary_as_itself() -> None:
+    failed = Failed("not_article", "no story on the page")
+    assert pickle.loads(pickle.dumps(failed)) == failed
+    error = failed.error("http://x/1")
+    assert (error.item, error.reason, error.detail) == (
+        "http://x/1",
+        "not_article",
+        "no story on the page",
+    )

@@ -115,7 +115,7 @@ def test_quarantine_and_recovery_become_events(
 
 
 def test_feed_health_section_in_the_summary() -> None:
-    from flows.common import RunSummary
+    from flows.summary import RunSummary
 
     summary = RunSummary(run_id="r", flow="ingest-feeds")
     summary.feed_health = [

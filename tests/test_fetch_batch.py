@@ -3,13 +3,15 @@ processes, rows and compressed raw pages back, walls and failures as rejects or 
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from newsflow.settings import Settings
-from tasks.fetch import _reset_pool, fetch_and_process
+from tasks.extraction_pool import ExtractionPool
+from tasks.fetch import INLINE_PAGES, fetch_and_process
 from tasks.normalize import article_id, canonical_url
 from tasks.rawpages import page_html
 from tasks.records import Candidate
@@ -31,9 +33,8 @@ def server() -> Iterator[FaultServer]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Iterator[Settings]:
-    yield local_fetch_settings(tmp_path)
-    _reset_pool()
+def settings(tmp_path: Path) -> Settings:
+    return local_fetch_settings(tmp_path)
 
 
 def test_pages_become_rows_raw_pages_and_rejects(server: FaultServer, settings: Settings) -> None:
@@ -76,3 +77,35 @@ def test_pages_become_rows_raw_pages_and_rejects(server: FaultServer, settings: 
     first = article_id(canonical_url(url("/news/0")))
     seen = [s.url_seen for s in batch.sightings if s.article_id == first]
     assert sorted(seen) == sorted([url("/news/0"), url("/news/0?utm_source=x")])
+
+
+def _serve_pages(server: FaultServer, n: int) -> list[Candidate]:
+    for i in range(n):
+        body = article_html(f"Pool story {i}", sample_paragraphs(f"fjord {i}", 6))
+        server.routes[f"/pool/{i}"] = page(body)
+    return [Candidate("url", server.url(f"/pool/{i}"), server.url(f"/pool/{i}")) for i in range(n)]
+
+
+def test_a_call_given_no_pool_ends_the_workers_it_started(
+    server: FaultServer, settings: Settings
+) -> None:
+    before = set(multiprocessing.active_children())
+    items = _serve_pages(server, INLINE_PAGES + 2)  # more than a few: extracted in workers
+    batch = fetch_and_process(items, settings, "run-own")
+    assert len(batch.articles) == len(items)
+    assert set(multiprocessing.active_children()) - before == set()
+
+
+def test_the_shared_pool_does_the_work_and_outlives_the_call(
+    server: FaultServer, settings: Settings
+) -> None:
+    items = _serve_pages(server, 2 * (INLINE_PAGES + 1))
+    half = len(items) // 2
+    with ExtractionPool(settings) as pool, pool.shared():
+        first = fetch_and_process(items[:half], settings, "run-shared")
+        assert pool.started  # the call used the owner's pool, which is still running
+        workers = pool.start()
+        second = fetch_and_process(items[half:], settings, "run-shared")
+        assert pool.start() is workers  # the next call reused the same workers
+    assert not pool.started
+    assert len(first.articles) == len(second.articles) == half

@@ -181,20 +181,20 @@ def test_any_exception_on_one_feed_is_its_reject(
     """The boundary also holds for an error no stage expects (here a parser bug, injected:
     no real input is known to trip it): the feed is a ``process_error`` reject naming the
     exception's class, and the other feed's entries are polled."""
-    from tasks import fetch
+    from tasks import feed_intake
 
-    real = fetch.parse_feed
+    real = feed_intake.parse_feed
 
     def buggy(body: bytes, url: str, content_type: str = "") -> Any:
         if url.endswith("plain.xml"):
             raise RuntimeError("a bug in parsing")
         return real(body, url, content_type)
 
-    monkeypatch.setattr(fetch, "parse_feed", buggy)
+    monkeypatch.setattr(feed_intake, "parse_feed", buggy)
     settings = local_fetch_settings(tmp_path)
     feeds = [(site.url("/feeds/plain.xml"), None, None, None)]
     feeds += [(site.url("/feeds/mixed.xml"), None, None, None)]
-    plain, mixed = asyncio.run(fetch.poll_feeds(feeds, settings, "run-1"))
+    plain, mixed = asyncio.run(feed_intake.poll_feeds(feeds, settings, "run-1"))
     assert plain.reject is not None and plain.reject.reason == "process_error"
     assert plain.reject.detail.startswith("RuntimeError: a bug in parsing")
     assert plain.state.error and "process_error" in plain.state.error

@@ -17,7 +17,7 @@ import pytest
 
 from newsflow.settings import Settings
 from tasks.errors import FetchRefused, TransientError
-from tasks.fetch import Fetcher
+from tasks.fetcher import Fetcher
 from tasks.http import address_allowed, retry_after_seconds
 from tests.fetch_server import (
     FaultServer,
@@ -324,7 +324,7 @@ def test_sitemap_index_is_followed_and_filtered_by_date(
 ) -> None:
     import gzip
 
-    from tasks.fetch import sitemap_urls
+    from tasks.sitemap_intake import sitemap_urls
 
     base = server.url("")
     server.routes["/sitemap.xml"] = page(
@@ -354,8 +354,8 @@ def test_sitemap_index_is_followed_and_filtered_by_date(
 
 def test_canonical_is_the_pages_own_when_on_the_same_site() -> None:
     from tasks.extract import Extracted
-    from tasks.fetch import page_candidate
     from tasks.http import Response
+    from tasks.page_assembly import page_candidate
     from tasks.records import Candidate
 
     item = Candidate(origin="feed", source="f", url="https://m.example.com/x?utm_source=rss")

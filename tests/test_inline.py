@@ -1,4 +1,4 @@
-"""Small work in the command's process (newsflow/inline.py): the same warehouse rows as the
+"""Small work in the command's process (flows/inline.py): the same warehouse rows as the
 Prefect flow, no Prefect import, the run recorded in the Prefect server through its REST API,
 Ctrl-C. Real console-script processes, a real loopback site, a real Prefect server."""
 
@@ -245,13 +245,16 @@ def test_inline_always_runs_big_work_in_process_with_the_worker_pool(
     script = (
         "import sys\n"
         "from newsflow.cli import main\n"
+        "from tasks.extraction_pool import ExtractionPool\n"
+        "started = []\n"
+        "start = ExtractionPool.start\n"
+        "ExtractionPool.start = lambda self: started.append(self) or start(self)\n"
         "sys.argv = ['newsflow', *sys.argv[1:]]\n"
         "try:\n"
         "    main()\n"
         "except SystemExit as exit:\n"
         "    code = exit.code\n"
-        "from tasks import fetch\n"
-        "pool = fetch._pool is not None\n"
+        "pool = bool(started) and all(p.closed for p in started)\n"
         "print('EXIT', code, 'PREFECT', 'prefect' in sys.modules, 'POOL', pool)\n"
     )
     out = subprocess.run(

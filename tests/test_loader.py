@@ -160,9 +160,9 @@ _KILL_SCRIPT = textwrap.dedent(
     real_merge = loader._merge
     calls = 0
 
-    def slow_merge(con, tables, report):
+    def slow_merge(*args):
         global calls
-        real_merge(con, tables, report)
+        real_merge(*args)
         calls += 1
         if calls == int(sys.argv[3]):
             Path(sys.argv[4]).write_text("mid-transaction")  # rows inserted, not committed

@@ -18,7 +18,7 @@ from newsflow.settings import Settings
 from tasks import extract as extract_mod
 from tasks.errors import BadInput
 from tasks.extract import extract
-from tasks.fetch import _reset_pool, fetch_and_process
+from tasks.fetch import fetch_and_process
 from tasks.records import Candidate
 from tasks.story import KINDS
 from tests.fetch_server import FaultServer, page, status
@@ -85,9 +85,8 @@ def server() -> Iterator[FaultServer]:
 
 
 @pytest.fixture
-def fetch_settings(tmp_path: Path) -> Iterator[Settings]:
-    yield local_fetch_settings(tmp_path)
-    _reset_pool()
+def fetch_settings(tmp_path: Path) -> Settings:
+    return local_fetch_settings(tmp_path)
 
 
 def test_fetch_path_rejects_no_story_pages_even_with_a_feed_summary(
@@ -147,7 +146,6 @@ def test_ingest_urls_stores_only_stories_and_says_why_the_rest_was_not(
         ingest_urls(urls, settings=settings)
     finally:
         down.stop()
-        _reset_pool()
     con = duckdb.connect(str(settings.db), read_only=True)
     try:
         articles = {u for (u,) in con.execute("SELECT url FROM articles").fetchall()}

@@ -168,7 +168,8 @@ AWKWARD_TEXTS = [
 def test_batch_postings_are_the_extensions_words() -> None:
     import pyarrow as pa
 
-    from warehouse.search_index import _postings_connection, batch_postings
+    from tasks.postings import batch_postings
+    from tasks.postings import postings_connection as _postings_connection
 
     articles = pa.table(
         {

@@ -115,6 +115,6 @@ def test_feed_run_counts_the_feed_and_its_pages_per_host(
 
 
 def test_no_fetch_no_table() -> None:
-    from flows.common import RunSummary
+    from flows.summary import RunSummary
 
     assert "slowest hosts" not in RunSummary(run_id="r", flow="ingest-seeds").markdown()

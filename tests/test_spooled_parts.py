@@ -11,7 +11,7 @@ import pytest
 
 from flows.urls import ingest_urls
 from newsflow.settings import Settings
-from tasks import fetch
+from tasks import fetch, part_spooler
 from tasks.records import Batch, Candidate
 from tasks.spool import pending, read_batch, read_manifest, write_batch
 from tests.fetch_server import FaultServer, article_html, page, sample_paragraphs, status
@@ -33,9 +33,8 @@ def server() -> Iterator[FaultServer]:
 
 
 @pytest.fixture
-def fetch_settings(tmp_path: Path) -> Iterator[Settings]:
-    yield local_fetch_settings(tmp_path, lock_wait=30)
-    fetch._reset_pool()
+def fetch_settings(tmp_path: Path) -> Settings:
+    return local_fetch_settings(tmp_path, lock_wait=30)
 
 
 def urls(server: FaultServer) -> list[str]:
@@ -45,7 +44,7 @@ def urls(server: FaultServer) -> list[str]:
 def test_parts_are_spooled_and_the_rest_returned(
     server: FaultServer, fetch_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(fetch, "SPOOL_EVERY", 4)
+    monkeypatch.setattr(part_spooler, "SPOOL_EVERY", 4)
     items = [Candidate("url", u, u) for u in urls(server)]
     tracked = server.url("/news/0?utm_source=x")  # the same page as /news/0
     items.append(Candidate("url", tracked, tracked))
@@ -71,7 +70,7 @@ def test_parts_are_spooled_and_the_rest_returned(
 def test_ingest_urls_loads_parts_while_fetching(
     server: FaultServer, fetch_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(fetch, "SPOOL_EVERY", 3)
+    monkeypatch.setattr(part_spooler, "SPOOL_EVERY", 3)
     # one page at a time, half a second each: the fetch lasts ~6 s, the first part is ready
     # after ~1.5 s, and the follower (every 1 s) loads it while the rest is fetched
     server.latency = lambda: 0.5

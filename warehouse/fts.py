@@ -11,25 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from tasks.postings import extension_path
+
 SEARCH_MACRO = Path(__file__).parent / "published" / "search_articles.sql"
-
-
-def extension_path() -> Path:
-    """The fts extension binary inside the installed ``duckdb_extension_fts`` package."""
-    root = resources.files("duckdb_extension_fts") / "extensions" / f"v{duckdb.__version__}"
-    path = Path(str(root / "fts.duckdb_extension"))
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"no fts extension for DuckDB {duckdb.__version__} at {path}: install "
-            f"duckdb-extension-fts=={duckdb.__version__} (pinned in pyproject.toml)"
-        )
-    return path
 
 
 def load(con: duckdb.DuckDBPyConnection) -> None:

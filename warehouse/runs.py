@@ -18,17 +18,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import duckdb
 
 from warehouse.db import rollback
-
-if TYPE_CHECKING:
-    from warehouse.loader import LoadReport
+from warehouse.loadreport import LoadReport
 
 ENDED = ("completed", "failed", "cancelled", "abandoned")
-COUNTS = ("loaded", "updated", "duplicates", "rejected", "batches", "unchanged", "sightings")
+# The run's counts: its column in ``runs`` -> the ``LoadReport`` field it adds up.
+COUNTS = {
+    "loaded": "loaded",
+    "updated": "updated",
+    "duplicates": "duplicates",
+    "rejected": "rejects",
+    "batches": "batches",
+    "unchanged": "unchanged",
+    "sightings": "sightings",
+}
 
 
 @dataclass(frozen=True)
@@ -107,9 +113,9 @@ def start_run(
     try:
         abandoned = sweep_abandoned(con)
         con.execute(
-            "INSERT INTO runs (run_id, flow, started_at, status, items, loaded, updated, "
-            "duplicates, rejected, batches, unchanged, sightings, pid, host, pid_started) "
-            "VALUES (?, ?, ?, 'running', 0, 0, 0, 0, 0, 0, 0, 0, ?, ?, ?) "
+            f"INSERT INTO runs (run_id, flow, started_at, status, items, {', '.join(COUNTS)}, "
+            "pid, host, pid_started) "
+            f"VALUES (?, ?, ?, 'running', 0, {', '.join('0' for _ in COUNTS)}, ?, ?, ?) "
             "ON CONFLICT (run_id) DO UPDATE SET flow = excluded.flow, "
             "started_at = excluded.started_at, pid = excluded.pid, host = excluded.host, "
             "pid_started = excluded.pid_started",
@@ -123,18 +129,11 @@ def start_run(
 
 
 def _values(report: LoadReport) -> list[int]:
-    return [
-        report.loaded,
-        report.updated,
-        report.duplicates,
-        report.rejects,
-        report.batches,
-        report.unchanged,
-        report.sightings,
-    ]
+    return [getattr(report, field) for field in COUNTS.values()]
 
 
 _ADD = ", ".join(f"{c} = coalesce(runs.{c}, 0) + excluded.{c}" for c in COUNTS)
+_MARKS = ", ".join("?" for _ in COUNTS)
 
 
 def record(
@@ -155,7 +154,7 @@ def record(
     con.execute(
         f"INSERT INTO runs (run_id, flow, started_at, finished_at, status, items, "
         f"{', '.join(COUNTS)}, error, pid, host, pid_started) "
-        f"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        f"VALUES (?, ?, ?, ?, ?, ?, {_MARKS}, ?, ?, ?, ?) "
         f"ON CONFLICT (run_id) DO UPDATE SET flow = excluded.flow, "
         f"started_at = excluded.started_at, finished_at = excluded.finished_at, "
         f"status = excluded.status, items = excluded.items, error = excluded.error, "
@@ -182,7 +181,7 @@ def credit(con: duckdb.DuckDBPyConnection, run_id: str, report: LoadReport) -> N
     recorded; that run's own ``record`` fills in the rest)."""
     con.execute(
         f"INSERT INTO runs (run_id, flow, started_at, status, {', '.join(COUNTS)}) "
-        f"VALUES (?, 'unknown', now(), 'running', ?, ?, ?, ?, ?, ?, ?) "
+        f"VALUES (?, 'unknown', now(), 'running', {_MARKS}) "
         f"ON CONFLICT (run_id) DO UPDATE SET {_ADD}",
         [run_id, *_values(report)],
     )
@@ -191,8 +190,6 @@ def credit(con: duckdb.DuckDBPyConnection, run_id: str, report: LoadReport) -> N
 def totals(con: duckdb.DuckDBPyConnection, run_id: str) -> LoadReport:
     """What the run's row says it loaded (all its batches, whoever merged them), with its
     rejects by reason."""
-    from warehouse.loader import LoadReport
-
     row = con.execute(
         f"SELECT {', '.join(f'coalesce({c}, 0)' for c in COUNTS)} FROM runs WHERE run_id = ?",
         [run_id],
@@ -200,15 +197,8 @@ def totals(con: duckdb.DuckDBPyConnection, run_id: str) -> LoadReport:
     report = LoadReport()
     if row is None:
         return report
-    (
-        report.loaded,
-        report.updated,
-        report.duplicates,
-        report.rejects,
-        report.batches,
-        report.unchanged,
-        report.sightings,
-    ) = (int(v) for v in row)
+    for field, value in zip(COUNTS.values(), row, strict=True):
+        setattr(report, field, int(value))
     reasons = con.execute(
         "SELECT reason, count(*) FROM rejects WHERE run_id = ? GROUP BY reason", [run_id]
     ).fetchall()

@@ -15,80 +15,13 @@ leave the document frequencies again, re-tokenized from ``article_versions``).
 
 from __future__ import annotations
 
-import threading
-from pathlib import Path
-
 import duckdb
-import pyarrow as pa
 
+from tasks.contract import POSTINGS_SQL
 from warehouse import fts
 
-# Words of the relation ``{source}`` (article_id, title, text), stemmed, stop words left out,
-# counted per field: one row per (term, article). The same words as the fts extension's
-# ``lower(strip_accents(s))`` split on ``[^\p{L}\p{N}]+`` (the ``search_tokenize`` macro
-# that queries use), computed cheaper: tokens keep their combining marks and accents are
-# stripped once per distinct non-ASCII token, not over every text (stripping marks only
-# joins the letters around them, so the words are the same; tests compare both). Tokens
-# are counted in one group-by after the join (cheaper here than a histogram per text).
-_POSTINGS = """
-WITH tokens AS (
-    SELECT article_id, 1 AS field,
-           unnest(regexp_extract_all(lower(title), '[\\p{{L}}\\p{{N}}\\p{{M}}]+')) AS t
-    FROM {source}
-    UNION ALL
-    SELECT article_id, 2 AS field,
-           unnest(regexp_extract_all(lower(text), '[\\p{{L}}\\p{{N}}\\p{{M}}]+')) AS t
-    FROM {source}
-),
--- Stemming is the costly part: once per distinct word of the batch, not per occurrence.
-stems AS (
-    SELECT t, stem(w, 'porter') AS term FROM (
-        SELECT t, CASE WHEN strlen(t) = length(t) THEN t ELSE strip_accents(t) END AS w
-        FROM (SELECT DISTINCT t FROM tokens))
-    WHERE length(w) > 0 AND w NOT IN (SELECT word FROM search_stopwords)
-)
-SELECT s.term, c.article_id,
-       CAST(count(*) FILTER (WHERE c.field = 1) AS INTEGER) AS title_tf,
-       CAST(count(*) FILTER (WHERE c.field = 2) AS INTEGER) AS text_tf
-FROM tokens c JOIN stems s USING (t)
-GROUP BY ALL
-"""
-# Spool table of a batch's postings, computed by the worker that wrote the batch.
-SPOOLED = "postings"
-_MIGRATION = Path(__file__).parent / "migrations" / "004_search_index.sql"
-_local = threading.local()
-
-
-def _postings_connection() -> duckdb.DuckDBPyConnection:
-    """A worker's own in-memory DuckDB with the stemmer and the warehouse's stop words."""
-    con: duckdb.DuckDBPyConnection | None = getattr(_local, "con", None)
-    if con is None:
-        con = duckdb.connect(config={"threads": 1})  # workers are the parallelism
-        fts.load(con)
-        sql = _MIGRATION.read_text(encoding="utf-8")
-        con.execute(sql[sql.index("CREATE TABLE search_stopwords") :])
-        _local.con = con
-    return con
-
-
-def batch_postings(articles: pa.Table) -> pa.Table:
-    """The search postings (term, article_id, title_tf, text_tf) of a batch's articles, the
-    first row of each article_id (as the loader keeps it). Run by workers, so the single
-    loader only appends them."""
-    con = _postings_connection()
-    con.register("postings_source", articles.select(["article_id", "title", "text"]))
-    try:
-        result = con.execute(
-            _POSTINGS.format(
-                source="(SELECT * FROM postings_source "
-                "QUALIFY row_number() OVER (PARTITION BY article_id) = 1)"
-            )
-        ).arrow()
-        if isinstance(result, pa.RecordBatchReader):  # lazy: read before unregistering
-            result = result.read_all()
-    finally:
-        con.unregister("postings_source")
-    return result
+# The postings query the workers run too (``tasks.postings.batch_postings``).
+_POSTINGS = POSTINGS_SQL
 
 
 def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
@@ -100,7 +33,7 @@ def merge_search_index(con: duckdb.DuckDBPyConnection, *, spooled: bool = False)
     """Index the batch's new (``fresh``) and changed (``changed``) articles; on the first batch
     after migration 004, every article. Returns the number of articles indexed.
 
-    ``spooled``: the batch's postings are registered as ``new_postings`` (``batch_postings``,
+    ``spooled``: the batch's postings are registered as ``new_postings`` (``tasks.postings``,
     computed by the worker); otherwise they are computed here."""
     fts.load(con)
     if not _count(con, "SELECT count(*) FROM search_stats"):
@@ -130,7 +63,7 @@ def index_articles(
     """Add (or re-index) the articles that ``source`` selects (article_id, title, text,
     content_hash; each article once). ``may_be_indexed=False`` promises none is indexed yet,
     which spares a scan of ``search_docs``. ``postings``: a relation holding the postings
-    of those articles' texts already (``batch_postings``)."""
+    of those articles' texts already (``tasks.postings.batch_postings``)."""
     con.execute(f"CREATE OR REPLACE TEMP TABLE search_batch AS {source}")
     indexed = _count(con, "SELECT count(*) FROM search_batch")
     if not indexed:

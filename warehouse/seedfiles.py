@@ -1,9 +1,5 @@
-"""The seed-file ledger (table ``seed_files``): merged with the batch that carries the files'
-articles, and asked which files are ingested already.
-
-``merge_seed_files`` runs inside the batch's transaction (``loader._merge``), so a file is in
-the ledger exactly when its articles (or its rejects) are in the warehouse. Merging the same
-file twice changes nothing: the first run that read a content keeps the row.
+"""The seed-file ledger (table ``seed_files``), asked which files are ingested already; the
+loader merges it with the batch that carries the files' articles (warehouse/merges/seed_files.py).
 """
 
 from __future__ import annotations
@@ -14,26 +10,8 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from tasks.seedledger import TABLE, SeedPrint
+from tasks.records import SeedPrint
 from warehouse.db import connect_reader
-
-
-def merge_seed_files(con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table]) -> int:
-    """Record a batch's ledger rows (those not recorded yet); returns how many were new."""
-    if TABLE not in tables or tables[TABLE].num_rows == 0:
-        return 0
-    before = _count(con)
-    con.execute(
-        f"INSERT INTO seed_files SELECT path, size, content_hash, items, run_id, ingested_at "
-        f"FROM new_{TABLE} QUALIFY row_number() OVER (PARTITION BY path, content_hash) = 1 "
-        "ON CONFLICT (path, content_hash) DO NOTHING"
-    )
-    return _count(con) - before
-
-
-def _count(con: duckdb.DuckDBPyConnection) -> int:
-    row = con.execute("SELECT count(*) FROM seed_files").fetchone()
-    return int(row[0]) if row else 0
 
 
 def ingested_keys(

@@ -29,16 +29,11 @@ import duckdb
 import pyarrow as pa
 
 from tasks import boilerplate as bp
-from tasks.minhash import BANDS, band_keys, shingle_hashes, signature
+from tasks.contract import BANDS
+from tasks.minhash import band_keys, shingle_hashes, signature
 from warehouse.db import rows_by_ids
 
 MAX_CLUSTERS = 16
-# A spool table asking the loader to recompute every link (backfill rededup; one row).
-RELINK = "relink"
-RELINK_SCHEMA = pa.schema([("run_id", pa.string()), ("requested_at", pa.timestamp("us", "UTC"))])
-# Parsed sentences of representatives recently compared, by (article_id, content_hash).
-_PARTS: OrderedDict[tuple[str, str], tuple[str, list[bp.Unit]]] = OrderedDict()
-_PARTS_MAX = 4096
 
 
 @dataclass(slots=True)
@@ -136,32 +131,44 @@ def _stripped_keys(parts: list[bp.Unit], boiler: frozenset[int]) -> list[int]:
     return signature(shingle_hashes(words)) if words else []
 
 
-def _representatives(
-    con: duckdb.DuckDBPyConnection, wanted: dict[str, str]
-) -> dict[str, tuple[str, list[bp.Unit]]]:
-    """(domain, sentences) of past representatives, ``wanted`` as {article_id: content_hash}."""
-    out: dict[str, tuple[str, list[bp.Unit]]] = {}
-    missing = []
-    for aid, chash in wanted.items():
-        found = _PARTS.get((aid, chash))
-        if found is None:
-            missing.append(aid)
-        else:
-            _PARTS.move_to_end((aid, chash))
-            out[aid] = found
-    sql = (
-        "SELECT article_id, coalesce(domain, ''), content_hash, text FROM articles "
-        "WHERE article_id IN ({ids})"
-    )
-    for aid, domain, chash, text in rows_by_ids(con, sql, missing):
-        out[aid] = _PARTS[(aid, chash)] = (domain, bp.units(text))
-    while len(_PARTS) > _PARTS_MAX:
-        _PARTS.popitem(last=False)
-    return out
+class Representatives:
+    """Parsed sentences of representatives recently compared, by (article_id, content_hash):
+    owned by a loader, which keeps it across its batches (popular stories come back)."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._parts: OrderedDict[tuple[str, str], tuple[str, list[bp.Unit]]] = OrderedDict()
+
+    def get(
+        self, con: duckdb.DuckDBPyConnection, wanted: dict[str, str]
+    ) -> dict[str, tuple[str, list[bp.Unit]]]:
+        """(domain, sentences) of past representatives, ``wanted`` as {id: content_hash}."""
+        out: dict[str, tuple[str, list[bp.Unit]]] = {}
+        missing = []
+        for aid, chash in wanted.items():
+            found = self._parts.get((aid, chash))
+            if found is None:
+                missing.append(aid)
+            else:
+                self._parts.move_to_end((aid, chash))
+                out[aid] = found
+        sql = (
+            "SELECT article_id, coalesce(domain, ''), content_hash, text FROM articles "
+            "WHERE article_id IN ({ids})"
+        )
+        for aid, domain, chash, text in rows_by_ids(con, sql, missing):
+            out[aid] = self._parts[(aid, chash)] = (domain, bp.units(text))
+        while len(self._parts) > self.size:
+            self._parts.popitem(last=False)
+        return out
 
 
 def link_new(
-    con: duckdb.DuckDBPyConnection, articles: list[NewArticle], counts: Counts | None = None
+    con: duckdb.DuckDBPyConnection,
+    articles: list[NewArticle],
+    counts: Counts | None = None,
+    *,
+    representatives: Representatives | None = None,
 ) -> tuple[dict[str, Link], dict[str, list[int]]]:
     """Decide which of ``articles`` (new, not exact copies) join an earlier story's cluster.
 
@@ -169,6 +176,7 @@ def link_new(
     ``text_units`` is updated with the new stories' sentences.
     """
     counts = counts or Counts()
+    representatives = representatives or Representatives()
     parts = {a.article_id: bp.units(a.text) for a in articles}
     counts.load(con, {h for p in parts.values() for h, _, _ in p})
     extra = {}
@@ -289,7 +297,7 @@ def link_new(
         shortlist = sorted(options.items(), key=lambda kv: -kv[1][0])[:MAX_CLUSTERS]
         shortlist.sort(key=lambda kv: (kv[1][1], kv[0]))
         past_wanted = {r: c for r, (_, _, c) in shortlist if c is not None and r not in by_id}
-        reps = _representatives(con, past_wanted) if past_wanted else {}
+        reps = representatives.get(con, past_wanted) if past_wanted else {}
         # The representatives' own furniture is stripped too: their sentences' counts.
         counts.load(con, {h for _, rep in reps.values() for h, _, _ in rep})
         mine_boiler = counts.boilerplate(mine_parts, a.domain)
@@ -367,8 +375,7 @@ def relink(con: duckdb.DuckDBPyConnection, at: datetime) -> int:
     con.execute("DELETE FROM article_bands")
     con.execute("DELETE FROM duplicate_links")
     con.execute("UPDATE articles SET duplicate_of = NULL, cluster_id = article_id")
-    _PARTS.clear()
-    counts = Counts()
+    counts, representatives = Counts(), Representatives()
     times = [
         r[0] for r in con.execute("SELECT DISTINCT ingested_at FROM articles ORDER BY 1").fetchall()
     ]
@@ -390,7 +397,7 @@ def relink(con: duckdb.DuckDBPyConnection, at: datetime) -> int:
                 continue
             first_in_batch[chash] = aid
             fresh.append(NewArticle(aid, domain, text, chash, ingested, band_keys(text)))
-        links, extra = link_new(con, fresh, counts)
+        links, extra = link_new(con, fresh, counts, representatives=representatives)
         for a in fresh:
             if a.article_id not in links:
                 roots_by_hash.setdefault(a.content_hash, a.article_id)

@@ -41,9 +41,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from flows.common import BackgroundLoader, RunSummary  # noqa: E402
+from flows.loading import BackgroundLoader  # noqa: E402
+from flows.summary import RunSummary  # noqa: E402
 from newsflow.settings import Settings  # noqa: E402
 from tasks import fetch as fetch_mod  # noqa: E402
+from tasks.extraction_pool import ExtractionPool, extract_job, lower_priority  # noqa: E402
 from tasks.records import Candidate  # noqa: E402
 from tasks.spool import write_batch  # noqa: E402
 from tests.fetch_server import FaultServer, page  # noqa: E402
@@ -96,7 +98,7 @@ def bare_rate(n: int) -> tuple[float, float]:
     the priority of newsflow's extraction workers (``nice`` 5): on a shared machine the
     two then compete alike with whatever else runs."""
     with ProcessPoolExecutor(
-        1, mp_context=multiprocessing.get_context("spawn"), initializer=fetch_mod._lower_priority
+        1, mp_context=multiprocessing.get_context("spawn"), initializer=lower_priority
     ) as pool:
         return pool.submit(_bare_rate, n).result()
 
@@ -129,9 +131,10 @@ def newsflow_run(args: argparse.Namespace) -> tuple[float, str]:
             _env_file=None,  # type: ignore[call-arg]
         )
         connect_writer(settings.db, 30).close()  # migrated beforehand, as any warehouse in use
-        pool = fetch_mod._extraction_pool(settings)
-        list(pool.map(fetch_mod._extract_job, ["<html><p>warm</p></html>"] * 8, ["http://x/"] * 8))
-        workers = list(getattr(pool, "_processes", {}))
+        pool = ExtractionPool(settings)
+        executor = pool.start()
+        list(executor.map(extract_job, ["<html><p>warm</p></html>"] * 8, ["http://x/"] * 8))
+        workers = list(getattr(executor, "_processes", {}))
         ours, theirs = multiprocessing.Pipe()
         server = multiprocessing.get_context("spawn").Process(
             target=_serve, args=(args.hosts, args.pages, theirs), daemon=True
@@ -147,7 +150,9 @@ def newsflow_run(args: argparse.Namespace) -> tuple[float, str]:
             summary = RunSummary(run_id="bench", flow="bench")
             loader = BackgroundLoader(summary, settings)
             loader.follow(interval=0.2)
-            batch = fetch_mod.fetch_and_process(items, settings, "bench", spool=settings.spool)
+            batch = fetch_mod.fetch_and_process(
+                items, settings, "bench", spool=settings.spool, pool=pool
+            )
             fetched = time.perf_counter()
             loader.submit(write_batch(batch, settings.spool).batch_id)
             report = loader.wait()
@@ -161,7 +166,7 @@ def newsflow_run(args: argparse.Namespace) -> tuple[float, str]:
             server.join(timeout=10)
             if server.is_alive():
                 server.kill()
-            fetch_mod._reset_pool()
+            pool.close()
         con = connect_reader(settings.db)
         rows = con.execute("SELECT count(*) FROM articles").fetchone()
         raw = con.execute("SELECT count(*) FROM raw_pages").fetchone()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import multiprocessing
 import os
 import random
@@ -31,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from newsflow.settings import Settings  # noqa: E402
 from tasks import fetch as fetch_mod  # noqa: E402
+from tasks.extraction_pool import ExtractionPool, extract_job  # noqa: E402
 from tasks.records import Candidate  # noqa: E402
 from tests.fetch_server import FaultServer, article_html, page, sample_paragraphs  # noqa: E402
 
@@ -67,18 +69,18 @@ def _serve(hosts: int, pages: int, seed: int, conn: Connection) -> None:
     conn.send(delays)
 
 
-def _extraction_rate(settings: Settings, pages: int) -> float:
+def _extraction_rate(pool: ExtractionPool, pages: int) -> float:
     """Pages per second the extraction pool manages alone (no network)."""
-    pool = fetch_mod._extraction_pool(settings)
+    executor = pool.start()
     htmls = [article_html(f"Story {i}", sample_paragraphs(f"town {i}", 8)) for i in range(pages)]
-    list(pool.map(fetch_mod._extract_job, htmls[:4], ["http://x/"] * 4))  # warm the workers
+    list(executor.map(extract_job, htmls[:4], ["http://x/"] * 4))  # warm the workers
     started = time.perf_counter()
-    list(pool.map(fetch_mod._extract_job, htmls, [f"http://x/{i}" for i in range(pages)]))
+    list(executor.map(extract_job, htmls, [f"http://x/{i}" for i in range(pages)]))
     return pages / (time.perf_counter() - started)
 
 
 def run(pages: int, hosts: int, per_host: int, in_flight: int, workers: int) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         settings = Settings(
             db=Path(tmp) / "news.duckdb",
             spool=str(Path(tmp) / "spool"),
@@ -90,7 +92,8 @@ def run(pages: int, hosts: int, per_host: int, in_flight: int, workers: int) -> 
             _env_file=None,  # type: ignore[call-arg]
         )
         load = os.getloadavg()
-        extraction = _extraction_rate(settings, min(pages, 200))
+        pool = stack.enter_context(ExtractionPool(settings))
+        extraction = _extraction_rate(pool, min(pages, 200))
         ours, theirs = multiprocessing.Pipe()
         server = multiprocessing.get_context("spawn").Process(
             target=_serve, args=(hosts, pages, 7, theirs), daemon=True
@@ -100,7 +103,7 @@ def run(pages: int, hosts: int, per_host: int, in_flight: int, workers: int) -> 
             urls = ours.recv()
             items = [Candidate(origin="url", source=u, url=u) for u in urls]
             started = time.perf_counter()
-            got, rejects = asyncio.run(fetch_mod.fetch_pages(items, settings, "bench"))
+            got, rejects = asyncio.run(fetch_mod.fetch_pages(items, settings, "bench", pool=pool))
             elapsed = time.perf_counter() - started
             ours.send("stop")
             delays = ours.recv()
@@ -138,7 +141,6 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=0)
     args = parser.parse_args()
     run(args.pages, args.hosts, args.per_host, args.in_flight, args.workers)
-    fetch_mod._reset_pool()
 
 
 if __name__ == "__main__":

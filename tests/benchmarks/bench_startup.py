@@ -4,7 +4,7 @@
 
 Real ``newsflow`` processes (the console script's module) against loopback HTTP servers, in a
 temporary warehouse with its own ``.prefect`` home. Each small scenario runs on both paths:
-``in process`` (the default for small work: ``newsflow/inline.py``, no Prefect import) and
+``in process`` (the default for small work: ``flows/inline.py``, no Prefect import) and
 ``prefect flow`` (``NEWSFLOW_INLINE=never``). Wall time of each command, and where it went:
 
 - ``imports``: a process that only imports what the command imports on that path (CLI and
@@ -69,7 +69,7 @@ IMPORTS = {
     "ingest-seeds": "import newsflow.cli, flows.seeds",
 }
 # what a run in process imports (no Prefect): the CLI, its steps, the REST recorder
-INLINE_IMPORTS = "import newsflow.cli, newsflow.inline, newsflow.prefect_rest, flows.steps"
+INLINE_IMPORTS = "import newsflow.cli, flows.inline, flows.prefect_rest, flows.steps"
 NEVER = {"NEWSFLOW_INLINE": "never"}
 STEPS_LOG = re.compile(r"steps: (.*)")
 
@@ -101,10 +101,10 @@ def _serve(n: int, conn: Connection) -> None:
 def bare_seconds(n: int) -> float:
     """Seconds bare trafilatura.extract takes on the pages, one process, one core, at the
     extraction workers' priority (set-up and first call excluded)."""
-    from tasks.fetch import _lower_priority
+    from tasks.extraction_pool import lower_priority
 
     with ProcessPoolExecutor(
-        1, mp_context=multiprocessing.get_context("spawn"), initializer=_lower_priority
+        1, mp_context=multiprocessing.get_context("spawn"), initializer=lower_priority
     ) as pool:
         return pool.submit(_bare, n).result()
 

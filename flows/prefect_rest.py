@@ -1,6 +1,6 @@
 """A run done in process, recorded in the Prefect server through its REST API (plain httpx).
 
-Small work runs without importing Prefect (``newsflow/inline.py``); it is still a flow run of
+Small work runs without importing Prefect (``flows/inline.py``); it is still a flow run of
 the server, so the UI shows every run: the flow (read or created by name), a flow run
 ``Running`` from the run's start, then ``Completed``, ``Cancelled`` or ``Failed`` with the
 run's counts as the state message, its summary as a markdown artifact, and the run's events
@@ -92,7 +92,7 @@ class RestRecorder:
         """A line of the flow run's log, sent with ``end``."""
         self._logs.append(
             {
-                "name": "newsflow.inline",
+                "name": "flows.inline",
                 "level": level,
                 "message": message,
                 "timestamp": datetime.now(UTC).isoformat(),

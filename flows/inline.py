@@ -5,7 +5,7 @@ whose work is small runs the flow's own step sequence (``flows/steps.py``) with 
 runner: the same fetch, extraction, processing and spool batches, loaded by the same loader,
 hence the same warehouse rows and rejects as the Prefect flow. The run still has its ``runs``
 row, and is recorded in the Prefect server as a flow run through the REST API
-(``newsflow/prefect_rest.py``), so the UI shows every run.
+(``flows/prefect_rest.py``), so the UI shows every run.
 
 Small, decided from the work itself:
 
@@ -21,21 +21,26 @@ Anything bigger runs as the Prefect flow, with its task runner and worker proces
 ``NEWSFLOW_INLINE=never`` runs every command as a Prefect flow; ``always`` runs every ingest
 command in process (many pages still extract in the worker pool; seed batches run one after
 the other, not in a process pool).
+
+The command line (``newsflow/cli_common.py`` ``run_inline``) shows the progress, handles
+Ctrl-C and SIGTERM and says what failed; a run here records its end and re-raises.
 """
 
 from __future__ import annotations
 
+import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from newsflow import cancel
 from newsflow.settings import Settings
 
 if TYPE_CHECKING:
-    from flows.common import RunSummary
+    from flows.prefect_rest import RestRecorder
     from flows.steps import InlineRunner
-    from newsflow.prefect_rest import RestRecorder
+    from flows.summary import RunSummary
 
 INLINE_FILES = 8
 INLINE_FEEDS = 20
@@ -49,24 +54,23 @@ def _pages() -> int:
     return INLINE_PAGES
 
 
-def ingest_urls(settings: Settings, urls: list[str]) -> dict[str, Any] | None:
+def ingest_urls(settings: Settings, urls: list[str]) -> RunSummary | None:
     """The run's summary, or None when the work is not small (run the flow)."""
     from flows import steps
 
-    if settings.inline == "never" or len(steps.unique_urls(urls)) > _pages():
-        if settings.inline != "always":
-            return None
-        start_extraction(settings)  # many pages: the workers boot while the run starts
-    return _run(
-        settings,
-        "ingest-urls",
-        "fetching",
-        {"urls": urls},
-        lambda summary, runner: steps.ingest_urls(summary, settings, urls, runner),
-    )
+    big = len(steps.unique_urls(urls)) > _pages()
+    if settings.inline == "never" or (big and settings.inline != "always"):
+        return None
+    with extraction(settings) if big else _nothing():  # many pages: the workers boot now
+        return _run(
+            settings,
+            "ingest-urls",
+            {"urls": urls},
+            lambda summary, runner: steps.ingest_urls(summary, settings, urls, runner),
+        )
 
 
-def ingest_seeds(settings: Settings, paths: list[str]) -> dict[str, Any] | None:
+def ingest_seeds(settings: Settings, paths: list[str]) -> RunSummary | None:
     """The run's summary, or None when the work is not small (run the flow)."""
     if settings.inline == "never":
         return None
@@ -83,7 +87,6 @@ def ingest_seeds(settings: Settings, paths: list[str]) -> dict[str, Any] | None:
     return _run(
         settings,
         "ingest-seeds",
-        "ingesting",
         {"paths": paths},
         lambda summary, runner: steps.ingest_seeds(summary, settings, files, runner),
     )
@@ -91,7 +94,7 @@ def ingest_seeds(settings: Settings, paths: list[str]) -> dict[str, Any] | None:
 
 def ingest_feeds(
     settings: Settings, feeds: list[str] | None, feeds_file: str, tags: list[str] | None
-) -> dict[str, Any] | None:
+) -> RunSummary | None:
     """Poll first; the run's summary, or None when the poll brings more than a few new pages
     (run the flow)."""
     if settings.inline == "never":
@@ -104,28 +107,38 @@ def ingest_feeds(
     parameters = {"feeds": feeds, "feeds_file": feeds_file, "tags": tags}
     polled: list[steps.FeedPolls] = []
 
-    def small(run_id: str, runner: steps.InlineRunner) -> bool:
-        polled.append(runner.call(steps.poll, run_id, settings, specs, runner))
+    def small(summary: RunSummary, runner: steps.InlineRunner) -> bool:
+        polled.append(runner.call(steps.poll, summary, settings, specs, runner))
         return polled[0].new <= _pages() or settings.inline == "always"
 
     return _run(
         settings,
         "ingest-feeds",
-        "ingesting",
         parameters,
         lambda summary, runner: steps.ingest_feeds(summary, settings, runner, polled=polled[0]),
         small=small,
     )
 
 
-def start_extraction(settings: Settings) -> None:
-    """For fetching work too big to run in process: its Prefect flow's fetch tasks run in
-    this process's threads and extract in its worker pool (unless on Dask), so the workers
-    are started now and boot while Prefect is imported and the flow run starts."""
-    if settings.task_runner == "process":
-        from tasks.fetch import start_pool
+@contextmanager
+def extraction(settings: Settings) -> Iterator[None]:
+    """For fetching work too big to extract in this process: the extraction pool, its
+    workers started now (they boot while Prefect is imported and the run starts) and shared
+    with the run in this context (``flows.steps.run_pool``), ended after it. A flow's fetch
+    tasks run in this process's threads, so they use it too, unless the task runner is Dask."""
+    if settings.task_runner != "process":
+        yield
+        return
+    from tasks.extraction_pool import ExtractionPool
 
-        start_pool(settings)
+    with ExtractionPool(settings) as pool, pool.shared():
+        pool.boot()
+        yield
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield
 
 
 class _Server:
@@ -174,55 +187,35 @@ class _Server:
 def _run(
     settings: Settings,
     flow: str,
-    label: str,
     parameters: dict[str, Any],
-    body: Callable[[RunSummary, InlineRunner], dict[str, Any]],
+    body: Callable[[RunSummary, InlineRunner], RunSummary],
     *,
-    small: Callable[[str, InlineRunner], bool] | None = None,
-) -> dict[str, Any] | None:
-    """Run ``body`` in process as the run of ``flow``, recorded in Prefect; its summary (or,
-    stopped by Ctrl-C/SIGTERM, its summary printed and exit 130). ``small(run_id)``: a look at
-    the work first (a feed poll) that may send it to the Prefect flow instead (None)."""
-    import typer
-
-    from flows.common import RunSummary
+    small: Callable[[RunSummary, InlineRunner], bool] | None = None,
+) -> RunSummary | None:
+    """Run ``body`` in process as the run of ``flow``, recorded in Prefect; its summary
+    (stopped by Ctrl-C/SIGTERM: what it did, its run ``Cancelled``). ``small``: a look at
+    the work first (a feed poll) that may send it to the Prefect flow instead (None). A
+    failure is recorded as the run's, then raised."""
+    from flows.prefect_rest import RestRecorder
     from flows.steps import InlineRunner
-    from newsflow.cli import _fail, _operator_error, _print_summary, _progress_bar, _stopping, err
-    from newsflow.prefect_rest import RestRecorder
-    from newsflow.runtime import spared
-    from warehouse.db import WarehouseLocked
+    from flows.summary import RunSummary
 
     server = _Server(settings)
     recorder = RestRecorder(server.api_url if server.ready else None, flow, parameters)
     run_id = recorder.begin() or str(uuid.uuid4())
     summary = RunSummary(run_id=run_id, flow=flow)
     runner = InlineRunner()
-    cancel.install(on_first=_stopping, spare=spared)
     try:
-        with _progress_bar(label):
-            if small is not None and not small(run_id, runner):
-                recorder.discard()  # the Prefect flow's run is the one the UI shows
-                return None
-            result = body(summary, runner)
+        if small is not None and not small(summary, runner):
+            recorder.discard()  # the Prefect flow's run is the one the UI shows
+            return None
+        result = body(summary, runner)
     except Exception as exc:
         message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
         _record(server, recorder, summary, settings, runner, "failed", message)
-        if isinstance(exc, WarehouseLocked):
-            raise _fail(str(exc)) from exc
-        from newsflow.operator_errors import describe
-
-        if (described := describe(exc, settings)) is not None:
-            raise _operator_error(described) from exc
-        raise _fail(f"the run failed: {message}") from exc
+        raise
     state = "cancelled" if cancel.requested() else "completed"
     _record(server, recorder, summary, settings, runner, state, "")
-    if state == "cancelled":
-        _print_summary(result, settings.db)
-        err.print(
-            "[yellow]cancelled:[/] what was fetched is loaded; run the command again for "
-            "the rest (articles already loaded are not loaded twice)"
-        )
-        raise typer.Exit(cancel.EXIT_CODE)
     return result
 
 
@@ -237,7 +230,6 @@ def _record(
 ) -> None:
     """The run's events, artifact and end state in Prefect; one line if that failed."""
     from flows import observe
-    from newsflow.cli import err
 
     if recorder.flow_run_id is None and not server.ready:  # the server is (was) starting
         recorder.api_url = server.wait()
@@ -258,10 +250,9 @@ def _record(
     )
     recorder.end(_STATES[state], message, summary.markdown(), key=summary.flow.replace("_", "-"))
     problem = server.problem or recorder.problem
-    if problem:
-        err.print(
+    if problem:  # a note, not an error: the run itself is in the warehouse
+        print(
             f"note: run {summary.run_id} is in the warehouse but not in Prefect ({problem})",
-            markup=False,
-            highlight=False,
-            soft_wrap=True,
+            file=sys.stderr,
+            flush=True,
         )

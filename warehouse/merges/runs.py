@@ -1,0 +1,12 @@
+"""Merge of spooled ``runs`` rows: runs of work-pool workers, which leave loading to the
+loader (their counts are credited by warehouse/runs.py)."""
+
+from __future__ import annotations
+
+from tasks.contract import Table
+from warehouse.merges import BatchTables, queries
+
+
+def merge(batch: BatchTables) -> None:
+    if batch.has(Table.RUNS):
+        batch.con.execute(queries("runs")["runs"])
