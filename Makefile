@@ -60,25 +60,25 @@ fmt: install-dev
 
 ## docs: regenerate the schema reference in warehouse/README.md from a fresh warehouse
 docs: install
-	$(PY) -m warehouse.docs --write
+	$(PY) -m newsflow.warehouse.docs --write
 
-## bench: every benchmark (figures and ratios, never pass/fail), saved in tests/benchmarks/results/
+## bench: every benchmark (figures and ratios, never pass/fail), saved in benchmarks/results/
 ## (installs the `bench` extra: newspaper4k, a baseline only)
 bench: $(VENV)/.installed-bench
-	$(PY) -m tests.benchmarks.run_all $(BENCH)
+	$(PY) -m benchmarks.run_all $(BENCH)
 
 ## eval: extraction quality on every page of ../shared/eval beside bare trafilatura, and the
 ## near-duplicate evaluations (labelled pairs from the same pages; short stories under shared
 ## furniture, templated briefs and syndicated copies generated from them)
 eval: install-dev
-	$(PY) tests/quality/evaluate.py
-	$(PY) tests/quality/neardup.py
-	$(PY) tests/quality/neardup_hard.py
+	$(PY) eval/evaluate.py
+	$(PY) eval/neardup.py
+	$(PY) eval/neardup_hard.py
 
 ## bench-extract: dedup + enrichment throughput; ingest cost in a 1,000,000-article warehouse
 bench-extract: install-dev
-	$(PY) tests/benchmarks/bench_enrich.py
-	$(PY) tests/benchmarks/bench_warehouse_scale.py
+	$(PY) benchmarks/bench_enrich.py
+	$(PY) benchmarks/bench_warehouse_scale.py
 
 clean:
 	rm -rf $(VENV) warehouse/news.duckdb* warehouse/spool .pytest_cache .mypy_cache .ruff_cache

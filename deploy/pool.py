@@ -12,20 +12,21 @@ DuckDB file, merges them. See deploy/README.md for the whole recipe.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 from prefect import Flow
 
-from flows.feeds import ingest_feeds
-from flows.maintenance import load_spool_flow
-from flows.seeds import ingest_seeds
-from flows.urls import ingest_urls
+from newsflow.flows.feeds import ingest_feeds
+from newsflow.flows.maintenance import load_spool_flow
+from newsflow.flows.seeds import ingest_seeds
+from newsflow.flows.urls import ingest_urls
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOYMENT = "pool"
 
 # (flow, entrypoint relative to the source folder, concurrency limit)
-POOL_FLOWS: list[tuple[Flow, str, int | None]] = [
+POOL_FLOWS: list[tuple[Flow[..., Any], str, int | None]] = [
     (ingest_seeds, "flows/seeds.py:ingest_seeds", None),
     (ingest_feeds, "flows/feeds.py:ingest_feeds", None),
     (ingest_urls, "flows/urls.py:ingest_urls", None),

@@ -24,11 +24,12 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from flows.seed_events import is_seed_file
-from tasks.seedledger import SeedPrint, fingerprint
-from tasks.seeds import DEFAULT_MAX_BYTES
-from warehouse.db import WarehouseLocked
-from warehouse.seedfiles import ingested
+from newsflow.flows.seed_events import is_seed_file
+from newsflow.tasks.records import SeedPrint
+from newsflow.tasks.seedledger import fingerprint
+from newsflow.tasks.seeds import DEFAULT_MAX_BYTES
+from newsflow.warehouse.db import WarehouseLocked
+from newsflow.warehouse.seedfiles import ingested
 
 log = logging.getLogger("newsflow.serve")
 

@@ -32,11 +32,16 @@ from prefect.events import DeploymentEventTrigger
 from prefect.events.schemas.automations import Posture
 from prefect.types.entrypoint import EntrypointType
 
-from deploy.seedscan import SeedScanner, scan_loop
-from flows.backfill import backfill, deployment_schema
-from flows.maintenance import load_spool_flow, maintenance
-from flows.seed_events import FOLDER_LABEL, SEED_CREATED, emit_seed_created, ingest_seed_batch
-from tasks.seeds import DEFAULT_MAX_BYTES
+from newsflow.deploy.seedscan import SeedScanner, scan_loop
+from newsflow.flows.backfill import backfill, deployment_schema
+from newsflow.flows.maintenance import load_spool_flow, maintenance
+from newsflow.flows.seed_events import (
+    FOLDER_LABEL,
+    SEED_CREATED,
+    emit_seed_created,
+    ingest_seed_batch,
+)
+from newsflow.tasks.seeds import DEFAULT_MAX_BYTES
 
 log = logging.getLogger("newsflow.serve")
 
@@ -136,7 +141,7 @@ def _feed_deployments(options: ServeOptions) -> list[RunnerDeployment]:
     if not groups:
         return []
     try:
-        from flows.feeds import ingest_feeds  # type: ignore[import-not-found,unused-ignore]
+        from newsflow.flows.feeds import ingest_feeds  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         log.warning("the feeds file has %d groups, but this version has no feed flow", len(groups))
         return []
@@ -225,7 +230,7 @@ async def watch_seeds(
     """Emit one ``newsflow.seed.created`` event per new or rewritten seed file."""
     from watchfiles import Change, awatch
 
-    from flows.seed_events import is_seed_file
+    from newsflow.flows.seed_events import is_seed_file
 
     folder = folder.resolve()
     folder.mkdir(parents=True, exist_ok=True)

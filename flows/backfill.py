@@ -18,13 +18,15 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any, ClassVar
 
 from prefect import flow, task
+from prefect.client.schemas.objects import State
 from prefect.exceptions import FailedRun
 from prefect.logging import get_run_logger
-from prefect.states import Failed, State
+from prefect.states import Failed
 from prefect.utilities.callables import ParameterSchema
 from pydantic import Field, WithJsonSchema
 
-from flows.backfill_form import (
+from newsflow import progress
+from newsflow.flows.backfill_form import (
     BackfillMode,
     BackfillRejected,
     BackfillRequest,
@@ -33,25 +35,24 @@ from flows.backfill_form import (
     check_mode,
     check_sites,
 )
-from flows.fanout import bounded_map, chunked
-from flows.lifecycle import current_run_id, finish
-from flows.loading import BackgroundLoader
-from flows.summary import RunSummary, SitemapTally
-from newsflow import progress
+from newsflow.flows.fanout import bounded_map, chunked
+from newsflow.flows.lifecycle import current_run_id, finish
+from newsflow.flows.loading import BackgroundLoader
+from newsflow.flows.summary import RunSummary, SitemapTally
 from newsflow.settings import Settings
-from tasks import rededup, sitemapscan
-from tasks.async_bridge import run_async
-from tasks.contract import Table, to_arrow
-from tasks.errors import retry_transient
-from tasks.extraction_pool import ExtractionPool
-from tasks.fetch import fetch_and_process
-from tasks.hosttimes import HostTimes, merge
-from tasks.process import process_candidates
-from tasks.rawpages import page_html
-from tasks.records import Batch, Candidate, RelinkRow
-from tasks.sitemaps import SitemapURL
-from tasks.spool import write_batch
-from warehouse import queries
+from newsflow.tasks import revisions, sitemap_backfill
+from newsflow.tasks.async_bridge import run_async
+from newsflow.tasks.contract import Table, to_arrow
+from newsflow.tasks.errors import retry_transient
+from newsflow.tasks.extraction_pool import ExtractionPool
+from newsflow.tasks.fetch import fetch_and_process
+from newsflow.tasks.hosttimes import HostTimes, merge
+from newsflow.tasks.process import process_candidates
+from newsflow.tasks.raw_pages import page_html
+from newsflow.tasks.records import Batch, Candidate, RelinkRow
+from newsflow.tasks.sitemaps import SitemapURL
+from newsflow.tasks.spool import write_batch
+from newsflow.warehouse import queries
 
 
 @task(
@@ -66,7 +67,7 @@ def rededup_day(
     """One day's articles: recompute, spool the revisions; returns the articles considered."""
     stored = queries.day_articles(settings.db, settings.lock_wait, day, domains, feeds)
     for chunk in chunked(stored, settings.batch_size):
-        table = rededup.revise(chunk)
+        table = revisions.revise(chunk)
         write_batch(Batch(run_id=run_id), settings.spool, extra={Table.REVISIONS: table})
     return len(stored)
 
@@ -119,7 +120,7 @@ def read_sitemaps(
     days = request.days()
     times: HostTimes = {}
     found = run_async(
-        sitemapscan.scan(
+        sitemap_backfill.scan(
             settings,
             days[0],
             days[-1],
@@ -151,7 +152,7 @@ def sitemaps_day(
     times: HostTimes = {}
     for chunk in chunked(todo.fresh, settings.batch_size):
         now = datetime.now(UTC)
-        items = [sitemapscan.candidate(e, now) for e in chunk]
+        items = [sitemap_backfill.candidate(e, now) for e in chunk]
         merge(times, _fetch_spooled(items, run_id, settings, now))
     counts = {"already_loaded": todo.loaded, "already_failed": todo.failed}
     return {**counts, "fetched": len(todo.fresh)}, times

@@ -14,9 +14,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from newsflow.settings import Settings
-from tasks import rededup
-from tasks.normalize import is_http_url
-from warehouse.queries import known_sites
+from newsflow.tasks import revisions
+from newsflow.tasks.normalize import is_http_url
+from newsflow.warehouse.queries import known_sites
 
 MAX_DAYS = 366
 
@@ -76,7 +76,7 @@ class BackfillRequest(BaseModel):
     @field_validator("domains")
     @classmethod
     def _domains(cls, value: list[str]) -> list[str]:
-        domains = sorted({rededup.normalize_domain(d) for d in value if d.strip()})
+        domains = sorted({revisions.normalize_domain(d) for d in value if d.strip()})
         bad = [d for d in domains if not _SITE.match(d)]
         if bad:
             raise ValueError(f"{bad[0]!r} is not a site name: write a domain such as bbc.co.uk")

@@ -9,14 +9,14 @@ from __future__ import annotations
 from prefect import flow, task
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows import steps
-from flows.lifecycle import current_run_id, outcome
-from flows.runners import SettingsTaskRunner
-from flows.steps import DEFAULT_FEEDS_FILE, resolve_feeds
-from flows.summary import RunSummary
-from flows.tasked import PrefectRunner
+from newsflow.flows import steps
+from newsflow.flows.lifecycle import current_run_id, outcome
+from newsflow.flows.runners import SettingsTaskRunner
+from newsflow.flows.steps import DEFAULT_FEEDS_FILE, resolve_feeds
+from newsflow.flows.summary import RunSummary
+from newsflow.flows.tasked import PrefectRunner
 from newsflow.settings import Settings
-from tasks.errors import retry_transient
+from newsflow.tasks.errors import retry_transient
 
 __all__ = ["DEFAULT_FEEDS_FILE", "ingest_feeds", "resolve_feeds"]
 

@@ -38,9 +38,9 @@ from newsflow import cancel
 from newsflow.settings import Settings
 
 if TYPE_CHECKING:
-    from flows.prefect_rest import RestRecorder
-    from flows.steps import InlineRunner
-    from flows.summary import RunSummary
+    from newsflow.flows.prefect_rest import RestRecorder
+    from newsflow.flows.steps import InlineRunner
+    from newsflow.flows.summary import RunSummary
 
 INLINE_FILES = 8
 INLINE_FEEDS = 20
@@ -49,14 +49,14 @@ _STATES = {"completed": "COMPLETED", "cancelled": "CANCELLED", "failed": "FAILED
 
 
 def _pages() -> int:
-    from tasks.fetch import INLINE_PAGES
+    from newsflow.tasks.fetch import INLINE_PAGES
 
     return INLINE_PAGES
 
 
 def ingest_urls(settings: Settings, urls: list[str]) -> RunSummary | None:
     """The run's summary, or None when the work is not small (run the flow)."""
-    from flows import steps
+    from newsflow.flows import steps
 
     big = len(steps.unique_urls(urls)) > _pages()
     if settings.inline == "never" or (big and settings.inline != "always"):
@@ -74,8 +74,8 @@ def ingest_seeds(settings: Settings, paths: list[str]) -> RunSummary | None:
     """The run's summary, or None when the work is not small (run the flow)."""
     if settings.inline == "never":
         return None
-    from flows import steps
-    from tasks.seeds import read_seed_files
+    from newsflow.flows import steps
+    from newsflow.tasks.seeds import read_seed_files
 
     files = steps.seed_files(paths)
     if settings.inline == "auto":
@@ -99,7 +99,7 @@ def ingest_feeds(
     (run the flow)."""
     if settings.inline == "never":
         return None
-    from flows import steps
+    from newsflow.flows import steps
 
     specs = steps.resolve_feeds(feeds, feeds_file, tags)
     if len(specs) > INLINE_FEEDS and settings.inline == "auto":
@@ -129,7 +129,7 @@ def extraction(settings: Settings) -> Iterator[None]:
     if settings.task_runner != "process":
         yield
         return
-    from tasks.extraction_pool import ExtractionPool
+    from newsflow.tasks.extraction_pool import ExtractionPool
 
     with ExtractionPool(settings) as pool, pool.shared():
         pool.boot()
@@ -148,7 +148,7 @@ class _Server:
     def __init__(self, settings: Settings) -> None:
         import threading
 
-        from newsflow import runtime
+        from newsflow.flows import runtime
 
         self.api_url: str | None = runtime.configured_api()
         self.problem: str | None = None
@@ -196,9 +196,9 @@ def _run(
     (stopped by Ctrl-C/SIGTERM: what it did, its run ``Cancelled``). ``small``: a look at
     the work first (a feed poll) that may send it to the Prefect flow instead (None). A
     failure is recorded as the run's, then raised."""
-    from flows.prefect_rest import RestRecorder
-    from flows.steps import InlineRunner
-    from flows.summary import RunSummary
+    from newsflow.flows.prefect_rest import RestRecorder
+    from newsflow.flows.steps import InlineRunner
+    from newsflow.flows.summary import RunSummary
 
     server = _Server(settings)
     recorder = RestRecorder(server.api_url if server.ready else None, flow, parameters)
@@ -229,7 +229,7 @@ def _record(
     message: str,
 ) -> None:
     """The run's events, artifact and end state in Prefect; one line if that failed."""
-    from flows import observe
+    from newsflow.flows import observe
 
     if recorder.flow_run_id is None and not server.ready:  # the server is (was) starting
         recorder.api_url = server.wait()

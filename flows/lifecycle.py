@@ -14,17 +14,17 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from flows import observe
-from flows.loading import BackgroundLoader, load_step, load_task
-from flows.summary import RunSummary
 from newsflow import cancel
+from newsflow.flows import observe
+from newsflow.flows.loading import BackgroundLoader, load_step, load_task
+from newsflow.flows.summary import RunSummary
 from newsflow.settings import Settings
-from tasks.contract import Table, to_arrow
-from tasks.records import Batch
-from tasks.spool import write_batch
-from warehouse import queries
-from warehouse.db import WarehouseLocked
-from warehouse.loader import LoadReport, RunRow
+from newsflow.tasks.contract import Table, to_arrow
+from newsflow.tasks.records import Batch
+from newsflow.tasks.spool import write_batch
+from newsflow.warehouse import queries
+from newsflow.warehouse.db import WarehouseLocked
+from newsflow.warehouse.loader import LoadReport, RunRow
 
 LoadFn = Callable[[Settings, RunRow, int], LoadReport]
 

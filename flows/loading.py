@@ -13,11 +13,11 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from flows.summary import RunSummary
+from newsflow.flows.summary import RunSummary
 from newsflow.settings import Settings
-from tasks import spool as spool_mod
-from warehouse.loader import LoadReport, RunRow, load_spool
-from warehouse.queries import BatchWriter
+from newsflow.tasks import spool as spool_mod
+from newsflow.warehouse.loader import LoadReport, RunRow, load_spool
+from newsflow.warehouse.queries import BatchWriter
 
 log = logging.getLogger(__name__)
 

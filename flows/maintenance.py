@@ -9,12 +9,12 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 from prefect.logging import get_run_logger
 
-from flows.feeds import ingest_feeds
-from flows.lifecycle import current_run_id, finish
-from flows.summary import MaintenanceReport, RunSummary
+from newsflow.flows.feeds import ingest_feeds
+from newsflow.flows.lifecycle import current_run_id, finish
+from newsflow.flows.summary import MaintenanceReport, RunSummary
 from newsflow.settings import Settings
-from tasks import spool as spool_mod
-from warehouse import queries
+from newsflow.tasks import spool as spool_mod
+from newsflow.warehouse import queries
 
 
 @flow(name="load-spool", log_prints=True)

@@ -18,10 +18,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from flows.summary import RunSummary
-from newsflow.runtime import LIBRARY_LOGGERS
+from newsflow.flows.runtime import LIBRARY_LOGGERS
+from newsflow.flows.summary import RunSummary
 from newsflow.settings import Settings
-from warehouse.queries import stored_feed_health
+from newsflow.warehouse.queries import stored_feed_health
 
 ARTICLES_LOADED = "newsflow.articles.loaded"
 FEED_QUARANTINED = "newsflow.feed.quarantined"

@@ -38,7 +38,7 @@ def task_runner(settings: Settings, local: Callable[[], TaskRunner[Any]]) -> Tas
 
 def dask_task_runner(settings: Settings) -> TaskRunner[Any]:
     try:  # imported here: the dask extra is optional
-        from prefect_dask import DaskTaskRunner
+        from prefect_dask.task_runners import DaskTaskRunner
     except ImportError as exc:
         raise RuntimeError(DASK_EXTRA_HINT) from exc
     if settings.dask_address:
@@ -62,14 +62,14 @@ def local_cluster(**kwargs: Any) -> Any:
     from distributed import LocalCluster
 
     dask.config.set({"distributed.worker.daemon": False})
-    return LocalCluster(**kwargs)
+    return LocalCluster(**kwargs)  # type: ignore[no-untyped-call, unused-ignore]
 
 
 class SettingsTaskRunner(TaskRunner[PrefectFuture[Any]]):
     """Stands for the task runner the settings choose when a run starts (``duplicate``)."""
 
     def __init__(self, local: Callable[[], TaskRunner[Any]]) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call, unused-ignore]
         self.local = local
 
     def duplicate(self) -> Any:

@@ -23,11 +23,11 @@ from prefect.events import emit_event
 from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter
 from prefect.logging import get_run_logger
 
-from flows.seeds import ingest_seeds
-from flows.summary import NoSeedFiles, RunSummary
+from newsflow.flows.seeds import ingest_seeds
+from newsflow.flows.summary import NoSeedFiles, RunSummary
 from newsflow.settings import Settings
-from tasks import seedledger
-from warehouse import seedfiles
+from newsflow.tasks import seedledger
+from newsflow.warehouse import seedfiles
 
 SEED_CREATED = "newsflow.seed.created"
 FOLDER_LABEL = "newsflow.seed.folder"

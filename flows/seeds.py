@@ -8,13 +8,13 @@ from __future__ import annotations
 from prefect import flow, task
 from prefect.task_runners import ProcessPoolTaskRunner
 
-from flows import steps
-from flows.lifecycle import current_run_id, outcome
-from flows.runners import SettingsTaskRunner
-from flows.summary import RunSummary
-from flows.tasked import PrefectRunner
+from newsflow.flows import steps
+from newsflow.flows.lifecycle import current_run_id, outcome
+from newsflow.flows.runners import SettingsTaskRunner
+from newsflow.flows.summary import RunSummary
+from newsflow.flows.tasked import PrefectRunner
 from newsflow.settings import Settings
-from tasks.errors import retry_transient
+from newsflow.tasks.errors import retry_transient
 
 process_seed_files = task(name="process-seed-files", retries=2, retry_condition_fn=retry_transient)(
     steps.process_seed_files

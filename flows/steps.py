@@ -19,27 +19,27 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
-from flows.fanout import chunked
-from flows.lifecycle import close, recorded
-from flows.loading import BackgroundLoader
-from flows.observe import feed_health_rows
-from flows.summary import FeedTally, RunSummary
 from newsflow import cancel, progress
+from newsflow.flows.fanout import chunked
+from newsflow.flows.lifecycle import close, recorded
+from newsflow.flows.loading import BackgroundLoader
+from newsflow.flows.observe import feed_health_rows
+from newsflow.flows.summary import FeedTally, RunSummary
 from newsflow.settings import Settings
-from tasks import seedledger, seeds
-from tasks.async_bridge import run_async
-from tasks.contract import Table
-from tasks.dedupe import dedupe_batch
-from tasks.extraction_pool import ExtractionPool, shared_pool
-from tasks.feed_intake import FeedPoll, poll_feeds
-from tasks.feeds import FeedSpec, entry_candidate, load_feeds_file, select, states_table
-from tasks.fetch import fetch_and_process
-from tasks.hosttimes import HostTimes
-from tasks.normalize import canonical_url, is_http_url
-from tasks.process import process_candidates
-from tasks.records import Batch, Candidate, RejectRow
-from tasks.spool import SpooledBatch, write_batch
-from warehouse import queries
+from newsflow.tasks import seedledger, seeds
+from newsflow.tasks.async_bridge import run_async
+from newsflow.tasks.contract import Table
+from newsflow.tasks.exact_duplicates import dedupe_batch
+from newsflow.tasks.extraction_pool import ExtractionPool, shared_pool
+from newsflow.tasks.feed_intake import FeedPoll, poll_feeds
+from newsflow.tasks.feeds import FeedSpec, entry_candidate, load_feeds_file, select, states_table
+from newsflow.tasks.fetch import fetch_and_process
+from newsflow.tasks.hosttimes import HostTimes
+from newsflow.tasks.normalize import canonical_url, is_http_url
+from newsflow.tasks.process import process_candidates
+from newsflow.tasks.records import Batch, Candidate, RejectRow
+from newsflow.tasks.spool import SpooledBatch, write_batch
+from newsflow.warehouse import queries
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)

@@ -1,5 +1,5 @@
 """What a flow run did, as the typed object every flow returns, and its markdown (the run's
-Prefect artifact). The terminal's rendering is the command line's (newsflow/cli_common.py).
+Prefect artifact). The terminal's rendering is the command line's (newsflow/cli/common.py).
 
 Code reads the fields; ``summary["load"]["loaded"]`` still reads the plain-data view
 (``as_dict``), and a summary equals that plain data, for scripts written against the dicts
@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from tasks.hosttimes import HostStat, HostTimes, merge, slowest
-from warehouse.loader import LoadReport
+from newsflow.tasks.hosttimes import HostStat, HostTimes, merge, slowest
+from newsflow.warehouse.loader import LoadReport
 
 SLOWEST_HOSTS = 5
 

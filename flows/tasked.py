@@ -7,10 +7,10 @@ from typing import Any, TypeVar
 
 from prefect.futures import PrefectFuture
 
-from flows.fanout import bounded_map
-from flows.lifecycle import finish
-from flows.loading import BackgroundLoader
-from flows.summary import RunSummary
+from newsflow.flows.fanout import bounded_map
+from newsflow.flows.lifecycle import finish
+from newsflow.flows.loading import BackgroundLoader
+from newsflow.flows.summary import RunSummary
 from newsflow.settings import Settings
 
 T = TypeVar("T")

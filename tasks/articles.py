@@ -12,17 +12,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tasks.enrich import (
+from newsflow.tasks.enrich import (
     access_status,
     detect_language,
     normalize_authors,
     registered_domain,
 )
-from tasks.errors import BadInput
-from tasks.extract import EXTRACTOR_VERSION, Extracted, extract
-from tasks.minhash import WORD, distinct, shingle_hashes, signature
-from tasks.normalize import article_id, canonical_url, hash_words, normalize_text, word_count
-from tasks.records import (
+from newsflow.tasks.errors import BadInput
+from newsflow.tasks.extract import EXTRACTOR_VERSION, Extracted, extract
+from newsflow.tasks.near_duplicates import WORD, distinct, shingle_hashes, signature
+from newsflow.tasks.normalize import (
+    article_id,
+    canonical_url,
+    hash_words,
+    normalize_text,
+    word_count,
+)
+from newsflow.tasks.records import (
     ArticleRow,
     Batch,
     Candidate,

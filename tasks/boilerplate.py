@@ -45,7 +45,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tasks.minhash import WORD, distinct, shingle_hashes
+from newsflow.tasks.near_duplicates import WORD, distinct, shingle_hashes
 
 RULE = "story-v2"  # recorded with every link (duplicate_links.rule)
 # A sentence is boilerplate once this many distinct stories contain it: of one domain, or

@@ -21,7 +21,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from tasks import records
+from newsflow.tasks import records
 
 _TS = pa.timestamp("us", tz="UTC")
 # Python annotations (as written in tasks/records.py) -> Arrow types; ``| None`` is stripped.
@@ -38,7 +38,7 @@ _ARROW: dict[str, pa.DataType] = {
     "Origin": pa.string(),
     "Outcome": pa.string(),
 }
-# LSH bands of an article's MinHash signature (tasks/minhash.py computes them, the loader
+# LSH bands of an article's MinHash signature (tasks/near_duplicates.py computes them, the loader
 # weighs shared keys by this number): one key per band in ``ArticleRow.bands``.
 BANDS = 36
 

@@ -12,7 +12,7 @@ The page is parsed once; three candidates for the text come out of it:
 2. the JSON-LD ``articleBody`` of the page's Article object,
 3. the Open Graph / meta description (a one-paragraph summary).
 
-**Text rule** (``choose_text`` and ``clean_lines``, measured by ``tests/quality/evaluate.py``):
+**Text rule** (``choose_text`` and ``clean_lines``, measured by ``eval/evaluate.py``):
 - JSON-LD ``articleBody`` wins when it has at least ``JSONLD_MIN_WORDS`` words, is at least
   ``JSONLD_MIN_RATIO`` times as long as trafilatura's text, and trafilatura's text holds
   less than ``JSONLD_COVERAGE`` of its 3-word shingles: the publisher's own body is then
@@ -51,10 +51,10 @@ from htmldate import find_date
 from lxml.html import HtmlElement, fromstring
 from trafilatura.utils import DOCTYPE_TAG, HTML_PARSER, load_html
 
-from tasks.errors import BadInput
-from tasks.pagemeta import ARTICLE_TYPES, NOT_ARTICLE_TYPES, PageMeta, page_meta
-from tasks.records import DateClaim
-from tasks.story import no_story
+from newsflow.tasks.errors import BadInput
+from newsflow.tasks.page_metadata import ARTICLE_TYPES, NOT_ARTICLE_TYPES, PageMeta, page_meta
+from newsflow.tasks.records import DateClaim
+from newsflow.tasks.story import no_story
 
 # trafilatura runs in fast mode first, and in its full mode (its fallback extractors,
 # readability and justext, as well: ~1.25x the cost) again only when ``needs_full`` says they
@@ -329,7 +329,7 @@ def needs_full(text: str, tree: HtmlElement) -> bool:
     the full mode changes the text of 114, of which these catch 60, the ones where it
     helps most: F1 fundus / wcxb-dev / trafilatura-eval 0.956 / 0.937 / 0.927, against
     0.951 / 0.918 / 0.921 for fast mode alone and 0.956 / 0.939 / 0.927 for full mode on
-    every page, at ~0.83x the CPU time of the latter (tests/quality/evaluate.py)."""
+    every page, at ~0.83x the CPU time of the latter (eval/evaluate.py)."""
     if len(text) < RERUN_MIN_CHARS:
         return True
     if len(text) < RERUN_LINE_CHARS * (text.count("\n") + 1):

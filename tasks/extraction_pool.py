@@ -31,8 +31,8 @@ from typing import TypeVar
 
 from newsflow import cancel
 from newsflow.settings import Settings
-from tasks.errors import BadInput, NewsflowError, item_error
-from tasks.extract import Extracted, extract
+from newsflow.tasks.errors import BadInput, NewsflowError, item_error
+from newsflow.tasks.extract import Extracted, extract
 
 R = TypeVar("R")
 EXTRACT_TIMEOUT = 60.0  # seconds one page may take in extraction before its worker is ended
@@ -85,7 +85,7 @@ def _start_worker() -> None:
     try:
         from trafilatura.external import jt_stoplist_init
 
-        from tasks.enrich import _extractor, _lang_model
+        from newsflow.tasks.enrich import _extractor, _lang_model
 
         jt_stoplist_init()
         _lang_model()
@@ -194,10 +194,12 @@ class ExtractionPool:
                 return result
             except TimeoutError:
                 self._replace(executor, kill=True)
-                return Failed("extract_timeout", f"extraction took over {limit:g}s")
+                return Failed(reason="extract_timeout", detail=f"extraction took over {limit:g}s")
             except BrokenProcessPool:
                 self._replace(executor, kill=False)
-        return Failed("extract_crash", "the extraction worker died twice on this page")
+        return Failed(
+            reason="extract_crash", detail="the extraction worker died twice on this page"
+        )
 
     def _replace(self, broken: ProcessPoolExecutor, *, kill: bool) -> None:
         """Drop ``broken`` (unless another page already did): the next job starts fresh

@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 
 from newsflow import cancel, progress
 from newsflow.settings import Settings
-from tasks.errors import NewsflowError, item_error
-from tasks.feeds import FeedState, ParsedFeed, classify_failure, parse_feed
-from tasks.fetcher import Fetcher
-from tasks.hosttimes import HostTimes
-from tasks.records import RejectRow
+from newsflow.tasks.errors import NewsflowError, item_error
+from newsflow.tasks.feeds import ParsedFeed, classify_failure, parse_feed
+from newsflow.tasks.fetcher import Fetcher
+from newsflow.tasks.hosttimes import HostTimes
+from newsflow.tasks.records import FeedState, RejectRow
 
 
 @dataclasses.dataclass(slots=True)

@@ -28,13 +28,13 @@ import pyarrow as pa
 from lxml import etree
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from tasks.contract import Table, to_arrow
-from tasks.normalize import is_http_url
-from tasks.pages import is_text_charset, parse_content_type
+from newsflow.tasks.contract import Table, to_arrow
+from newsflow.tasks.decoding import is_text_charset, parse_content_type
+from newsflow.tasks.normalize import is_http_url
 
 # FeedState and Outcome are spooled rows, defined with the others (tasks/records.py).
-from tasks.records import Candidate, DateClaim, FeedState, Outcome
-from tasks.xmlsafe import UnsafeXML, strip_doctype
+from newsflow.tasks.records import Candidate, DateClaim, FeedState, Outcome
+from newsflow.tasks.xmlsafe import UnsafeXML, strip_doctype
 
 _SUMMARY_CHARS = 2000
 # the encoding declaration of an ASCII-compatible XML document (group 1: the whole attribute)

@@ -26,16 +26,16 @@ from typing import Any
 
 from newsflow import cancel, progress
 from newsflow.settings import Settings
-from tasks.async_bridge import run_async
-from tasks.errors import item_error
-from tasks.extraction_pool import ExtractionPool, Failed, extract_job, shared_pool
-from tasks.fetcher import Fetcher, Ticket
-from tasks.hosttimes import HostTimes
-from tasks.normalize import canonical_url
-from tasks.page_assembly import assemble, page_job
-from tasks.pages import decode_html
-from tasks.part_spooler import PartSpooler
-from tasks.records import Batch, Candidate, RejectRow, SightingRow
+from newsflow.tasks.async_bridge import run_async
+from newsflow.tasks.decoding import decode_html
+from newsflow.tasks.errors import item_error
+from newsflow.tasks.extraction_pool import ExtractionPool, Failed, extract_job, shared_pool
+from newsflow.tasks.fetcher import Fetcher, Ticket
+from newsflow.tasks.hosttimes import HostTimes
+from newsflow.tasks.normalize import canonical_url
+from newsflow.tasks.page_assembly import assemble, page_job
+from newsflow.tasks.part_spooler import PartSpooler
+from newsflow.tasks.records import Batch, Candidate, RejectRow, SightingRow
 
 # Up to this many pages in one fetch are extracted in this process instead: starting the
 # pool's workers (a fresh interpreter each, importing trafilatura and loading the language

@@ -12,11 +12,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from newsflow.settings import Settings
-from tasks.hosttimes import HostTimes, timed
-from tasks.http import Response, fetch_retrying, make_client
-from tasks.pages import check_html
-from tasks.politeness import HostGate
-from tasks.robots import RobotsCache
+from newsflow.tasks.decoding import check_html
+from newsflow.tasks.hosttimes import HostTimes, timed
+from newsflow.tasks.http import Response, fetch_retrying, make_client
+from newsflow.tasks.politeness import HostGate
+from newsflow.tasks.robots import RobotsCache
 
 FEED_ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, application/json;q=0.9, "

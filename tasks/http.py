@@ -39,7 +39,7 @@ import httpx
 from httpcore._backends.auto import AutoBackend
 
 from newsflow.settings import IPNetwork, Settings
-from tasks.errors import FetchRefused, TransientError
+from newsflow.tasks.errors import FetchRefused, TransientError
 
 MAX_REDIRECTS = 5
 _REDIRECTS = {301, 302, 303, 307, 308}
@@ -194,7 +194,7 @@ class Response:
 
     @property
     def content_type(self) -> str:
-        return self.headers.get("content-type", "")
+        return str(self.headers.get("content-type", ""))
 
 
 class _Decoder:
@@ -224,7 +224,7 @@ class _Decoder:
                 self._first = False
                 return self._inflate(data, limit)
             if self._brotli is not None:
-                out = self._brotli.process(data, output_buffer_limit=limit)
+                out: bytes = self._brotli.process(data, output_buffer_limit=limit)
                 return out
         except Exception as exc:  # zlib.error, brotli.error: corrupt data
             raise FetchRefused(self._item, f"{self._coding}: {exc}", reason="bad_encoding") from exc
@@ -400,7 +400,7 @@ async def fetch(
 
 def backoff(attempt: int, settings: Settings) -> float:
     """Jittered exponential backoff before retry ``attempt`` (0-based)."""
-    return min(settings.retry_max_wait, 0.5 * 2**attempt * random.uniform(0.5, 1.5))
+    return float(min(settings.retry_max_wait, 0.5 * 2**attempt * random.uniform(0.5, 1.5)))
 
 
 async def fetch_retrying(

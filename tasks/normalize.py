@@ -13,10 +13,10 @@ from urllib.parse import SplitResult, urlsplit, urlunsplit
 import courlan
 
 # A text's identity (content_hash) is the spool contract's: the loader compares it too.
-from tasks.contract import content_hash as content_hash
-from tasks.contract import fingerprint as fingerprint
-from tasks.contract import hash_words as hash_words
-from tasks.contract import word_count as word_count
+from newsflow.tasks.contract import content_hash as content_hash
+from newsflow.tasks.contract import fingerprint as fingerprint
+from newsflow.tasks.contract import hash_words as hash_words
+from newsflow.tasks.contract import word_count as word_count
 
 # Zero-width and bidi control characters that make equal texts hash differently.
 _INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")

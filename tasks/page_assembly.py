@@ -6,15 +6,15 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime
 
-from tasks.articles import merge_page, wall_candidate
-from tasks.enrich import registered_domain
-from tasks.errors import item_error
-from tasks.extract import Extracted
-from tasks.extraction_pool import Failed, extract_job
-from tasks.http import Response
-from tasks.normalize import is_http_url
-from tasks.process import process_candidates
-from tasks.records import Batch, Candidate, RejectRow
+from newsflow.tasks.articles import merge_page, wall_candidate
+from newsflow.tasks.enrich import registered_domain
+from newsflow.tasks.errors import item_error
+from newsflow.tasks.extract import Extracted
+from newsflow.tasks.extraction_pool import Failed, extract_job
+from newsflow.tasks.http import Response
+from newsflow.tasks.normalize import is_http_url
+from newsflow.tasks.process import process_candidates
+from newsflow.tasks.records import Batch, Candidate, RejectRow
 
 
 def same_site(a: str, b: str) -> bool:

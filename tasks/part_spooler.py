@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 
-from tasks.dedupe import dedupe_batch
-from tasks.records import Batch
-from tasks.spool import write_batch
+from newsflow.tasks.exact_duplicates import dedupe_batch
+from newsflow.tasks.records import Batch
+from newsflow.tasks.spool import write_batch
 
 SPOOL_EVERY = 250
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from tasks.contract import POSTINGS_SQL, Table, conform
+from newsflow.tasks.contract import POSTINGS_SQL, Table, conform
 
 # The stop words are defined once, by the migration that creates the warehouse's copy.
 _MIGRATION = Path(__file__).parents[1] / "warehouse" / "migrations" / "004_search_index.sql"

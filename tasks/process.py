@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from tasks.articles import build_rows, text_from_page
-from tasks.dedupe import dedupe_batch
-from tasks.errors import NewsflowError, item_error
-from tasks.normalize import article_id, canonical_url
-from tasks.rawpages import raw_page
-from tasks.records import Batch, Candidate, RejectRow
+from newsflow.tasks.articles import build_rows, text_from_page
+from newsflow.tasks.errors import NewsflowError, item_error
+from newsflow.tasks.exact_duplicates import dedupe_batch
+from newsflow.tasks.normalize import article_id, canonical_url
+from newsflow.tasks.raw_pages import raw_page
+from newsflow.tasks.records import Batch, Candidate, RejectRow
 
 
 def reject_row(error: NewsflowError, stage: str, run_id: str, now: datetime) -> RejectRow:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from tasks.hosttimes import HostTimes, merge
+from newsflow.tasks.hosttimes import HostTimes, merge
 
 Origin = Literal["seed", "feed", "url"]
 DateKind = Literal["published", "modified"]
@@ -129,10 +129,10 @@ class ArticleRow:
     extractor: str | None = None
     # JSON: which source gave tags, authors, image, title
     provenance: str | None = field(default=None, metadata=KEEP)
-    # LSH band keys of the text's MinHash (tasks.minhash); the loader stores them in
+    # LSH band keys of the text's MinHash (tasks.near_duplicates); the loader stores them in
     # article_bands, not in articles.
     bands: list[int] = field(default_factory=list, metadata=SPOOL_ONLY)
-    # The text's distinct shingle hashes (tasks.minhash.shingle_array) when it has bands,
+    # The text's distinct shingle hashes (tasks.near_duplicates.shingle_array) when it has bands,
     # so the loader verifies near-duplicate candidates without re-reading the text.
     shingles: Any = field(default=None, metadata={**SPOOL_ONLY, "arrow": "list[int]"})
 

@@ -21,9 +21,9 @@ import httpx
 from protego import Protego
 
 from newsflow.settings import Settings
-from tasks.errors import FetchRefused, TransientError
-from tasks.http import fetch
-from tasks.politeness import HostGate
+from newsflow.tasks.errors import FetchRefused, TransientError
+from newsflow.tasks.http import fetch
+from newsflow.tasks.politeness import HostGate
 
 AGENT = "newsflow"  # the product token robots.txt groups are matched against
 MAX_ROBOTS_BYTES = 500 * 1024

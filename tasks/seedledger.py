@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from tasks import seeds
-from tasks.contract import Table, to_arrow
-from tasks.records import Candidate, RejectRow, SeedFileRow, SeedPrint
+from newsflow.tasks import seeds
+from newsflow.tasks.contract import Table, to_arrow
+from newsflow.tasks.records import Candidate, RejectRow, SeedFileRow, SeedPrint
 
 TABLE = Table.SEED_FILES
 _CHUNK = 1 << 20

@@ -19,9 +19,9 @@ from pathlib import Path
 
 from charset_normalizer import from_bytes
 
-from tasks.errors import BadInput, item_error
-from tasks.normalize import is_http_url
-from tasks.records import Candidate, DateClaim, Note, RejectRow
+from newsflow.tasks.errors import BadInput, item_error
+from newsflow.tasks.normalize import is_http_url
+from newsflow.tasks.records import Candidate, DateClaim, Note, RejectRow
 
 COMMENT_PREFIX = "Comment:"
 DEFAULT_MAX_BYTES = 10_000_000  # NEWSFLOW_SEED_MAX_BYTES

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
-from tasks.errors import item_error
-from tasks.fetcher import Fetcher
-from tasks.sitemaps import SitemapURL, in_range, parse_sitemap
+from newsflow.tasks.errors import item_error
+from newsflow.tasks.fetcher import Fetcher
+from newsflow.tasks.sitemaps import SitemapURL, in_range, parse_sitemap
 
 
 async def sitemap_urls(

@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 
 from lxml import etree
 
-from tasks.normalize import is_http_url
-from tasks.xmlsafe import UnsafeXML, strip_doctype
+from newsflow.tasks.normalize import is_http_url
+from newsflow.tasks.xmlsafe import UnsafeXML, strip_doctype
 
 MAX_URLS = 50_000  # the sitemap protocol's own limit per file
 

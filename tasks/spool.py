@@ -26,10 +26,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from fsspec.core import url_to_fs
 
-from tasks import contract
-from tasks.contract import BATCH_TABLES, Table
-from tasks.postings import batch_postings
-from tasks.records import Batch
+from newsflow.tasks import contract
+from newsflow.tasks.contract import BATCH_TABLES, Table
+from newsflow.tasks.postings import batch_postings
+from newsflow.tasks.records import Batch
 
 MANIFEST = "_MANIFEST.json"
 # ``write_batch``'s ids: the UTC stamp ``%Y%m%dT%H%M%S%f``, a dash, 12 hex digits

@@ -31,7 +31,7 @@ kept: a brief is a story. A page with no text at all is ``no_story`` only when i
 site's page (``MIN_SITE_LINKS`` links) that declares no article; otherwise the caller's
 fallbacks apply (the meta description as ``not_article``, else ``empty_text``).
 
-Measured on the quality gate's 1,781 pages (tests/quality/evaluate.py lists what newsflow
+Measured on the quality gate's 1,781 pages (eval/evaluate.py lists what newsflow
 rejects, by reason): one is rejected as no_story, wcxb-dev 4245, a site's home page of
 project teasers (``listing``); F1 fundus / wcxb-dev / trafilatura-eval 0.956 / 0.935 /
 0.927 (0.956 / 0.937 / 0.927 before). ~1.6 ms a page: a declared article with paragraphs
@@ -44,8 +44,8 @@ import re
 
 from lxml.html import HtmlElement
 
-from tasks.enrich import registered_domain
-from tasks.pagemeta import ARTICLE_TYPES, PageMeta
+from newsflow.tasks.enrich import registered_domain
+from newsflow.tasks.page_metadata import ARTICLE_TYPES, PageMeta
 
 MIN_STORY_WORDS = 30
 MIN_DECLARED_WORDS = 12

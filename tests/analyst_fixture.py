@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tasks.process import process_candidates
-from tasks.records import Candidate, DateClaim, RejectRow
-from tasks.spool import write_batch
-from warehouse.db import connect_writer
-from warehouse.loader import RunRow, load_spool
+from newsflow.tasks.process import process_candidates
+from newsflow.tasks.records import Candidate, DateClaim, RejectRow
+from newsflow.tasks.spool import write_batch
+from newsflow.warehouse.db import connect_writer
+from newsflow.warehouse.loader import RunRow, load_spool
 
 FEED_NEWS = "https://example-news.com/rss.xml"
 FEED_REGIONAL = "https://www.regionaltimes.org/feed/"
@@ -299,7 +299,7 @@ def build(root: Path, *, publish: bool = True) -> FixtureWarehouse:
         )
     _feeds(db)
     if publish:
-        from warehouse.publish import publish as publish_copy
+        from newsflow.warehouse.publish import publish as publish_copy
 
         publish_copy(db, lock_wait=30)
     return FixtureWarehouse(db, root / "news.published.duckdb", spool)

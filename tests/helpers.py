@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from newsflow.settings import Settings
-from tasks.process import process_candidates
-from tasks.seeds import read_seed_files
-from tasks.spool import write_batch
+from newsflow.tasks.process import process_candidates
+from newsflow.tasks.seeds import read_seed_files
+from newsflow.tasks.spool import write_batch
 
 WORDS = (
     "government",

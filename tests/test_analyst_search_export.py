@@ -14,11 +14,11 @@ import pytest
 from typer.testing import CliRunner
 
 from newsflow.cli import app
+from newsflow.warehouse import fts
+from newsflow.warehouse.db import connect_reader
+from newsflow.warehouse.export import export_articles
+from newsflow.warehouse.publish import open_published
 from tests.analyst_fixture import FixtureWarehouse
-from warehouse import fts
-from warehouse.db import connect_reader
-from warehouse.export import export_articles
-from warehouse.publish import open_published
 
 runner = CliRunner()
 

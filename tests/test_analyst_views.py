@@ -11,6 +11,7 @@ from typing import Any
 import duckdb
 import pytest
 
+from newsflow.warehouse.db import VIEWS, connect_reader, migrate
 from tests.analyst_fixture import (
     FEED_DE,
     FEED_DEAD,
@@ -20,7 +21,6 @@ from tests.analyst_fixture import (
     RUN_2,
     FixtureWarehouse,
 )
-from warehouse.db import VIEWS, connect_reader, migrate
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from flows.backfill import BackfillMode, BackfillRequest, backfill, run_backfill
+from newsflow.flows.backfill import BackfillMode, BackfillRequest, backfill, run_backfill
 from newsflow.settings import Settings
 
 TABLES = ("articles", "article_versions", "article_comments", "article_sightings", "rejects")
@@ -56,10 +56,10 @@ def _seed_three(folder: Path, settings: Settings) -> None:
 
 def _load(settings: Settings, files: list[Path]) -> None:
     """Load seed files through the stages and the loader (as ingest-seeds would, faster)."""
-    from tasks.process import process_candidates
-    from tasks.seeds import read_seed_files
-    from tasks.spool import write_batch
-    from warehouse.loader import load_spool
+    from newsflow.tasks.process import process_candidates
+    from newsflow.tasks.seeds import read_seed_files
+    from newsflow.tasks.spool import write_batch
+    from newsflow.warehouse.loader import load_spool
 
     candidates, _ = read_seed_files(files, "setup")
     write_batch(process_candidates(candidates, "setup"), settings.spool)
@@ -104,7 +104,7 @@ def check_backfill_schema(schema: dict[str, Any], *, stored: bool = True) -> Non
 def test_backfill_form_schema(tmp_path: Path) -> None:
     from prefect.utilities.callables import parameter_schema
 
-    from deploy.serve import ServeOptions, build_deployments
+    from newsflow.deploy.serve import ServeOptions, build_deployments
 
     check_backfill_schema(parameter_schema(backfill.fn).model_dump(), stored=False)
     deployments = build_deployments(ServeOptions(tmp_path / "seeds", tmp_path / "feeds.toml"))
@@ -278,7 +278,7 @@ def test_refetch_loads_what_failed_and_twice_changes_nothing(
 ) -> None:
     from datetime import UTC, datetime
 
-    from flows.urls import ingest_urls
+    from newsflow.flows.urls import ingest_urls
     from tests.fetch_server import FaultServer, article_html, sample_paragraphs, send
 
     srv = FaultServer().start()
@@ -324,7 +324,7 @@ def test_refetch_loads_what_failed_and_twice_changes_nothing(
 def test_reextract_from_stored_html_and_twice_changes_nothing(
     settings: Settings, tmp_path: Path
 ) -> None:
-    from flows.urls import ingest_urls
+    from newsflow.flows.urls import ingest_urls
     from tests.fetch_server import FaultServer, article_html, page, sample_paragraphs
 
     srv = FaultServer().start()

@@ -11,7 +11,7 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from flows.backfill import BackfillMode, BackfillRequest, run_backfill
+from newsflow.flows.backfill import BackfillMode, BackfillRequest, run_backfill
 from newsflow.settings import Settings
 from tests.fetch_server import FaultServer, article_html, page, sample_paragraphs, status
 
@@ -186,8 +186,8 @@ def test_sitemaps_backfill_domain_filter_and_unreadable_sitemap(
 
 
 def test_site_sitemaps_from_robots_else_sitemap_xml(settings: Settings) -> None:
-    from tasks.fetcher import Fetcher
-    from tasks.sitemapscan import site_sitemaps
+    from newsflow.tasks.fetcher import Fetcher
+    from newsflow.tasks.sitemap_backfill import site_sitemaps
 
     settings = _local(settings)
     listed, bare = FaultServer().start(), FaultServer().start()

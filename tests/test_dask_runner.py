@@ -11,8 +11,8 @@ from typing import Any
 import duckdb
 import pytest
 
-from flows.runners import SettingsTaskRunner, task_runner
-from flows.seeds import ingest_seeds
+from newsflow.flows.runners import SettingsTaskRunner, task_runner
+from newsflow.flows.seeds import ingest_seeds
 from newsflow.settings import Settings
 from tests.fetch_server import FaultServer, article_html, page, sample_paragraphs
 from tests.helpers import make_seed_files
@@ -83,7 +83,7 @@ def _recorder() -> Any:
 def test_ingest_seeds_on_a_local_dask_cluster_loads_every_article_once(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import flows.runners
+    from newsflow.flows import runners
 
     srv = FaultServer().start()
     try:
@@ -110,7 +110,7 @@ def test_ingest_seeds_on_a_local_dask_cluster_loads_every_article_once(
         monkeypatch.setenv("NEWSFLOW_WORKERS", "2")
         clusters: list[Any] = []
         recorder = _recorder()
-        make_cluster = flows.runners.local_cluster
+        make_cluster = runners.local_cluster
 
         def recording_cluster(**kwargs: Any) -> Any:
             cluster = make_cluster(**kwargs)
@@ -119,7 +119,7 @@ def test_ingest_seeds_on_a_local_dask_cluster_loads_every_article_once(
             clusters.append(cluster)
             return cluster
 
-        monkeypatch.setattr(flows.runners, "local_cluster", recording_cluster)
+        monkeypatch.setattr(runners, "local_cluster", recording_cluster)
         before = {p.pid for p in psutil.Process().children(recursive=True)}
 
         summary = ingest_seeds(paths=[str(folder)], settings=settings)

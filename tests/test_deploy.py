@@ -9,8 +9,8 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
-from deploy.serve import ServeOptions, build_deployments, feed_groups, seed_trigger
-from flows.seed_events import is_seed_file
+from newsflow.deploy.serve import ServeOptions, build_deployments, feed_groups, seed_trigger
+from newsflow.flows.seed_events import is_seed_file
 from tests.conftest import ROOT
 
 

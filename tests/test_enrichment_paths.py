@@ -16,12 +16,12 @@ import duckdb
 import pytest
 
 from newsflow.settings import Settings
-from tasks.feeds import entry_candidate, parse_feed
-from tasks.fetch import fetch_and_process
-from tasks.records import ArticleRow, Candidate
-from tasks.seeds import read_seed_files
-from tasks.sitemaps import SitemapURL
-from tasks.sitemapscan import candidate as sitemap_candidate
+from newsflow.tasks.feeds import entry_candidate, parse_feed
+from newsflow.tasks.fetch import fetch_and_process
+from newsflow.tasks.records import ArticleRow, Candidate
+from newsflow.tasks.seeds import read_seed_files
+from newsflow.tasks.sitemap_backfill import candidate as sitemap_candidate
+from newsflow.tasks.sitemaps import SitemapURL
 from tests.fetch_server import FaultServer, page
 from tests.helpers import local_fetch_settings
 
@@ -163,8 +163,8 @@ def test_intake_fields_fill_in_what_the_page_lacks(
 def test_ingest_urls_and_ingest_feeds_store_the_same_enrichment(
     server: FaultServer, tmp_path: Path
 ) -> None:
-    from flows.feeds import ingest_feeds
-    from flows.urls import ingest_urls
+    from newsflow.flows.feeds import ingest_feeds
+    from newsflow.flows.urls import ingest_urls
 
     by_url = local_fetch_settings(tmp_path / "by_url")
     by_feed = local_fetch_settings(tmp_path / "by_feed")

@@ -10,11 +10,12 @@ import pytest
 from lxml import etree
 from trafilatura.utils import decode_file, load_html
 
-from tasks import extract as extract_mod
-from tasks.articles import reconcile_dates, text_from_page
-from tasks.enrich import access_status, normalize_authors
-from tasks.errors import BadInput
-from tasks.extract import (
+from eval.corpora import EVAL_ROOT
+from newsflow.tasks import extract as extract_mod
+from newsflow.tasks.articles import reconcile_dates, text_from_page
+from newsflow.tasks.enrich import access_status, normalize_authors
+from newsflow.tasks.errors import BadInput
+from newsflow.tasks.extract import (
     EXTRACTOR_VERSION,
     choose_text,
     clean_lines,
@@ -22,8 +23,7 @@ from tasks.extract import (
     needs_full,
     parse_html,
 )
-from tasks.records import Candidate, DateClaim, reading_minutes
-from tests.quality.corpora import EVAL_ROOT
+from newsflow.tasks.records import Candidate, DateClaim, reading_minutes
 
 PARAGRAPHS = [
     "The city council voted on Tuesday to expand the tram network to the northern suburbs, "

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from newsflow.settings import Settings
-from tasks.extraction_pool import ExtractionPool, Failed, extract_job, shared_pool
+from newsflow.tasks.extraction_pool import ExtractionPool, Failed, extract_job, shared_pool
 from tests.fetch_server import article_html, sample_paragraphs
 
 

@@ -12,8 +12,8 @@ from typing import Any
 import duckdb
 import pytest
 
-from flows.feeds import ingest_feeds
-from flows.maintenance import maintenance
+from newsflow.flows.feeds import ingest_feeds
+from newsflow.flows.maintenance import maintenance
 from newsflow.settings import Settings
 from tests.fetch_server import FaultServer, article_html, page, sample_paragraphs, send
 
@@ -115,7 +115,7 @@ def test_quarantine_and_recovery_become_events(
 
 
 def test_feed_health_section_in_the_summary() -> None:
-    from flows.summary import RunSummary
+    from newsflow.flows.summary import RunSummary
 
     summary = RunSummary(run_id="r", flow="ingest-feeds")
     summary.feed_health = [

@@ -8,10 +8,10 @@ from typing import Any
 
 import duckdb
 
-from tasks.feeds import FeedState, Outcome, states_table
-from tasks.records import Batch
-from tasks.spool import write_batch
-from warehouse.loader import load_spool
+from newsflow.tasks.feeds import FeedState, Outcome, states_table
+from newsflow.tasks.records import Batch
+from newsflow.tasks.spool import write_batch
+from newsflow.warehouse.loader import load_spool
 
 URL = "https://feeds.example.com/rss"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

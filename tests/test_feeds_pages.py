@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tasks.errors import FetchRefused
-from tasks.feeds import (
+from newsflow.tasks.decoding import check_html, decode_html
+from newsflow.tasks.errors import FetchRefused
+from newsflow.tasks.feeds import (
     FeedsFile,
     append_feeds,
     entry_candidate,
@@ -19,8 +20,7 @@ from tasks.feeds import (
     parse_opml,
     select,
 )
-from tasks.pages import check_html, decode_html
-from tasks.sitemaps import in_range, parse_sitemap
+from newsflow.tasks.sitemaps import in_range, parse_sitemap
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from newsflow.settings import Settings
-from tasks.extraction_pool import ExtractionPool
-from tasks.fetch import INLINE_PAGES, fetch_and_process
-from tasks.normalize import article_id, canonical_url
-from tasks.rawpages import page_html
-from tasks.records import Candidate
+from newsflow.tasks.extraction_pool import ExtractionPool
+from newsflow.tasks.fetch import INLINE_PAGES, fetch_and_process
+from newsflow.tasks.normalize import article_id, canonical_url
+from newsflow.tasks.raw_pages import page_html
+from newsflow.tasks.records import Candidate
 from tests.fetch_server import FaultServer, article_html, page, sample_paragraphs, status
 from tests.helpers import local_fetch_settings
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flows.seeds import ingest_seeds
+from newsflow.flows.seeds import ingest_seeds
 from newsflow.settings import Settings
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")

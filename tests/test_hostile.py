@@ -16,10 +16,10 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
+from newsflow.warehouse.export import export_articles
+from newsflow.warehouse.publish import open_published
 from tests.analyst_fixture import FixtureWarehouse
 from tests.test_warehouse_docs import _cookbook
-from warehouse.export import export_articles
-from warehouse.publish import open_published
 
 ROOT = Path(__file__).resolve().parent.parent
 NEWSFLOW = str(Path(sys.executable).parent / "newsflow")
@@ -106,7 +106,7 @@ def test_item1_sql_refuses_writes_attach_files_settings_installs(
 @pytest.mark.parametrize("query", HOSTILE_SQL.values(), ids=HOSTILE_SQL.keys())
 def test_item1_the_engine_itself_refuses(own_warehouse: Path, query: str) -> None:
     """The refusal is DuckDB's configuration, not only newsflow's statement check."""
-    from warehouse import sandbox
+    from newsflow.warehouse import sandbox
 
     con = sandbox.connect(own_warehouse)
     cwd = Path.cwd()
@@ -205,7 +205,7 @@ PUBLIC_RELATIONS = [
 
 
 def test_export_knows_every_public_relation() -> None:
-    from warehouse.export import RELATIONS
+    from newsflow.warehouse.export import RELATIONS
 
     assert sorted(RELATIONS) == sorted(PUBLIC_RELATIONS)
 
@@ -407,7 +407,7 @@ def test_item9_disk_full_names_the_path(prefect_harness: None, tmp_path: Path) -
 def test_item10_a_2gb_sparse_seed_is_rejected_unread(tmp_path: Path) -> None:
     import resource
 
-    from tasks.seeds import read_seed_files
+    from newsflow.tasks.seeds import read_seed_files
 
     big = tmp_path / "big.txt"
     with big.open("wb") as handle:
@@ -424,7 +424,7 @@ def test_item10_a_2gb_sparse_seed_is_rejected_unread(tmp_path: Path) -> None:
 def test_item10_fifo_and_dangling_link_get_rejects_without_blocking(tmp_path: Path) -> None:
     import threading
 
-    from tasks.seeds import discover, read_seed_files
+    from newsflow.tasks.seeds import discover, read_seed_files
 
     folder = tmp_path / "seeds"
     folder.mkdir()
@@ -487,8 +487,8 @@ def test_item10_multi_member_gzip_is_decoded_whole_within_the_cap(tmp_path: Path
     import gzip
 
     from newsflow.settings import Settings
-    from tasks.errors import FetchRefused
-    from tasks.http import fetch, make_client
+    from newsflow.tasks.errors import FetchRefused
+    from newsflow.tasks.http import fetch, make_client
     from tests.fetch_server import FaultServer, page
 
     settings = Settings(
@@ -531,7 +531,7 @@ def test_item10_multi_member_gzip_is_decoded_whole_within_the_cap(tmp_path: Path
     ],
 )
 def test_item10_canonical_url_identity(url: str, same_as: str) -> None:
-    from tasks.normalize import article_id, canonical_url
+    from newsflow.tasks.normalize import article_id, canonical_url
 
     assert canonical_url(url) == canonical_url(same_as)
     assert article_id(canonical_url(url)) == article_id(canonical_url(same_as))
@@ -539,7 +539,7 @@ def test_item10_canonical_url_identity(url: str, same_as: str) -> None:
 
 
 def test_item10_canonical_url_keeps_reserved_escapes() -> None:
-    from tasks.normalize import canonical_url
+    from newsflow.tasks.normalize import canonical_url
 
     assert canonical_url("https://example.com/a%2Fb") != canonical_url("https://example.com/a/b")
     assert canonical_url("https://example.com/?q=a%26b") != canonical_url(
@@ -559,7 +559,7 @@ def test_item10_search_domain_wildcards_are_literal(analyst_warehouse: FixtureWa
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="renameat2 is Linux's")
 def test_item8_day_folders_are_swapped_in_one_step(tmp_path: Path) -> None:
-    from warehouse.export import _exchange
+    from newsflow.warehouse.export import _exchange
 
     new, old = tmp_path / "new", tmp_path / "old"
     for folder, name in ((new, "fresh.parquet"), (old, "stale.parquet")):

@@ -181,7 +181,7 @@ def test_any_exception_on_one_feed_is_its_reject(
     """The boundary also holds for an error no stage expects (here a parser bug, injected:
     no real input is known to trip it): the feed is a ``process_error`` reject naming the
     exception's class, and the other feed's entries are polled."""
-    from tasks import feed_intake
+    from newsflow.tasks import feed_intake
 
     real = feed_intake.parse_feed
 
@@ -280,7 +280,7 @@ def big_index() -> Iterator[FaultServer]:
 def test_4_sitemap_index_of_120_children_is_read_to_the_limit(
     big_index: FaultServer, tmp_path: Path
 ) -> None:
-    from flows.backfill import BackfillMode, BackfillRequest, run_backfill
+    from newsflow.flows.backfill import BackfillMode, BackfillRequest, run_backfill
 
     settings = local_fetch_settings(tmp_path, workers=1)
     request = BackfillRequest(
@@ -323,8 +323,8 @@ def tree(folder: Path) -> list[str]:
 def test_5_misconfigured_spool_is_refused_and_only_batches_are_removed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from flows.maintenance import maintenance
-    from tasks import spool
+    from newsflow.flows.maintenance import maintenance
+    from newsflow.tasks import spool
 
     project = project_like(tmp_path)
     before = tree(project)
@@ -384,7 +384,7 @@ def test_5_misconfigured_spool_is_refused_and_only_batches_are_removed(
     ],
 )
 def test_doctype_scan_ends_where_a_parser_does(subset: str) -> None:
-    from tasks.feeds import parse_feed
+    from newsflow.tasks.feeds import parse_feed
 
     chain = "".join(f'<!ENTITY a{i} "{f"&a{i - 1};" * 10}">' for i in range(1, 10))
     for encoding in ("utf-8", "utf-16"):
@@ -401,8 +401,8 @@ def test_doctype_scan_ends_where_a_parser_does(subset: str) -> None:
 
 
 def test_safe_entities_kept_and_an_unterminated_doctype_refused() -> None:
-    from tasks.feeds import parse_feed
-    from tasks.xmlsafe import UnsafeXML, strip_doctype
+    from newsflow.tasks.feeds import parse_feed
+    from newsflow.tasks.xmlsafe import UnsafeXML, strip_doctype
 
     nbsp = (
         b'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY nbsp "&#160;"><!ENTITY co "ACME">]>'
@@ -424,7 +424,7 @@ def test_safe_entities_kept_and_an_unterminated_doctype_refused() -> None:
 @pytest.mark.parametrize("charset", ["undefined", "punycode", "hex"])
 def test_feed_declaring_a_charset_no_text_is_written_in_still_parses(charset: str) -> None:
     """In the Content-Type or the XML declaration: feedparser itself fails on some of them."""
-    from tasks.feeds import parse_feed
+    from newsflow.tasks.feeds import parse_feed
 
     body = (
         b'<?xml version="1.0" encoding="ENC"?><rss version="2.0"><channel><title>T</title>'

@@ -16,9 +16,9 @@ import httpx
 import pytest
 
 from newsflow.settings import Settings
-from tasks.errors import FetchRefused, TransientError
-from tasks.fetcher import Fetcher
-from tasks.http import address_allowed, retry_after_seconds
+from newsflow.tasks.errors import FetchRefused, TransientError
+from newsflow.tasks.fetcher import Fetcher
+from newsflow.tasks.http import address_allowed, retry_after_seconds
 from tests.fetch_server import (
     FaultServer,
     article_html,
@@ -324,7 +324,7 @@ def test_sitemap_index_is_followed_and_filtered_by_date(
 ) -> None:
     import gzip
 
-    from tasks.sitemap_intake import sitemap_urls
+    from newsflow.tasks.sitemap_intake import sitemap_urls
 
     base = server.url("")
     server.routes["/sitemap.xml"] = page(
@@ -353,10 +353,10 @@ def test_sitemap_index_is_followed_and_filtered_by_date(
 
 
 def test_canonical_is_the_pages_own_when_on_the_same_site() -> None:
-    from tasks.extract import Extracted
-    from tasks.http import Response
-    from tasks.page_assembly import page_candidate
-    from tasks.records import Candidate
+    from newsflow.tasks.extract import Extracted
+    from newsflow.tasks.http import Response
+    from newsflow.tasks.page_assembly import page_candidate
+    from newsflow.tasks.records import Candidate
 
     item = Candidate(origin="feed", source="f", url="https://m.example.com/x?utm_source=rss")
     resp = Response(item.url, "https://www.example.com/x?utm_source=rss", 200, httpx.Headers())

@@ -245,7 +245,7 @@ def test_inline_always_runs_big_work_in_process_with_the_worker_pool(
     script = (
         "import sys\n"
         "from newsflow.cli import main\n"
-        "from tasks.extraction_pool import ExtractionPool\n"
+        "from newsflow.tasks.extraction_pool import ExtractionPool\n"
         "started = []\n"
         "start = ExtractionPool.start\n"
         "ExtractionPool.start = lambda self: started.append(self) or start(self)\n"

@@ -24,9 +24,9 @@ import pytest
 for package in ("duckdb_extension_ducklake", "duckdb_extension_sqlite_scanner"):
     pytest.importorskip(package, reason=f"{package} (pinned DuckDB extension) not installed")
 
-from warehouse import lake as lakemod  # noqa: E402
-from warehouse.db import migrate  # noqa: E402
-from warehouse.lake import Lake  # noqa: E402
+from newsflow.warehouse import lake as lakemod  # noqa: E402
+from newsflow.warehouse.db import migrate  # noqa: E402
+from newsflow.warehouse.lake import Lake  # noqa: E402
 
 ROWS = 250
 WAIT = 180  # seconds: generous, the machine is shared; a blocked reader never answers

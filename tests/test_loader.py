@@ -14,9 +14,9 @@ import duckdb
 import pytest
 
 from newsflow.settings import Settings
-from tasks import spool
-from warehouse.db import WarehouseLocked, connect_writer, migrations
-from warehouse.loader import load_spool
+from newsflow.tasks import spool
+from newsflow.warehouse.db import WarehouseLocked, connect_writer, migrations
+from newsflow.warehouse.loader import load_spool
 
 from .helpers import hold_reader, make_seed_files, spool_seed_files
 
@@ -155,7 +155,7 @@ _KILL_SCRIPT = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    import warehouse.loader as loader
+    import newsflow.warehouse.loader as loader
 
     real_merge = loader._merge
     calls = 0

@@ -8,13 +8,13 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 
-from tasks.normalize import article_id, canonical_url
-from tasks.process import process_candidates
-from tasks.rawpages import page_html
-from tasks.records import Candidate
-from tasks.spool import write_batch
+from newsflow.tasks.normalize import article_id, canonical_url
+from newsflow.tasks.process import process_candidates
+from newsflow.tasks.raw_pages import page_html
+from newsflow.tasks.records import Candidate
+from newsflow.tasks.spool import write_batch
+from newsflow.warehouse.loader import LoadReport, load_spool
 from tests.test_extract import PARAGRAPHS, page
-from warehouse.loader import LoadReport, load_spool
 
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
 STORY = "\n".join(PARAGRAPHS)

@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 
 from newsflow.settings import Settings
-from tasks import extract as extract_mod
-from tasks.errors import BadInput
-from tasks.extract import extract
-from tasks.fetch import fetch_and_process
-from tasks.records import Candidate
-from tasks.story import KINDS
+from newsflow.tasks import extract as extract_mod
+from newsflow.tasks.errors import BadInput
+from newsflow.tasks.extract import extract
+from newsflow.tasks.fetch import fetch_and_process
+from newsflow.tasks.records import Candidate
+from newsflow.tasks.story import KINDS
 from tests.fetch_server import FaultServer, page, status
 from tests.helpers import local_fetch_settings
 
@@ -131,7 +131,7 @@ def test_ingest_urls_stores_only_stories_and_says_why_the_rest_was_not(
 
     import duckdb
 
-    from flows.urls import ingest_urls
+    from newsflow.flows.urls import ingest_urls
 
     down = FaultServer().start()
     down.routes["/robots.txt"] = status(503)

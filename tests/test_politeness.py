@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from newsflow.settings import Settings
-from tasks.fetcher import Fetcher
+from newsflow.tasks.fetcher import Fetcher
 from tests.fetch_server import FaultServer, article_html, page, sample_paragraphs
 
 

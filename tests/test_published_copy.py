@@ -14,14 +14,14 @@ from typing import Any
 
 import pytest
 
-from flows.seeds import ingest_seeds
+from newsflow.flows.seeds import ingest_seeds
 from newsflow.settings import Settings
-from tasks.process import process_candidates
-from tasks.records import Candidate
-from tasks.spool import write_batch
-from warehouse.db import WarehouseLocked
-from warehouse.loader import load_spool
-from warehouse.publish import published_path
+from newsflow.tasks.process import process_candidates
+from newsflow.tasks.records import Candidate
+from newsflow.tasks.spool import write_batch
+from newsflow.warehouse.db import WarehouseLocked
+from newsflow.warehouse.loader import load_spool
+from newsflow.warehouse.publish import published_path
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,7 +29,7 @@ ANALYST = textwrap.dedent(
     """
     import json, sys
     from pathlib import Path
-    from warehouse.publish import open_published
+    from newsflow.warehouse.publish import open_published
 
     def report(con, phase):
         articles = con.execute("SELECT count(*) FROM articles").fetchone()[0]

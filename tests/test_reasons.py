@@ -9,8 +9,8 @@ from __future__ import annotations
 import ast
 import re
 
-from tasks.articles import WALLS
-from tasks.errors import REASONS, BadInput, FetchRefused, NewsflowError, TransientError
+from newsflow.tasks.articles import WALLS
+from newsflow.tasks.errors import REASONS, BadInput, FetchRefused, NewsflowError, TransientError
 
 from .conftest import ROOT
 

@@ -19,17 +19,18 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from newsflow import cancel, runtime
+from newsflow import cancel
+from newsflow.flows import runtime
 from newsflow.settings import Settings
-from tasks.process import process_candidates
-from tasks.records import Candidate
-from tasks.spool import write_batch
+from newsflow.tasks.process import process_candidates
+from newsflow.tasks.records import Candidate
+from newsflow.tasks.spool import write_batch
+from newsflow.warehouse import runs as run_ledger
+from newsflow.warehouse.db import connect_writer
+from newsflow.warehouse.loader import RunRow, load_spool
+from newsflow.warehouse.publish import publish, published_path
 from tests.fetch_server import FaultServer, article_html, page
 from tests.helpers import WORDS
-from warehouse import runs as run_ledger
-from warehouse.db import connect_writer
-from warehouse.loader import RunRow, load_spool
-from warehouse.publish import publish, published_path
 
 ROOT = Path(__file__).resolve().parent.parent
 NEWSFLOW = [sys.executable, "-m", "newsflow.cli"]
@@ -249,7 +250,7 @@ def test_publish_sweeps_the_copies_a_killed_publisher_left(settings: Settings) -
 
 
 def test_a_stop_request_starts_no_new_fetch(settings: Settings, slow_site: FaultServer) -> None:
-    from tasks.fetch import fetch_and_process
+    from newsflow.tasks.fetch import fetch_and_process
     from tests.helpers import local_fetch_settings
 
     fetch = local_fetch_settings(settings.db.parent)
@@ -490,16 +491,15 @@ def test_the_local_server_persists_between_commands_and_keeps_every_run(
 def test_a_failing_run_is_marked_failed_with_its_error(
     prefect_harness: None, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import flows.steps
-    import flows.urls
+    from newsflow.flows import steps, urls
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("the spool disk is on fire")
 
-    monkeypatch.setattr(flows.steps, "write_batch", broken)  # the flow's steps spool
+    monkeypatch.setattr(steps, "write_batch", broken)  # the flow's steps spool
     fetch = settings.model_copy(update={"allow_private": [], "http_retries": 0})
     with pytest.raises(RuntimeError):
-        flows.urls.ingest_urls(urls=["http://127.0.0.1:9/nothing"], settings=fetch)
+        urls.ingest_urls(urls=["http://127.0.0.1:9/nothing"], settings=fetch)
     ((status, error, finished),) = _rows(settings.db, "SELECT status, error, finished_at FROM runs")
     assert status == "failed" and error == "RuntimeError: the spool disk is on fire"
     assert finished is not None

@@ -7,8 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from flows.summary import FeedTally, MaintenanceReport, NoSeedFiles, RunSummary, SitemapTally
-from newsflow import cli_common
+from newsflow.cli import common as cli_common
+from newsflow.flows.summary import (
+    FeedTally,
+    MaintenanceReport,
+    NoSeedFiles,
+    RunSummary,
+    SitemapTally,
+)
 
 
 def test_plain_view_has_the_keys_of_each_flow() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import duckdb
 
-from warehouse import docs
-from warehouse.db import migrate
+from newsflow.warehouse import docs
+from newsflow.warehouse.db import migrate
 
 
 def test_schema_reference_is_current() -> None:

@@ -12,14 +12,14 @@ import duckdb
 import pytest
 
 from newsflow.settings import Settings
-from tasks.process import process_candidates
-from tasks.records import Candidate
-from tasks.spool import write_batch
+from newsflow.tasks.process import process_candidates
+from newsflow.tasks.records import Candidate
+from newsflow.tasks.spool import write_batch
+from newsflow.warehouse import fts
+from newsflow.warehouse.db import connect_writer
+from newsflow.warehouse.loader import load_spool
+from newsflow.warehouse.search_index import index_articles
 from tests.analyst_fixture import FixtureWarehouse
-from warehouse import fts
-from warehouse.db import connect_writer
-from warehouse.loader import load_spool
-from warehouse.search_index import index_articles
 
 QUERIES = [
     "interest rates inflation",
@@ -168,8 +168,8 @@ AWKWARD_TEXTS = [
 def test_batch_postings_are_the_extensions_words() -> None:
     import pyarrow as pa
 
-    from tasks.postings import batch_postings
-    from tasks.postings import postings_connection as _postings_connection
+    from newsflow.tasks.postings import batch_postings
+    from newsflow.tasks.postings import postings_connection as _postings_connection
 
     articles = pa.table(
         {

@@ -10,9 +10,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from deploy.seedscan import SeedScanner
+from newsflow.deploy.seedscan import SeedScanner
 from newsflow.settings import Settings
-from tasks import seedledger
+from newsflow.tasks import seedledger
 
 ARTICLE = "{title}\n20240301\nhttps://{host}.example.com/a\nA paragraph about {title} in town.\n"
 
@@ -28,9 +28,9 @@ def _rows(settings: Settings, sql: str) -> list[tuple]:
 def _ingest(settings: Settings, paths: list[Path], run_id: str) -> None:
     """What one ingest-seeds batch does with article files: read with the ledger, process,
     spool (the ledger rows in the same batch), load."""
-    from tasks.process import process_candidates
-    from tasks.spool import write_batch
-    from warehouse.loader import load_spool
+    from newsflow.tasks.process import process_candidates
+    from newsflow.tasks.spool import write_batch
+    from newsflow.warehouse.loader import load_spool
 
     candidates, rejects, ledger = seedledger.read_with_ledger(paths, run_id)
     batch = process_candidates(candidates, run_id)
@@ -98,7 +98,7 @@ def test_scan_finds_what_the_ledger_lacks_once(settings: Settings, tmp_path: Pat
 def test_scan_reads_only_changed_files(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from deploy import seedscan
+    from newsflow.deploy import seedscan
 
     inbox = tmp_path / "inbox"
     paths = [_write(inbox / f"{n}.txt", f"Story {n}", f"h{n}") for n in range(3)]
@@ -122,8 +122,8 @@ def test_scan_reads_only_changed_files(
 def test_seed_batch_runs_skip_files_in_the_ledger(settings: Settings, tmp_path: Path) -> None:
     """The seed-files deployment's flow, given the same files twice (an event and a scan),
     reads them once; ``ingest-seeds`` itself records every file it reads."""
-    from flows.seed_events import ingest_seed_batch
-    from flows.seeds import ingest_seeds
+    from newsflow.flows.seed_events import ingest_seed_batch
+    from newsflow.flows.seeds import ingest_seeds
 
     inbox = tmp_path / "inbox"
     a = _write(inbox / "a.txt", "Harbour", "one")

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tasks.errors import BadInput
-from tasks.seeds import discover, parse_seed, parse_seed_date, read_seed_files
+from newsflow.tasks.errors import BadInput
+from newsflow.tasks.seeds import discover, parse_seed, parse_seed_date, read_seed_files
 
 from .conftest import SEED
 

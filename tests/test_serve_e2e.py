@@ -191,10 +191,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 def _load_directly(served: Served, folder: Path) -> None:
     """Put articles in the warehouse without Prefect: stages, spool, loader; one file a
     batch, in name order (so the first file is the first article)."""
-    from tasks import seeds
-    from tasks.process import process_candidates
-    from tasks.spool import write_batch
-    from warehouse.loader import load_spool
+    from newsflow.tasks import seeds
+    from newsflow.tasks.process import process_candidates
+    from newsflow.tasks.spool import write_batch
+    from newsflow.warehouse.loader import load_spool
 
     for path in sorted(folder.iterdir()):
         candidates, _ = seeds.read_seed_files([path], "test-setup")
@@ -203,7 +203,7 @@ def _load_directly(served: Served, folder: Path) -> None:
 
 
 def _write(served: Served, sql: str) -> None:
-    from warehouse.db import connect_writer
+    from newsflow.warehouse.db import connect_writer
 
     con = connect_writer(served.db, 120)
     try:
@@ -214,9 +214,9 @@ def _write(served: Served, sql: str) -> None:
 
 def test_scheduled_loader_merges_waiting_batches(served: Served, tmp_path: Path) -> None:
     """A schedule fires (the loader, every minute) and spooled rows land in the warehouse."""
-    from tasks import seeds
-    from tasks.process import process_candidates
-    from tasks.spool import write_batch
+    from newsflow.tasks import seeds
+    from newsflow.tasks.process import process_candidates
+    from newsflow.tasks.spool import write_batch
 
     (tmp_path / "x.txt").write_text(
         "Scheduled\n20230505\nhttps://sched.example.com/a\nRows a scheduled loader run merged.\n"

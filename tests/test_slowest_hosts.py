@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from flows.feeds import ingest_feeds
-from flows.urls import ingest_urls
+from newsflow.flows.feeds import ingest_feeds
+from newsflow.flows.urls import ingest_urls
 from newsflow.settings import Settings
 from tests.fetch_server import FaultServer, article_html, page, sample_paragraphs
 
@@ -115,6 +115,6 @@ def test_feed_run_counts_the_feed_and_its_pages_per_host(
 
 
 def test_no_fetch_no_table() -> None:
-    from flows.summary import RunSummary
+    from newsflow.flows.summary import RunSummary
 
     assert "slowest hosts" not in RunSummary(run_id="r", flow="ingest-seeds").markdown()

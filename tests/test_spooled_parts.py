@@ -9,11 +9,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flows.urls import ingest_urls
+from newsflow.flows.urls import ingest_urls
 from newsflow.settings import Settings
-from tasks import fetch, part_spooler
-from tasks.records import Batch, Candidate
-from tasks.spool import pending, read_batch, read_manifest, write_batch
+from newsflow.tasks import fetch, part_spooler
+from newsflow.tasks.records import Batch, Candidate
+from newsflow.tasks.spool import pending, read_batch, read_manifest, write_batch
 from tests.fetch_server import FaultServer, article_html, page, sample_paragraphs, status
 from tests.helpers import local_fetch_settings
 

@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tasks.articles import build_rows, pick_date
-from tasks.dedupe import dedupe_batch
-from tasks.enrich import detect_language, registered_domain
-from tasks.errors import BadInput
-from tasks.normalize import (
+from newsflow.tasks.articles import build_rows, pick_date
+from newsflow.tasks.enrich import detect_language, registered_domain
+from newsflow.tasks.errors import BadInput
+from newsflow.tasks.exact_duplicates import dedupe_batch
+from newsflow.tasks.normalize import (
     article_id,
     canonical_url,
     content_hash,
@@ -18,8 +18,8 @@ from tasks.normalize import (
     normalize_text,
     word_count,
 )
-from tasks.process import process_candidates
-from tasks.records import Candidate, DateClaim
+from newsflow.tasks.process import process_candidates
+from newsflow.tasks.records import Candidate, DateClaim
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

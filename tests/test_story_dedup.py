@@ -12,11 +12,11 @@ import duckdb
 import pytest
 
 from newsflow.settings import Settings
-from tasks.normalize import article_id, canonical_url
-from tasks.process import process_candidates
-from tasks.records import Candidate
-from tasks.spool import write_batch
-from warehouse.loader import load_spool
+from newsflow.tasks.normalize import article_id, canonical_url
+from newsflow.tasks.process import process_candidates
+from newsflow.tasks.records import Candidate
+from newsflow.tasks.spool import write_batch
+from newsflow.warehouse.loader import load_spool
 
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
 DISCLAIMER = (
@@ -79,7 +79,7 @@ def aid(url: str) -> str:
 def test_five_briefs_sharing_a_funding_disclaimer_are_five_stories(
     settings: Settings, tmp_path: Path
 ) -> None:
-    from flows.seeds import ingest_seeds
+    from newsflow.flows.seeds import ingest_seeds
 
     folder = tmp_path / "briefs"
     folder.mkdir()
@@ -208,7 +208,7 @@ def test_rededup_of_a_legacy_warehouse_gives_the_links_of_a_fresh_ingest(
     the briefs sharing a disclaimer chained into one), migrated, then re-deduplicated by
     ``backfill --mode rededup``: the same links as a fresh ingest, and a second run changes
     nothing."""
-    from flows.backfill import BackfillRequest, run_backfill
+    from newsflow.flows.backfill import BackfillRequest, run_backfill
 
     footer = DISCLAIMER
     batches = [

@@ -8,9 +8,9 @@ import re
 import duckdb
 import pytest
 
+from newsflow.warehouse import docs
+from newsflow.warehouse.publish import open_published
 from tests.analyst_fixture import FixtureWarehouse
-from warehouse import docs
-from warehouse.publish import open_published
 
 SQL_BLOCK = re.compile(r"^#### (\d+)\. (.+?)\n\n```sql\n(.+?)```", re.S | re.M)
 
@@ -23,7 +23,7 @@ def _cookbook() -> list[tuple[str, str]]:
 
 def test_schema_reference_is_current() -> None:
     current = docs.README.read_text(encoding="utf-8")
-    assert docs.render(current) == current, "run: python -m warehouse.docs --write"
+    assert docs.render(current) == current, "run: python -m newsflow.warehouse.docs --write"
 
 
 def test_reference_lists_every_table_view_and_column() -> None:

@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from tasks.normalize import canonical_url
-from tasks.sitemaps import SitemapURL
+from newsflow.tasks.normalize import canonical_url
+from newsflow.tasks.sitemaps import SitemapURL
+from newsflow.warehouse import queries
 from tests.analyst_fixture import FEED_NEWS, FEED_REGIONAL, FixtureWarehouse
-from warehouse import queries
 
 WAIT = 10.0
 

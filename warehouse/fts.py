@@ -16,7 +16,7 @@ from typing import Any
 
 import duckdb
 
-from tasks.postings import extension_path
+from newsflow.tasks.postings import extension_path as extension_path
 
 SEARCH_MACRO = Path(__file__).parent / "published" / "search_articles.sql"
 

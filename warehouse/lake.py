@@ -25,7 +25,7 @@ from typing import Any
 
 import duckdb
 
-from warehouse.db import VIEWS, migrate
+from newsflow.warehouse.db import VIEWS, migrate
 
 ALIAS = "news"
 # Articles are written in day partitions of published_at, so date-bounded queries read only

@@ -20,13 +20,13 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from tasks import spool as spool_mod
-from tasks.contract import Table
-from tasks.records import RunRow
-from warehouse import runs as run_ledger
-from warehouse.db import connect_writer, rollback
-from warehouse.loadreport import LoadReport
-from warehouse.merges import (
+from newsflow.tasks import spool as spool_mod
+from newsflow.tasks.contract import Table
+from newsflow.tasks.records import RunRow
+from newsflow.warehouse import runs as run_ledger
+from newsflow.warehouse.db import connect_writer, rollback
+from newsflow.warehouse.loadreport import LoadReport
+from newsflow.warehouse.merges import (
     BatchTables,
     articles,
     attachments,
@@ -36,9 +36,9 @@ from warehouse.merges import (
     runs,
     seed_files,
 )
-from warehouse.publish import publish_after_load, published_path
-from warehouse.search_index import merge_search_index
-from warehouse.stories import Representatives
+from newsflow.warehouse.publish import publish_after_load, published_path
+from newsflow.warehouse.search_index import merge_search_index
+from newsflow.warehouse.stories import Representatives
 
 __all__ = ["LoadReport", "RunRow", "load_batches", "load_spool"]
 log = logging.getLogger(__name__)

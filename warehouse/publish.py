@@ -34,8 +34,8 @@ from typing import Any
 import duckdb
 from filelock import FileLock
 
-from warehouse import fts
-from warehouse.db import connect_reader, connect_writer
+from newsflow.warehouse import fts
+from newsflow.warehouse.db import connect_reader, connect_writer
 
 log = logging.getLogger(__name__)
 

@@ -19,14 +19,14 @@ from typing import Any
 
 import duckdb
 
-from tasks.enrich import registered_domain
-from tasks.normalize import canonical_url
-from tasks.rededup import StoredArticle, day_bounds
-from tasks.sitemaps import SitemapURL
-from warehouse import runs as run_ledger
-from warehouse.db import connect_reader, connect_writer
-from warehouse.loader import LoadReport, RunRow, load_batches
-from warehouse.stories import Representatives
+from newsflow.tasks.enrich import registered_domain
+from newsflow.tasks.normalize import canonical_url
+from newsflow.tasks.revisions import StoredArticle, day_bounds
+from newsflow.tasks.sitemaps import SitemapURL
+from newsflow.warehouse import runs as run_ledger
+from newsflow.warehouse.db import connect_reader, connect_writer
+from newsflow.warehouse.loader import LoadReport, RunRow, load_batches
+from newsflow.warehouse.stories import Representatives
 
 log = logging.getLogger(__name__)
 

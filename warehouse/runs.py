@@ -21,8 +21,8 @@ from pathlib import Path
 
 import duckdb
 
-from warehouse.db import rollback
-from warehouse.loadreport import LoadReport
+from newsflow.warehouse.db import rollback
+from newsflow.warehouse.loadreport import LoadReport
 
 ENDED = ("completed", "failed", "cancelled", "abandoned")
 # The run's counts: its column in ``runs`` -> the ``LoadReport`` field it adds up.

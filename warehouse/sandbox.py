@@ -19,8 +19,8 @@ from pathlib import Path
 
 import duckdb
 
-from warehouse import fts
-from warehouse.db import connect_reader
+from newsflow.warehouse import fts
+from newsflow.warehouse.db import connect_reader
 
 # Statement types an analyst's query may contain. CREATE only as the temporary ENUM type that
 # DuckDB generates itself for PIVOT (its statement text is empty).

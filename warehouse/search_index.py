@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import duckdb
 
-from tasks.contract import POSTINGS_SQL
-from warehouse import fts
+from newsflow.tasks.contract import POSTINGS_SQL
+from newsflow.warehouse import fts
 
 # The postings query the workers run too (``tasks.postings.batch_postings``).
 _POSTINGS = POSTINGS_SQL

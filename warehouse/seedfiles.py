@@ -10,8 +10,8 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from tasks.records import SeedPrint
-from warehouse.db import connect_reader
+from newsflow.tasks.records import SeedPrint
+from newsflow.warehouse.db import connect_reader
 
 
 def ingested_keys(

@@ -6,7 +6,7 @@ both give the same links. The rule itself is tasks/boilerplate.py; here is the b
 
 1. Each new article's sentences are looked up in ``text_units`` (how many distinct stories,
    per domain, contain them); those that are boilerplate are left out of its text.
-2. Candidates share an LSH band key (tasks.minhash) with an article of the warehouse or an
+2. Candidates share an LSH band key (tasks.near_duplicates) with an article of the warehouse or an
    earlier article of the batch; besides the worker's keys of the whole text, an article
    that lost sentences as boilerplate also gets keys of its stripped text, so a copy under
    other furniture is still proposed.
@@ -28,10 +28,10 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from tasks import boilerplate as bp
-from tasks.contract import BANDS
-from tasks.minhash import band_keys, shingle_hashes, signature
-from warehouse.db import rows_by_ids
+from newsflow.tasks import boilerplate as bp
+from newsflow.tasks.contract import BANDS
+from newsflow.tasks.near_duplicates import band_keys, shingle_hashes, signature
+from newsflow.warehouse.db import rows_by_ids
 
 MAX_CLUSTERS = 16
 

@@ -1,5 +1,5 @@
 """The hard near-duplicate evaluation as a quality gate, on a smaller corpus than ``make eval``
-(tests/quality/neardup_hard.py): short stories under long shared furniture, templated briefs
+(eval/neardup_hard.py): short stories under long shared furniture, templated briefs
 and syndicated copies, generated from the shared eval pages and ingested through the loader."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.quality.corpora import EVAL_ROOT
-from tests.quality.neardup import ingest
-from tests.quality.neardup_hard import make_corpus, score
+from eval.corpora import EVAL_ROOT
+from eval.neardup import ingest
+from eval.neardup_hard import make_corpus, score
 
 
 @pytest.mark.slow

@@ -1,5 +1,5 @@
 """The quality gate's fast subset: newsflow's extraction must not fall below the pinned
-baseline (tests/quality/baseline.json) on any of the three shared sets.
+baseline (eval/baseline.json) on any of the three shared sets.
 
 ``make eval`` runs every page and prints newsflow beside bare trafilatura.
 """
@@ -10,8 +10,8 @@ import json
 
 import pytest
 
-from tests.quality.corpora import EVAL_ROOT, SETS
-from tests.quality.evaluate import BASELINE, TOLERANCE, evaluate, regressions
+from eval.corpora import EVAL_ROOT, SETS
+from eval.evaluate import BASELINE, TOLERANCE, evaluate, regressions
 
 
 @pytest.mark.skipif(not EVAL_ROOT.exists(), reason=f"no eval sets at {EVAL_ROOT}")

@@ -15,8 +15,8 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from tasks.contract import Table
-from warehouse.loadreport import LoadReport
+from newsflow.tasks.contract import Table
+from newsflow.warehouse.loadreport import LoadReport
 
 _NAME = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 

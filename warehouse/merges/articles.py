@@ -14,10 +14,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from tasks.contract import Table, columns, is_material_change
-from warehouse import stories
-from warehouse.db import rows_by_ids
-from warehouse.merges import BatchTables, queries
+from newsflow.tasks.contract import Table, columns, is_material_change
+from newsflow.warehouse import stories
+from newsflow.warehouse.db import rows_by_ids
+from newsflow.warehouse.merges import BatchTables, queries
 
 _IDS_PER_QUERY = 50  # literal ids: only their texts are read (the primary key's index)
 

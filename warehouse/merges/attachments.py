@@ -3,7 +3,7 @@ sightings and notes. Runs after the articles family, whose ``fresh`` and ``chang
 
 from __future__ import annotations
 
-from warehouse.merges import BatchTables, queries
+from newsflow.warehouse.merges import BatchTables, queries
 
 
 def merge(batch: BatchTables) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from warehouse.merges import BatchTables, queries
+from newsflow.warehouse.merges import BatchTables, queries
 
 
 def merge(batch: BatchTables) -> None:

@@ -9,9 +9,9 @@ from typing import Any
 
 import duckdb
 
-from tasks.contract import Table, stored
-from warehouse import stories
-from warehouse.merges import BatchTables, queries
+from newsflow.tasks.contract import Table, stored
+from newsflow.warehouse import stories
+from newsflow.warehouse.merges import BatchTables, queries
 
 
 def _changed(cursor: duckdb.DuckDBPyConnection) -> int:

@@ -3,8 +3,8 @@ loader (their counts are credited by warehouse/runs.py)."""
 
 from __future__ import annotations
 
-from tasks.contract import Table
-from warehouse.merges import BatchTables, queries
+from newsflow.tasks.contract import Table
+from newsflow.warehouse.merges import BatchTables, queries
 
 
 def merge(batch: BatchTables) -> None:

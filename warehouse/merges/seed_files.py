@@ -5,8 +5,8 @@ that read a content keeps the row."""
 
 from __future__ import annotations
 
-from tasks.contract import Table
-from warehouse.merges import BatchTables, queries
+from newsflow.tasks.contract import Table
+from newsflow.warehouse.merges import BatchTables, queries
 
 
 def merge(batch: BatchTables) -> None:

@@ -33,7 +33,7 @@ CREATE TABLE article_bands (
     band_key BIGINT NOT NULL,
     article_id VARCHAR NOT NULL
 );
-COMMENT ON TABLE article_bands IS 'MinHash LSH band keys of every article''s text (tasks/minhash.py): articles sharing a key are near-duplicate candidates.';
+COMMENT ON TABLE article_bands IS 'MinHash LSH band keys of every article''s text (tasks/near_duplicates.py): articles sharing a key are near-duplicate candidates.';
 COMMENT ON COLUMN article_bands.band_key IS 'Hash of one band of the MinHash signature, band number included.';
 COMMENT ON COLUMN article_bands.article_id IS 'The article (articles.article_id).';
 
@@ -51,6 +51,6 @@ COMMENT ON COLUMN raw_pages.article_id IS 'The article it became (articles.artic
 COMMENT ON COLUMN raw_pages.fetched_at IS 'When this version was first fetched.';
 COMMENT ON COLUMN raw_pages.html_hash IS 'BLAKE2b of the HTML: one row per distinct version of a page.';
 COMMENT ON COLUMN raw_pages.html_bytes IS 'Size of the HTML (UTF-8) before compression.';
-COMMENT ON COLUMN raw_pages.html_zstd IS 'The HTML, UTF-8, zstd-compressed (decompress with zstd_decompress or tasks.rawpages.page_html).';
+COMMENT ON COLUMN raw_pages.html_zstd IS 'The HTML, UTF-8, zstd-compressed (decompress with zstd_decompress or tasks.raw_pages.page_html).';
 
 UPDATE articles SET cluster_id = coalesce(duplicate_of, article_id), access_status = 'full';

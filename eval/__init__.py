@@ -1,0 +1,2 @@
+"""Quality evaluations on the shared eval pages: extraction against human ground truth,
+near-duplicate pairs."""
