@@ -230,11 +230,13 @@ def _record(
 ) -> None:
     """The run's events, artifact and end state in Prefect; one line if that failed."""
     from newsflow.flows import observe
+    from newsflow.flows.prefect_rest import STARTED_TIMEOUT
 
     if recorder.flow_run_id is None and not server.ready:  # the server is (was) starting
         recorder.api_url = server.wait()
         if recorder.api_url:
             recorder.problem = None
+            recorder.timeout = STARTED_TIMEOUT
             recorder.parameters = {**recorder.parameters, "run_id": summary.run_id}
             recorder.begin()
     load = summary.load

@@ -11,6 +11,7 @@ reached, the run goes on and the recorder says so once.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +21,10 @@ import httpx
 log = logging.getLogger(__name__)
 
 TIMEOUT = httpx.Timeout(10.0, connect=3.0)
+RETRIES_503 = 4
+# A server the command has just started: its first writes (flow, flow run) can take long on a
+# loaded machine, and the run is over by then, so waiting costs nothing but the wait.
+STARTED_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 TAGS = ["newsflow", "in-process"]
 
 
@@ -37,15 +42,22 @@ class RestRecorder:
         self._events: list[dict[str, Any]] = []
         self._logs: list[dict[str, Any]] = []
         self._client: httpx.Client | None = None
+        self.timeout = TIMEOUT
 
     @property
     def client(self) -> httpx.Client:
         if self._client is None:
-            self._client = httpx.Client(base_url=str(self.api_url), timeout=TIMEOUT)
+            self._client = httpx.Client(base_url=str(self.api_url), timeout=self.timeout)
         return self._client
 
     def _post(self, path: str, body: Any) -> Any:
-        response = self.client.post(path, json=body)
+        # A server still starting its services answers 503 for a moment: asked again, with
+        # waits doubling from half a second (under 8 s in all).
+        for attempt in range(RETRIES_503 + 1):
+            response = self.client.post(path, json=body)
+            if response.status_code != 503 or attempt == RETRIES_503:
+                break
+            time.sleep(0.5 * 2**attempt)
         response.raise_for_status()
         return response.json() if response.content else None
 
