@@ -3,20 +3,25 @@
     PYTHONPATH=. nice python benchmarks/bench_startup.py [--repeat 3] [--pages 181]
 
 Real ``newsflow`` processes (the console script's module) against loopback HTTP servers, in a
-temporary warehouse with its own ``.prefect`` home. Wall time of each command, and where it
-went:
+temporary warehouse with its own ``.prefect`` home. Each small scenario runs on both paths:
+``in process`` (the default for small work: ``flows/inline.py``, no Prefect import) and
+``prefect flow`` (``NEWSFLOW_INLINE=never``). Wall time of each command, and where it went:
 
-- ``imports``: a process that only imports what the command imports (CLI, the flow's module);
+- ``imports``: a process that only imports what the command imports on that path (CLI and
+  the steps in process; CLI and the flow's module for the flow);
 - ``flow run``: the flow run's own time as the Prefect server recorded it, and within it the
-  fetch/processing tasks and the final ``load-spool`` task (merge and publish);
+  steps: for the flow, its tasks (fetch/processing, and ``load`` = the ``load-spool`` task:
+  merge and publish); in process, the steps' times the run logs to its flow run;
 - ``other``: the rest (checking the server, creating the flow run, summary, exit).
 
 Scenarios: one URL; a feed re-poll answered 304; one seed file; the page set (the first
-``--pages`` pages of the shared eval sets, fundus then wcxb-dev, on 4 loopback addresses)
-against bare ``trafilatura.extract`` on the same pages in one process on one core, measured in
-the same run (the machine is shared: compare the ratio, not the seconds). Then the first
-command when the server must start (stopped, as after a reboot), and the same one-URL command
-with the per-command temporary server (``NEWSFLOW_PREFECT_SERVER=temporary``) for comparison.
+``--pages`` pages of the shared eval sets, fundus then wcxb-dev, on 4 loopback addresses; more
+than a few pages, so the Prefect flow by default, and also in process with
+``NEWSFLOW_INLINE=always``) against bare ``trafilatura.extract`` on the same pages in one
+process on one core, measured in the same run (the machine is shared: compare the ratio, not
+the seconds). Then the first command when the server must start (stopped, as after a
+reboot), on both paths, and the one-URL flow with the per-command temporary server
+(``NEWSFLOW_PREFECT_SERVER=temporary``) for comparison.
 Targets: one URL <= 3 s, 304 re-poll <= 2 s, one seed file <= 2 s, page set <= 2x bare.
 It prints figures; it never passes or fails.
 """
@@ -59,10 +64,16 @@ EVAL = next(
 HOSTS = 4
 TARGETS = {"one URL": 3.0, "304 re-poll": 2.0, "one seed file": 2.0}
 IMPORTS = {
-    "ingest-urls": "import newsflow.cli, flows.urls",
-    "ingest-feeds": "import newsflow.cli, flows.feeds",
-    "ingest-seeds": "import newsflow.cli, flows.seeds",
+    "ingest-urls": "import newsflow.cli, newsflow.flows.urls",
+    "ingest-feeds": "import newsflow.cli, newsflow.flows.feeds",
+    "ingest-seeds": "import newsflow.cli, newsflow.flows.seeds",
 }
+# what a run in process imports (no Prefect): the CLI, its steps, the REST recorder
+INLINE_IMPORTS = (
+    "import newsflow.cli, newsflow.flows.inline, newsflow.flows.prefect_rest, newsflow.flows.steps"
+)
+NEVER = {"NEWSFLOW_INLINE": "never"}
+STEPS_LOG = re.compile(r"steps: (.*)")
 
 
 def raw_pages(n: int) -> list[bytes]:
@@ -147,9 +158,10 @@ class Bench:
             raise RuntimeError(f"{args[0]} exited {out.returncode}: {out.stderr[-2000:]}")
         return wall, out.stdout
 
-    def imports(self, command: str) -> float:
+    def imports(self, command: str, inline: bool = False) -> float:
+        code = INLINE_IMPORTS if inline else IMPORTS[command]
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", IMPORTS[command]], env=self.env, cwd=ROOT, check=True)
+        subprocess.run([sys.executable, "-c", code], env=self.env, cwd=ROOT, check=True)
         return time.perf_counter() - started
 
     def flow_times(self, stdout: str) -> dict[str, float]:
@@ -167,6 +179,16 @@ class Bench:
                 "/task_runs/filter", json={"task_runs": {"flow_run_id": {"any_": [run_id]}}}
             ).json()
         times = {"flow run": _span(run)}
+        if "in-process" in run.get("tags", []):  # no tasks: the steps' times from its log
+            with httpx.Client(base_url=server.api_url, timeout=30) as client:
+                logs = client.post(
+                    "/logs/filter", json={"logs": {"flow_run_id": {"any_": [run_id]}}}
+                ).json()
+            for line in logs:
+                if steps := STEPS_LOG.search(line["message"]):
+                    for part in steps.group(1).split(", "):
+                        name, seconds = part.rsplit(" ", 1)
+                        times[name] = float(seconds.rstrip("s"))
         for task in tasks:
             name = str(task["name"]).rsplit("-", 1)[0] if "load" not in task["name"] else "load"
             times[name] = times.get(name, 0.0) + _span(task)
@@ -181,9 +203,14 @@ def _span(run: dict[str, Any]) -> float:
     return (end - start).total_seconds()
 
 
-def report(name: str, walls: list[float], parts: list[dict[str, float]], imports: float) -> None:
+def report(
+    name: str,
+    walls: list[float],
+    parts: list[dict[str, float]],
+    imports: float,
+    target: float | None = None,
+) -> None:
     median = statistics.median(walls)
-    target = TARGETS.get(name)
     verdict = (
         ""
         if target is None
@@ -192,7 +219,7 @@ def report(name: str, walls: list[float], parts: list[dict[str, float]], imports
     print(f"{name}: wall median {median:.2f}s, best {min(walls):.2f}s over {len(walls)}{verdict}")
     keys = sorted({k for p in parts for k in p}, key=lambda k: (k != "flow run", k))
     flow = statistics.median([p.get("flow run", 0.0) for p in parts]) if parts else 0.0
-    print(f"    imports (process start, CLI, flow module) {imports:.2f}s")
+    print(f"    imports (process start, CLI, steps or flow module) {imports:.2f}s")
     for key in keys:
         value = statistics.median([p.get(key, 0.0) for p in parts])
         print(f"    {'' if key == 'flow run' else '  '}{key} {value:.2f}s")
@@ -213,10 +240,11 @@ def main() -> None:
         bench = Bench(tmp)
         small = FaultServer().start()
         small.routes["/robots.txt"] = page("User-agent: *\nAllow: /\n", "text/plain")
-        for i in range(args.repeat + 2):
-            small.routes[f"/a{i}"] = page(
-                article_html(f"Harbour {i}", sample_paragraphs(f"town {i}", 8))
-            )
+        for prefix in "ipa":  # one page set per path (in process, prefect flow), and a0
+            for i in range(args.repeat + 3):
+                small.routes[f"/{prefix}{i}"] = page(
+                    article_html(f"Harbour {prefix}{i}", sample_paragraphs(f"town {prefix}{i}", 8))
+                )
         rss = (
             "<rss version='2.0'><channel><title>T</title><item><title>Harbour 0</title>"
             f"<link>{small.url('/a0')}</link><guid>g0</guid></item></channel></rss>"
@@ -235,37 +263,70 @@ def main() -> None:
             bench.command(["ingest-feeds", "--feed", small.url("/feed.xml")])  # validators
 
             def scenario(name: str, command: str, make_args: Any) -> None:
-                walls, parts = [], []
-                for i in range(args.repeat):
-                    wall, out = bench.command(make_args(i))
-                    walls.append(wall)
-                    parts.append(bench.flow_times(out))
-                report(name, walls, parts, bench.imports(command))
+                for path, env in (("in process", {}), ("prefect flow", NEVER)):
+                    walls, parts = [], []
+                    for i in range(args.repeat):
+                        wall, out = bench.command(make_args(path, i), **env)
+                        walls.append(wall)
+                        parts.append(bench.flow_times(out))
+                    imports = bench.imports(command, inline=not env)
+                    report(f"{name}, {path}", walls, parts, imports, TARGETS[name])
 
-            scenario("one URL", "ingest-urls", lambda i: ["ingest-urls", small.url(f"/a{i + 1}")])
+            scenario(
+                "one URL",
+                "ingest-urls",
+                lambda path, i: ["ingest-urls", small.url(f"/{path[0]}{i + 1}")],
+            )
             scenario(
                 "304 re-poll",
                 "ingest-feeds",
-                lambda i: ["ingest-feeds", "--feed", small.url("/feed.xml")],
+                lambda path, i: ["ingest-feeds", "--feed", small.url("/feed.xml")],
             )
-            seeds = make_seed_files(tmp / "seeds", args.repeat, seed=5)
-            scenario("one seed file", "ingest-seeds", lambda i: ["ingest-seeds", str(seeds[i])])
+            seeds = make_seed_files(tmp / "seeds", 2 * args.repeat, seed=5)
+            scenario(
+                "one seed file",
+                "ingest-seeds",
+                lambda path, i: [
+                    "ingest-seeds",
+                    str(seeds[i + (args.repeat if path == "prefect flow" else 0)]),
+                ],
+            )
 
+            # The page set is big work: the Prefect flow by default; and, for comparison, in
+            # process (NEWSFLOW_INLINE=always: no Prefect engine, extraction in the pool).
+            # Each into a warehouse of its own (beside the first: the same Prefect server).
             bare = bare_seconds(args.pages)
-            wall, out = bench.command(["ingest-urls", *urls])
-            parts = bench.flow_times(out)
+            runs = []
+            for path, inline in (("prefect flow", "auto"), ("in process", "always")):
+                wall, out = bench.command(
+                    ["ingest-urls", *urls],
+                    NEWSFLOW_INLINE=inline,
+                    NEWSFLOW_DB=str(tmp / "w" / f"pages-{inline}.duckdb"),
+                    NEWSFLOW_SPOOL=str(tmp / "w" / f"spool-{inline}"),
+                )
+                runs.append((path, wall, bench.flow_times(out), inline == "auto"))
             bare_after = bare_seconds(args.pages)
-            report(f"page set ({args.pages} pages)", [wall], [parts], bench.imports("ingest-urls"))
             base = statistics.mean([bare, bare_after])
+            for path, wall, parts, flow in runs:
+                imports = bench.imports("ingest-urls", inline=not flow)
+                report(f"page set ({args.pages} pages), {path}", [wall], [parts], imports)
+                print(
+                    f"    ratio newsflow/bare {wall / base:.2f}x (target <= 2x: "
+                    f"{'met' if wall / base <= 2 else 'NOT met'})"
+                )
             print(
-                f"    bare trafilatura.extract, one core: {bare:.2f}s before, {bare_after:.2f}s "
-                f"after; ratio newsflow/bare {wall / base:.2f}x (target <= 2x: "
-                f"{'met' if wall / base <= 2 else 'NOT met'})"
+                f"    bare trafilatura.extract, one core: {bare:.2f}s before, "
+                f"{bare_after:.2f}s after"
             )
 
-            print(runtime.stop(bench.home))
-            wall, _ = bench.command(["ingest-urls", small.url(f"/a{args.repeat + 1}")])
-            print(f"first command after a reboot (server stopped, starts again): {wall:.2f}s")
+            for path, env in (("in process", {}), ("prefect flow", NEVER)):
+                print(runtime.stop(bench.home))
+                url = small.url(f"/{path[0]}{args.repeat + 2}")
+                wall, _ = bench.command(["ingest-urls", url], **env)
+                print(
+                    f"first command after a reboot (server stopped, starts again), one URL, "
+                    f"{path}: {wall:.2f}s"
+                )
             if not args.no_temporary:
                 wall, _ = bench.command(
                     ["ingest-urls", small.url("/a1")], NEWSFLOW_PREFECT_SERVER="temporary"

@@ -1,14 +1,16 @@
-"""Handing a flow's work to its task runner in chunks, a bounded window at a time."""
+"""Handing a flow's work to its task runner in chunks, a bounded window at a time (no Prefect
+import: ``chunked`` serves runs in the command's process too)."""
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator
-from typing import Any, TypeVar
-
-from prefect.futures import PrefectFuture
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from newsflow import cancel
+
+if TYPE_CHECKING:
+    from prefect.futures import PrefectFuture
 
 T = TypeVar("T")
 

@@ -1,21 +1,22 @@
 """A flow run from start to end: its id, its row in the warehouse while it runs, and its
-finish (the final load, the row recorded, events, the summary artifact)."""
+finish (the final load, the row recorded, events, the summary artifact).
+
+Prefect is imported only by the functions that need a flow run (``current_run_id``,
+``outcome``, ``finish``): a run in the command's process (``flows/inline.py``) uses
+``recorded`` and ``close`` without importing it.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from prefect.artifacts import create_markdown_artifact
-from prefect.runtime import flow_run
-from prefect.states import Cancelled
-
 from newsflow import cancel
 from newsflow.flows import observe
-from newsflow.flows.loading import BackgroundLoader, load_task
+from newsflow.flows.loading import BackgroundLoader, load_step, load_task
 from newsflow.flows.summary import RunSummary
 from newsflow.settings import Settings
 from newsflow.tasks.contract import Table, to_arrow
@@ -25,12 +26,16 @@ from newsflow.warehouse import queries
 from newsflow.warehouse.db import WarehouseLocked
 from newsflow.warehouse.loader import LoadReport, RunRow
 
+LoadFn = Callable[[Settings, RunRow, int], LoadReport]
+
 log = logging.getLogger(__name__)
 
 START_WAIT = 2.0  # seconds a run waits at its start for the warehouse to write its row
 
 
 def current_run_id() -> str:
+    from prefect.runtime import flow_run
+
     run_id = flow_run.get_id()
     return str(run_id) if run_id else f"local-{datetime.now(UTC):%Y%m%dT%H%M%S%f}"
 
@@ -98,6 +103,8 @@ def outcome(summary: RunSummary) -> Any:
     carrying the summary (so the Prefect run ends Cancelled, not Completed)."""
     if not cancel.requested():
         return summary
+    from prefect.states import Cancelled
+
     return Cancelled(
         message=f"cancelled (Ctrl-C or SIGTERM) after loading {summary.load.loaded} new "
         "articles; the rest is fetched by a later run",
@@ -115,6 +122,29 @@ def finish(
     """Load the spool (unless ``load`` or ``settings.load_in_flow`` says a loader elsewhere
     does), record the run, publish the summary artifact. ``loader``: the run's background
     loader, whose loads are awaited and counted first."""
+    from prefect.artifacts import create_markdown_artifact
+
+    close(summary, settings, load=load, loader=loader, load_fn=load_task)
+    observe.publish(summary, settings)
+    create_markdown_artifact(
+        key=summary.flow.replace("_", "-"),
+        markdown=summary.markdown(),
+        description=f"{summary.flow} run summary",
+    )
+    return summary
+
+
+def close(
+    summary: RunSummary,
+    settings: Settings,
+    *,
+    load: bool | None = None,
+    loader: BackgroundLoader | None = None,
+    load_fn: LoadFn = load_step,
+) -> RunSummary:
+    """``finish`` without Prefect: await the background loads, load the spool with
+    ``load_fn`` (``load_task`` in a flow run) and record the run's row; no events, no
+    artifact (a run in process sends those through the REST API: ``flows/inline.py``)."""
     loaded_before = loader.wait() if loader is not None else LoadReport()
     summary.finished_at = datetime.now(UTC)
     stopped = cancel.requested()
@@ -123,7 +153,7 @@ def finish(
         # what the run spooled is loaded (a cancelled run skips publishing: the next load
         # publishes); the counts are the run's row's, whichever process merged its batches
         loading = settings.model_copy(update={"publish": False}) if stopped else settings
-        summary.load = load_task(loading, run, loaded_before.batches)
+        summary.load = load_fn(loading, run, loaded_before.batches)
         summary.load.skipped_batches += loaded_before.skipped_batches
         summary.load.revised += loaded_before.revised
     else:  # a work-pool worker: the run's row travels through the spool like every write
@@ -131,10 +161,4 @@ def finish(
             Batch(summary.run_id), settings.spool, extra={Table.RUNS: to_arrow(Table.RUNS, [run])}
         )
         summary.spooled_batches += 1
-    observe.publish(summary, settings)
-    create_markdown_artifact(
-        key=summary.flow.replace("_", "-"),
-        markdown=summary.markdown(),
-        description=f"{summary.flow} run summary",
-    )
     return summary

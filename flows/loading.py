@@ -1,16 +1,17 @@
 """Getting a run's spooled batches into the warehouse: while the run goes on (a background
-loader in the flow's process) and at its end (the ``load-spool`` task)."""
+loader in the flow's process) and at its end (the ``load-spool`` task, or ``load_step`` in a
+run in the command's process, which never imports Prefect: ``flows/inline.py``)."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-
-from prefect import task
-from prefect.exceptions import MissingContextError
-from prefect.logging import get_run_logger
+from typing import Any
 
 from newsflow.flows.summary import RunSummary
 from newsflow.settings import Settings
@@ -115,8 +116,20 @@ class BackgroundLoader:
         return report
 
 
-@task(name="load-spool", task_run_name="load-spool")
 def load_task(settings: Settings, run: RunRow, loaded_before: int = 0) -> LoadReport:
+    """``load_step`` as the Prefect task ``load-spool`` of the flow run."""
+    result: LoadReport = _load_task()(settings, run, loaded_before)
+    return result
+
+
+@functools.cache
+def _load_task() -> Any:
+    from prefect import task
+
+    return task(name="load-spool", task_run_name="load-spool")(load_step)
+
+
+def load_step(settings: Settings, run: RunRow, loaded_before: int = 0) -> LoadReport:
     """Merge every spooled batch (this run's and any left by earlier runs)."""
     return load_spool(
         settings.db,
@@ -131,10 +144,14 @@ def load_task(settings: Settings, run: RunRow, loaded_before: int = 0) -> LoadRe
 
 def lock_reporter(settings: Settings) -> Callable[[str, float], None]:
     """Says in the run's log, every 5 s, who holds the warehouse the loader waits for."""
-    try:
-        logger: logging.Logger | logging.LoggerAdapter[logging.Logger] = get_run_logger()
-    except MissingContextError:  # loading outside a flow run (benchmarks, scripts)
-        logger = log
+    logger: logging.Logger | logging.LoggerAdapter[logging.Logger] = log
+    if "prefect" in sys.modules:  # a run in process (no Prefect) logs to the module's logger
+        from prefect.exceptions import MissingContextError
+        from prefect.logging import get_run_logger
+
+        # outside a flow run (benchmarks, scripts): the module's logger
+        with contextlib.suppress(MissingContextError):
+            logger = get_run_logger()
     warned: list[float] = []
 
     def on_wait(holder: str, waited: float) -> None:

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
-
-from prefect.events import emit_event
 
 from newsflow.flows.runtime import LIBRARY_LOGGERS
 from newsflow.flows.summary import RunSummary
@@ -54,23 +53,28 @@ def set_extra_loggers_default() -> None:
 
 def _emit(event: str, resource: dict[str, str], payload: dict[str, Any]) -> None:
     try:
+        from prefect.events import emit_event
+
         emit_event(event, resource=resource, payload=payload)
     except Exception as exc:  # an event is a notification: never fail a run over one
         logging.getLogger(__name__).warning("could not emit %s: %s", event, exc)
 
 
-def articles_loaded(summary: RunSummary) -> None:
+Emit = Callable[[str, dict[str, str], dict[str, Any]], None]
+
+
+def articles_loaded(summary: RunSummary, emit: Emit | None = None) -> None:
     load = summary.load
     if not load.batches:
         return
-    _emit(
+    (emit or _emit)(
         ARTICLES_LOADED,
-        resource={
+        {
             "prefect.resource.id": f"newsflow.run.{summary.run_id}",
             "prefect.resource.name": f"{summary.flow} {summary.run_id}",
             "newsflow.flow": summary.flow,
         },
-        payload={
+        {
             "run_id": summary.run_id,
             "flow": summary.flow,
             "items": summary.items,
@@ -101,9 +105,10 @@ def feed_quarantined(
     name: str | None = None,
     run_id: str | None = None,
     until: str | None = None,
+    emit: Emit | None = None,
 ) -> None:
     """A feed failed too often in a row (or is gone): not polled until ``until``."""
-    _emit(
+    (emit or _emit)(
         FEED_QUARANTINED,
         _feed_resource(url, name),
         {
@@ -116,9 +121,11 @@ def feed_quarantined(
     )
 
 
-def feed_recovered(url: str, name: str | None = None, run_id: str | None = None) -> None:
+def feed_recovered(
+    url: str, name: str | None = None, run_id: str | None = None, emit: Emit | None = None
+) -> None:
     """A quarantined feed answered again (its re-probe succeeded)."""
-    _emit(FEED_RECOVERED, _feed_resource(url, name), {"url": url, "run_id": run_id})
+    (emit or _emit)(FEED_RECOVERED, _feed_resource(url, name), {"url": url, "run_id": run_id})
 
 
 OK_OUTCOMES = ("ok", "not_modified")
@@ -174,9 +181,10 @@ def settle_feed_health(summary: RunSummary, settings: Settings) -> None:
             feed["state"] = "ok" if feed["outcome"] in OK_OUTCOMES else "failing"
 
 
-def publish(summary: RunSummary, settings: Settings) -> None:
-    """Events for a finished run: its load, and feeds whose health changed state."""
-    articles_loaded(summary)
+def publish(summary: RunSummary, settings: Settings, emit: Emit | None = None) -> None:
+    """Events for a finished run: its load, and feeds whose health changed state; sent by
+    ``emit`` (default: Prefect's events client of the flow run)."""
+    articles_loaded(summary, emit)
     if summary.feed_health:
         try:
             settle_feed_health(summary, settings)
@@ -192,9 +200,10 @@ def publish(summary: RunSummary, settings: Settings) -> None:
                 feed.get("name"),
                 summary.run_id,
                 feed.get("quarantined_until"),
+                emit,
             )
         elif event == "recovered":
-            feed_recovered(feed["url"], feed.get("name"), summary.run_id)
+            feed_recovered(feed["url"], feed.get("name"), summary.run_id, emit)
 
 
 route_library_logs()

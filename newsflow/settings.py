@@ -126,6 +126,14 @@ class Settings(BaseSettings):
         "(tcp://host:8786); unset, each run starts a local cluster of worker processes.",
     )
 
+    inline: Literal["auto", "never", "always"] = Field(
+        "auto",
+        description="`auto`: small work (a few URLs, a feed poll bringing few new pages, a "
+        "few seed files) runs in the command's process without Prefect's engine, recorded in "
+        "the Prefect server through its API; `never`: every command runs its Prefect flow; "
+        "`always`: every ingest command runs in process (many pages still extract in the "
+        "worker pool; seed batches run one after the other).",
+    )
     prefect_server: Literal["local", "temporary"] = Field(
         "local",
         description="Without PREFECT_API_URL: `local` keeps one Prefect server (with its UI) "

@@ -161,6 +161,15 @@ class ExtractionPool:
                 )
             return self._executor
 
+    def boot(self) -> None:
+        """Start the workers now, without waiting for them: their start-up (seconds) then
+        overlaps whatever the owner does before its first page (importing Prefect, starting
+        a flow run). The executor spawns a worker per job while none is idle."""
+        executor = self.start()
+        with cancel.blocked():  # the workers boot with Ctrl-C held back (``cancel.in_worker``)
+            for _ in range(self.workers):
+                executor.submit(int)
+
     async def run(
         self,
         job: Job[R],

@@ -491,12 +491,12 @@ def test_the_local_server_persists_between_commands_and_keeps_every_run(
 def test_a_failing_run_is_marked_failed_with_its_error(
     prefect_harness: None, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from newsflow.flows import urls
+    from newsflow.flows import steps, urls
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("the spool disk is on fire")
 
-    monkeypatch.setattr(urls, "write_batch", broken)
+    monkeypatch.setattr(steps, "write_batch", broken)  # the flow's steps spool
     fetch = settings.model_copy(update={"allow_private": [], "http_retries": 0})
     with pytest.raises(RuntimeError):
         urls.ingest_urls(urls=["http://127.0.0.1:9/nothing"], settings=fetch)

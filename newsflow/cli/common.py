@@ -174,17 +174,46 @@ def run_flow(settings: Settings, label: str, call: Callable[[], Any]) -> RunSumm
         summary: RunSummary = (
             outcome if isinstance(outcome, RunSummary) else outcome.result(raise_on_failure=False)
         )
-        print_summary(summary, settings.db, details=False)
-        err.print(
-            "[yellow]cancelled:[/] what was fetched is loaded; run the command again for "
-            "the rest (articles already loaded are not loaded twice)"
-        )
-        raise typer.Exit(cancel.EXIT_CODE)
+        raise _cancelled(summary, settings)
     try:
         result: RunSummary = outcome.result()
         return result
     except Exception as exc:
         raise _run_failed(exc, settings, log) from exc
+
+
+def run_inline(
+    settings: Settings, label: str, call: Callable[[], RunSummary | None]
+) -> RunSummary | None:
+    """Run small work in the command's process (``call``: a ``flows.inline`` run, its
+    summary, or None when the work is not small: then run the flow), with a progress bar;
+    Ctrl-C or SIGTERM stop it cleanly: the summary of what it did, then exit 130."""
+    from newsflow.cli.operator_errors import describe
+    from newsflow.warehouse.db import WarehouseLocked
+
+    cancel.install(on_first=_stopping, spare=spared)
+    try:
+        with progress_bar(label):
+            summary = call()
+    except WarehouseLocked as exc:
+        raise fail(str(exc)) from exc
+    except Exception as exc:
+        if (message := describe(exc, settings)) is not None:
+            raise operator_error(message) from exc
+        raise fail(f"the run failed: {type(exc).__name__}: {exc}".splitlines()[0]) from exc
+    if summary is not None and cancel.requested():
+        raise _cancelled(summary, settings)
+    return summary
+
+
+def _cancelled(summary: RunSummary, settings: Settings) -> typer.Exit:
+    """A run stopped by Ctrl-C or SIGTERM: what it did; exit 130."""
+    print_summary(summary, settings.db, details=False)
+    err.print(
+        "[yellow]cancelled:[/] what was fetched is loaded; run the command again for "
+        "the rest (articles already loaded are not loaded twice)"
+    )
+    return typer.Exit(cancel.EXIT_CODE)
 
 
 def _run_failed(exc: Exception, settings: Settings, log: Path) -> typer.Exit:

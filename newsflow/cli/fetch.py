@@ -18,6 +18,7 @@ from newsflow.cli.common import (
     fail,
     print_summary,
     run_flow,
+    run_inline,
 )
 
 DEFAULT_FEEDS_FILE = Path("seeds/feeds.toml")
@@ -60,19 +61,30 @@ def ingest_feeds(
         except Exception as exc:
             err.print(f"[bold red]error:[/] {path} is not a valid feeds file: {exc}")
             raise typer.Exit(2) from exc
-    from newsflow.flows.feeds import ingest_feeds as flow
+    from newsflow.flows import inline
 
-    summary = run_flow(
+    summary = run_inline(
         settings,
         "ingesting",
-        lambda: flow(
-            feeds=list(feed) if feed else None,
-            feeds_file=str(path),
-            tags=list(tag) if tag else None,
-            settings=settings,
-            return_state=True,
+        lambda: inline.ingest_feeds(
+            settings, list(feed) if feed else None, str(path), list(tag) if tag else None
         ),
     )
+    if summary is None:  # not small: the Prefect flow (extraction workers boot meanwhile)
+        with inline.extraction(settings):
+            from newsflow.flows.feeds import ingest_feeds as flow
+
+            summary = run_flow(
+                settings,
+                "ingesting",
+                lambda: flow(
+                    feeds=list(feed) if feed else None,
+                    feeds_file=str(path),
+                    tags=list(tag) if tag else None,
+                    settings=settings,
+                    return_state=True,
+                ),
+            )
     print_summary(summary, settings.db)
 
 
@@ -88,11 +100,18 @@ def ingest_urls(
         err.print(f"[bold red]error:[/] not an http(s) URL: {', '.join(bad)}")
         raise typer.Exit(2)
     settings = command_settings(db)
-    from newsflow.flows.urls import ingest_urls as flow
+    from newsflow.flows import inline
 
-    summary = run_flow(
-        settings, "fetching", lambda: flow(urls=list(urls), settings=settings, return_state=True)
-    )
+    summary = run_inline(settings, "fetching", lambda: inline.ingest_urls(settings, list(urls)))
+    if summary is None:  # not small: the Prefect flow (extraction workers boot meanwhile)
+        with inline.extraction(settings):
+            from newsflow.flows.urls import ingest_urls as flow
+
+            summary = run_flow(
+                settings,
+                "fetching",
+                lambda: flow(urls=list(urls), settings=settings, return_state=True),
+            )
     print_summary(summary, settings.db)
 
 

@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 
-from newsflow.cli.common import DbOption, command_settings, err, print_summary, run_flow
+from newsflow.cli.common import (
+    DbOption,
+    command_settings,
+    err,
+    print_summary,
+    run_flow,
+    run_inline,
+)
 
 
 def ingest_seeds(
@@ -24,13 +31,18 @@ def ingest_seeds(
     if missing:
         err.print(f"[bold red]error:[/] no such file or folder: {', '.join(missing)}")
         raise typer.Exit(2)
-    from newsflow.flows.seeds import ingest_seeds as flow  # the flows load only when a run starts
+    from newsflow.flows import inline  # the flows load only when a run starts
 
-    summary = run_flow(
-        settings,
-        "ingesting",
-        lambda: flow(paths=[str(p) for p in targets], settings=settings, return_state=True),
-    )
+    files = [str(p) for p in targets]
+    summary = run_inline(settings, "ingesting", lambda: inline.ingest_seeds(settings, files))
+    if summary is None:  # not small: the Prefect flow
+        from newsflow.flows.seeds import ingest_seeds as flow
+
+        summary = run_flow(
+            settings,
+            "ingesting",
+            lambda: flow(paths=files, settings=settings, return_state=True),
+        )
     print_summary(summary, settings.db)
 
 

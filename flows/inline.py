@@ -1,0 +1,260 @@
+"""Small work in the command's process: no Prefect import, no flow engine, no worker pool.
+
+Importing Prefect alone takes 2 s or more, more than a whole one-URL run needs. So a command
+whose work is small runs the flow's own step sequence (``flows/steps.py``) with the in-process
+runner: the same fetch, extraction, processing and spool batches, loaded by the same loader,
+hence the same warehouse rows and rejects as the Prefect flow. The run still has its ``runs``
+row, and is recorded in the Prefect server as a flow run through the REST API
+(``flows/prefect_rest.py``), so the UI shows every run.
+
+Small, decided from the work itself:
+
+- ``ingest-urls``: at most ``INLINE_PAGES`` distinct URLs (the pages extracted without
+  starting the extraction pool);
+- ``ingest-feeds``: at most ``INLINE_FEEDS`` feeds; they are polled first (conditional GET),
+  and the run stays in process if the answers bring at most ``INLINE_PAGES`` pages not yet in
+  the warehouse (a re-poll answered 304 brings none); else the Prefect flow runs (and polls
+  again);
+- ``ingest-seeds``: at most ``INLINE_FILES`` seed files, listing at most ``INLINE_PAGES`` URLs.
+
+Anything bigger runs as the Prefect flow, with its task runner and worker processes.
+``NEWSFLOW_INLINE=never`` runs every command as a Prefect flow; ``always`` runs every ingest
+command in process (many pages still extract in the worker pool; seed batches run one after
+the other, not in a process pool).
+
+The command line (``newsflow/cli_common.py`` ``run_inline``) shows the progress, handles
+Ctrl-C and SIGTERM and says what failed; a run here records its end and re-raises.
+"""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from newsflow import cancel
+from newsflow.settings import Settings
+
+if TYPE_CHECKING:
+    from newsflow.flows.prefect_rest import RestRecorder
+    from newsflow.flows.steps import InlineRunner
+    from newsflow.flows.summary import RunSummary
+
+INLINE_FILES = 8
+INLINE_FEEDS = 20
+# run status -> the state type of its flow run
+_STATES = {"completed": "COMPLETED", "cancelled": "CANCELLED", "failed": "FAILED"}
+
+
+def _pages() -> int:
+    from newsflow.tasks.fetch import INLINE_PAGES
+
+    return INLINE_PAGES
+
+
+def ingest_urls(settings: Settings, urls: list[str]) -> RunSummary | None:
+    """The run's summary, or None when the work is not small (run the flow)."""
+    from newsflow.flows import steps
+
+    big = len(steps.unique_urls(urls)) > _pages()
+    if settings.inline == "never" or (big and settings.inline != "always"):
+        return None
+    with extraction(settings) if big else _nothing():  # many pages: the workers boot now
+        return _run(
+            settings,
+            "ingest-urls",
+            {"urls": urls},
+            lambda summary, runner: steps.ingest_urls(summary, settings, urls, runner),
+        )
+
+
+def ingest_seeds(settings: Settings, paths: list[str]) -> RunSummary | None:
+    """The run's summary, or None when the work is not small (run the flow)."""
+    if settings.inline == "never":
+        return None
+    from newsflow.flows import steps
+    from newsflow.tasks.seeds import read_seed_files
+
+    files = steps.seed_files(paths)
+    if settings.inline == "auto":
+        if len(files) > INLINE_FILES:
+            return None
+        found, _ = read_seed_files(files, "inline-check", max_bytes=settings.seed_max_bytes)
+        if sum(1 for c in found if c.text is None) > _pages():  # URLs to fetch
+            return None
+    return _run(
+        settings,
+        "ingest-seeds",
+        {"paths": paths},
+        lambda summary, runner: steps.ingest_seeds(summary, settings, files, runner),
+    )
+
+
+def ingest_feeds(
+    settings: Settings, feeds: list[str] | None, feeds_file: str, tags: list[str] | None
+) -> RunSummary | None:
+    """Poll first; the run's summary, or None when the poll brings more than a few new pages
+    (run the flow)."""
+    if settings.inline == "never":
+        return None
+    from newsflow.flows import steps
+
+    specs = steps.resolve_feeds(feeds, feeds_file, tags)
+    if len(specs) > INLINE_FEEDS and settings.inline == "auto":
+        return None
+    parameters = {"feeds": feeds, "feeds_file": feeds_file, "tags": tags}
+    polled: list[steps.FeedPolls] = []
+
+    def small(summary: RunSummary, runner: steps.InlineRunner) -> bool:
+        polled.append(runner.call(steps.poll, summary, settings, specs, runner))
+        return polled[0].new <= _pages() or settings.inline == "always"
+
+    return _run(
+        settings,
+        "ingest-feeds",
+        parameters,
+        lambda summary, runner: steps.ingest_feeds(summary, settings, runner, polled=polled[0]),
+        small=small,
+    )
+
+
+@contextmanager
+def extraction(settings: Settings) -> Iterator[None]:
+    """For fetching work too big to extract in this process: the extraction pool, its
+    workers started now (they boot while Prefect is imported and the run starts) and shared
+    with the run in this context (``flows.steps.run_pool``), ended after it. A flow's fetch
+    tasks run in this process's threads, so they use it too, unless the task runner is Dask."""
+    if settings.task_runner != "process":
+        yield
+        return
+    from newsflow.tasks.extraction_pool import ExtractionPool
+
+    with ExtractionPool(settings) as pool, pool.shared():
+        pool.boot()
+        yield
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield
+
+
+class _Server:
+    """Where the run is recorded: the configured API, else the local server (started in a
+    thread while the run works, if it is not running), else nowhere."""
+
+    def __init__(self, settings: Settings) -> None:
+        import threading
+
+        from newsflow.flows import runtime
+
+        self.api_url: str | None = runtime.configured_api()
+        self.problem: str | None = None
+        self._thread: threading.Thread | None = None
+        if self.api_url:
+            return
+        if settings.prefect_server == "temporary":
+            self.problem = "NEWSFLOW_PREFECT_SERVER=temporary keeps no runs"
+            return
+        home = runtime.prefect_home(settings.db)
+        server, _ = runtime.status(home)
+        if server is not None:
+            self.api_url = server.api_url
+            return
+
+        def start() -> None:
+            try:
+                self.api_url = runtime.start(home, settings.prefect_port).api_url
+            except Exception as error:  # the run goes on; it says so at its end
+                self.problem = f"the local Prefect server did not start: {error}"
+
+        self._thread = threading.Thread(target=start, name="prefect-server", daemon=True)
+        self._thread.start()
+
+    @property
+    def ready(self) -> bool:
+        return self._thread is None
+
+    def wait(self) -> str | None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        return self.api_url
+
+
+def _run(
+    settings: Settings,
+    flow: str,
+    parameters: dict[str, Any],
+    body: Callable[[RunSummary, InlineRunner], RunSummary],
+    *,
+    small: Callable[[RunSummary, InlineRunner], bool] | None = None,
+) -> RunSummary | None:
+    """Run ``body`` in process as the run of ``flow``, recorded in Prefect; its summary
+    (stopped by Ctrl-C/SIGTERM: what it did, its run ``Cancelled``). ``small``: a look at
+    the work first (a feed poll) that may send it to the Prefect flow instead (None). A
+    failure is recorded as the run's, then raised."""
+    from newsflow.flows.prefect_rest import RestRecorder
+    from newsflow.flows.steps import InlineRunner
+    from newsflow.flows.summary import RunSummary
+
+    server = _Server(settings)
+    recorder = RestRecorder(server.api_url if server.ready else None, flow, parameters)
+    run_id = recorder.begin() or str(uuid.uuid4())
+    summary = RunSummary(run_id=run_id, flow=flow)
+    runner = InlineRunner()
+    try:
+        if small is not None and not small(summary, runner):
+            recorder.discard()  # the Prefect flow's run is the one the UI shows
+            return None
+        result = body(summary, runner)
+    except Exception as exc:
+        message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+        _record(server, recorder, summary, settings, runner, "failed", message)
+        raise
+    state = "cancelled" if cancel.requested() else "completed"
+    _record(server, recorder, summary, settings, runner, state, "")
+    return result
+
+
+def _record(
+    server: _Server,
+    recorder: RestRecorder,
+    summary: RunSummary,
+    settings: Settings,
+    runner: InlineRunner,
+    state: str,
+    message: str,
+) -> None:
+    """The run's events, artifact and end state in Prefect; one line if that failed."""
+    from newsflow.flows import observe
+    from newsflow.flows.prefect_rest import STARTED_TIMEOUT
+
+    if recorder.flow_run_id is None and not server.ready:  # the server is (was) starting
+        recorder.api_url = server.wait()
+        if recorder.api_url:
+            recorder.problem = None
+            recorder.timeout = STARTED_TIMEOUT
+            recorder.parameters = {**recorder.parameters, "run_id": summary.run_id}
+            recorder.begin()
+    load = summary.load
+    if state != "failed":
+        observe.publish(summary, settings, emit=recorder.emit)
+        message = (
+            f"{state} in the command's process: {summary.items} items, {load.loaded} new "
+            f"articles, {load.rejects} rejected (run {summary.run_id})"
+        )
+    recorder.log(
+        "ran in the command's process; steps: "
+        + ", ".join(f"{name} {seconds:.2f}s" for name, seconds in runner.seconds.items())
+    )
+    recorder.end(_STATES[state], message, summary.markdown(), key=summary.flow.replace("_", "-"))
+    problem = server.problem or recorder.problem
+    if problem:  # a note, not an error: the run itself is in the warehouse
+        print(
+            f"note: run {summary.run_id} is in the warehouse but not in Prefect ({problem})",
+            file=sys.stderr,
+            flush=True,
+        )

@@ -1,0 +1,402 @@
+"""Small work in the command's process (flows/inline.py): the same warehouse rows as the
+Prefect flow, no Prefect import, the run recorded in the Prefect server through its REST API,
+Ctrl-C. Real console-script processes, a real loopback site, a real Prefect server."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from tests.fetch_server import FaultServer, article_html, conditional, page, sample_paragraphs
+from tests.helpers import WORDS, make_seed_files
+from tests.prefect_server import api_client, free_port, prefect_server
+
+ROOT = Path(__file__).resolve().parent.parent
+NEWSFLOW = [sys.executable, "-m", "newsflow.cli"]
+SLOW_PAGES = 8  # INLINE_PAGES: the most a run in process takes
+
+
+@pytest.fixture(scope="module")
+def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
+    with prefect_server(tmp_path_factory.mktemp("prefect")) as (api, env, _logs):
+        yield api, env
+
+
+@pytest.fixture
+def site() -> Iterator[FaultServer]:
+    """Articles (one a copy of another), a 404, a non-HTML page, a feed, a seed URL list."""
+    srv = FaultServer().start()
+    srv.routes["/robots.txt"] = page("User-agent: *\nAllow: /\n", "text/plain")
+    for i in range(6):
+        srv.routes[f"/news/{i}"] = page(
+            article_html(f"Harbour story {i}", sample_paragraphs(f"town {i}", 6))
+        )
+    srv.routes["/news/copy"] = page(article_html("Harbour story 1", sample_paragraphs("town 1", 6)))
+    srv.routes["/data.json"] = page('{"a": 1}', "application/json")
+    items = "".join(
+        f"<item><title>Harbour story {i}</title><link>{srv.url(f'/news/{i}')}</link>"
+        f"<guid>g{i}</guid></item>"
+        for i in (0, 3, 4)
+    )
+    rss = f"<rss version='2.0'><channel><title>Harbour</title>{items}</channel></rss>"
+    srv.routes["/feed.xml"] = conditional(rss.encode(), '"v1"', "application/rss+xml")
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+def _env(base: dict[str, str], tmp: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in base.items() if not k.startswith("NEWSFLOW_")}
+    env.update(
+        NEWSFLOW_DB=str(tmp / "news.duckdb"),
+        NEWSFLOW_SPOOL=str(tmp / "spool"),
+        NEWSFLOW_LOCK_WAIT="120",
+        NEWSFLOW_ALLOW_PRIVATE="127.0.0.1",
+        NEWSFLOW_PER_HOST_DELAY="0",
+        NEWSFLOW_HTTP_RETRIES="0",
+        NEWSFLOW_WORKERS="2",
+        COLUMNS="200",
+    )
+    env.update(extra)
+    return env
+
+
+def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    out = subprocess.run(
+        [*NEWSFLOW, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    return out
+
+
+def _rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+# Columns that differ between any two runs of the same input: when, and which run.
+_RUN_COLUMNS = {"run_id"}
+
+
+def _content(db: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Every table's rows without the run's times and ids, sorted."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        tables = [
+            t
+            for (t,) in con.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()"
+            ).fetchall()
+            if t not in {"runs", "spool_batches", "schema_migrations"}
+        ]
+        found = {}
+        for table in tables:
+            columns = [
+                name
+                for name, kind in con.execute(
+                    "SELECT column_name, data_type FROM duckdb_columns() "
+                    "WHERE table_name = ? AND database_name = current_database()",
+                    [table],
+                ).fetchall()
+                if "TIMESTAMP" not in kind and name not in _RUN_COLUMNS
+            ]
+            listed = ", ".join(f'"{c}"' for c in columns)
+            found[table] = con.execute(f"SELECT {listed} FROM {table} ORDER BY ALL").fetchall()
+        return found
+    finally:
+        con.close()
+
+
+def _ingest_all(site: FaultServer, tmp: Path, env: dict[str, str]) -> list[str]:
+    """URLs, a feed and its 304 re-poll, seed files: the run ids."""
+    (tmp / "seeds").mkdir(parents=True)
+    make_seed_files(tmp / "seeds" / "articles", 1, seed=3)
+    (tmp / "seeds" / "urls.txt").write_text(f"{site.url('/news/5')}\n{site.url('/news/missing')}\n")
+    outputs = [
+        _run(
+            [
+                "ingest-urls",
+                site.url("/news/0"),
+                site.url("/news/1"),
+                site.url("/news/copy"),
+                site.url("/news/missing"),
+                site.url("/data.json"),
+            ],
+            env,
+        ),
+        _run(["ingest-feeds", "--feed", site.url("/feed.xml")], env),
+        _run(["ingest-feeds", "--feed", site.url("/feed.xml")], env),
+        _run(["ingest-seeds", str(tmp / "seeds")], env),
+    ]
+    ids = []
+    for out in outputs:
+        line = next(x for x in out.stdout.splitlines() if "-> warehouse" in x)
+        ids.append(line.split()[1])
+    return ids
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_in_process_and_prefect_flow_load_the_same_rows(
+    prefect_api: tuple[str, dict[str, str]], site: FaultServer, tmp_path: Path
+) -> None:
+    api, base = prefect_api
+    # one page at a time: which copy of a story is linked how depends on the order pages
+    # arrive in, on either path
+    one = {"NEWSFLOW_PER_HOST_CONCURRENCY": "1", "NEWSFLOW_FETCH_CONCURRENCY": "1"}
+    inline_ids = _ingest_all(site, tmp_path / "inline", _env(base, tmp_path / "inline", **one))
+    flow_ids = _ingest_all(
+        site, tmp_path / "flow", _env(base, tmp_path / "flow", NEWSFLOW_INLINE="never", **one)
+    )
+    inline, flow = (
+        _content(tmp_path / "inline" / "news.duckdb"),
+        _content(tmp_path / "flow" / "news.duckdb"),
+    )
+    # the seed ledger's paths differ by folder; everything else is the same input
+    for found, tmp in ((inline, tmp_path / "inline"), (flow, tmp_path / "flow")):
+        found["seed_files"] = [
+            (str(Path(r[0]).relative_to(tmp)), *r[1:]) for r in found.get("seed_files", [])
+        ]
+    assert inline == flow
+    assert len(inline["articles"]) >= 6 and {r[2] for r in inline["rejects"]} >= {
+        "http_404",
+        "not_html",
+    }
+    with api_client(api) as client:
+        for run_id, in_process in [(i, True) for i in inline_ids] + [(i, False) for i in flow_ids]:
+            run = client.get(f"/flow_runs/{run_id}").json()
+            assert run["state"]["type"] == "COMPLETED", run
+            assert ("in-process" in run["tags"]) is in_process, run
+
+
+def test_in_process_run_never_imports_prefect(site: FaultServer, tmp_path: Path) -> None:
+    """A one-URL run, a feed poll and one seed file, each in a process that then says
+    whether Prefect was imported. No server answers: the run succeeds and says so once."""
+    env = _env(
+        dict(os.environ),
+        tmp_path,
+        PREFECT_API_URL=f"http://127.0.0.1:{free_port()}/api",
+        PREFECT_HOME=str(tmp_path / "prefect-home"),
+    )
+    make_seed_files(tmp_path / "seeds", 1, seed=4)
+    script = (
+        "import sys\n"
+        "from newsflow.cli import main\n"
+        "sys.argv = ['newsflow', *sys.argv[1:]]\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exit:\n"
+        "    code = exit.code\n"
+        "print('EXIT', code, 'PREFECT', 'prefect' in sys.modules)\n"
+    )
+    for args in (
+        ["ingest-urls", site.url("/news/2")],
+        ["ingest-feeds", "--feed", site.url("/feed.xml")],
+        ["ingest-seeds", str(tmp_path / "seeds")],
+    ):
+        out = subprocess.run(
+            [sys.executable, "-c", script, *args],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert "EXIT 0 PREFECT False" in out.stdout, out.stdout + out.stderr
+        assert out.stderr.count("not in Prefect") == 1, out.stderr
+    statuses = _rows(tmp_path / "news.duckdb", "SELECT flow, status FROM runs ORDER BY flow")
+    assert statuses == [
+        ("ingest-feeds", "completed"),
+        ("ingest-seeds", "completed"),
+        ("ingest-urls", "completed"),
+    ]
+
+
+def test_inline_always_runs_big_work_in_process_with_the_worker_pool(
+    site: FaultServer, tmp_path: Path
+) -> None:
+    """NEWSFLOW_INLINE=always: more than INLINE_PAGES URLs, in process (no Prefect import),
+    their pages extracted by the worker pool; every page loaded once."""
+    env = _env(
+        dict(os.environ),
+        tmp_path,
+        NEWSFLOW_INLINE="always",
+        PREFECT_API_URL=f"http://127.0.0.1:{free_port()}/api",
+        PREFECT_HOME=str(tmp_path / "prefect-home"),
+    )
+    urls = [site.url(f"/news/{i}") for i in range(6)] + [
+        site.url(f"/news/{i}?set=2") for i in range(4)
+    ]
+    script = (
+        "import sys\n"
+        "from newsflow.cli import main\n"
+        "from newsflow.tasks.extraction_pool import ExtractionPool\n"
+        "started = []\n"
+        "start = ExtractionPool.start\n"
+        "ExtractionPool.start = lambda self: started.append(self) or start(self)\n"
+        "sys.argv = ['newsflow', *sys.argv[1:]]\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exit:\n"
+        "    code = exit.code\n"
+        "pool = bool(started) and all(p.closed for p in started)\n"
+        "print('EXIT', code, 'PREFECT', 'prefect' in sys.modules, 'POOL', pool)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, "ingest-urls", *urls],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert "EXIT 0 PREFECT False POOL True" in out.stdout, out.stdout + out.stderr
+    assert _rows(tmp_path / "news.duckdb", "SELECT count(*) FROM articles") == [(10,)]
+
+
+def test_a_big_run_goes_to_the_prefect_flow(
+    prefect_api: tuple[str, dict[str, str]], site: FaultServer, tmp_path: Path
+) -> None:
+    """More than INLINE_PAGES URLs: the Prefect flow (its task runs are in the server)."""
+    api, base = prefect_api
+    urls = [site.url(f"/news/{i}") for i in range(6)] + [
+        site.url(f"/news/{i}?v=2") for i in range(4)
+    ]
+    out = _run(["ingest-urls", *urls], _env(base, tmp_path))
+    run_id = next(x for x in out.stdout.splitlines() if "-> warehouse" in x).split()[1]
+    with api_client(api) as client:
+        run = client.get(f"/flow_runs/{run_id}").json()
+        tasks = client.post(
+            "/task_runs/filter", json={"task_runs": {"flow_run_id": {"any_": [run_id]}}}
+        ).json()
+    assert run["state"]["type"] == "COMPLETED" and "in-process" not in run["tags"]
+    names = {t["name"] for t in tasks}
+    assert "load-spool" in names and any(n.startswith("fetch-pages") for n in names), names
+
+
+def test_an_in_process_run_is_a_flow_run_with_its_summary(
+    prefect_api: tuple[str, dict[str, str]], site: FaultServer, tmp_path: Path
+) -> None:
+    api, base = prefect_api
+    out = _run(
+        ["ingest-urls", site.url("/news/3"), site.url("/news/missing")], _env(base, tmp_path)
+    )
+    assert "not in Prefect" not in out.stderr
+    run_id = next(x for x in out.stdout.splitlines() if "-> warehouse" in x).split()[1]
+    assert _rows(tmp_path / "news.duckdb", "SELECT run_id, status FROM runs") == [
+        (run_id, "completed")
+    ]
+    with api_client(api) as client:
+        run = client.get(f"/flow_runs/{run_id}").json()
+        flow = client.get(f"/flows/{run['flow_id']}").json()
+        artifacts = client.post(
+            "/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [run_id]}}}
+        ).json()
+    assert flow["name"] == "ingest-urls"
+    assert run["state"]["type"] == "COMPLETED" and "in-process" in run["tags"]
+    assert "1 new articles, 1 rejected" in run["state"]["message"]
+    assert run["start_time"] and run["end_time"]
+    (artifact,) = artifacts
+    assert artifact["key"] == "ingest-urls" and "| new articles loaded | 1 |" in artifact["data"]
+    assert "`http_404`" in artifact["data"]
+
+
+def test_ctrl_c_stops_an_in_process_run_cleanly(
+    prefect_api: tuple[str, dict[str, str]], tmp_path: Path
+) -> None:
+    api, base = prefect_api
+    srv = FaultServer(latency=lambda: 0.8).start()
+    rng = random.Random(5)
+    srv.routes["/robots.txt"] = page("User-agent: *\nAllow: /\n", "text/plain")
+    for i in range(SLOW_PAGES):
+        text = [" ".join(rng.choice(WORDS) for _ in range(40)) + "." for _ in range(4)]
+        srv.routes[f"/slow/{i}"] = page(article_html(f"Slow {i} {rng.choice(WORDS)}", text))
+    urls = [srv.url(f"/slow/{i}") for i in range(SLOW_PAGES)]
+    env = _env(base, tmp_path, NEWSFLOW_PER_HOST_CONCURRENCY="1")
+    db = tmp_path / "news.duckdb"
+    try:
+        proc = subprocess.Popen(
+            [*NEWSFLOW, "ingest-urls", *urls],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,  # its own group: a signal to it is a terminal's Ctrl-C
+        )
+        try:
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline and proc.poll() is None:
+                if sum(1 for h in list(srv.hits) if h.path.startswith("/slow/")) >= 4:
+                    break
+                time.sleep(0.05)
+            assert proc.poll() is None, proc.communicate()[0]
+            os.killpg(proc.pid, signal.SIGINT)
+            out, _ = proc.communicate(timeout=300)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        assert proc.returncode == 130, out
+        assert "Traceback" not in out and "cancelled" in out, out
+        ((run_id, status, loaded),) = _rows(db, "SELECT run_id, status, loaded FROM runs")
+        (articles,) = _rows(db, "SELECT count(*) FROM articles")[0]
+        assert status == "cancelled" and loaded == articles and 0 < articles < SLOW_PAGES
+        with api_client(api) as client:
+            run = client.get(f"/flow_runs/{run_id}").json()
+        assert run["state"]["type"] == "CANCELLED" and "in-process" in run["tags"]
+        _run(["ingest-urls", *urls], env)
+        counts = _rows(db, "SELECT count(*), count(DISTINCT canonical_url) FROM articles")
+        assert counts == [(SLOW_PAGES, SLOW_PAGES)]
+    finally:
+        srv.stop()
+
+
+@pytest.mark.slow
+def test_a_poll_bringing_many_new_pages_goes_to_the_prefect_flow(
+    prefect_api: tuple[str, dict[str, str]], tmp_path: Path
+) -> None:
+    """Polled first in process: more than INLINE_PAGES new entries, so the Prefect flow runs
+    (and polls again); the flow run the poll began is not left behind."""
+    api, base = prefect_api
+    srv = FaultServer().start()
+    try:
+        srv.routes["/robots.txt"] = page("User-agent: *\nAllow: /\n", "text/plain")
+        items = []
+        for i in range(SLOW_PAGES + 2):
+            srv.routes[f"/n/{i}"] = page(
+                article_html(f"Quay story {i}", sample_paragraphs(f"quay {i}", 5))
+            )
+            items.append(f"<item><title>Quay {i}</title><link>{srv.url(f'/n/{i}')}</link></item>")
+        rss = f"<rss version='2.0'><channel><title>Q</title>{''.join(items)}</channel></rss>"
+        srv.routes["/feed.xml"] = page(rss, "application/rss+xml")
+        out = _run(["ingest-feeds", "--feed", srv.url("/feed.xml")], _env(base, tmp_path))
+        run_id = next(x for x in out.stdout.splitlines() if "-> warehouse" in x).split()[1]
+        assert srv.count("/feed.xml") == 2  # the look in process, then the flow's poll
+        with api_client(api) as client:
+            run = client.get(f"/flow_runs/{run_id}").json()
+            flow = client.get(f"/flows/{run['flow_id']}").json()
+            runs = client.post(
+                "/flow_runs/filter", json={"flows": {"id": {"any_": [flow["id"]]}}}
+            ).json()
+        assert run["state"]["type"] == "COMPLETED" and "in-process" not in run["tags"]
+        # every ingest-feeds flow run of the server has ended (none was left Running)
+        assert all(r["state"]["type"] != "RUNNING" for r in runs), runs
+        (loaded,) = _rows(tmp_path / "news.duckdb", "SELECT loaded FROM runs")[0]
+        assert loaded == SLOW_PAGES + 2
+    finally:
+        srv.stop()
