@@ -7,6 +7,7 @@ bringing few new pages runs them in the command's process: flows/inline.py).
 from __future__ import annotations
 
 from prefect import flow, task
+from prefect.client.schemas.objects import State
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from newsflow.flows import steps
@@ -35,7 +36,7 @@ def ingest_feeds(
     feeds_file: str | None = None,
     tags: list[str] | None = None,
     settings: Settings | None = None,
-) -> RunSummary:
+) -> RunSummary | State[RunSummary]:
     """Poll feeds (``feeds``, else those of ``feeds_file`` with any of ``tags``) and ingest
     their new entries."""
     settings = settings or Settings()

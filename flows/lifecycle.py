@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from newsflow import cancel
 from newsflow.flows import observe
@@ -25,6 +25,9 @@ from newsflow.tasks.spool import write_batch
 from newsflow.warehouse import queries
 from newsflow.warehouse.db import WarehouseLocked
 from newsflow.warehouse.loader import LoadReport, RunRow
+
+if TYPE_CHECKING:  # Prefect is imported only by the runs that use it
+    from prefect.client.schemas.objects import State
 
 LoadFn = Callable[[Settings, RunRow, int], LoadReport]
 
@@ -98,7 +101,7 @@ def _row(summary: RunSummary, status: str) -> RunRow:
     )
 
 
-def outcome(summary: RunSummary) -> Any:
+def outcome(summary: RunSummary) -> RunSummary | State[RunSummary]:
     """What a flow returns: its summary, or, when it was asked to stop, a Cancelled state
     carrying the summary (so the Prefect run ends Cancelled, not Completed)."""
     if not cancel.requested():

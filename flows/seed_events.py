@@ -19,6 +19,7 @@ from typing import Any
 
 from prefect import flow
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import State
 from prefect.events import emit_event
 from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter
 from prefect.logging import get_run_logger
@@ -92,7 +93,7 @@ def ingest_seed_batch(
     since: datetime | None = None,
     window_seconds: float = 10.0,
     settings: Settings | None = None,
-) -> RunSummary | NoSeedFiles:
+) -> RunSummary | State[RunSummary] | NoSeedFiles:
     """Ingest the seed files announced in one burst of ``newsflow.seed.created`` events."""
     logger = get_run_logger()
     files = set(paths)

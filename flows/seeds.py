@@ -6,6 +6,7 @@ The steps: ``flows/steps.py`` (small work runs them in the command's process: fl
 from __future__ import annotations
 
 from prefect import flow, task
+from prefect.client.schemas.objects import State
 from prefect.task_runners import ProcessPoolTaskRunner
 
 from newsflow.flows import steps
@@ -23,7 +24,9 @@ process_seed_files = task(name="process-seed-files", retries=2, retry_condition_
 
 # Batches in a process pool, or on Dask with NEWSFLOW_TASK_RUNNER=dask (flows/runners.py).
 @flow(name="ingest-seeds", log_prints=True, task_runner=SettingsTaskRunner(ProcessPoolTaskRunner))
-def ingest_seeds(paths: list[str] | None = None, settings: Settings | None = None) -> RunSummary:
+def ingest_seeds(
+    paths: list[str] | None = None, settings: Settings | None = None
+) -> RunSummary | State[RunSummary]:
     """Ingest seed files (article files and URL lists) or folders of them (default ``seeds/``)."""
     settings = settings or Settings()
     summary = RunSummary(run_id=current_run_id(), flow="ingest-seeds")

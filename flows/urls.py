@@ -6,6 +6,7 @@ The steps: ``flows/steps.py`` (small work runs them in the command's process: fl
 from __future__ import annotations
 
 from prefect import flow, task
+from prefect.client.schemas.objects import State
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from newsflow.flows import steps
@@ -23,7 +24,9 @@ fetch_pages_task = task(name="fetch-pages", retries=1, retry_condition_fn=retry_
 
 # Fetch tasks in threads (extraction in processes), or on Dask (flows/runners.py).
 @flow(name="ingest-urls", log_prints=True, task_runner=SettingsTaskRunner(ThreadPoolTaskRunner))
-def ingest_urls(urls: list[str], settings: Settings | None = None) -> RunSummary:
+def ingest_urls(
+    urls: list[str], settings: Settings | None = None
+) -> RunSummary | State[RunSummary]:
     """Fetch and ingest single article pages."""
     settings = settings or Settings()
     summary = RunSummary(run_id=current_run_id(), flow="ingest-urls")
