@@ -44,7 +44,8 @@ SORTED = {
 }
 # Tables the loader keeps for itself (stop words are a constant list; the spool's own ledger
 # stays with the loader) are created like the others: the interface lists them all.
-_SKIP_TABLES = frozenset({"schema_migrations"})
+# Bookkeeping of the single-file warehouse (which migrations ran, which view files are applied)
+_SKIP_TABLES = frozenset({"schema_migrations", "schema_views"})
 _CATALOG = re.compile(r"^(sqlite|postgres):(.+)$")
 
 
