@@ -3,6 +3,10 @@
 DuckDB lets one process write a file, or many read it, never both. The loader is the only
 writer; ``connect_writer`` waits (with backoff, saying so) for readers such as an analyst's
 session to let go, up to ``NEWSFLOW_LOCK_WAIT`` seconds.
+
+A warehouse on DuckLake (``--db`` ending in ``.ducklake``, or ``ducklake:postgres:...``;
+``warehouse/storage.py`` decides) is opened through ``warehouse/lake.py`` instead: readers and
+writers never wait for each other there, and its schema follows the same migrations.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+
+from newsflow.warehouse import storage
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 VIEWS = Path(__file__).parent / "views"
@@ -44,8 +50,24 @@ class UnusableWarehouse(ValueError):
 _MAGIC = b"DUCK"  # bytes 8-11 of every DuckDB database file
 
 
-def check_warehouse_path(path: Path) -> None:
+def check_warehouse_path(path: Path, lake_data: str | None = None) -> None:
     """Refuse, before any work, a warehouse path that DuckDB could not open or create."""
+    kind = storage.kind_of(path)
+    if kind == "postgres":
+        if problem := storage.problem(path, lake_data):
+            raise UnusableWarehouse(problem)
+        return
+    if kind == "sqlite" and path.is_dir():
+        raise UnusableWarehouse(
+            f"--db {path} is a folder: a lake is named by its catalog file, e.g. "
+            f"{path / 'news.ducklake'}"
+        )
+    if kind == "sqlite" and path.exists():
+        if not path.is_file():
+            raise UnusableWarehouse(f"--db {path} is not a regular file: give a lake's catalog")
+        if problem := storage.sqlite_catalog_problem(path):
+            raise UnusableWarehouse(problem)
+        return
     if path.is_dir():
         raise UnusableWarehouse(
             f"--db {path} is a folder: give the warehouse file, e.g. {path / 'news.duckdb'}"
@@ -138,9 +160,22 @@ def rollback(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def connect_writer(
-    path: Path, wait: float, on_wait: Callable[[str, float], None] | None = None
+    path: Path,
+    wait: float,
+    on_wait: Callable[[str, float], None] | None = None,
+    *,
+    lake_data: str | None = None,
 ) -> duckdb.DuckDBPyConnection:
-    """The writing connection, migrated and with current views."""
+    """The writing connection, migrated and with current views. On a lake (``lake_data``:
+    its data path, needed to create a lake with a PostgreSQL catalog) nothing waits: the lake
+    is created if need be and its schema brought up to date."""
+    where = storage.locate(path, lake_data)
+    if where.is_lake:
+        from newsflow.warehouse import lake
+
+        if where.kind == "postgres" and not where.data_path and not where.exists():
+            raise UnusableWarehouse(storage.problem(path, None) or f"no lake at {path}")
+        return lake.open_warehouse(where.lake())
     path.parent.mkdir(parents=True, exist_ok=True)
     con = _connect(path, read_only=False, wait=wait, on_wait=on_wait)
     migrate(con)
@@ -152,9 +187,15 @@ def connect_reader(
     wait: float = 10.0,
     config: dict[str, str | bool | int | float | list[str]] | None = None,
 ) -> duckdb.DuckDBPyConnection:
-    """A read-only connection; it waits briefly for a running load to finish."""
-    if not path.exists():
+    """A read-only connection; it waits briefly for a running load to finish (on a lake it
+    never waits: it reads the last committed snapshot)."""
+    where = storage.locate(path)
+    if not where.exists():
         raise FileNotFoundError(f"no warehouse at {path}: run `newsflow ingest-seeds` first")
+    if where.is_lake:
+        from newsflow.warehouse import lake
+
+        return lake.connect(where.lake(), read_only=True, config=config)
     return _connect(path, read_only=True, wait=wait, config=config)
 
 

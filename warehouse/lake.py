@@ -9,12 +9,14 @@ Readers read snapshots while the loader commits, so nothing waits and nothing is
   migrations, so the lake and the single-file warehouse have the same names and types.
 
 The extensions (``ducklake``, ``sqlite_scanner``, ``postgres_scanner``) are loaded from their
-pinned PyPI packages by path, never downloaded. Not yet used by the commands: the loader and
-the CLI still write the single-file warehouse.
+pinned PyPI packages by path, never downloaded. ``warehouse/storage.py`` decides from
+``--db`` whether the warehouse is a lake; ``warehouse/db.py`` then opens it through here.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import re
 import sqlite3
 from contextlib import closing
@@ -25,7 +27,8 @@ from typing import Any
 
 import duckdb
 
-from newsflow.warehouse.db import VIEWS, migrate
+from newsflow.warehouse.db import VIEWS, migrate, views_digest
+from newsflow.warehouse.db import migrations as db_migrations
 
 ALIAS = "news"
 # Articles are written in day partitions of published_at, so date-bounded queries read only
@@ -46,7 +49,24 @@ SORTED = {
 # stays with the loader) are created like the others: the interface lists them all.
 # Bookkeeping of the single-file warehouse (which migrations ran, which view files are applied)
 _SKIP_TABLES = frozenset({"schema_migrations", "schema_views"})
-_CATALOG = re.compile(r"^(sqlite|postgres):(.+)$")
+_CATALOG = re.compile(r"^(sqlite|postgres):(.+)$", re.DOTALL)
+# The lake's own bookkeeping, beside the interface's tables:
+# - which version of the view files is applied (so opening the lake replaces views, a new
+#   catalog snapshot each, only when their SQL changed);
+# - the loaders' lock row: every load transaction updates it, so two loads committing at
+#   the same time are a DuckLake conflict and the later one fails and is retried
+#   (``lock_loads``); without it both could insert the same new article.
+BOOKKEEPING = {
+    "lake_views": "digest VARCHAR, applied_at TIMESTAMPTZ",
+    "lake_load_lock": "id INTEGER, loads BIGINT, last_batch VARCHAR, locked_at TIMESTAMPTZ",
+}
+# A commit that meets another's commit is retried by DuckLake itself when the two do not
+# conflict (appends to the same tables); these give a busy PostgreSQL catalog time.
+RETRIES = {
+    "ducklake_max_retry_count": 100,
+    "ducklake_retry_wait_ms": 50,
+    "ducklake_retry_backoff": 1.5,
+}
 
 
 class LakeError(Exception):
@@ -58,7 +78,9 @@ class Lake:
     """Where a DuckLake warehouse lives: its catalog and its data path."""
 
     catalog: str  # "sqlite:<path>" or "postgres:<libpq connection string>"
-    data_path: str  # a folder, or an fsspec/object-store URL ending in "/"
+    # a folder, or an fsspec/object-store URL ending in "/"; "" for an existing lake: the
+    # data path recorded in its catalog
+    data_path: str
 
     def __post_init__(self) -> None:
         if not _CATALOG.match(self.catalog):
@@ -79,10 +101,18 @@ class Lake:
     def attach_sql(self, *, alias: str = ALIAS, read_only: bool = False) -> str:
         """The one statement that opens the lake in any DuckDB 1.5 with the ducklake extension
         (what an analyst types; `STORAGE.md` gives it)."""
-        options = [f"DATA_PATH '{_quote(self.data_path)}'"]
+        options = [f"DATA_PATH '{_quote(self.data_path)}'"] if self.data_path else []
         if read_only:
             options.append("READ_ONLY")
-        return f"ATTACH 'ducklake:{_quote(self.catalog)}' AS {alias} ({', '.join(options)})"
+        listed = f" ({', '.join(options)})" if options else ""
+        return f"ATTACH 'ducklake:{_quote(self.catalog)}' AS {alias}{listed}"
+
+    @property
+    def local_data(self) -> Path | None:
+        """The data folder, when it is one on this machine."""
+        if not self.data_path or "://" in self.data_path:
+            return None
+        return Path(self.data_path)
 
 
 def _quote(text: str) -> str:
@@ -126,26 +156,56 @@ def connect(
     read_only: bool = False,
     alias: str = ALIAS,
     threads: int | None = None,
+    config: dict[str, Any] | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with the lake attached as ``alias`` and selected by ``USE``.
 
     Any number of these may be open at once, in any processes: readers see the last committed
     snapshot when each query starts, and a writer's commit never waits for them."""
-    config: dict[str, Any] = {"autoinstall_known_extensions": False}
+    options: dict[str, Any] = {"autoinstall_known_extensions": False, **(config or {})}
     if threads:
-        config["threads"] = threads
-    con = duckdb.connect(config=config)
-    con.execute("SET TimeZone = 'UTC'")
-    load_extensions(
-        con, "ducklake", "sqlite_scanner" if lake.kind == "sqlite" else "postgres_scanner"
-    )
-    if lake.kind == "sqlite":
-        use_wal(Path(lake.catalog.split(":", 1)[1]))
-        if "://" not in lake.data_path:
-            Path(lake.data_path).mkdir(parents=True, exist_ok=True)
-    con.execute(lake.attach_sql(alias=alias, read_only=read_only))
-    con.execute(f"USE {alias}")
+        options["threads"] = threads
+    con = duckdb.connect(config=options)
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        load_extensions(
+            con, "ducklake", "sqlite_scanner" if lake.kind == "sqlite" else "postgres_scanner"
+        )
+        for name, value in RETRIES.items():
+            con.execute(f"SET {name} = {value}")
+        if lake.kind == "sqlite":
+            catalog = Path(lake.catalog.split(":", 1)[1])
+            if read_only and not catalog.is_file():
+                raise LakeError(f"no lake catalog at {catalog}")
+            use_wal(catalog)
+        if not read_only and lake.local_data is not None:
+            lake.local_data.mkdir(parents=True, exist_ok=True)
+        con.execute(lake.attach_sql(alias=alias, read_only=read_only))
+        con.execute(f"USE {alias}")
+    except BaseException:
+        con.close()
+        raise
     return con
+
+
+def lake_exists(lake: Lake) -> bool:
+    """Whether the catalog holds a lake yet (a PostgreSQL database is asked, read-only)."""
+    if lake.kind == "sqlite":
+        return Path(lake.catalog.split(":", 1)[1]).is_file()
+    con = duckdb.connect(config={"autoinstall_known_extensions": False})
+    try:
+        load_extensions(con, "postgres_scanner")
+        conninfo = lake.catalog.split(":", 1)[1]
+        con.execute(f"ATTACH '{_quote(conninfo)}' AS catalog_db (TYPE postgres, READ_ONLY)")
+        row = con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'catalog_db' "
+            "AND table_name = 'ducklake_metadata'"
+        ).fetchone()
+        return bool(row and row[0])
+    except duckdb.Error as error:
+        raise LakeError(f"cannot reach the catalog {lake.catalog}: {error}") from error
+    finally:
+        con.close()
 
 
 def use_wal(catalog: Path) -> None:
@@ -169,13 +229,23 @@ def tables(con: duckdb.DuckDBPyConnection, database: str) -> list[str]:
     ]
 
 
-def create_schema(con: duckdb.DuckDBPyConnection, *, alias: str = ALIAS) -> list[str]:
-    """Create every table of the project's migrations in the lake that is still missing, with
-    the same columns and types and the same comments; returns the tables created.
+@dataclass(frozen=True)
+class _Schema:
+    """What the numbered migrations make, read from a scratch in-memory DuckDB."""
 
-    The migrations run in a scratch in-memory DuckDB: DuckLake has no primary keys or indexes
-    (uniqueness is the loader's job, as it already is for the spool), so the lake takes the
-    resulting columns, not the DDL."""
+    tables: list[str]
+    columns: dict[str, list[tuple[str, str, str | None]]]  # name, type, default
+    comments: list[tuple[str, str]]
+    column_comments: list[tuple[str, str, str]]
+    seeded: dict[str, Any]  # table -> the rows the migrations insert (arrow)
+    macros: list[str]  # CREATE MACRO statements of the migrations
+
+
+_MACRO = re.compile(r"^CREATE (?:OR REPLACE )?MACRO\s+(.*?);\s*$", re.MULTILINE | re.DOTALL)
+
+
+@functools.cache
+def _schema() -> _Schema:
     scratch = duckdb.connect(config={"autoinstall_known_extensions": False})
     try:
         migrate(scratch)
@@ -195,7 +265,7 @@ def create_schema(con: duckdb.DuckDBPyConnection, *, alias: str = ALIAS) -> list
         }
         columns = {
             table: scratch.execute(
-                "SELECT column_name, data_type FROM duckdb_columns() "
+                "SELECT column_name, data_type, column_default FROM duckdb_columns() "
                 "WHERE database_name = 'memory' AND table_name = ? ORDER BY column_index",
                 [table],
             ).fetchall()
@@ -203,53 +273,125 @@ def create_schema(con: duckdb.DuckDBPyConnection, *, alias: str = ALIAS) -> list
         }
     finally:
         scratch.close()
+    macros = []
+    for _, _, path in db_migrations():
+        for match in _MACRO.finditer(path.read_text(encoding="utf-8")):
+            macros.append(f"CREATE OR REPLACE MACRO {match.group(1)}")
+    return _Schema(wanted, columns, comments, column_comments, seeded, macros)
+
+
+def _column(name: str, kind: str, default: str | None) -> str:
+    return f'"{name}" {kind}' + (f" DEFAULT {default}" if default is not None else "")
+
+
+def create_schema(con: duckdb.DuckDBPyConnection, *, alias: str = ALIAS) -> list[str]:
+    """Create every table of the project's migrations in the lake that is still missing, with
+    the same columns, types, defaults and comments, and add the columns a later migration
+    added to a table the lake already has (``ALTER TABLE ... ADD COLUMN``), so the lake
+    follows new migrations; then the views and macros. Returns the tables created.
+
+    The migrations run in a scratch in-memory DuckDB: DuckLake has no primary keys or indexes
+    (uniqueness is the loader's job, as it already is for the spool), so the lake takes the
+    resulting columns, not the DDL."""
+    schema = _schema()
     existing = set(tables(con, alias))
-    created = []
+    have: dict[str, set[str]] = {}
+    for table, column in con.execute(
+        "SELECT table_name, column_name FROM duckdb_columns() WHERE database_name = ?", [alias]
+    ).fetchall():
+        have.setdefault(table, set()).add(column)
+    created: list[str] = []
+    added: list[tuple[str, str]] = []
+    missing_books = [t for t in BOOKKEEPING if t not in existing]
+    todo = [t for t in schema.tables if t not in existing] or missing_books
+    for table in schema.tables:
+        if table in existing:
+            added += [(table, c[0]) for c in schema.columns[table] if c[0] not in have[table]]
+    if not todo and not added:
+        apply_views(con, alias=alias)
+        return created
+    if not existing:  # before the first rows: every data file zstd-compressed
+        con.execute(f"CALL {alias}.set_option('parquet_compression', 'zstd')")
     con.execute("BEGIN")
     try:
-        for table in wanted:
+        for table in schema.tables:
             if table in existing:
                 continue
-            cols = ", ".join(f'"{name}" {kind}' for name, kind in columns[table])
+            cols = ", ".join(_column(*c) for c in schema.columns[table])
             con.execute(f"CREATE TABLE {alias}.{table} ({cols})")
             if table in PARTITIONS:
                 con.execute(f"ALTER TABLE {alias}.{table} SET PARTITIONED BY ({PARTITIONS[table]})")
             if table in SORTED:
                 con.execute(f"ALTER TABLE {alias}.{table} SET SORTED BY ({SORTED[table]})")
-            if table in seeded:
-                con.register("seed_rows", seeded[table])
+            if table in schema.seeded:
+                con.register("seed_rows", schema.seeded[table])
                 con.execute(f"INSERT INTO {alias}.{table} SELECT * FROM seed_rows")
                 con.unregister("seed_rows")
             created.append(table)
-        for table, comment in comments:
+        for table, column in added:
+            spec = next(c for c in schema.columns[table] if c[0] == column)
+            con.execute(f"ALTER TABLE {alias}.{table} ADD COLUMN {_column(*spec)}")
+        for table in missing_books:
+            con.execute(f"CREATE TABLE {alias}.{table} ({BOOKKEEPING[table]})")
+        if "lake_load_lock" in missing_books:
+            con.execute(f"INSERT INTO {alias}.lake_load_lock VALUES (1, 0, NULL, NULL)")
+        for table, comment in schema.comments:
             if table in created:
                 con.execute(f"COMMENT ON TABLE {alias}.{table} IS '{_quote(comment)}'")
-        for table, column, comment in column_comments:
-            if table in created:
+        for table, column, comment in schema.column_comments:
+            if table in created or (table, column) in added:
                 con.execute(f"COMMENT ON COLUMN {alias}.{table}.{column} IS '{_quote(comment)}'")
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
         raise
-    if created:
-        con.execute(f"CALL {alias}.set_option('parquet_compression', 'zstd')")
-    apply_views(con)
+    apply_views(con, alias=alias, force=bool(created or added))
     return created
 
 
-def apply_views(con: duckdb.DuckDBPyConnection) -> None:
-    """The analysts' views, from the same SQL files as the single-file warehouse. DuckLake
-    keeps comments on views but not on their columns, so those statements are left out (the
-    columns are documented in warehouse/README.md)."""
-    for path in sorted(VIEWS.glob("*.sql")):
-        if path.name == "search_articles.sql":
-            continue  # macros over the search index: search is not wired to the lake yet
-        for statement in re.split(r";\s*\n", path.read_text(encoding="utf-8")):
-            body = "\n".join(
-                line for line in statement.splitlines() if not line.lstrip().startswith("--")
-            ).strip()
-            if body and not body.upper().startswith("COMMENT ON COLUMN"):
+def _views_digest() -> str:
+    return hashlib.blake2b(
+        (views_digest() + "\0".join(_schema().macros)).encode(), digest_size=16
+    ).hexdigest()
+
+
+def _statements(path: Path) -> list[str]:
+    found = []
+    for statement in re.split(r";\s*\n", path.read_text(encoding="utf-8")):
+        body = "\n".join(
+            line for line in statement.splitlines() if not line.lstrip().startswith("--")
+        ).strip()
+        if body:
+            found.append(body)
+    return found
+
+
+def apply_views(con: duckdb.DuckDBPyConnection, *, alias: str = ALIAS, force: bool = False) -> None:
+    """The analysts' views and the search macros, from the same SQL files as the single-file
+    warehouse, when their SQL changed since last applied (``lake_views``) or ``force``.
+    DuckLake keeps comments on views but not on their columns or on macros, so those
+    statements are left out (they are documented in warehouse/README.md)."""
+    digest = _views_digest()
+    if not force:
+        row = con.execute(f"SELECT max(digest) FROM {alias}.lake_views").fetchone()
+        if row and row[0] == digest:
+            return
+    con.execute("BEGIN")
+    try:
+        for macro in _schema().macros:
+            con.execute(macro)
+        for path in sorted(VIEWS.glob("*.sql")):
+            for body in _statements(path):
+                upper = body.upper()
+                if upper.startswith(("COMMENT ON COLUMN", "COMMENT ON MACRO")):
+                    continue
                 con.execute(body)
+        con.execute(f"DELETE FROM {alias}.lake_views")
+        con.execute(f"INSERT INTO {alias}.lake_views VALUES (?, now())", [digest])
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
 
 
 def open_warehouse(lake: Lake, *, threads: int | None = None) -> duckdb.DuckDBPyConnection:

@@ -6,6 +6,13 @@ A crash at any point leaves either an unloaded batch (loaded next time) or a loa
 still in the spool (recognized by ``spool_batches`` and removed). Every merge is keyed on
 natural keys besides, so loading the same rows twice changes nothing.
 
+On a DuckLake warehouse (``warehouse/storage.py``) several loaders may run at once, on one
+machine or many: each batch's transaction also updates the lake's one lock row
+(``lake_load_lock``), so when two loads overlap their commits conflict, the later one fails
+and is rolled back, and that batch is loaded again over the snapshot that holds the other's
+rows (its spool files are still there and its ledger row was not written). Nothing is
+published on a lake: readers read it live.
+
 The loader keeps the transaction and that ledger; each table family has its merge in
 ``warehouse/merges/`` (its SQL in a ``.sql`` file beside it), over the spool contract's
 tables (``tasks/contract.py``), inserting by column name.
@@ -14,6 +21,8 @@ tables (``tasks/contract.py``), inserting by column name.
 from __future__ import annotations
 
 import logging
+import random
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,6 +33,7 @@ from newsflow.tasks import spool as spool_mod
 from newsflow.tasks.contract import Table
 from newsflow.tasks.records import RunRow
 from newsflow.warehouse import runs as run_ledger
+from newsflow.warehouse import storage
 from newsflow.warehouse.db import connect_writer, rollback
 from newsflow.warehouse.loadreport import LoadReport
 from newsflow.warehouse.merges import (
@@ -72,15 +82,17 @@ def load_spool(
     batch_ids: list[str] | None = None,
     publish: bool = False,
     loaded_before: int = 0,
+    lake_data: str | None = None,
 ) -> LoadReport:
     """Merge every complete spool batch (or just ``batch_ids``) into the warehouse;
     with ``publish``, then refresh the analysts' read-only copy (``warehouse/publish.py``)
-    if anything was loaded (``loaded_before``: batches the caller loaded already).
+    if anything was loaded (``loaded_before``: batches the caller loaded already); a lake
+    has no copy to publish. ``lake_data``: a lake's data path (``NEWSFLOW_LAKE_DATA``).
 
     With ``run``, its row is recorded and the report is the run's totals from its row: every
     batch it spooled, whichever process merged it."""
     ids = spool_mod.pending(spool) if batch_ids is None else batch_ids
-    con = connect_writer(db, lock_wait, on_wait)
+    con = connect_writer(db, lock_wait, on_wait, lake_data=lake_data)
     try:
         report = load_batches(con, spool, ids, run=run)
         merged = report.batches + report.others_batches
@@ -90,6 +102,8 @@ def load_spool(
             report.others_batches = own.others_batches
     finally:
         con.close()
+    if storage.is_lake(db):
+        return report
     if publish and (merged or loaded_before or not published_path(db).exists()):
         publish_after_load(db, lock_wait=lock_wait, on_wait=on_wait)
     return report
@@ -146,36 +160,67 @@ def _load_one(
 ) -> tuple[LoadReport, str | None]:
     """Merge one batch in one transaction that also records it in the ledger
     (``spool_batches``): its counts, and the run that spooled it."""
-    report = LoadReport()
-    done = con.execute("SELECT 1 FROM spool_batches WHERE batch_id = ?", [batch_id]).fetchone()
-    if done:
+    on_lake = _on_lake(con)
+    for attempt in range(1, CONFLICT_RETRIES + 1):
+        report = LoadReport()
+        done = con.execute("SELECT 1 FROM spool_batches WHERE batch_id = ?", [batch_id]).fetchone()
+        if done:
+            spool_mod.remove_batch(spool, batch_id)
+            report.skipped_batches = 1
+            return report, None
+        manifest, tables = spool_mod.read_batch(spool, batch_id)
+        con.execute("BEGIN TRANSACTION")
+        try:
+            if on_lake:  # the loaders' lock row: overlapping loads conflict at COMMIT
+                con.execute(
+                    "UPDATE lake_load_lock SET loads = loads + 1, last_batch = ?, "
+                    "locked_at = now() WHERE id = 1",
+                    [batch_id],
+                )
+            _merge(con, tables, report, representatives)
+            con.execute(
+                "INSERT INTO spool_batches VALUES (?, ?, now(), ?, ?)",
+                [
+                    batch_id,
+                    manifest.get("run_id"),
+                    tables[Table.ARTICLES].num_rows,
+                    tables[Table.REJECTS].num_rows,
+                ],
+            )
+            con.execute("COMMIT")
+        except Exception as error:
+            rollback(con)  # the error that got us here is the one to raise
+            if on_lake and _conflict(error) and attempt < CONFLICT_RETRIES:
+                log.info("batch %s met another loader's commit; loading it again", batch_id)
+                time.sleep(random.uniform(0.05, 0.5) * min(attempt, 10))
+                continue
+            raise
+        finally:
+            for name in tables:
+                con.unregister(f"new_{name}")
+        report.batches = 1
         spool_mod.remove_batch(spool, batch_id)
-        report.skipped_batches = 1
-        return report, None
-    manifest, tables = spool_mod.read_batch(spool, batch_id)
-    con.execute("BEGIN TRANSACTION")
-    try:
-        _merge(con, tables, report, representatives)
-        con.execute(
-            "INSERT INTO spool_batches VALUES (?, ?, now(), ?, ?)",
-            [
-                batch_id,
-                manifest.get("run_id"),
-                tables[Table.ARTICLES].num_rows,
-                tables[Table.REJECTS].num_rows,
-            ],
-        )
-        con.execute("COMMIT")
-    except Exception:
-        rollback(con)  # the error that got us here is the one to raise
-        raise
-    finally:
-        for name in tables:
-            con.unregister(f"new_{name}")
-    report.batches = 1
-    spool_mod.remove_batch(spool, batch_id)
-    owner = manifest.get("run_id")
-    return report, str(owner) if owner else None
+        owner = manifest.get("run_id")
+        return report, str(owner) if owner else None
+    raise AssertionError("unreachable")  # the last attempt returns or raises
+
+
+# How often a batch is loaded again after another loader's commit won (lakes only).
+CONFLICT_RETRIES = 50
+
+
+def _on_lake(con: duckdb.DuckDBPyConnection) -> bool:
+    row = con.execute(
+        "SELECT type FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchone()
+    return bool(row and row[0] == "ducklake")
+
+
+def _conflict(error: Exception) -> bool:
+    """Whether a failed COMMIT lost to another transaction's: a DuckLake write conflict, or
+    a SQLite catalog busy with another writer's commit."""
+    text = str(error).lower()
+    return isinstance(error, duckdb.Error) and ("conflict" in text or "database is locked" in text)
 
 
 def _merge(

@@ -113,12 +113,16 @@ def start_run(
     try:
         abandoned = sweep_abandoned(con)
         con.execute(
-            f"INSERT INTO runs (run_id, flow, started_at, status, items, {', '.join(COUNTS)}, "
-            "pid, host, pid_started) "
-            f"VALUES (?, ?, ?, 'running', 0, {', '.join('0' for _ in COUNTS)}, ?, ?, ?) "
-            "ON CONFLICT (run_id) DO UPDATE SET flow = excluded.flow, "
+            "MERGE INTO runs USING (SELECT ? AS run_id, ? AS flow, CAST(? AS TIMESTAMPTZ) AS "
+            "started_at, CAST(? AS INTEGER) AS pid, CAST(? AS VARCHAR) AS host, "
+            "CAST(? AS BIGINT) AS pid_started) AS excluded ON runs.run_id = excluded.run_id "
+            "WHEN MATCHED THEN UPDATE SET flow = excluded.flow, "
             "started_at = excluded.started_at, pid = excluded.pid, host = excluded.host, "
-            "pid_started = excluded.pid_started",
+            "pid_started = excluded.pid_started "
+            f"WHEN NOT MATCHED THEN INSERT (run_id, flow, started_at, status, items, "
+            f"{', '.join(COUNTS)}, pid, host, pid_started) VALUES (excluded.run_id, "
+            f"excluded.flow, excluded.started_at, 'running', 0, {', '.join('0' for _ in COUNTS)}, "
+            "excluded.pid, excluded.host, excluded.pid_started)",
             [run_id, flow, started_at, process.pid, process.host, process.started],
         )
         con.execute("COMMIT")
@@ -133,7 +137,10 @@ def _values(report: LoadReport) -> list[int]:
 
 
 _ADD = ", ".join(f"{c} = coalesce(runs.{c}, 0) + excluded.{c}" for c in COUNTS)
-_MARKS = ", ".join("?" for _ in COUNTS)
+# The counts as the source row's columns of an upsert (``MERGE INTO``: no primary key is
+# needed, so the same statement runs on the single file and on a lake).
+_COUNT_VALUES = ", ".join(f"CAST(? AS INTEGER) AS {c}" for c in COUNTS)
+_EXCLUDED_COUNTS = ", ".join(f"excluded.{c}" for c in COUNTS)
 
 
 def record(
@@ -152,14 +159,21 @@ def record(
     run's own process, which it records if the row does not name one yet."""
     me = Process.current()
     con.execute(
-        f"INSERT INTO runs (run_id, flow, started_at, finished_at, status, items, "
-        f"{', '.join(COUNTS)}, error, pid, host, pid_started) "
-        f"VALUES (?, ?, ?, ?, ?, ?, {_MARKS}, ?, ?, ?, ?) "
-        f"ON CONFLICT (run_id) DO UPDATE SET flow = excluded.flow, "
-        f"started_at = excluded.started_at, finished_at = excluded.finished_at, "
-        f"status = excluded.status, items = excluded.items, error = excluded.error, "
-        f"pid = coalesce(runs.pid, excluded.pid), host = coalesce(runs.host, excluded.host), "
-        f"pid_started = coalesce(runs.pid_started, excluded.pid_started), {_ADD}",
+        "MERGE INTO runs USING (SELECT ? AS run_id, ? AS flow, "
+        "CAST(? AS TIMESTAMPTZ) AS started_at, CAST(? AS TIMESTAMPTZ) AS finished_at, "
+        f"CAST(? AS VARCHAR) AS status, CAST(? AS INTEGER) AS items, {_COUNT_VALUES}, "
+        "CAST(? AS VARCHAR) AS error, CAST(? AS INTEGER) AS pid, CAST(? AS VARCHAR) AS host, "
+        "CAST(? AS BIGINT) AS pid_started) AS excluded ON runs.run_id = excluded.run_id "
+        "WHEN MATCHED THEN UPDATE SET flow = excluded.flow, "
+        "started_at = excluded.started_at, finished_at = excluded.finished_at, "
+        "status = excluded.status, items = excluded.items, error = excluded.error, "
+        "pid = coalesce(runs.pid, excluded.pid), host = coalesce(runs.host, excluded.host), "
+        f"pid_started = coalesce(runs.pid_started, excluded.pid_started), {_ADD} "
+        "WHEN NOT MATCHED THEN INSERT (run_id, flow, started_at, finished_at, status, items, "
+        f"{', '.join(COUNTS)}, error, pid, host, pid_started) VALUES (excluded.run_id, "
+        "excluded.flow, excluded.started_at, excluded.finished_at, excluded.status, "
+        f"excluded.items, {_EXCLUDED_COUNTS}, excluded.error, excluded.pid, excluded.host, "
+        "excluded.pid_started)",
         [
             run_id,
             flow,
@@ -180,9 +194,10 @@ def credit(con: duckdb.DuckDBPyConnection, run_id: str, report: LoadReport) -> N
     """Add a batch's counts to the run that spooled it (a row is made for a run not yet
     recorded; that run's own ``record`` fills in the rest)."""
     con.execute(
-        f"INSERT INTO runs (run_id, flow, started_at, status, {', '.join(COUNTS)}) "
-        f"VALUES (?, 'unknown', now(), 'running', {_MARKS}) "
-        f"ON CONFLICT (run_id) DO UPDATE SET {_ADD}",
+        f"MERGE INTO runs USING (SELECT ? AS run_id, {_COUNT_VALUES}) AS excluded "
+        f"ON runs.run_id = excluded.run_id WHEN MATCHED THEN UPDATE SET {_ADD} "
+        f"WHEN NOT MATCHED THEN INSERT (run_id, flow, started_at, status, {', '.join(COUNTS)}) "
+        f"VALUES (excluded.run_id, 'unknown', now(), 'running', {_EXCLUDED_COUNTS})",
         [run_id, *_values(report)],
     )
 

@@ -115,8 +115,11 @@ class Counts:
         con.register("su_added", table)
         try:
             con.execute(
-                "INSERT INTO text_units SELECT * FROM su_added ON CONFLICT (unit_hash, domain) "
-                "DO UPDATE SET stories = text_units.stories + excluded.stories"
+                # MERGE needs no key: the same statement on the single file and on a lake
+                "MERGE INTO text_units USING su_added AS n "
+                "ON text_units.unit_hash = n.unit_hash AND text_units.domain = n.domain "
+                "WHEN MATCHED THEN UPDATE SET stories = text_units.stories + n.stories "
+                "WHEN NOT MATCHED THEN INSERT BY NAME"
             )
         finally:
             con.unregister("su_added")

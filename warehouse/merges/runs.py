@@ -9,4 +9,11 @@ from newsflow.warehouse.merges import BatchTables, queries
 
 def merge(batch: BatchTables) -> None:
     if batch.has(Table.RUNS):
-        batch.con.execute(queries("runs")["runs"])
+        names = batch.tables[Table.RUNS].column_names
+        batch.con.execute(
+            queries("runs")["runs"].format(
+                assign=", ".join(f'"{c}" = n."{c}"' for c in names if c != "run_id"),
+                columns=", ".join(f'"{c}"' for c in names),
+                values=", ".join(f'n."{c}"' for c in names),
+            )
+        )

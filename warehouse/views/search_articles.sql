@@ -39,8 +39,10 @@ COMMENT ON MACRO TABLE search_query IS 'The words of a search query as search_ar
 -- "quoted phrase": its words in that order. The score is the BM25 of DuckDB's fts extension
 -- (k1 = 1.2, b = 0.75, idf = log10((N - df + 0.5) / (df + 0.5) + 1)) over the matched items'
 -- words, with a word in the title counted title_weight times (1 gives the extension's score).
+-- The filters default to '' (no filter; NULL means the same): a DuckLake catalog cannot
+-- store a macro parameter whose default is NULL.
 CREATE OR REPLACE MACRO search_articles(
-    query, since := NULL, until := NULL, domain := NULL, language := NULL,
+    query, since := '', until := '', domain := '', language := '',
     include_duplicates := false, max_results := 20, title_weight := 2
 ) AS TABLE
 WITH
@@ -117,12 +119,15 @@ WITH
     best AS (
         SELECT d.article_id, sc.score, d.published_at AS indexed_at
         FROM scores sc JOIN search_docs d ON d.doc_id = sc.doc_id
-        WHERE (since IS NULL
-               OR CAST(timezone('UTC', d.published_at) AS DATE) >= CAST(since AS DATE))
-          AND (until IS NULL
-               OR CAST(timezone('UTC', d.published_at) AS DATE) <= CAST(until AS DATE))
-          AND (domain IS NULL OR d.domain = domain OR ends_with(d.domain, '.' || domain))
-          AND (language IS NULL OR d.language = language)
+        WHERE (nullif(CAST(since AS VARCHAR), '') IS NULL
+               OR CAST(timezone('UTC', d.published_at) AS DATE)
+                  >= CAST(nullif(CAST(since AS VARCHAR), '') AS DATE))
+          AND (nullif(CAST(until AS VARCHAR), '') IS NULL
+               OR CAST(timezone('UTC', d.published_at) AS DATE)
+                  <= CAST(nullif(CAST(until AS VARCHAR), '') AS DATE))
+          AND (nullif(domain, '') IS NULL OR d.domain = domain
+               OR ends_with(d.domain, '.' || domain))
+          AND (nullif(language, '') IS NULL OR d.language = language)
           AND (include_duplicates OR d.article_id NOT IN (
                 SELECT c.article_id FROM articles c WHERE c.duplicate_of IS NOT NULL))
         ORDER BY sc.score DESC, d.published_at DESC NULLS LAST, d.article_id
