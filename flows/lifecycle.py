@@ -67,7 +67,12 @@ def _start_row(summary: RunSummary, settings: Settings) -> None:
     wait = min(settings.lock_wait, START_WAIT)
     try:
         found = queries.start_run_row(
-            settings.db, wait, summary.run_id, summary.flow, summary.started_at
+            settings.db,
+            wait,
+            summary.run_id,
+            summary.flow,
+            summary.started_at,
+            lake_data=settings.lake_data,
         )
     except WarehouseLocked as error:
         log.info("run %s starts without its row for now: %s", summary.run_id, error)
@@ -84,7 +89,12 @@ def _record_failure(summary: RunSummary, settings: Settings, error: Exception) -
     run = _row(summary, "failed")
     try:
         queries.record_failed_run(
-            settings.db, min(settings.lock_wait, 30.0), run, datetime.now(UTC), message
+            settings.db,
+            min(settings.lock_wait, 30.0),
+            run,
+            datetime.now(UTC),
+            message,
+            lake_data=settings.lake_data,
         )
     except Exception as again:
         log.warning("could not record run %s as failed: %s", summary.run_id, again)

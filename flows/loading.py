@@ -42,6 +42,7 @@ class BackgroundLoader:
             settings.spool,
             settings.lock_wait,
             lock_reporter(settings) if self._pool is not None else None,
+            lake_data=settings.lake_data,
         )
         self._futures: list[Future[LoadReport]] = []
         self._queued = 0
@@ -139,6 +140,7 @@ def load_step(settings: Settings, run: RunRow, loaded_before: int = 0) -> LoadRe
         on_wait=lock_reporter(settings),
         publish=settings.publish,
         loaded_before=loaded_before,
+        lake_data=settings.lake_data,
     )
 
 

@@ -21,6 +21,7 @@ from typing import Any
 from newsflow.flows.runtime import LIBRARY_LOGGERS
 from newsflow.flows.summary import RunSummary
 from newsflow.settings import Settings
+from newsflow.warehouse import storage
 from newsflow.warehouse.queries import stored_feed_health
 
 ARTICLES_LOADED = "newsflow.articles.loaded"
@@ -159,7 +160,7 @@ def settle_feed_health(summary: RunSummary, settings: Settings) -> None:
     """Each feed's state after the load: ok, failing, quarantined or recovered; ``event`` is
     set where the state changed (newly quarantined, or answered again after quarantine)."""
     urls = [f["url"] for f in summary.feed_health]
-    if not urls or not settings.db.exists():
+    if not urls or not storage.exists(settings.db):
         return
     stored = stored_feed_health(settings.db, settings.lock_wait, urls)
     now = datetime.now(UTC)

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from newsflow import cancel
+from newsflow.warehouse import storage
 
 STARTUP_TIMEOUT = 180
 # Library loggers Prefect routes into the run log (their levels: flows/observe.py).
@@ -66,7 +67,7 @@ def prefect_home(db: Path) -> Path:
     (set for Prefect, which reads it when imported)."""
     home = os.environ.get("PREFECT_HOME")
     if not home:
-        home = str((db.parent / ".prefect").resolve())
+        home = str((storage.folder(db) / ".prefect").resolve())
         os.environ["PREFECT_HOME"] = home
     return Path(home)
 

@@ -21,9 +21,15 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 # the loader of another process, and is lost when the writer ends
 _PRIVATE_FILESYSTEMS = {"memory"}
 _CODE_ROOT = Path(__file__).resolve().parent.parent
+# A warehouse on DuckLake (warehouse/storage.py): a catalog path ending so, or a PostgreSQL
+# catalog's connection string after the prefix.
+LAKE_SUFFIX = ".ducklake"
+POSTGRES_LAKE = "ducklake:postgres:"
 
 
-def spool_problem(spool: str, db: Path, *, cwd: Path | None = None) -> str | None:
+def spool_problem(
+    spool: str, db: Path, *, cwd: Path | None = None, lake_data: str | None = None
+) -> str | None:
     """Why ``spool`` cannot be the spool, in one line, or None. The spool's maintenance removes
     abandoned batch folders, so it must never be (or contain) the warehouse's folder, the
     project or the code; and other processes must see it, as the loader reads it from theirs."""
@@ -47,6 +53,8 @@ def spool_problem(spool: str, db: Path, *, cwd: Path | None = None) -> str | Non
         "the working folder": base,
         "the project's code": _CODE_ROOT,
     }
+    if lake_data and "://" not in lake_data:
+        guarded["the lake's data folder"] = (base / Path(lake_data).expanduser()).resolve()
     for name, place in guarded.items():
         if place == folder or place.is_relative_to(folder):
             what = "is" if place == folder else "contains"
@@ -64,7 +72,20 @@ class Settings(BaseSettings):
         env_prefix="NEWSFLOW_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
     )
 
-    db: Path = Field(Path("warehouse/news.duckdb"), description="The warehouse file.")
+    db: Path = Field(
+        Path("warehouse/news.duckdb"),
+        description="The warehouse: a DuckDB file; a path ending in .ducklake for a DuckLake "
+        "on this machine (that file is its SQLite catalog, its data in <path>.files/); or "
+        "ducklake:postgres:<libpq connection string> for a DuckLake whose catalog is a "
+        "PostgreSQL database (then set lake_data).",
+    )
+    lake_data: str | None = Field(
+        None,
+        validate_default=True,
+        description="Where a DuckLake warehouse keeps its data files: a folder or an fsspec "
+        "URL (s3://bucket/newsflow/). Required with a PostgreSQL catalog; a .ducklake lake "
+        "uses <path>.files/ when unset.",
+    )
     http_timeout: float = Field(20.0, gt=0, description="Seconds for one whole HTTP request.")
     max_bytes: int = Field(
         10_000_000, gt=0, description="Largest response body read, after decompression."
@@ -157,12 +178,27 @@ class Settings(BaseSettings):
             ]
         return value
 
+    @field_validator("lake_data")
+    @classmethod
+    def _lake_has_data(cls, value: str | None, info: ValidationInfo) -> str | None:
+        value = value.strip() if value else None
+        db = info.data.get("db")  # declared before, so already validated
+        if value is None and str(db).startswith(POSTGRES_LAKE):
+            raise ValueError(
+                "a PostgreSQL catalog (NEWSFLOW_DB=ducklake:postgres:...) needs its data path: "
+                "set NEWSFLOW_LAKE_DATA to a folder every loader and reader sees, or an object "
+                "store URL (s3://bucket/newsflow/)"
+            )
+        return value
+
     @field_validator("spool")
     @classmethod
     def _spool_is_safe(cls, value: str, info: ValidationInfo) -> str:
         db = info.data.get("db")  # declared before the spool, so already validated
         problem = spool_problem(
-            value, db if isinstance(db, Path) else Path("warehouse/news.duckdb")
+            value,
+            db if isinstance(db, Path) else Path("warehouse/news.duckdb"),
+            lake_data=info.data.get("lake_data"),
         )
         if problem:
             raise ValueError(problem)

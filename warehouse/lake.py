@@ -188,6 +188,16 @@ def connect(
     return con
 
 
+def data_path_of(con: duckdb.DuckDBPyConnection, alias: str = ALIAS) -> str:
+    """The data path the attached lake's catalog records."""
+    row = con.execute(
+        f"SELECT value FROM {alias}.options() WHERE option_name = 'data_path'"
+    ).fetchone()
+    if not row or not row[0]:
+        raise LakeError(f"the lake {alias} records no data path")
+    return str(row[0])
+
+
 def lake_exists(lake: Lake) -> bool:
     """Whether the catalog holds a lake yet (a PostgreSQL database is asked, read-only)."""
     if lake.kind == "sqlite":

@@ -24,6 +24,7 @@ from newsflow.tasks.normalize import canonical_url
 from newsflow.tasks.revisions import StoredArticle, day_bounds
 from newsflow.tasks.sitemaps import SitemapURL
 from newsflow.warehouse import runs as run_ledger
+from newsflow.warehouse import storage
 from newsflow.warehouse.db import connect_reader, connect_writer
 from newsflow.warehouse.loader import LoadReport, RunRow, load_batches
 from newsflow.warehouse.stories import Representatives
@@ -45,7 +46,7 @@ def _reading(db: Path, wait: float) -> Iterator[duckdb.DuckDBPyConnection]:
 def _rows(db: Path, wait: float, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
     """Rows, read-only; none when there is no warehouse yet, or one from before the columns
     asked for (nothing known yet)."""
-    if not db.exists():
+    if not storage.exists(db):
         return []
     with _reading(db, wait) as con:
         try:
@@ -87,7 +88,7 @@ def known_articles(db: Path, wait: float, canonicals: list[str], urls: list[str]
 
 def stored_feed_health(db: Path, wait: float, urls: list[str]) -> dict[str, tuple[Any, ...]]:
     """url -> (quarantined_until, consecutive_failures, last_error, name) after a load."""
-    if not urls or not db.exists():
+    if not urls or not storage.exists(db):
         return {}
     with _reading(db, wait) as con:
         found = con.execute(
@@ -100,7 +101,7 @@ def stored_feed_health(db: Path, wait: float, urls: list[str]) -> dict[str, tupl
 
 def feeds_due_for_reprobe(db: Path, wait: float) -> list[str]:
     """Quarantined feeds whose quarantine has run out."""
-    if not db.exists():
+    if not storage.exists(db):
         return []
     with _reading(db, wait) as con:
         rows = con.execute(
@@ -116,7 +117,7 @@ def feeds_due_for_reprobe(db: Path, wait: float) -> list[str]:
 def known_sites(db: Path, domains: list[str], *, wait: float) -> set[str]:
     """Those of ``domains`` (as ``articles.domain`` stores them) that have an article, or a
     failed page (a ``rejects`` URL on the site or a subdomain of it)."""
-    if not domains or not db.exists():
+    if not domains or not storage.exists(db):
         return set()
     with _reading(db, wait) as con:
         rows = con.execute(
@@ -190,7 +191,7 @@ def _day_rows(
 ) -> list[tuple[Any, ...]]:
     """``select`` (over ``articles a``) for the articles published on ``day`` (UTC), of
     ``domains`` and seen in ``feeds`` if given, in article id order."""
-    if not db.exists():
+    if not storage.exists(db):
         return []
     start, end = day_bounds(day)
     where, params = _filters(domains, feeds)
@@ -210,7 +211,7 @@ NEVER_REFETCH = ("bad_url", "blocked_private")
 def failed_urls(db: Path, wait: float, day: date, domains: list[str]) -> list[str]:
     """URLs whose fetch or extraction failed on ``day`` (UTC) and that are still not loaded
     (neither as an article's URL nor as a URL seen for one), optionally of some domains."""
-    if not db.exists():
+    if not storage.exists(db):
         return []
     start, end = day_bounds(day)
     with _reading(db, wait) as con:
@@ -241,7 +242,7 @@ class Unseen:
 def unseen_sitemap_urls(db: Path, wait: float, entries: list[SitemapURL]) -> Unseen:
     """The entries the warehouse has neither loaded nor rejected (all of them when there is
     no warehouse yet)."""
-    if not db.exists():
+    if not storage.exists(db):
         return Unseen(list(entries), 0, 0)
     if not entries:
         return Unseen([], 0, 0)
@@ -276,10 +277,19 @@ def _present(con: duckdb.DuckDBPyConnection, keys: list[str], sql: str) -> set[s
 # -- the run's row ---------------------------------------------------------------------------
 
 
-def start_run_row(db: Path, wait: float, run_id: str, flow: str, started_at: datetime) -> int:
+def start_run_row(
+    db: Path,
+    wait: float,
+    run_id: str,
+    flow: str,
+    started_at: datetime,
+    *,
+    lake_data: str | None = None,
+) -> int:
     """The run's ``running`` row (with this process); runs whose process is gone are marked
-    ``abandoned`` first: returns how many. Raises ``WarehouseLocked`` past ``wait``."""
-    con = connect_writer(db, wait)
+    ``abandoned`` first: returns how many. Raises ``WarehouseLocked`` past ``wait``.
+    ``lake_data``: a lake's data path (``NEWSFLOW_LAKE_DATA``), for a lake not yet created."""
+    con = connect_writer(db, wait, lake_data=lake_data)
     try:
         return run_ledger.start_run(con, run_id, flow, started_at)
     finally:
@@ -287,10 +297,16 @@ def start_run_row(db: Path, wait: float, run_id: str, flow: str, started_at: dat
 
 
 def record_failed_run(
-    db: Path, wait: float, run: RunRow, finished_at: datetime, error: str
+    db: Path,
+    wait: float,
+    run: RunRow,
+    finished_at: datetime,
+    error: str,
+    *,
+    lake_data: str | None = None,
 ) -> None:
     """The run's row marked ``failed`` with its error and its counts so far."""
-    con = connect_writer(db, wait)
+    con = connect_writer(db, wait, lake_data=lake_data)
     try:
         run_ledger.record(
             con,
@@ -318,8 +334,17 @@ class BatchWriter:
     connection's writes) and closes when told the caller has caught up, so readers get their
     turn between bursts. Used from one thread."""
 
-    def __init__(self, db: Path, spool: str, wait: float, on_wait: OnWait | None) -> None:
+    def __init__(
+        self,
+        db: Path,
+        spool: str,
+        wait: float,
+        on_wait: OnWait | None,
+        *,
+        lake_data: str | None = None,
+    ) -> None:
         self._db, self._spool, self._wait, self._on_wait = db, spool, wait, on_wait
+        self._lake_data = lake_data
         self._con: duckdb.DuckDBPyConnection | None = None
         self._loads = 0
         # kept across the run's batches: popular stories come back batch after batch
@@ -329,7 +354,9 @@ class BatchWriter:
         """Merge one batch; ``last``: nothing else is queued, so the connection closes after."""
         try:
             if self._con is None:
-                self._con = connect_writer(self._db, self._wait, self._on_wait)
+                self._con = connect_writer(
+                    self._db, self._wait, self._on_wait, lake_data=self._lake_data
+                )
                 self._loads = 0
             self._loads += 1
             last = last or self._loads >= BATCHES_PER_CONNECTION

@@ -11,6 +11,12 @@ The engine does the refusing, so no query text can get around it:
 
 ``run`` adds a check of the statement types before the engine sees them, so a refusal is one
 clear line rather than an engine message, and maps the engine's own refusals to ``Refused``.
+
+A warehouse on DuckLake is attached read-only (``warehouse/lake.py``) and the same settings
+follow, with ``allowed_directories`` naming only the lake's data path and catalog, so its
+Parquet files stay readable and nothing else is. The catalog's own extensions (sqlite,
+postgres) read their databases without asking DuckDB's file system, so their functions, and
+DuckLake's maintenance functions, are refused by name before the engine sees the query.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from pathlib import Path
 
 import duckdb
 
-from newsflow.warehouse import fts
+from newsflow.warehouse import fts, storage
 from newsflow.warehouse.db import connect_reader
 
 # Statement types an analyst's query may contain. CREATE only as the temporary ENUM type that
@@ -49,6 +55,27 @@ _ENGINE_REFUSALS = {
 }
 
 
+# Functions that reach outside the warehouse or change it, whatever the file settings say:
+# the catalog extensions' own readers and writers, DuckLake's maintenance, and SQL run from a
+# string (which would hide any of them). DuckLake's read-only functions stay available.
+_REFUSED_PREFIXES = ("sqlite_", "postgres_", "ducklake_")
+_REFUSED_NAMES = frozenset({"query", "query_table", "set_option"})
+_READ_ONLY_LAKE = frozenset(
+    {
+        "ducklake_snapshots",
+        "ducklake_table_info",
+        "ducklake_list_files",
+        "ducklake_table_changes",
+        "ducklake_table_insertions",
+        "ducklake_table_deletions",
+        "ducklake_current_snapshot",
+        "ducklake_last_committed_snapshot",
+        "ducklake_options",
+        "ducklake_settings",
+    }
+)
+
+
 class Refused(Exception):
     """A statement the sandbox does not run; the message is one line for the user."""
 
@@ -61,12 +88,42 @@ def connect(path: Path, wait: float = 10.0) -> duckdb.DuckDBPyConnection:
         if not _has_macro(con, "search_articles"):
             # The live warehouse: the search macro lives in the session, not in the file.
             fts.create_search_macro(con, temporary=True)
+        if storage.is_lake(path):
+            con.execute("SET allowed_directories = ?", [_lake_places(con, path)])
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
     except BaseException:
         con.close()
         raise
     return con
+
+
+def _lake_places(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
+    """What a lake's reader reads: its data path (as its catalog records it) and, for a
+    SQLite catalog, that file and its WAL."""
+    from newsflow.warehouse.lake import data_path_of
+
+    places = [data_path_of(con)]
+    if storage.kind_of(path) == "sqlite":
+        catalog = str(path.expanduser().resolve())
+        places += [catalog, f"{catalog}-wal", f"{catalog}-shm"]
+    return places
+
+
+def _refused_function(query: str) -> str | None:
+    """The first function called in ``query`` that the sandbox refuses, if any."""
+    tokens = duckdb.tokenize(query)
+    for (start, kind), (after, _) in zip(tokens, [*tokens[1:], (len(query), None)], strict=True):
+        if kind != duckdb.token_type.identifier:
+            continue
+        if query[after : after + 1] != "(":  # not a call
+            continue
+        name = query[start:after].strip().strip('"').lower()
+        if name in _REFUSED_NAMES or (
+            name.startswith(_REFUSED_PREFIXES) and name not in _READ_ONLY_LAKE
+        ):
+            return name
+    return None
 
 
 def _has_macro(con: duckdb.DuckDBPyConnection, name: str) -> bool:
@@ -83,6 +140,11 @@ def check(con: duckdb.DuckDBPyConnection, query: str) -> None:
         statements = con.extract_statements(query)
     except duckdb.Error:
         return  # a syntax error: the engine reports it when the query runs
+    if (name := _refused_function(query)) is not None:
+        raise Refused(
+            f"newsflow sql is read-only and sandboxed: {name}() reaches outside the warehouse "
+            "or changes it, and is refused"
+        )
     for statement in statements:
         kind = statement.type
         if kind in _ALLOWED or (kind == duckdb.StatementType.CREATE and not statement.query):

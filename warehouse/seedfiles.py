@@ -11,6 +11,7 @@ import duckdb
 import pyarrow as pa
 
 from newsflow.tasks.records import SeedPrint
+from newsflow.warehouse import storage
 from newsflow.warehouse.db import connect_reader
 
 
@@ -40,7 +41,7 @@ def ingested_keys(
 def ingested(db: Path, prints: Iterable[SeedPrint], *, wait: float) -> set[tuple[str, str]]:
     """``ingested_keys`` over a short read-only connection; nothing if there is no warehouse
     yet. Raises ``WarehouseLocked`` if a writer holds the file longer than ``wait``."""
-    if not db.exists():
+    if not storage.exists(db):
         return set()
     con = connect_reader(db, wait=wait)
     try:

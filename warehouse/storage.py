@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from newsflow.settings import LAKE_SUFFIX
+from newsflow.settings import POSTGRES_LAKE as POSTGRES
+
 if TYPE_CHECKING:
     from newsflow.warehouse.lake import Lake
-
-LAKE_SUFFIX = ".ducklake"
-POSTGRES = "ducklake:postgres:"
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
 Kind = Literal["file", "sqlite", "postgres"]
@@ -141,3 +141,10 @@ def sqlite_catalog_problem(path: Path) -> str | None:
             "catalog, or a new path to start one"
         )
     return None
+
+
+def attach_line(where: Location) -> str:
+    """The statement an analyst types in their own DuckDB to open the lake read-only."""
+    if where.kind == "sqlite":
+        where = Location(where.db.expanduser().resolve(), "sqlite", where.data_path)
+    return where.lake().attach_sql(read_only=True)

@@ -3,6 +3,7 @@
 They read the published copy (``news.published.duckdb`` beside the warehouse), never the live
 warehouse, so they run while ingestion runs and never block the loader. The copy is refreshed
 after every load; ``--refresh`` refreshes it first (that briefly needs the writer's lock).
+A warehouse on DuckLake has no copy: they read it live, as loads commit beside them.
 
 The warehouse modules (and DuckDB) are imported inside the commands: ``newsflow --help`` and
 the other commands never load them.
@@ -37,6 +38,12 @@ def _day(value: datetime | None) -> date | None:
     return value.date() if value is not None else None
 
 
+LAKE_NEEDS_NO_COPY = (
+    "{db} is a DuckLake warehouse: it needs no published copy, readers read it live "
+    "(newsflow sql, search and export, or ATTACH it in your own DuckDB: newsflow published)"
+)
+
+
 def _publish(settings: Settings) -> Any:
     from newsflow.warehouse.db import WarehouseLocked
     from newsflow.warehouse.publish import publish
@@ -52,9 +59,19 @@ def _publish(settings: Settings) -> Any:
 def _open_copy(settings: Settings, refresh: bool, *, sandboxed: bool = False) -> Any:
     """The published copy, read-only with fts loaded; published first if missing or asked.
     ``sandboxed``: through the analysts' sandbox (warehouse/sandbox.py)."""
-    from newsflow.warehouse import sandbox
+    from newsflow.cli.common import warehouse_reader
+    from newsflow.warehouse import sandbox, storage
     from newsflow.warehouse.publish import open_published, published_path
 
+    if storage.is_lake(settings.db):  # read live: every commit is visible at once
+        if sandboxed:
+            return warehouse_reader(settings)
+        from newsflow.warehouse.db import connect_reader
+
+        try:
+            return connect_reader(settings.db)
+        except FileNotFoundError as exc:
+            raise fail(str(exc)) from exc
     path = published_path(settings.db)
     if refresh or not path.exists():
         _publish(settings)
@@ -70,9 +87,18 @@ def _age(when: datetime) -> str:
     return f"{seconds // 3600} h ago"
 
 
-def _freshness(con: Any, path: Path) -> str:
+def _freshness(con: Any, path: Path, db: Path) -> str:
+    from newsflow.warehouse import storage
     from newsflow.warehouse.publish import read_info
 
+    if storage.is_lake(db):
+        articles, unique, last = con.execute(
+            "SELECT (SELECT count(*) FROM articles), "
+            "(SELECT count(*) FROM articles WHERE duplicate_of IS NULL), "
+            "(SELECT max(loaded_at) FROM spool_batches)"
+        ).fetchone()
+        when = f"last load {last:%Y-%m-%d %H:%M:%S} UTC ({_age(last)})" if last else "no load yet"
+        return f"live warehouse {db}: {articles} articles ({unique} unique), {when}"
     info = read_info(con, path)
     return (
         f"published copy {path}: {info.articles} articles ({info.unique_articles} unique), "
@@ -128,7 +154,7 @@ def search(
             include_duplicates=duplicates,
             limit=limit,
         )
-        freshness = _freshness(con, published_path(settings.db))
+        freshness = _freshness(con, published_path(settings.db), settings.db)
     finally:
         con.close()
     noun = "result" if len(hits) == 1 else "results"
@@ -209,7 +235,7 @@ def export(
             fmt=fmt,  # type: ignore[arg-type]
             table=table,
         )
-        freshness = _freshness(con, published_path(settings.db))
+        freshness = _freshness(con, published_path(settings.db), settings.db)
     finally:
         con.close()
     span = f"{report.partitions[0]} .. {report.partitions[-1]}" if report.partitions else "no dates"
@@ -225,9 +251,16 @@ def publish_command(db: DbOption = None) -> None:
     """Refresh the read-only published copy now.
 
     Loads do this by themselves (unless NEWSFLOW_PUBLISH=false); open readers keep the copy
-    they opened until they reconnect.
+    they opened until they reconnect. A warehouse on DuckLake needs none: it is read live.
     """
+    from newsflow.warehouse import storage
+
     settings = command_settings(db)
+    if storage.is_lake(settings.db):
+        console.print(
+            LAKE_NEEDS_NO_COPY.format(db=settings.db), markup=False, highlight=False, soft_wrap=True
+        )
+        return
     info = _publish(settings)
     console.print(
         f"published {info.path}: {info.articles} articles ({info.unique_articles} unique) "
@@ -236,17 +269,21 @@ def publish_command(db: DbOption = None) -> None:
 
 
 def published(db: DbOption = None) -> None:
-    """Where the read-only published copy is, how fresh it is, and how to open it."""
-    from newsflow.warehouse import fts
+    """Where the read-only published copy is, how fresh it is, and how to open it (for a
+    warehouse on DuckLake: the line that opens it live in your own DuckDB)."""
+    from newsflow.warehouse import fts, storage
     from newsflow.warehouse.publish import open_published, published_path
 
     settings = command_settings(db)
+    if storage.is_lake(settings.db):
+        _lake_line(settings)
+        return
     path = published_path(settings.db)
     if not path.exists():
         raise fail(f"no published copy at {path} yet", "run `newsflow publish` or an ingest")
     con = open_published(path)
     try:
-        freshness = _freshness(con, path)
+        freshness = _freshness(con, path, settings.db)
     finally:
         con.close()
     ext = fts.extension_path()
@@ -256,6 +293,24 @@ def published(db: DbOption = None) -> None:
         f"  duckdb -readonly -cmd \"LOAD '{ext}'\" {path}\n"
         '  python -c "from pathlib import Path; from warehouse.publish import open_published; '
         f"open_published(Path('{path}')).sql('SELECT * FROM published_info').show()\"",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def _lake_line(settings: Settings) -> None:
+    """A lake's one-line answer to ``published``: it is read live, and how to open it."""
+    from newsflow.warehouse import storage
+
+    console.print(
+        LAKE_NEEDS_NO_COPY.format(db=settings.db), markup=False, highlight=False, soft_wrap=True
+    )
+    where = storage.locate(settings.db, settings.lake_data)
+    console.print(
+        "open it read-only in your own DuckDB (with the ducklake and "
+        f"{'sqlite' if where.kind == 'sqlite' else 'postgres'} extensions), as long as you "
+        f"like:\n  {storage.attach_line(where)};",
         markup=False,
         highlight=False,
         soft_wrap=True,
@@ -279,14 +334,14 @@ def search_index_command(
     load itself. --compact does every merge due, so a term's postings sit in a few blocks:
     schedule it like any maintenance (e.g. nightly).
     """
-    from newsflow.warehouse import search_index
+    from newsflow.warehouse import search_index, storage
     from newsflow.warehouse.db import WarehouseLocked, connect_writer
 
     settings = command_settings(db)
-    if not settings.db.exists():
+    if not storage.exists(settings.db):
         raise fail(f"no warehouse at {settings.db}", "run `newsflow ingest-seeds` first")
     try:
-        con = connect_writer(settings.db, settings.lock_wait)
+        con = connect_writer(settings.db, settings.lock_wait, lake_data=settings.lake_data)
     except WarehouseLocked as exc:
         raise fail(str(exc), "a load is running; try again when it ends") from exc
     try:

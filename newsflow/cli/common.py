@@ -31,7 +31,12 @@ err = Console(stderr=True)
 
 DbOption = Annotated[
     Path | None,
-    typer.Option("--db", help="Warehouse file (env NEWSFLOW_DB; default warehouse/news.duckdb)."),
+    typer.Option(
+        "--db",
+        help="Warehouse file (env NEWSFLOW_DB; default warehouse/news.duckdb); a path ending "
+        "in .ducklake, or ducklake:postgres:<libpq string> with NEWSFLOW_LAKE_DATA, for a "
+        "warehouse on DuckLake.",
+    ),
 ]
 
 
@@ -44,7 +49,7 @@ def command_settings(db: Path | None, **overrides: Any) -> Settings:
     if db is not None:
         overrides["db"] = db
     settings = Settings(**overrides)
-    check_warehouse_path(settings.db)
+    check_warehouse_path(settings.db, settings.lake_data)
     check_spool_filesystem(settings.spool)
     prefect_home(settings.db)  # before Prefect is imported: its home beside the warehouse
     return settings

@@ -68,7 +68,11 @@ def _check_api(settings: Any) -> str:
 
 def _absolute_paths(settings: Any) -> None:
     """Flow runs start in other processes: give them the same warehouse and spool."""
-    os.environ["NEWSFLOW_DB"] = str(Path(settings.db).resolve())
+    from newsflow.warehouse import storage
+
+    os.environ["NEWSFLOW_DB"] = str(storage.absolute(settings.db))
+    if settings.lake_data and "://" not in settings.lake_data:
+        os.environ["NEWSFLOW_LAKE_DATA"] = str(Path(settings.lake_data).resolve())
     if "://" not in settings.spool:
         os.environ["NEWSFLOW_SPOOL"] = str(Path(settings.spool).resolve())
 
@@ -126,6 +130,7 @@ def serve(
     _absolute_paths(settings)
     set_extra_loggers_default()
     from newsflow.deploy.serve import ServeOptions, build_deployments, serve_all
+    from newsflow.warehouse import storage
 
     options = ServeOptions(
         seed_dir=seeds.resolve(),
@@ -133,7 +138,7 @@ def serve(
         debounce_seconds=debounce,
         loader_minutes=loader_minutes,
         feed_minutes=feed_minutes,
-        db=Path(settings.db).resolve(),
+        db=storage.absolute(settings.db),
         scan_seconds=scan_seconds,
         seed_max_bytes=settings.seed_max_bytes,
     )

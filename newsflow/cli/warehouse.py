@@ -78,11 +78,12 @@ def status(db: DbOption = None) -> None:
         incomplete,
         pending,
     )
+    from newsflow.warehouse import storage
 
     settings = command_settings(db)
     waiting = pending(settings.spool)
     stale = incomplete(settings.spool)
-    if not settings.db.exists():
+    if not storage.exists(settings.db):
         console.print(f"no warehouse at {settings.db} yet; {len(waiting)} batches in the spool")
         return
     con = warehouse_reader(settings)
