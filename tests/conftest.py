@@ -4,7 +4,13 @@ pointing at a temporary warehouse and spool."""
 from __future__ import annotations
 
 import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
 from collections.abc import Iterator
+from glob import glob
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -57,3 +63,74 @@ def analyst_warehouse(tmp_path_factory: pytest.TempPathFactory) -> FixtureWareho
     from tests.analyst_fixture import build
 
     return build(tmp_path_factory.mktemp("analyst"))
+
+
+# ---------------------------------------------------------------- PostgreSQL catalog
+
+
+def _pg_bin() -> Path | None:
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).parent
+    versions = sorted(glob("/usr/lib/postgresql/*/bin/initdb"))
+    return Path(versions[-1]).parent if versions else None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def postgres() -> Iterator[str]:
+    """A real PostgreSQL server from Debian's packages in a temporary cluster; yields a libpq
+    connection string. initdb refuses to run as root, so as root it runs as `postgres`."""
+    pytest.importorskip("duckdb_extension_postgres_scanner", reason="postgres_scanner missing")
+    bindir = _pg_bin()
+    if bindir is None:
+        pytest.skip("PostgreSQL binaries absent: apt-get install -y postgresql")
+    user: str | None = None
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root and there is no `postgres` user to run the server")
+        user = "postgres"
+    root = Path(tempfile.mkdtemp(prefix="newsflow-pg-"))
+    data = root / "data"
+    if user:
+        shutil.chown(root, user)
+    run = ["runuser", "-u", user, "--"] if user else []
+    port = _free_port()
+    subprocess.run(
+        [*run, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [
+            *run,
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(root / "log"),
+            "-w",
+            "-t",
+            "120",
+            "-o",
+            f"-p {port} -k {root} -c listen_addresses=127.0.0.1",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield f"dbname=postgres host=127.0.0.1 port={port} user=postgres"
+    finally:
+        subprocess.run(
+            [*run, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"],
+            capture_output=True,
+        )
+        shutil.rmtree(root, ignore_errors=True)
