@@ -129,6 +129,44 @@ def test_the_analysts_attach_line(tmp_path: Path) -> None:
         analyst.execute("DELETE FROM news.articles")
 
 
+README = Path(__file__).resolve().parent.parent / "README.md"
+README_ROOT = "/srv/newsflow/warehouse/"
+
+
+def test_the_analysts_attach_line_of_the_readme_opens_a_loaded_lake(tmp_path: Path) -> None:
+    """The README's line, for a warehouse the loader wrote (NEWSFLOW_DB=...news.ducklake), is
+    what `newsflow published` prints and opens it in a fresh DuckDB, search included."""
+    from newsflow.settings import Settings
+    from newsflow.warehouse import storage
+    from newsflow.warehouse.loader import load_spool
+    from tests.helpers import make_seed_files, spool_seed_files
+
+    settings = Settings(
+        db=tmp_path / "news.ducklake",
+        spool=str(tmp_path / "spool"),
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    spool_seed_files(make_seed_files(tmp_path / "s", 12), settings, batch_size=6)
+    load_spool(settings.db, settings.spool, lock_wait=30)
+    (documented,) = [
+        line.removesuffix(";")
+        for line in README.read_text(encoding="utf-8").splitlines()
+        if line.startswith("ATTACH 'ducklake:sqlite:")
+    ]
+    line = documented.replace(README_ROOT, f"{tmp_path}/")
+    assert line == storage.attach_line(storage.locate(settings.db))
+    analyst = duckdb.connect(config={"autoinstall_known_extensions": False})
+    lakemod.load_extensions(analyst, "ducklake", "sqlite_scanner")  # = INSTALL, once
+    analyst.execute(line)
+    analyst.execute("USE news")
+    assert analyst.execute("SELECT count(*) FROM articles").fetchone() == (12,)
+    assert analyst.execute("SELECT sum(articles) FROM daily_counts").fetchone() == (12,)
+    hits = analyst.execute("SELECT count(*) FROM search_articles('court OR budget')").fetchone()
+    assert hits is not None and hits[0] > 0
+    with pytest.raises(duckdb.Error):
+        analyst.execute("DELETE FROM articles")
+
+
 @pytest.mark.slow
 def test_migrating_a_warehouse_built_by_todays_loader_loses_nothing(tmp_path: Path) -> None:
     from tests.analyst_fixture import build

@@ -436,3 +436,18 @@ def test_two_loaders_on_a_postgres_catalog_load_shared_articles_once(
     assert _count(db, "SELECT count(*) FROM article_sightings") == 90
     assert _count(db, "SELECT loads FROM lake_load_lock") == 12
     assert spool.pending(spools["a"]) == spool.pending(spools["b"]) == []
+    # `newsflow sql`'s sandbox on the PostgreSQL catalog: reads work, the rest is refused
+    con = sandbox.connect(db)
+    try:
+        assert sandbox.run(con, "SELECT count(*) FROM articles").fetchone() == (90,)
+        words = sandbox.run(con, "SELECT count(*) FROM search_articles('court OR budget')")
+        assert (words.fetchone() or [0])[0] > 0
+        for query in (
+            "SELECT * FROM postgres_query('__ducklake_metadata_news', 'SELECT 1')",
+            "CALL postgres_execute('__ducklake_metadata_news', 'DROP TABLE ducklake_snapshot')",
+            f"SELECT * FROM read_csv('{tmp_path / 's' / '000000.txt'}')",
+        ):
+            with pytest.raises(sandbox.Refused):
+                sandbox.run(con, query)
+    finally:
+        con.close()
