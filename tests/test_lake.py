@@ -154,7 +154,7 @@ def test_the_analysts_attach_line_of_the_readme_opens_a_loaded_lake(tmp_path: Pa
         if line.startswith("ATTACH 'ducklake:sqlite:")
     ]
     line = documented.replace(README_ROOT, f"{tmp_path}/")
-    assert line == storage.attach_line(storage.locate(settings.db))
+    assert line == storage.attach_line(settings.db)
     analyst = duckdb.connect(config={"autoinstall_known_extensions": False})
     lakemod.load_extensions(analyst, "ducklake", "sqlite_scanner")  # = INSTALL, once
     analyst.execute(line)

@@ -311,7 +311,7 @@ def test_the_commands_on_a_lake(tmp_path: Path) -> None:
         assert out.returncode == 0, out.stderr
         assert "needs no published copy" in out.stdout.splitlines()[0]
     out = _run(["published"], env)
-    line = storage.attach_line(storage.locate(db))
+    line = storage.attach_line(db)
     assert f"{line};" in out.stdout
     assert not list((tmp_path / "w").glob("*.published*"))
 
@@ -451,3 +451,32 @@ def test_two_loaders_on_a_postgres_catalog_load_shared_articles_once(
                 sandbox.run(con, query)
     finally:
         con.close()
+
+
+def test_a_local_lake_with_its_data_elsewhere_is_read_where_its_catalog_says(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "elsewhere" / "data"
+    settings = Settings(
+        db=tmp_path / "news.ducklake",
+        lake_data=str(data),
+        spool=str(tmp_path / "spool"),
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    spool_seed_files(make_seed_files(tmp_path / "s", 6), settings, batch_size=6)
+    load_spool(settings.db, settings.spool, lock_wait=30, lake_data=settings.lake_data)
+    assert list(data.rglob("*.parquet")) and not (tmp_path / "news.ducklake.files").exists()
+    # readers are given only the catalog: the data path is the one it records
+    assert _count(settings.db, "SELECT count(*) FROM articles") == 6
+    assert f"DATA_PATH '{data}/'" in storage.attach_line(settings.db)
+
+
+def test_the_spool_may_not_be_the_lakes_data_folder(tmp_path: Path) -> None:
+    from newsflow.settings import spool_problem
+
+    db = Path("ducklake:postgres:dbname=newsflow host=db")
+    data = tmp_path / "lake-data"
+    problem = spool_problem(str(data), db, lake_data=str(data))
+    assert problem is not None and "lake's data folder" in problem
+    assert spool_problem(str(tmp_path / "spool"), db, lake_data=str(data)) is None
+    assert spool_problem(str(tmp_path / "spool"), db, lake_data="s3://bucket/newsflow/") is None

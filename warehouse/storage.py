@@ -80,7 +80,8 @@ class Location:
 
 def locate(db: Path | str, lake_data: str | None = None) -> Location:
     """The warehouse ``db`` names. ``lake_data`` (``NEWSFLOW_LAKE_DATA``): a lake's data path;
-    a local lake keeps its files beside its catalog when it is not given."""
+    without it an existing lake's is the one its catalog records, and a new local lake keeps
+    its files beside its catalog (``<path>.files/``)."""
     kind = kind_of(db)
     path = Path(db)
     if kind == "file":
@@ -88,7 +89,7 @@ def locate(db: Path | str, lake_data: str | None = None) -> Location:
     data = (lake_data or "").strip()
     if data and "://" not in data:
         data = str(Path(data).expanduser().resolve())
-    if kind == "sqlite" and not data:
+    if kind == "sqlite" and not data and not path.is_file():  # a new lake's files: beside it
         data = str(path.expanduser().resolve()) + ".files"
     if data and not data.endswith("/"):
         data += "/"
@@ -143,8 +144,18 @@ def sqlite_catalog_problem(path: Path) -> str | None:
     return None
 
 
-def attach_line(where: Location) -> str:
-    """The statement an analyst types in their own DuckDB to open the lake read-only."""
+def attach_line(db: Path) -> str:
+    """The statement an analyst types in their own DuckDB to open the lake ``db`` read-only,
+    with the data path its catalog records."""
+    from newsflow.warehouse.db import connect_reader
+    from newsflow.warehouse.lake import data_path_of
+
+    where = locate(db)
+    con = connect_reader(db)
+    try:
+        data = data_path_of(con)
+    finally:
+        con.close()
     if where.kind == "sqlite":
-        where = Location(where.db.expanduser().resolve(), "sqlite", where.data_path)
-    return where.lake().attach_sql(read_only=True)
+        where = Location(where.db.expanduser().resolve(), "sqlite")
+    return Location(where.db, where.kind, data).lake().attach_sql(read_only=True)

@@ -306,11 +306,11 @@ def _lake_line(settings: Settings) -> None:
     console.print(
         LAKE_NEEDS_NO_COPY.format(db=settings.db), markup=False, highlight=False, soft_wrap=True
     )
-    where = storage.locate(settings.db, settings.lake_data)
+    where = storage.locate(settings.db)
     console.print(
         "open it read-only in your own DuckDB (with the ducklake and "
         f"{'sqlite' if where.kind == 'sqlite' else 'postgres'} extensions), as long as you "
-        f"like:\n  {storage.attach_line(where)};",
+        f"like:\n  {storage.attach_line(settings.db)};",
         markup=False,
         highlight=False,
         soft_wrap=True,
