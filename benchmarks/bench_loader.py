@@ -1,6 +1,6 @@
 """Benchmark: the loader's throughput, rows merged per second from spooled Parquet batches.
 
-    python benchmarks/bench_loader.py [--batches 4] [--size 500] [--trials 2]
+    python benchmarks/bench_loader.py [--batches 4] [--size 500] [--trials 2] [--lake]
 
 Processes ``--batches`` x ``--size`` real article texts (benchmarks/corpus_texts.py: the
 eval sets' ground truth, ~790 texts, then syndicated copies of it, near-duplicates the loader
@@ -16,6 +16,8 @@ times each, on fresh copies of that spool and fresh migrated warehouses, in alte
   a table, no dedup and no index.
 
 Prints rows/s of both (articles rows, and all rows written to those tables) and the ratio.
+``--lake`` adds the loader on a DuckLake warehouse (``.ducklake``, warehouse/storage.py) and
+its ratio to the loader on the file.
 """
 
 from __future__ import annotations
@@ -127,6 +129,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=4)
     parser.add_argument("--size", type=int, default=500)
     parser.add_argument("--trials", type=int, default=2)
+    parser.add_argument("--lake", action="store_true", help="also the loader on a DuckLake")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -135,13 +138,16 @@ def main() -> None:
         print(f"spooled {args.batches} batches x {args.size} articles in {seconds:.0f}s")
         runs: dict[str, list[float]] = {"loader": [], "no_index": [], "bare": []}
         variants = {"loader": run_loader, "no_index": run_loader_no_index, "bare": run_bare}
+        if args.lake:
+            runs["lake"] = []
+            variants["lake"] = run_loader
         written: dict[str, dict[str, int]] = {}
         for trial in range(args.trials):
             order = list(variants) if trial % 2 == 0 else list(reversed(variants))
             for name in order:
                 spool = tmp / f"spool-{name}{trial}"
                 shutil.copytree(source, spool)
-                db = tmp / f"{name}{trial}.duckdb"
+                db = tmp / f"{name}{trial}.{'ducklake' if name == 'lake' else 'duckdb'}"
                 runs[name].append(variants[name](db, spool))
                 written[name] = counts(db)
                 print(f"trial {trial + 1} {name:>8}: {runs[name][-1]:.2f}s", flush=True)
@@ -154,6 +160,7 @@ def main() -> None:
         ("loader", "loader (load_spool: dedup, merge, search index)"),
         ("no_index", "loader without the search index step"),
         ("bare", "bare INSERT ... SELECT FROM read_parquet"),
+        *([("lake", "loader on a DuckLake (.ducklake)")] if args.lake else []),
     ):
         secs = statistics.median(runs[name])
         rows = sum(written[name].values())
@@ -171,6 +178,11 @@ def main() -> None:
         "  ratio loader without search index / bare insert: "
         f"{rates['no_index'][0] / rates['bare'][0]:.3f}x"
     )
+    if args.lake:
+        print(
+            "  ratio loader on a DuckLake / loader on the file: "
+            f"{rates['lake'][0] / rates['loader'][0]:.3f}x (article rows/s)"
+        )
 
 
 if __name__ == "__main__":
