@@ -188,6 +188,25 @@ def connect(
     return con
 
 
+def is_lake(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether ``con``'s current database is a DuckLake."""
+    row = con.execute(
+        "SELECT type FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchone()
+    return bool(row and row[0] == "ducklake")
+
+
+def take_load_lock(con: duckdb.DuckDBPyConnection, what: str) -> None:
+    """In the open transaction, update the lake's one lock row, so that any other
+    transaction doing the same (a load, a compaction of the search index) and committing
+    meanwhile makes this one's COMMIT fail with a conflict, instead of both committing."""
+    con.execute(
+        "UPDATE lake_load_lock SET loads = loads + 1, last_batch = ?, locked_at = now() "
+        "WHERE id = 1",
+        [what],
+    )
+
+
 def data_path_of(con: duckdb.DuckDBPyConnection, alias: str = ALIAS) -> str:
     """The data path the attached lake's catalog records."""
     row = con.execute(

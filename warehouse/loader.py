@@ -32,8 +32,8 @@ import pyarrow as pa
 from newsflow.tasks import spool as spool_mod
 from newsflow.tasks.contract import Table
 from newsflow.tasks.records import RunRow
+from newsflow.warehouse import lake, storage
 from newsflow.warehouse import runs as run_ledger
-from newsflow.warehouse import storage
 from newsflow.warehouse.db import connect_writer, rollback
 from newsflow.warehouse.loadreport import LoadReport
 from newsflow.warehouse.merges import (
@@ -160,7 +160,7 @@ def _load_one(
 ) -> tuple[LoadReport, str | None]:
     """Merge one batch in one transaction that also records it in the ledger
     (``spool_batches``): its counts, and the run that spooled it."""
-    on_lake = _on_lake(con)
+    on_lake = lake.is_lake(con)
     for attempt in range(1, CONFLICT_RETRIES + 1):
         report = LoadReport()
         done = con.execute("SELECT 1 FROM spool_batches WHERE batch_id = ?", [batch_id]).fetchone()
@@ -172,11 +172,7 @@ def _load_one(
         con.execute("BEGIN TRANSACTION")
         try:
             if on_lake:  # the loaders' lock row: overlapping loads conflict at COMMIT
-                con.execute(
-                    "UPDATE lake_load_lock SET loads = loads + 1, last_batch = ?, "
-                    "locked_at = now() WHERE id = 1",
-                    [batch_id],
-                )
+                lake.take_load_lock(con, batch_id)
             _merge(con, tables, report, representatives)
             con.execute(
                 "INSERT INTO spool_batches VALUES (?, ?, now(), ?, ?)",
@@ -207,13 +203,6 @@ def _load_one(
 
 # How often a batch is loaded again after another loader's commit won (lakes only).
 CONFLICT_RETRIES = 50
-
-
-def _on_lake(con: duckdb.DuckDBPyConnection) -> bool:
-    row = con.execute(
-        "SELECT type FROM duckdb_databases() WHERE database_name = current_database()"
-    ).fetchone()
-    return bool(row and row[0] == "ducklake")
 
 
 def _conflict(error: Exception) -> bool:

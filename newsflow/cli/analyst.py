@@ -348,6 +348,10 @@ def search_index_command(
         merges = 0
         if compact:
             con.execute("BEGIN")
+            if storage.is_lake(settings.db):  # a load committing meanwhile: one of them fails
+                from newsflow.warehouse.lake import take_load_lock
+
+                take_load_lock(con, "search-index --compact")
             merges = search_index.compact(con)
             con.execute("COMMIT")
         docs, terms, words, segments, blocks = con.execute(
