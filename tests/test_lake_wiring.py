@@ -480,3 +480,29 @@ def test_the_spool_may_not_be_the_lakes_data_folder(tmp_path: Path) -> None:
     assert problem is not None and "lake's data folder" in problem
     assert spool_problem(str(tmp_path / "spool"), db, lake_data=str(data)) is None
     assert spool_problem(str(tmp_path / "spool"), db, lake_data="s3://bucket/newsflow/") is None
+
+
+@pytest.mark.slow
+def test_backfill_rededup_on_a_lake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rededup backfill's own test (its UPDATE ... FROM statements, the relinking), run
+    on a lake: its helpers open the warehouse through connect_reader/connect_writer."""
+    from tests import test_backfill
+
+    def rows(settings: Settings, sql: str) -> list[tuple[Any, ...]]:
+        con = connect_reader(settings.db)
+        try:
+            return con.execute(sql).fetchall()
+        finally:
+            con.close()
+
+    def write(settings: Settings, sql: str) -> None:
+        con = connect_writer(settings.db, 5)
+        try:
+            con.execute(sql)
+        finally:
+            con.close()
+
+    monkeypatch.setattr(test_backfill, "_rows", rows)
+    monkeypatch.setattr(test_backfill, "_write", write)
+    settings = _settings(tmp_path, "news.ducklake")
+    test_backfill.test_rededup_repairs_derived_columns_and_twice_changes_nothing(settings, tmp_path)
