@@ -65,6 +65,17 @@ class Settings(BaseSettings):
     )
 
     db: Path = Field(Path("warehouse/news.duckdb"), description="The warehouse file.")
+    lake_data: str | None = Field(
+        None,
+        description="Data path of a lake whose catalog is PostgreSQL (db = "
+        "ducklake:postgres:<libpq>): a shared folder or an object-store URL (s3://bucket/news/).",
+    )
+    snapshot_days: int = Field(
+        30,
+        ge=0,
+        description="Days of a lake's snapshots kept by maintenance (time travel reaches back "
+        "that far); older ones expire and the files only they used are deleted.",
+    )
     http_timeout: float = Field(20.0, gt=0, description="Seconds for one whole HTTP request.")
     max_bytes: int = Field(
         10_000_000, gt=0, description="Largest response body read, after decompression."

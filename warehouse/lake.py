@@ -389,11 +389,32 @@ class Maintenance:
     after: LakeFigures
     steps: list[str] = field(default_factory=list)
 
+    def lines(self) -> list[str]:
+        """What each step did, and the lake before and after, in words."""
+        before, after = self.before, self.after
+        return [
+            f"flush inlined rows: {self.rows_flushed} rows written to files",
+            f"merge small files: {self.files_merged} files merged into {self.files_written}",
+            f"expire snapshots: {self.snapshots_expired} older than {self.keep_days} days",
+            f"delete unused files: {self.files_deleted} files deleted",
+            f"data files {before.files} -> {after.files} ({_size(before.bytes)} -> "
+            f"{_size(after.bytes)}); snapshots {before.snapshots} -> {after.snapshots}",
+        ]
+
     @property
     def idle(self) -> bool:
         return not (
             self.rows_flushed or self.files_merged or self.snapshots_expired or self.files_deleted
         )
+
+
+def _size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB"):
+        if size < 1024:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
 
 
 def figures(con: duckdb.DuckDBPyConnection, *, alias: str = ALIAS) -> LakeFigures:
