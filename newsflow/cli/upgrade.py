@@ -95,7 +95,9 @@ def upgrade(
     except lakemod.LakeError as exc:
         raise operator_error(str(exc)) from exc
     con = _open(lake, must_exist=False)
-    console.print(f"copying {source} into {lake.target} (one transaction)", markup=False)
+    console.print(
+        f"copying {source} into {lake.target} (one transaction)", markup=False, soft_wrap=True
+    )
 
     def progress(table: str, rows: int) -> None:
         console.print(f"  copied {table}: {rows:,} rows", markup=False, highlight=False)
@@ -116,7 +118,7 @@ def upgrade(
         "none extra",
         highlight=False,
     )
-    console.print(f"the old warehouse is untouched: {source}", markup=False)
+    console.print(f"the old warehouse is untouched: {source}", markup=False, soft_wrap=True)
     switch = f"NEWSFLOW_DB={lake.target}"
     if lake.kind == "postgres":
         switch = f"NEWSFLOW_DB='{lake.target}' NEWSFLOW_LAKE_DATA={lake.data_path}"
@@ -159,6 +161,7 @@ def maintain(
             f"{settings.db} is a single-file warehouse: nothing to maintain (maintenance is "
             "for a lake; `newsflow upgrade` makes one)",
             markup=False,
+            soft_wrap=True,
         )
         return
     lake = _lake(settings.db, data if data is not None else settings.lake_data)
@@ -178,7 +181,9 @@ def maintain(
 
 
 def print_maintenance(report: Maintenance, where: str) -> None:
-    console.print(f"lake {where}: snapshots kept {report.keep_days} days", markup=False)
+    console.print(
+        f"lake {where}: snapshots kept {report.keep_days} days", markup=False, soft_wrap=True
+    )
     for line in report.lines():
         console.print(f"  {line}", markup=False, highlight=False)
     if report.idle:
