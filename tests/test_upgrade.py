@@ -25,10 +25,13 @@ from newsflow.tasks.spool import write_batch  # noqa: E402
 from newsflow.warehouse import lake as lakemod  # noqa: E402
 from newsflow.warehouse.lake import Lake  # noqa: E402
 from newsflow.warehouse.loader import RunRow, load_spool  # noqa: E402
+from tests import test_lake  # noqa: E402
 from tests.analyst_fixture import build  # noqa: E402
 from tests.fetch_server import article_html, sample_paragraphs  # noqa: E402
 from tests.helpers import make_seed_files  # noqa: E402
 from tests.test_hostile import assert_operator_error, newsflow  # noqa: E402
+
+postgres = test_lake.postgres  # the real PostgreSQL server fixture
 
 # the single file's own bookkeeping, which the lake does not need
 BOOKKEEPING = {"schema_migrations", "schema_views"}
@@ -216,3 +219,38 @@ def test_a_copy_killed_half_way_leaves_no_rows_and_a_rerun_completes(
     assert f"removed {len(written)} files an earlier, stopped copy had left" in out.stdout
     assert not any(path.exists() for path in written)
     assert assert_same_rows(old_warehouse, lake)["articles"] > 0
+
+
+@pytest.mark.slow
+def test_upgrade_into_a_postgres_catalog_then_maintain_it(
+    old_warehouse: Path, postgres: str, tmp_path: Path
+) -> None:
+    """The many-machines recipe (deploy/README.md) on a real PostgreSQL server: the upgrade
+    into a PostgreSQL catalog with a shared data path, `newsflow maintain` with the settings a
+    machine sets, and the analysts' printed ATTACH line."""
+    target = f"ducklake:postgres:{postgres}"
+    data = tmp_path / "shared-data"
+    out = newsflow("upgrade", "--db", str(old_warehouse), "--to", target, "--data", str(data))
+    assert out.returncode == 0, out.stderr
+    lake = Lake.from_target(target, str(data))
+    assert lake.data_path == f"{data}/"
+    assert f"switch: NEWSFLOW_DB='{target}' NEWSFLOW_LAKE_DATA={data}/\n" in out.stdout
+    counted = assert_same_rows(old_warehouse, lake)
+    settings = {"NEWSFLOW_DB": target, "NEWSFLOW_LAKE_DATA": str(data)}
+    done = newsflow("maintain", "--keep-days", "0", env=settings)
+    assert done.returncode == 0, done.stderr
+    assert f"lake {target}: snapshots kept 0 days" in done.stdout
+    assert "expire snapshots: " in done.stdout
+    assert assert_same_rows(old_warehouse, lake) == counted
+    line = next(x for x in out.stdout.splitlines() if "ATTACH" in x)
+    assert "INSTALL postgres" in line
+    attach = line[line.index("ATTACH") :]
+    analyst = duckdb.connect(config={"autoinstall_known_extensions": False})
+    lakemod.load_extensions(analyst, "ducklake", "postgres_scanner")
+    analyst.execute(attach)
+    assert analyst.execute("SELECT count(*) FROM news.articles").fetchone() == (
+        counted["articles"],
+    )
+    analyst.close()
+    again = newsflow("upgrade", "--db", str(old_warehouse), "--to", target, "--data", str(data))
+    assert_operator_error(again, "already holds articles")
