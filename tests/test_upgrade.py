@@ -151,6 +151,10 @@ def test_upgrade_refuses_a_missing_foreign_or_busy_source(
     assert_operator_error(out, "is not a lake", ".ducklake")
     out = newsflow("upgrade", "--db", str(old_warehouse), "--to", "ducklake:postgres:dbname=x")
     assert_operator_error(out, "NEWSFLOW_LAKE_DATA")
+    garbage = tmp_path / "garbage.ducklake"
+    garbage.write_text("not a catalog\n" * 20)
+    out = newsflow("upgrade", "--db", str(old_warehouse), "--to", str(garbage))
+    assert_operator_error(out, "cannot be a lake's SQLite catalog")
     # a running load holds the file as a writer
     busy = tmp_path / "busy.duckdb"
     busy.write_bytes(old_warehouse.read_bytes())

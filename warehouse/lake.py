@@ -235,10 +235,13 @@ def use_wal(catalog: Path) -> None:
     default mode an open reader session keeps a shared lock on the catalog and the writer's
     commit fails with "database is locked"; with the WAL, readers and the writer never wait
     for each other."""
-    catalog.parent.mkdir(parents=True, exist_ok=True)
-    with closing(sqlite3.connect(catalog)) as db:
-        if db.execute("PRAGMA journal_mode").fetchone() != ("wal",):
-            db.execute("PRAGMA journal_mode=WAL")
+    try:
+        catalog.parent.mkdir(parents=True, exist_ok=True)
+        with closing(sqlite3.connect(catalog)) as db:
+            if db.execute("PRAGMA journal_mode").fetchone() != ("wal",):
+                db.execute("PRAGMA journal_mode=WAL")
+    except (sqlite3.Error, OSError) as error:
+        raise LakeError(f"{catalog} cannot be a lake's SQLite catalog: {error}") from error
 
 
 def tables(con: duckdb.DuckDBPyConnection, database: str) -> list[str]:
