@@ -105,6 +105,39 @@ def assert_same_rows(old: Path, lake: Lake) -> dict[str, int]:
         con.close()
 
 
+def test_lake_targets_are_read_one_way(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``Lake.from_target``: the one reader of how --db/--to/NEWSFLOW_DB name a lake."""
+    monkeypatch.chdir(tmp_path)
+    local = Lake.from_target(Path("lakes/news.ducklake"))
+    assert local.catalog == f"sqlite:{tmp_path}/lakes/news.ducklake"
+    assert local.data_path == f"{tmp_path}/lakes/news.ducklake.files/"
+    assert local.target == f"{tmp_path}/lakes/news.ducklake"
+    assert Lake.from_target(local.target) == local
+    assert Lake.from_target(f"ducklake:sqlite:{tmp_path}/lakes/news.ducklake") == local
+    moved = Lake.from_target("news.ducklake", "data")
+    assert moved.data_path == f"{tmp_path}/data/"
+    assert moved.target == f"ducklake:sqlite:{tmp_path}/news.ducklake"
+    shared = Lake.from_target("ducklake:postgres:dbname=news host=db", "s3://bucket/lake")
+    assert (shared.catalog, shared.data_path) == (
+        "postgres:dbname=news host=db",
+        "s3://bucket/lake/",
+    )
+    assert shared.target == "ducklake:postgres:dbname=news host=db"
+    assert lakemod.is_lake_target(shared.target) and lakemod.is_lake_target(local.target)
+    assert not lakemod.is_lake_target(Path("warehouse/news.duckdb"))
+    for bad, words in (
+        ("ducklake:postgres:dbname=news", "NEWSFLOW_LAKE_DATA"),
+        ("news.duckdb", "is not a lake"),
+        ("ducklake:mysql:x", "ducklake:postgres:"),
+        ("ducklake:sqlite:", "ducklake:sqlite:"),
+    ):
+        with pytest.raises(lakemod.LakeError, match=words):
+            Lake.from_target(bad)
+    (tmp_path / "dir.ducklake").mkdir()
+    with pytest.raises(lakemod.LakeError, match="is a folder"):
+        Lake.from_target("dir.ducklake")
+
+
 def test_upgrade_copies_every_row_then_refuses_a_second_copy(
     old_warehouse: Path, tmp_path: Path
 ) -> None:
