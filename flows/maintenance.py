@@ -78,6 +78,9 @@ def _maintain_lake(settings: Settings, report: MaintenanceReport) -> Maintenance
     loader's commit conflicting) is reported and logged; the next run tries again."""
     lake = lakemod.Lake.from_target(settings.db, settings.lake_data)
     report = replace(report, lake=lake.target, snapshot_days=settings.snapshot_days)
+    if (catalog := lake.catalog_file) is not None and not catalog.is_file():
+        get_run_logger().warning("no lake at %s yet: nothing to maintain", catalog)
+        return replace(report, lake_error=f"no lake at {catalog} yet")
     con = lakemod.connect(lake)
     try:
         done = lakemod.maintain_report(con, keep_days=settings.snapshot_days)
@@ -142,6 +145,8 @@ def _remove_abandoned(settings: Settings, older_than_hours: float) -> list[str]:
 def _lake_feeds_due(settings: Settings) -> list[str]:
     """``queries.feeds_due_for_reprobe`` on a lake (a reader session never waits for a lock)."""
     lake = lakemod.Lake.from_target(settings.db, settings.lake_data)
+    if (catalog := lake.catalog_file) is not None and not catalog.is_file():
+        return []
     con = lakemod.connect(lake, read_only=True)
     try:
         if "feeds" not in lakemod.tables(con, lakemod.ALIAS):

@@ -167,3 +167,8 @@ def test_the_maintenance_flow_maintains_a_lake_and_its_artifact_says_so(tmp_path
     single = Settings(db=tmp_path / "w.duckdb", spool=str(tmp_path / "spool"), _env_file=None)  # type: ignore[call-arg]
     plain = maintenance(settings=single)
     assert "lake" not in plain and plain.lake is None
+    # a lake that does not exist (a mistyped setting) is reported, not created
+    gone = tmp_path / "gone.ducklake"
+    missing = maintenance(settings=single.model_copy(update={"db": gone}))
+    assert missing.lake == str(gone) and missing.lake_error == f"no lake at {gone} yet"
+    assert not gone.exists()

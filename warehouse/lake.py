@@ -138,6 +138,11 @@ class Lake:
         )
 
     @property
+    def catalog_file(self) -> Path | None:
+        """The SQLite catalog's file (None for PostgreSQL)."""
+        return Path(self.catalog.split(":", 1)[1]) if self.kind == "sqlite" else None
+
+    @property
     def target(self) -> str:
         """How ``--db``/``NEWSFLOW_DB`` names this lake (the inverse of ``from_target``)."""
         if self.kind == "sqlite":

@@ -43,10 +43,9 @@ def _open(lake: Lake, *, must_exist: bool) -> Any:
 
     from newsflow.warehouse import lake as lakemod
 
-    if must_exist and lake.kind == "sqlite":
-        catalog = Path(lake.catalog.split(":", 1)[1])
-        if not catalog.is_file():
-            raise operator_error(f"no lake at {catalog}: give the PATH.ducklake it was made as")
+    catalog = lake.catalog_file
+    if must_exist and catalog is not None and not catalog.is_file():
+        raise operator_error(f"no lake at {catalog}: give the PATH.ducklake it was made as")
     try:
         return lakemod.connect(lake)
     except lakemod.LakeError as exc:
