@@ -12,6 +12,7 @@ files in ``PATH.files/``) or ``ducklake:postgres:<libpq>`` with its data path (`
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -101,6 +102,7 @@ def upgrade(
     def progress(table: str, rows: int) -> None:
         console.print(f"  copied {table}: {rows:,} rows", markup=False, highlight=False)
 
+    started = time.monotonic()
     try:
         done = lakemod.migrate_from_file(con, source, progress=progress)
     except lakemod.LakeError as exc:
@@ -111,7 +113,8 @@ def upgrade(
         con.close()
     if done.orphans_removed:
         console.print(f"removed {done.orphans_removed} files an earlier, stopped copy had left")
-    print_rows("rows copied", ["table", "rows"], sorted(done.rows.items()))
+    seconds = time.monotonic() - started
+    print_rows(f"rows copied in {seconds:.1f} s", ["table", "rows"], sorted(done.rows.items()))
     console.print(
         f"articles verified both ways: {done.articles_verified:,} in both, none missing, "
         "none extra",
