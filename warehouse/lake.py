@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import time
 from collections.abc import Callable
 from contextlib import closing, suppress
 from dataclasses import dataclass, field
@@ -437,7 +438,11 @@ def figures(con: duckdb.DuckDBPyConnection, *, alias: str = ALIAS) -> LakeFigure
 
 
 def maintain_report(
-    con: duckdb.DuckDBPyConnection, *, keep_days: int = 30, alias: str = ALIAS
+    con: duckdb.DuckDBPyConnection,
+    *,
+    keep_days: int = 30,
+    alias: str = ALIAS,
+    attempts: int = 8,
 ) -> Maintenance:
     """Flush inlined rows, compact small files, expire snapshots older than ``keep_days`` and
     delete the files only they used (after ``CLEANUP_GRACE``); what each step did. Safe beside
@@ -451,7 +456,7 @@ def maintain_report(
     for name, sql in MAINTENANCE:
         statement = sql.format(alias=alias)
         params = [] if "?" not in statement else [freed if name == "cleanup_files" else cutoff]
-        results[name] = con.execute(statement, params).fetchall()
+        results[name] = _retrying(con, statement, params, attempts=attempts)
     flushed = sum(int(row[2] or 0) for row in results["flush_inlined"])
     merged = sum(int(row[2] or 0) for row in results["merge_files"])
     written = sum(int(row[3] or 0) for row in results["merge_files"])
@@ -466,6 +471,28 @@ def maintain_report(
         after=figures(con, alias=alias),
         steps=list(results),
     )
+
+
+# A step whose commit meets a loader's (a SQLite catalog takes one writer at a time and does
+# not wait: "database is locked"; two commits touching the same table) is run again after a
+# pause: every step is safe to repeat, and loads commit in well under a second.
+_BUSY = ("database is locked", "failed to commit", "conflict")
+
+
+def _retrying(
+    con: duckdb.DuckDBPyConnection, statement: str, params: list[Any], *, attempts: int
+) -> list[tuple[Any, ...]]:
+    pause = 0.2
+    for attempt in range(1, attempts + 1):
+        try:
+            return con.execute(statement, params).fetchall()
+        except duckdb.Error as error:
+            _rollback(con)
+            if attempt == attempts or not any(t in str(error).lower() for t in _BUSY):
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
+    raise AssertionError("unreachable")
 
 
 def maintain(
