@@ -98,6 +98,7 @@ def _maintain_lake(settings: Settings, report: MaintenanceReport) -> Maintenance
         files_written=done.files_written,
         snapshots_expired=done.snapshots_expired,
         files_deleted=done.files_deleted,
+        orphans_deleted=done.orphans_deleted,
         data_files=done.after.files,
         data_bytes=done.after.bytes,
         snapshots=done.after.snapshots,

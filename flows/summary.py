@@ -135,6 +135,7 @@ class MaintenanceReport(PlainView):
     files_written: int = 0
     snapshots_expired: int = 0
     files_deleted: int = 0
+    orphans_deleted: int = 0  # files of writes that never committed
     data_files: int = 0  # after maintenance
     data_bytes: int = 0
     snapshots: int = 0
@@ -147,6 +148,7 @@ class MaintenanceReport(PlainView):
         "files_written",
         "snapshots_expired",
         "files_deleted",
+        "orphans_deleted",
         "data_files",
         "data_bytes",
         "snapshots",
@@ -179,6 +181,7 @@ class MaintenanceReport(PlainView):
                 f"| snapshots expired (older than {self.snapshot_days} days) "
                 f"| {self.snapshots_expired} |",
                 f"| unused files deleted | {self.files_deleted} |",
+                f"| files of writes that never committed, deleted | {self.orphans_deleted} |",
                 f"| data files now | {self.data_files} ({self.data_bytes:,} bytes) |",
                 f"| snapshots now | {self.snapshots} |",
             ]

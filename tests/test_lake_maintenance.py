@@ -6,8 +6,10 @@ the same on a lake and says so in its artifact; a single-file warehouse has noth
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import re
 import time
+from functools import partial
 from pathlib import Path
 from queue import Queue
 from typing import Any
@@ -97,11 +99,12 @@ def test_maintain_merges_small_commits_beside_a_reader_and_keeps_every_row(
 
 
 def _loader(target: str, started: Queue[int], loads: int) -> None:
-    """A loader committing a load of new articles every half second."""
+    """A loader committing a load of new articles every half second; a load whose commit
+    meets maintenance's is run again (``lake.retry_busy``), as a loader must."""
     con = lakemod.connect(Lake.from_target(target))
     started.put(loads)
     for k in range(loads):
-        insert_articles(con, "w", k * ROWS, ROWS)
+        lakemod.retry_busy(con, partial(insert_articles, con, "w", k * ROWS, ROWS))
         time.sleep(0.5)
     con.close()
 
@@ -138,12 +141,21 @@ def test_maintain_keeps_the_snapshots_of_the_retention(tmp_path: Path) -> None:
     con = lakemod.connect(lake, read_only=True)
     versions = [r[0] for r in con.execute("FROM ducklake_snapshots('news')").fetchall()]
     con.close()
+    # a file of a write that never committed, two days old, and one of a write in progress
+    folder = Path(lake.data_path) / "main" / "articles"
+    stale, fresh = folder / "ducklake-stale.parquet", folder / "ducklake-fresh.parquet"
+    for path in (stale, fresh):
+        path.write_bytes(b"PAR1 never committed")
+    two_days_ago = time.time() - 2 * 86400
+    os.utime(stale, (two_days_ago, two_days_ago))
     out = newsflow("maintain", "--db", str(target), env={"NEWSFLOW_SNAPSHOT_DAYS": "7"})
     assert out.returncode == 0, out.stderr
     assert "snapshots kept 7 days" in out.stdout
     assert step(out.stdout, r"expire snapshots: (\d+) older than 7 days") == (0,)
     merged, written = step(out.stdout, r"merge small files: (\d+) files merged into (\d+)")
     assert written < merged
+    assert step(out.stdout, r"and (\d+) left by writes that never committed") == (1,)
+    assert not stale.exists() and fresh.exists()
     con = lakemod.connect(lake, read_only=True)
     before_last = versions[-2]
     assert con.execute(

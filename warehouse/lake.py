@@ -23,10 +23,11 @@ import time
 from collections.abc import Callable
 from contextlib import closing, suppress
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 
@@ -367,11 +368,16 @@ MAINTENANCE = (
     ("expire_snapshots", "CALL ducklake_expire_snapshots('{alias}', older_than => ?)"),
     # files no snapshot needs any more are deleted
     ("cleanup_files", "CALL ducklake_cleanup_old_files('{alias}', older_than => ?)"),
+    # files of writes that never committed (a killed load, a commit that met another), once
+    # they are old enough that no write still in progress can own them
+    ("delete_orphans", "CALL ducklake_delete_orphaned_files('{alias}', older_than => ?)"),
 )
 # Files the expiry frees are deleted once no query can still be reading them: a query started
 # before the expiry may still scan them, and none runs for a day. (Never longer than the
 # retention, so a retention of 0 frees the disk at once.)
 CLEANUP_GRACE = timedelta(days=1)
+# Whatever the retention: a load in progress has written files its commit has not recorded yet.
+ORPHAN_GRACE = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -397,6 +403,7 @@ class Maintenance:
     before: LakeFigures
     after: LakeFigures
     steps: list[str] = field(default_factory=list)
+    orphans_deleted: int = 0  # files of writes that never committed
 
     def lines(self) -> list[str]:
         """What each step did, and the lake before and after, in words."""
@@ -405,7 +412,8 @@ class Maintenance:
             f"flush inlined rows: {self.rows_flushed} rows written to files",
             f"merge small files: {self.files_merged} files merged into {self.files_written}",
             f"expire snapshots: {self.snapshots_expired} older than {self.keep_days} days",
-            f"delete unused files: {self.files_deleted} files deleted",
+            f"delete unused files: {self.files_deleted} files deleted, and "
+            f"{self.orphans_deleted} left by writes that never committed",
             f"data files {before.files} -> {after.files} ({_size(before.bytes)} -> "
             f"{_size(after.bytes)}); snapshots {before.snapshots} -> {after.snapshots}",
         ]
@@ -413,7 +421,11 @@ class Maintenance:
     @property
     def idle(self) -> bool:
         return not (
-            self.rows_flushed or self.files_merged or self.snapshots_expired or self.files_deleted
+            self.rows_flushed
+            or self.files_merged
+            or self.snapshots_expired
+            or self.files_deleted
+            or self.orphans_deleted
         )
 
 
@@ -448,15 +460,18 @@ def maintain_report(
     delete the files only they used (after ``CLEANUP_GRACE``); what each step did. Safe beside
     the loader and readers (each step is its own transaction); scheduled as a deployment."""
     before = figures(con, alias=alias)
-    now = con.execute("SELECT now()").fetchone()
-    assert now is not None
-    cutoff = now[0] - timedelta(days=int(keep_days))
-    freed = now[0] - min(timedelta(days=int(keep_days)), CLEANUP_GRACE)
+    keep = timedelta(days=int(keep_days))
     results: dict[str, list[tuple[Any, ...]]] = {}
     for name, sql in MAINTENANCE:
         statement = sql.format(alias=alias)
-        params = [] if "?" not in statement else [freed if name == "cleanup_files" else cutoff]
-        results[name] = _retrying(con, statement, params, attempts=attempts)
+        params: list[Any] = []
+        if "?" in statement:
+            # counted from when the step runs, so the steps before it (their own snapshots,
+            # the files they freed) are judged like the rest
+            now = datetime.now(UTC)
+            grace = {"cleanup_files": min(keep, CLEANUP_GRACE), "delete_orphans": ORPHAN_GRACE}
+            params = [now - grace.get(name, keep)]
+        results[name] = retry_busy(con, partial(_rows, con, statement, params), attempts=attempts)
     flushed = sum(int(row[2] or 0) for row in results["flush_inlined"])
     merged = sum(int(row[2] or 0) for row in results["merge_files"])
     written = sum(int(row[3] or 0) for row in results["merge_files"])
@@ -467,32 +482,47 @@ def maintain_report(
         files_written=written,
         snapshots_expired=len(results["expire_snapshots"]),
         files_deleted=len(results["cleanup_files"]),
+        orphans_deleted=len(results["delete_orphans"]),
         before=before,
         after=figures(con, alias=alias),
         steps=list(results),
     )
 
 
-# A step whose commit meets a loader's (a SQLite catalog takes one writer at a time and does
-# not wait: "database is locked"; two commits touching the same table) is run again after a
-# pause: every step is safe to repeat, and loads commit in well under a second.
+# A commit that meets another writer's fails at once on a SQLite catalog ("database is
+# locked": SQLite takes one writer at a time, and a transaction that read an older state may
+# not write after another commit) and may conflict on any catalog. The whole transaction is
+# then run again after a pause: maintenance steps are safe to repeat, and so is a load that did
+# not commit. Loads commit in well under a second, so a pause finds a gap.
 _BUSY = ("database is locked", "failed to commit", "conflict")
+_T = TypeVar("_T")
 
 
-def _retrying(
-    con: duckdb.DuckDBPyConnection, statement: str, params: list[Any], *, attempts: int
-) -> list[tuple[Any, ...]]:
+def busy(error: BaseException) -> bool:
+    """Whether ``error`` is a commit that met another writer's (worth running again)."""
+    return isinstance(error, duckdb.Error) and any(t in str(error).lower() for t in _BUSY)
+
+
+def retry_busy(con: duckdb.DuckDBPyConnection, work: Callable[[], _T], *, attempts: int = 8) -> _T:
+    """``work()`` (one transaction on ``con``), run again after a pause while its commit meets
+    another writer's; any other error, or the last attempt's, is raised."""
     pause = 0.2
     for attempt in range(1, attempts + 1):
         try:
-            return con.execute(statement, params).fetchall()
+            return work()
         except duckdb.Error as error:
             _rollback(con)
-            if attempt == attempts or not any(t in str(error).lower() for t in _BUSY):
+            if attempt == attempts or not busy(error):
                 raise
             time.sleep(pause)
             pause = min(pause * 2, 5.0)
     raise AssertionError("unreachable")
+
+
+def _rows(
+    con: duckdb.DuckDBPyConnection, statement: str, params: list[Any]
+) -> list[tuple[Any, ...]]:
+    return con.execute(statement, params).fetchall()
 
 
 def maintain(
