@@ -6,7 +6,8 @@
 |  |  | batches, and for files serve's scan finds not yet ingested; one run at a time |
 | ``backfill`` | backfill | when a person starts it from the UI (a form) or the API |
 | ``loader`` | load-spool | every ``loader_minutes``; concurrency limit 1 (the single writer) |
-| ``maintenance`` | maintenance | hourly: spool health |
+| ``maintenance`` | maintenance | hourly: spool health; on a DuckLake warehouse also its |
+|  |  | maintenance (files merged, snapshots past ``snapshot_days`` expired) |
 | ``feeds-<tag>`` | ingest-feeds | every 30 minutes (or the group's ``poll_minutes``) per tag |
 |  |  | group of the feeds file; never two runs of one group at once (a new one is |
 |  |  | cancelled while one runs) |
@@ -215,7 +216,9 @@ def build_deployments(options: ServeOptions) -> list[RunnerDeployment]:
             interval=timedelta(minutes=options.maintenance_minutes),
             concurrency_limit=1,
             tags=["newsflow", "maintenance"],
-            description="Spool health: waiting batches, abandoned partial batches removed.",
+            description="Spool health: waiting batches, abandoned partial batches removed; "
+            "on a DuckLake warehouse, its maintenance: inlined rows flushed, small files "
+            "merged, snapshots past NEWSFLOW_SNAPSHOT_DAYS expired, unused files deleted.",
         ),
         *_feed_deployments(options),
     ]

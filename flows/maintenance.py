@@ -1,10 +1,12 @@
 """Flows ``load-spool`` (the loader on its own) and ``maintenance`` (spool health, feed
-re-probes)."""
+re-probes, and on a DuckLake warehouse the lake's own maintenance)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
+import duckdb
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 from prefect.logging import get_run_logger
@@ -14,6 +16,7 @@ from newsflow.flows.lifecycle import current_run_id, finish
 from newsflow.flows.summary import MaintenanceReport, RunSummary
 from newsflow.settings import Settings
 from newsflow.tasks import spool as spool_mod
+from newsflow.warehouse import lake as lakemod
 from newsflow.warehouse import queries
 
 
@@ -42,8 +45,11 @@ def maintenance(
     reprobe_feeds: bool = True,
     settings: Settings | None = None,
 ) -> MaintenanceReport:
-    """Spool health (batches waiting for the loader, abandoned partial batches removed) and
-    re-probes of feeds whose quarantine ran out, also feeds no schedule polls any more.
+    """Spool health (batches waiting for the loader, abandoned partial batches removed),
+    re-probes of feeds whose quarantine ran out, also feeds no schedule polls any more, and,
+    when the warehouse is a DuckLake, its maintenance (``lake.maintain_report``: inlined rows
+    flushed, small files merged, snapshots older than ``NEWSFLOW_SNAPSHOT_DAYS`` expired, the
+    files only they used deleted).
 
     A batch folder without a manifest is a write that died half-way; its task was retried or
     its run failed, so the rows exist elsewhere or will be produced again.
@@ -59,15 +65,52 @@ def maintenance(
         feeds_reprobed=len(reprobed),
         run_id=current_run_id(),
     )
+    if lakemod.is_lake_target(settings.db):
+        report = _maintain_lake(settings, report)
     create_markdown_artifact(
         key="maintenance", markdown=report.markdown(), description="spool health"
     )
     return report
 
 
+def _maintain_lake(settings: Settings, report: MaintenanceReport) -> MaintenanceReport:
+    """The lake's maintenance pass, its figures added to the report. A step that fails (a
+    loader's commit conflicting) is reported and logged; the next run tries again."""
+    lake = lakemod.Lake.from_target(settings.db, settings.lake_data)
+    report = replace(report, lake=lake.target, snapshot_days=settings.snapshot_days)
+    if (catalog := lake.catalog_file) is not None and not catalog.is_file():
+        get_run_logger().warning("no lake at %s yet: nothing to maintain", catalog)
+        return replace(report, lake_error=f"no lake at {catalog} yet")
+    con = lakemod.connect(lake)
+    try:
+        done = lakemod.maintain_report(con, keep_days=settings.snapshot_days)
+    except duckdb.Error as exc:
+        get_run_logger().warning("lake maintenance stopped: %s", exc)
+        return replace(report, lake_error=str(exc).splitlines()[0])
+    finally:
+        con.close()
+    for line in done.lines():
+        get_run_logger().info("lake %s: %s", lake.target, line)
+    return replace(
+        report,
+        rows_flushed=done.rows_flushed,
+        files_merged=done.files_merged,
+        files_written=done.files_written,
+        snapshots_expired=done.snapshots_expired,
+        files_deleted=done.files_deleted,
+        orphans_deleted=done.orphans_deleted,
+        data_files=done.after.files,
+        data_bytes=done.after.bytes,
+        snapshots=done.after.snapshots,
+    )
+
+
 def _reprobe_feeds(settings: Settings) -> list[str]:
     """Quarantined feeds whose quarantine has run out, polled again to see if they recovered."""
-    reprobed = queries.feeds_due_for_reprobe(settings.db, settings.lock_wait)
+    if lakemod.is_lake_target(settings.db):
+        reprobed = _lake_feeds_due(settings)
+    else:
+        reprobed = queries.feeds_due_for_reprobe(settings.db, settings.lock_wait)
     if reprobed:
         get_run_logger().info("re-probing %d feeds whose quarantine ran out", len(reprobed))
         ingest_feeds(feeds=reprobed, settings=settings)
@@ -98,3 +141,18 @@ def _remove_abandoned(settings: Settings, older_than_hours: float) -> list[str]:
     if abandoned:
         get_run_logger().warning("removed %d abandoned partial batches", len(abandoned))
     return abandoned
+
+
+def _lake_feeds_due(settings: Settings) -> list[str]:
+    """``queries.feeds_due_for_reprobe`` on a lake (a reader session never waits for a lock)."""
+    lake = lakemod.Lake.from_target(settings.db, settings.lake_data)
+    if (catalog := lake.catalog_file) is not None and not catalog.is_file():
+        return []
+    con = lakemod.connect(lake, read_only=True)
+    try:
+        if "feeds" not in lakemod.tables(con, lakemod.ALIAS):
+            return []
+        rows = con.execute(queries.FEEDS_DUE_FOR_REPROBE).fetchall()
+    finally:
+        con.close()
+    return [str(r[0]) for r in rows]

@@ -126,6 +126,37 @@ class MaintenanceReport(PlainView):
     abandoned_removed: int
     feeds_reprobed: int
     run_id: str
+    # The lake's maintenance (lake.maintain_report), when the warehouse is a DuckLake: None
+    # (and absent from the plain data) for a single-file warehouse.
+    lake: str | None = None
+    snapshot_days: int | None = None
+    rows_flushed: int = 0
+    files_merged: int = 0
+    files_written: int = 0
+    snapshots_expired: int = 0
+    files_deleted: int = 0
+    orphans_deleted: int = 0  # files of writes that never committed
+    data_files: int = 0  # after maintenance
+    data_bytes: int = 0
+    snapshots: int = 0
+    lake_error: str | None = None  # a step that failed (the next run tries again)
+
+    _LAKE = (
+        "snapshot_days",
+        "rows_flushed",
+        "files_merged",
+        "files_written",
+        "snapshots_expired",
+        "files_deleted",
+        "orphans_deleted",
+        "data_files",
+        "data_bytes",
+        "snapshots",
+        "lake_error",
+    )
+
+    def _absent(self) -> set[str]:
+        return {"lake", *self._LAKE} if self.lake is None else set()
 
     def markdown(self) -> str:
         lines = [
@@ -138,6 +169,24 @@ class MaintenanceReport(PlainView):
             f"| abandoned partial batches removed | {self.abandoned_removed} |",
             f"| quarantined feeds re-probed | {self.feeds_reprobed} |",
         ]
+        if self.lake is not None:
+            lines += [
+                "",
+                f"## lake maintenance: `{self.lake}`",
+                "",
+                "| step | done |",
+                "|---|---:|",
+                f"| inlined rows flushed to files | {self.rows_flushed} |",
+                f"| small files merged | {self.files_merged} into {self.files_written} |",
+                f"| snapshots expired (older than {self.snapshot_days} days) "
+                f"| {self.snapshots_expired} |",
+                f"| unused files deleted | {self.files_deleted} |",
+                f"| files of writes that never committed, deleted | {self.orphans_deleted} |",
+                f"| data files now | {self.data_files} ({self.data_bytes:,} bytes) |",
+                f"| snapshots now | {self.snapshots} |",
+            ]
+            if self.lake_error:
+                lines += ["", f"**Stopped:** {self.lake_error} (the next run tries again)"]
         return "\n".join(lines) + "\n"
 
 

@@ -86,6 +86,12 @@ class Settings(BaseSettings):
         "URL (s3://bucket/newsflow/). Required with a PostgreSQL catalog; a .ducklake lake "
         "uses <path>.files/ when unset.",
     )
+    snapshot_days: int = Field(
+        30,
+        ge=0,
+        description="Days of a lake's snapshots kept by maintenance (time travel reaches back "
+        "that far); older ones expire and the files only they used are deleted.",
+    )
     http_timeout: float = Field(20.0, gt=0, description="Seconds for one whole HTTP request.")
     max_bytes: int = Field(
         10_000_000, gt=0, description="Largest response body read, after decompression."

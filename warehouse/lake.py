@@ -11,6 +11,8 @@ Readers read snapshots while the loader commits, so nothing waits and nothing is
 The extensions (``ducklake``, ``sqlite_scanner``, ``postgres_scanner``) are loaded from their
 pinned PyPI packages by path, never downloaded. ``warehouse/storage.py`` decides from
 ``--db`` whether the warehouse is a lake; ``warehouse/db.py`` then opens it through here.
+``newsflow upgrade`` copies a single-file warehouse into a lake (``migrate_from_file``) and
+``newsflow maintain`` runs ``maintain``.
 """
 
 from __future__ import annotations
@@ -19,11 +21,15 @@ import functools
 import hashlib
 import re
 import sqlite3
-from contextlib import closing
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from contextlib import closing, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 
@@ -69,10 +75,31 @@ RETRIES = {
     "ducklake_retry_wait_ms": 50,
     "ducklake_retry_backoff": 1.5,
 }
+# How a lake is named where a warehouse is expected (``--db``, ``--to``, ``NEWSFLOW_DB``):
+# ``PATH.ducklake`` is a SQLite catalog with its data files in ``PATH.files/``;
+# ``ducklake:postgres:<libpq>`` (or ``ducklake:sqlite:PATH``) names the catalog itself.
+SUFFIX = ".ducklake"
+PREFIX = "ducklake:"
+DATA_SUFFIX = ".files"
 
 
 class LakeError(Exception):
     """The lake cannot be opened as configured (a bad catalog, a missing extension)."""
+
+
+class NotEmpty(LakeError):
+    """A migration's target lake already holds articles."""
+
+
+class SourceUnusable(LakeError):
+    """A migration's source is missing, not a DuckDB file, or held by a running load."""
+
+
+def is_lake_target(text: str | Path) -> bool:
+    """Whether a warehouse setting names a lake (``PATH.ducklake``, ``ducklake:...``) rather
+    than a single DuckDB file."""
+    value = str(text).strip()
+    return value.startswith(PREFIX) or value.endswith(SUFFIX)
 
 
 @dataclass(frozen=True)
@@ -94,6 +121,61 @@ class Lake:
     @property
     def kind(self) -> str:
         return self.catalog.split(":", 1)[0]
+
+    @classmethod
+    def from_target(cls, text: str | Path, data: str | None = None) -> Lake:
+        """The lake a warehouse setting names; the one parser of that syntax.
+
+        - ``PATH.ducklake``: SQLite catalog at PATH (made absolute), data in ``PATH.files/``;
+        - ``ducklake:sqlite:PATH``: the same, data in ``PATH.files/``;
+        - ``ducklake:postgres:<libpq>``: a PostgreSQL catalog; ``data`` is required (a shared
+          folder or an object-store URL; ``NEWSFLOW_LAKE_DATA``).
+
+        ``data`` overrides the data path of a SQLite lake. Anything else raises ``LakeError``
+        saying what to write."""
+        value = str(text).strip()
+        if value.startswith(PREFIX):
+            catalog = value[len(PREFIX) :]
+        elif value.endswith(SUFFIX):
+            catalog = f"sqlite:{value}"
+        else:
+            raise LakeError(
+                f"{value!r} is not a lake: give NEW{SUFFIX} (a SQLite catalog, data files in "
+                f"NEW{SUFFIX}{DATA_SUFFIX}/) or {PREFIX}postgres:<libpq> with its data path"
+            )
+        kind, _, rest = catalog.partition(":")
+        if kind == "sqlite" and rest:
+            path = Path(rest).expanduser().resolve()
+            if path.is_dir():
+                raise LakeError(
+                    f"{path} is a folder: the lake's catalog is a file, e.g. news{SUFFIX}"
+                )
+            return cls(f"sqlite:{path}", _folder(data) if data else f"{path}{DATA_SUFFIX}/")
+        if kind == "postgres" and rest:
+            if not data:
+                raise LakeError(
+                    "a PostgreSQL catalog needs its data path: set NEWSFLOW_LAKE_DATA (or "
+                    "--data) to a shared folder or s3://bucket/newsflow/"
+                )
+            return cls(catalog, _folder(data))
+        raise LakeError(
+            f"{value!r}: use {PREFIX}sqlite:/path/news{SUFFIX} or "
+            f"{PREFIX}postgres:dbname=... host=..."
+        )
+
+    @property
+    def catalog_file(self) -> Path | None:
+        """The SQLite catalog's file (None for PostgreSQL)."""
+        return Path(self.catalog.split(":", 1)[1]) if self.kind == "sqlite" else None
+
+    @property
+    def target(self) -> str:
+        """How ``--db``/``NEWSFLOW_DB`` names this lake (the inverse of ``from_target``)."""
+        if self.kind == "sqlite":
+            path = self.catalog.split(":", 1)[1]
+            if path.endswith(SUFFIX) and self.data_path == f"{path}{DATA_SUFFIX}/":
+                return path
+        return f"{PREFIX}{self.catalog}"
 
     @classmethod
     def local(cls, root: Path) -> Lake:
@@ -119,6 +201,13 @@ class Lake:
 
 def _quote(text: str) -> str:
     return text.replace("'", "''")
+
+
+def _folder(data: str) -> str:
+    """A data path as DuckLake stores it: absolute for a local folder, ending in ``/``."""
+    if "://" not in data:
+        data = str(Path(data).expanduser().resolve())
+    return data if data.endswith("/") else f"{data}/"
 
 
 def extension_path(name: str) -> Path:
@@ -244,10 +333,13 @@ def use_wal(catalog: Path) -> None:
     default mode an open reader session keeps a shared lock on the catalog and the writer's
     commit fails with "database is locked"; with the WAL, readers and the writer never wait
     for each other."""
-    catalog.parent.mkdir(parents=True, exist_ok=True)
-    with closing(sqlite3.connect(catalog)) as db:
-        if db.execute("PRAGMA journal_mode").fetchone() != ("wal",):
-            db.execute("PRAGMA journal_mode=WAL")
+    try:
+        catalog.parent.mkdir(parents=True, exist_ok=True)
+        with closing(sqlite3.connect(catalog)) as db:
+            if db.execute("PRAGMA journal_mode").fetchone() != ("wal",):
+                db.execute("PRAGMA journal_mode=WAL")
+    except (sqlite3.Error, OSError) as error:
+        raise LakeError(f"{catalog} cannot be a lake's SQLite catalog: {error}") from error
 
 
 def tables(con: duckdb.DuckDBPyConnection, database: str) -> list[str]:
@@ -315,11 +407,15 @@ def _column(name: str, kind: str, default: str | None) -> str:
     return f'"{name}" {kind}' + (f" DEFAULT {default}" if default is not None else "")
 
 
-def create_schema(con: duckdb.DuckDBPyConnection, *, alias: str = ALIAS) -> list[str]:
+def create_schema(
+    con: duckdb.DuckDBPyConnection, *, alias: str = ALIAS, own_transaction: bool = True
+) -> list[str]:
     """Create every table of the project's migrations in the lake that is still missing, with
     the same columns, types, defaults and comments, and add the columns a later migration
     added to a table the lake already has (``ALTER TABLE ... ADD COLUMN``), so the lake
-    follows new migrations; then the views and macros. Returns the tables created.
+    follows new migrations; then the views and macros. Returns the tables created. With
+    ``own_transaction=False`` it all happens in the caller's open transaction (an upgrade
+    commits the schema and the rows together, or nothing).
 
     The migrations run in a scratch in-memory DuckDB: DuckLake has no primary keys or indexes
     (uniqueness is the loader's job, as it already is for the spool), so the lake takes the
@@ -339,11 +435,12 @@ def create_schema(con: duckdb.DuckDBPyConnection, *, alias: str = ALIAS) -> list
         if table in existing:
             added += [(table, c[0]) for c in schema.columns[table] if c[0] not in have[table]]
     if not todo and not added:
-        apply_views(con, alias=alias)
+        apply_views(con, alias=alias, own_transaction=own_transaction)
         return created
     if not existing:  # before the first rows: every data file zstd-compressed
         con.execute(f"CALL {alias}.set_option('parquet_compression', 'zstd')")
-    con.execute("BEGIN")
+    if own_transaction:
+        con.execute("BEGIN")
     try:
         for table in schema.tables:
             if table in existing:
@@ -372,11 +469,13 @@ def create_schema(con: duckdb.DuckDBPyConnection, *, alias: str = ALIAS) -> list
         for table, column, comment in schema.column_comments:
             if table in created or (table, column) in added:
                 con.execute(f"COMMENT ON COLUMN {alias}.{table}.{column} IS '{_quote(comment)}'")
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
+        if own_transaction:
+            con.execute("COMMIT")
+    except BaseException:
+        if own_transaction:
+            _rollback(con)
         raise
-    apply_views(con, alias=alias, force=bool(created or added))
+    apply_views(con, alias=alias, force=bool(created or added), own_transaction=own_transaction)
     return created
 
 
@@ -397,7 +496,13 @@ def _statements(path: Path) -> list[str]:
     return found
 
 
-def apply_views(con: duckdb.DuckDBPyConnection, *, alias: str = ALIAS, force: bool = False) -> None:
+def apply_views(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    alias: str = ALIAS,
+    force: bool = False,
+    own_transaction: bool = True,
+) -> None:
     """The analysts' views and the search macros, from the same SQL files as the single-file
     warehouse, when their SQL changed since last applied (``lake_views``) or ``force``.
     DuckLake keeps comments on views but not on their columns or on macros, so those
@@ -407,7 +512,8 @@ def apply_views(con: duckdb.DuckDBPyConnection, *, alias: str = ALIAS, force: bo
         row = con.execute(f"SELECT max(digest) FROM {alias}.lake_views").fetchone()
         if row and row[0] == digest:
             return
-    con.execute("BEGIN")
+    if own_transaction:
+        con.execute("BEGIN")
     try:
         for macro in _schema().macros:
             con.execute(macro)
@@ -419,9 +525,11 @@ def apply_views(con: duckdb.DuckDBPyConnection, *, alias: str = ALIAS, force: bo
                 con.execute(body)
         con.execute(f"DELETE FROM {alias}.lake_views")
         con.execute(f"INSERT INTO {alias}.lake_views VALUES (?, now())", [digest])
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
+        if own_transaction:
+            con.execute("COMMIT")
+    except BaseException:
+        if own_transaction:
+            _rollback(con)
         raise
 
 
@@ -442,78 +550,304 @@ MAINTENANCE = (
     ("expire_snapshots", "CALL ducklake_expire_snapshots('{alias}', older_than => ?)"),
     # files no snapshot needs any more are deleted
     ("cleanup_files", "CALL ducklake_cleanup_old_files('{alias}', older_than => ?)"),
+    # files of writes that never committed (a killed load, a commit that met another), once
+    # they are old enough that no write still in progress can own them
+    ("delete_orphans", "CALL ducklake_delete_orphaned_files('{alias}', older_than => ?)"),
 )
+# Files the expiry frees are deleted once no query can still be reading them: a query started
+# before the expiry may still scan them, and none runs for a day. (Never longer than the
+# retention, so a retention of 0 frees the disk at once.)
+CLEANUP_GRACE = timedelta(days=1)
+# Whatever the retention: a load in progress has written files its commit has not recorded yet.
+ORPHAN_GRACE = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class LakeFigures:
+    """What the catalog says about the lake at one moment (``ducklake_table_info``,
+    ``ducklake_snapshots``)."""
+
+    files: int
+    bytes: int
+    snapshots: int
+
+
+@dataclass(frozen=True)
+class Maintenance:
+    """What one maintenance pass did, step by step, with the lake before and after."""
+
+    keep_days: int
+    rows_flushed: int
+    files_merged: int  # small files rewritten ...
+    files_written: int  # ... into so many
+    snapshots_expired: int
+    files_deleted: int
+    before: LakeFigures
+    after: LakeFigures
+    steps: list[str] = field(default_factory=list)
+    orphans_deleted: int = 0  # files of writes that never committed
+
+    def lines(self) -> list[str]:
+        """What each step did, and the lake before and after, in words."""
+        before, after = self.before, self.after
+        return [
+            f"flush inlined rows: {self.rows_flushed} rows written to files",
+            f"merge small files: {self.files_merged} files merged into {self.files_written}",
+            f"expire snapshots: {self.snapshots_expired} older than {self.keep_days} days",
+            f"delete unused files: {self.files_deleted} files deleted, and "
+            f"{self.orphans_deleted} left by writes that never committed",
+            f"data files {before.files} -> {after.files} ({_size(before.bytes)} -> "
+            f"{_size(after.bytes)}); snapshots {before.snapshots} -> {after.snapshots}",
+        ]
+
+    @property
+    def idle(self) -> bool:
+        return not (
+            self.rows_flushed
+            or self.files_merged
+            or self.snapshots_expired
+            or self.files_deleted
+            or self.orphans_deleted
+        )
+
+
+def _size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB"):
+        if size < 1024:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
+
+
+def figures(con: duckdb.DuckDBPyConnection, *, alias: str = ALIAS) -> LakeFigures:
+    """Data files, their bytes, and snapshots."""
+    files = con.execute(
+        "SELECT coalesce(sum(file_count), 0), coalesce(sum(file_size_bytes), 0) "
+        "FROM ducklake_table_info(?)",
+        [alias],
+    ).fetchone() or (0, 0)
+    snaps = con.execute("SELECT count(*) FROM ducklake_snapshots(?)", [alias]).fetchone() or (0,)
+    return LakeFigures(int(files[0]), int(files[1]), int(snaps[0]))
+
+
+def maintain_report(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    keep_days: int = 30,
+    alias: str = ALIAS,
+    attempts: int = 8,
+) -> Maintenance:
+    """Flush inlined rows, compact small files, expire snapshots older than ``keep_days`` and
+    delete the files only they used (after ``CLEANUP_GRACE``); what each step did. Safe beside
+    the loader and readers (each step is its own transaction); scheduled as a deployment."""
+    before = figures(con, alias=alias)
+    keep = timedelta(days=int(keep_days))
+    results: dict[str, list[tuple[Any, ...]]] = {}
+    for name, sql in MAINTENANCE:
+        statement = sql.format(alias=alias)
+        params: list[Any] = []
+        if "?" in statement:
+            # counted from when the step runs, so the steps before it (their own snapshots,
+            # the files they freed) are judged like the rest
+            now = datetime.now(UTC)
+            grace = {"cleanup_files": min(keep, CLEANUP_GRACE), "delete_orphans": ORPHAN_GRACE}
+            params = [now - grace.get(name, keep)]
+        results[name] = retry_busy(con, partial(_rows, con, statement, params), attempts=attempts)
+    flushed = sum(int(row[2] or 0) for row in results["flush_inlined"])
+    merged = sum(int(row[2] or 0) for row in results["merge_files"])
+    written = sum(int(row[3] or 0) for row in results["merge_files"])
+    return Maintenance(
+        keep_days=int(keep_days),
+        rows_flushed=flushed,
+        files_merged=merged,
+        files_written=written,
+        snapshots_expired=len(results["expire_snapshots"]),
+        files_deleted=len(results["cleanup_files"]),
+        orphans_deleted=len(results["delete_orphans"]),
+        before=before,
+        after=figures(con, alias=alias),
+        steps=list(results),
+    )
+
+
+# A commit that meets another writer's fails at once on a SQLite catalog ("database is
+# locked": SQLite takes one writer at a time, and a transaction that read an older state may
+# not write after another commit) and may conflict on any catalog. The whole transaction is
+# then run again after a pause: maintenance steps are safe to repeat, and so is a load that did
+# not commit. Loads commit in well under a second, so a pause finds a gap.
+# A step that meets a concurrent commit inside DuckLake's own bookkeeping may also surface as
+# the aborted transaction it left ("transaction is aborted", "unsuccessful query result").
+_BUSY = (
+    "database is locked",
+    "failed to commit",
+    "conflict",
+    "transaction is aborted",
+    "unsuccessful query result",
+)
+_T = TypeVar("_T")
+
+
+def busy(error: BaseException) -> bool:
+    """Whether ``error`` is a commit that met another writer's (worth running again)."""
+    return isinstance(error, duckdb.Error) and any(t in str(error).lower() for t in _BUSY)
+
+
+def retry_busy(con: duckdb.DuckDBPyConnection, work: Callable[[], _T], *, attempts: int = 8) -> _T:
+    """``work()`` (one transaction on ``con``), run again after a pause while its commit meets
+    another writer's; any other error, or the last attempt's, is raised."""
+    pause = 0.2
+    for attempt in range(1, attempts + 1):
+        try:
+            return work()
+        except duckdb.Error as error:
+            _rollback(con)
+            if attempt == attempts or not busy(error):
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
+    raise AssertionError("unreachable")
+
+
+def _rows(
+    con: duckdb.DuckDBPyConnection, statement: str, params: list[Any]
+) -> list[tuple[Any, ...]]:
+    return con.execute(statement, params).fetchall()
 
 
 def maintain(
     con: duckdb.DuckDBPyConnection, *, keep_days: int = 30, alias: str = ALIAS
 ) -> list[str]:
-    """Flush inlined rows, compact small files, expire snapshots older than ``keep_days`` and
-    delete the files only they used; returns the steps run. Safe beside the loader and readers
-    (each step is its own transaction); scheduled as a deployment (STORAGE.md)."""
-    done = []
-    cutoff = con.execute(f"SELECT now() - INTERVAL {int(keep_days)} DAY").fetchone()
-    for name, sql in MAINTENANCE:
-        statement = sql.format(alias=alias)
-        params = [cutoff[0]] if "?" in statement and cutoff else []
-        con.execute(statement, params).fetchall()
-        done.append(name)
-    return done
+    """``maintain_report``; returns the steps run."""
+    return maintain_report(con, keep_days=keep_days, alias=alias).steps
+
+
+def _rollback(con: duckdb.DuckDBPyConnection) -> None:
+    """Roll back the open transaction, if there still is one (a failed COMMIT ended it)."""
+    with suppress(duckdb.TransactionException):
+        con.execute("ROLLBACK")
 
 
 @dataclass(frozen=True)
 class Migrated:
-    """Rows copied per table from a single-file warehouse into the lake."""
+    """Rows copied per table from a single-file warehouse into the lake, and the check of
+    article ids both ways."""
 
     rows: dict[str, int]
+    articles_verified: int = 0  # article ids found in both, none missing, none extra
+    orphans_removed: int = 0  # data files a copy that stopped half-way had left
+
+
+_MAGIC = b"DUCK"  # bytes 8-11 of every DuckDB database file
+_HOLDER = re.compile(r"Conflicting lock is held in (.+?) \(PID (\d+)\)")
+# Constant lists the schema itself fills (the migrations insert them)
+_CONSTANT = frozenset({"search_stopwords", "search_stemmers"})
+
+
+def check_source(path: Path) -> None:
+    """Refuse, before any work, a source that is missing or not a DuckDB database."""
+    if not path.exists():
+        raise SourceUnusable(f"no warehouse file at {path}: give the single-file warehouse (--db)")
+    if not path.is_file():
+        raise SourceUnusable(f"{path} is not a file: give the single-file warehouse (--db)")
+    with path.open("rb") as handle:
+        header = handle.read(12)
+    if header[8:12] != _MAGIC:
+        raise SourceUnusable(f"{path} is not a DuckDB database: give the single-file warehouse")
+
+
+def _attach_source(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    try:
+        con.execute(f"ATTACH '{_quote(str(path))}' AS old_warehouse (READ_ONLY)")
+    except duckdb.Error as error:
+        held = _HOLDER.search(str(error))
+        if held or "lock" in str(error).lower():
+            who = f"PID {held.group(2)}" if held else "another process"
+            raise SourceUnusable(
+                f"{path} is held by a running load or session ({who}): wait for it to end, "
+                "or stop the loader, then run the upgrade again"
+            ) from error
+        raise SourceUnusable(f"{path} cannot be read: {str(error).splitlines()[0]}") from error
 
 
 def migrate_from_file(
-    con: duckdb.DuckDBPyConnection, path: Path, *, alias: str = ALIAS
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    *,
+    alias: str = ALIAS,
+    progress: Callable[[str, int], None] | None = None,
 ) -> Migrated:
-    """Copy every table of a single-file warehouse into an empty lake, in one transaction.
+    """Copy every table of a single-file warehouse into a lake without articles, in one
+    transaction with the lake's schema: a lake holds the whole copy or nothing.
 
     The old file is attached read-only, so nothing can happen to it; a crash before the commit
-    leaves the lake without the copy (no snapshot), and running again starts over. Before the
-    commit, every table's count and the set of article ids are compared both ways: any
-    difference raises and rolls back, so no article is lost."""
-    if not path.is_file():
-        raise LakeError(f"no warehouse file at {path}")
-    create_schema(con, alias=alias)
-    target = set(tables(con, alias))
-    if (con.execute(f"SELECT count(*) FROM {alias}.articles").fetchone() or [0])[0]:
-        raise LakeError(f"the lake already holds articles; migrate {path} into an empty one")
-    con.execute(f"ATTACH '{_quote(str(path))}' AS old_warehouse (READ_ONLY)")
+    leaves the lake without a snapshot of the copy, and running again starts over (after
+    deleting the data files the stopped copy wrote). Before the commit, every table's count
+    and the set of article ids are compared both ways: any difference raises and rolls back,
+    so no article is lost. ``progress(table, rows)`` is called as each table is copied."""
+    check_source(path)
+    _attach_source(con, path)
     try:
-        source = set(tables(con, "old_warehouse"))
+        if "articles" in tables(con, alias) and _count(con, f"{alias}.articles"):
+            raise NotEmpty(
+                f"the lake already holds articles: {path} can only be copied into a new lake "
+                "(give another --to)"
+            )
+        # data files of an earlier copy that stopped before its commit (nothing else can be
+        # writing: the lake has no articles)
+        orphans = len(
+            con.execute(
+                "CALL ducklake_delete_orphaned_files(?, cleanup_all => true)", [alias]
+            ).fetchall()
+        )
         copied: dict[str, int] = {}
         con.execute("BEGIN")
         try:
-            for table in sorted(source & target):
-                if table in ("search_stopwords", "search_stemmers"):
-                    continue  # constant lists, created with the schema
+            create_schema(con, alias=alias, own_transaction=False)
+            target = set(tables(con, alias))
+            source = set(tables(con, "old_warehouse"))
+            for table in sorted(source & target - _CONSTANT, key=_copy_order):
                 con.execute(
                     f"INSERT INTO {alias}.{table} BY NAME SELECT * FROM old_warehouse.{table}"
                 )
-                old_n = con.execute(f"SELECT count(*) FROM old_warehouse.{table}").fetchone()
-                new_n = con.execute(f"SELECT count(*) FROM {alias}.{table}").fetchone()
+                old_n = _count(con, f"old_warehouse.{table}")
+                new_n = _count(con, f"{alias}.{table}")
                 if old_n != new_n:
                     raise LakeError(f"{table}: {old_n} rows in {path}, {new_n} in the lake")
-                copied[table] = int(new_n[0]) if new_n else 0
-            missing = con.execute(
-                f"SELECT count(*) FROM (SELECT article_id FROM old_warehouse.articles "
-                f"EXCEPT SELECT article_id FROM {alias}.articles)"
-            ).fetchone()
-            extra = con.execute(
-                f"SELECT count(*) FROM (SELECT article_id FROM {alias}.articles "
-                f"EXCEPT SELECT article_id FROM old_warehouse.articles)"
-            ).fetchone()
-            if missing != (0,) or extra != (0,):
+                copied[table] = new_n
+                if progress is not None:
+                    progress(table, new_n)
+            missing = _count(
+                con,
+                f"(SELECT article_id FROM old_warehouse.articles "
+                f"EXCEPT SELECT article_id FROM {alias}.articles)",
+            )
+            extra = _count(
+                con,
+                f"(SELECT article_id FROM {alias}.articles "
+                f"EXCEPT SELECT article_id FROM old_warehouse.articles)",
+            )
+            if missing or extra:
                 raise LakeError(f"article ids differ: {missing} missing, {extra} extra")
+            verified = _count(
+                con,
+                f"(SELECT article_id FROM old_warehouse.articles "
+                f"INTERSECT SELECT article_id FROM {alias}.articles)",
+            )
             con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
+        except BaseException:
+            _rollback(con)
             raise
     finally:
         con.execute("DETACH old_warehouse")
-    return Migrated(copied)
+    return Migrated(copied, verified, orphans)
+
+
+def _copy_order(table: str) -> tuple[int, str]:
+    """Articles first (the long copy, shown first), then the rest by name."""
+    return (0 if table == "articles" else 1, table)
+
+
+def _count(con: duckdb.DuckDBPyConnection, relation: str) -> int:
+    found = con.execute(f"SELECT count(*) FROM {relation}").fetchone()
+    return int(found[0]) if found else 0

@@ -186,7 +186,7 @@ def _load_one(
             con.execute("COMMIT")
         except Exception as error:
             rollback(con)  # the error that got us here is the one to raise
-            if on_lake and _conflict(error) and attempt < CONFLICT_RETRIES:
+            if on_lake and lake.busy(error) and attempt < CONFLICT_RETRIES:
                 log.info("batch %s met another loader's commit; loading it again", batch_id)
                 time.sleep(random.uniform(0.05, 0.5) * min(attempt, 10))
                 continue
@@ -203,13 +203,6 @@ def _load_one(
 
 # How often a batch is loaded again after another loader's commit won (lakes only).
 CONFLICT_RETRIES = 50
-
-
-def _conflict(error: Exception) -> bool:
-    """Whether a failed COMMIT lost to another transaction's: a DuckLake write conflict, or
-    a SQLite catalog busy with another writer's commit."""
-    text = str(error).lower()
-    return isinstance(error, duckdb.Error) and ("conflict" in text or "database is locked" in text)
 
 
 def _merge(

@@ -99,15 +99,18 @@ def stored_feed_health(db: Path, wait: float, urls: list[str]) -> dict[str, tupl
     return {row[0]: row[1:] for row in found}
 
 
+FEEDS_DUE_FOR_REPROBE = (
+    "SELECT url FROM feeds WHERE quarantined_until IS NOT NULL "
+    "AND quarantined_until <= now() ORDER BY url"
+)
+
+
 def feeds_due_for_reprobe(db: Path, wait: float) -> list[str]:
     """Quarantined feeds whose quarantine has run out."""
     if not storage.exists(db):
         return []
     with _reading(db, wait) as con:
-        rows = con.execute(
-            "SELECT url FROM feeds WHERE quarantined_until IS NOT NULL "
-            "AND quarantined_until <= now() ORDER BY url"
-        ).fetchall()
+        rows = con.execute(FEEDS_DUE_FOR_REPROBE).fetchall()
     return [str(r[0]) for r in rows]
 
 

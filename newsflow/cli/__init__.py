@@ -13,7 +13,16 @@ from __future__ import annotations
 import typer
 
 from newsflow import cancel
-from newsflow.cli import analyst, fetch, orchestrate, scale, seeds, server, warehouse
+from newsflow.cli import (
+    analyst,
+    fetch,
+    orchestrate,
+    scale,
+    seeds,
+    server,
+    upgrade,
+    warehouse,
+)
 from newsflow.cli.common import operator_error
 from newsflow.flows.runtime import quiet_prefect_defaults
 
@@ -34,6 +43,7 @@ def build_app() -> typer.Typer:
     orchestrate.register(app)
     scale.register(app)
     server.register(app)
+    upgrade.register(app)
     return app
 
 

@@ -7,7 +7,8 @@ SELECT
     count(*) FILTER (WHERE duplicate_of IS NULL) AS unique_articles,
     count(*) FILTER (WHERE duplicate_of IS NOT NULL) AS duplicates,
     count(*) FILTER (WHERE published_at IS NULL) AS undated,
-    sum(word_count) AS words
+    -- BIGINT, not the HUGEINT of sum(): Parquet, Arrow and pandas keep it an integer
+    CAST(sum(word_count) AS BIGINT) AS words
 FROM articles
 GROUP BY ALL;
 COMMENT ON VIEW daily_counts IS 'Articles per day, domain and language (UTC days of published_at; articles without one count on the day they were ingested, see undated).';
