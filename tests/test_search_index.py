@@ -48,9 +48,7 @@ def writable(analyst_warehouse: FixtureWarehouse, tmp_path: Path) -> Iterator[An
 # The live postings, by article and term rather than by the numbers the index gave them.
 _POSTINGS_BY_ARTICLE = """
 SELECT t.stemmer, t.term, d.article_id, p.title_tf, p.text_tf, p.positions
-FROM (SELECT term_id, unnest(doc_ids) AS doc_id, unnest(title_tfs) AS title_tf,
-             unnest(text_tfs) AS text_tf, unnest(positions) AS positions FROM search_blocks) p
-JOIN search_docs d USING (doc_id) JOIN search_terms t USING (term_id)
+FROM search_postings p JOIN search_docs d USING (doc_id) JOIN search_terms t USING (term_id)
 ORDER BY ALL
 """
 
@@ -72,7 +70,9 @@ def _index_state(con: duckdb.DuckDBPyConnection) -> tuple[Any, ...]:
 def _reset_index(con: duckdb.DuckDBPyConnection) -> None:
     for table in (
         "search_docs",
+        "search_postings",
         "search_blocks",
+        "search_removed",
         "search_terms",
         "search_lexicon",
         "search_segments",
@@ -150,9 +150,9 @@ def test_a_changed_text_leaves_no_stale_words(settings: Settings) -> None:
         assert found("monday") == []
         articles_by_word = dict(
             con.execute(
-                "SELECT t.term, count(DISTINCT d.article_id) FROM search_blocks b "
-                "JOIN search_terms t USING (term_id), unnest(b.doc_ids) u(doc_id) "
-                "JOIN search_docs d ON d.doc_id = u.doc_id "
+                "SELECT t.term, count(DISTINCT d.article_id) FROM search_postings b "
+                "JOIN search_terms t USING (term_id) "
+                "JOIN search_docs d ON d.doc_id = b.doc_id "
                 "WHERE t.term IN ('repair', 'harbour', 'mondai', 'reopen') GROUP BY ALL"
             ).fetchall()
         )
@@ -473,7 +473,7 @@ def test_loads_merge_segments_and_find_new_articles(
         assert last == [(f"https://n.example/{search_index.FANOUT}",)]
         # Merged rows hold at most 3 articles; every article still has its word.
         rows = con.execute(
-            "SELECT s.loads, len(b.doc_ids) FROM search_blocks b JOIN search_segments s "
+            "SELECT s.loads, b.docs FROM search_blocks b JOIN search_segments s "
             "USING (segment) WHERE b.term_id IN "
             "(SELECT term_id FROM search_lexicon WHERE word = 'ferry') ORDER BY 1, 2"
         ).fetchall()

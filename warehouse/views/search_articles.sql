@@ -37,8 +37,20 @@ COMMENT ON MACRO TABLE search_query IS 'The words of a search query as search_ar
 -- search_articles: BM25 over title and text, best first. Bare words: any may match, more
 -- rank higher; AND between items: both must; +item must; -item or NOT item must not;
 -- "quoted phrase": its words in that order. The score is the BM25 of DuckDB's fts extension
--- (k1 = 1.2, b = 0.75, idf = log10((N - df + 0.5) / (df + 0.5) + 1)) over the matched items'
--- words, with a word in the title counted title_weight times (1 gives the extension's score).
+-- (k1 = 1.2, b = 0.75, idf = log10((N - df + 0.5) / (df + 0.5) + 1)) over the query's words
+-- (not NOT items') that the article holds, a word in the title counted title_weight times
+-- (1 gives the extension's score).
+--
+-- Exact top max_results without reading every posting of the query's words: each term's
+-- postings are in blocks by weight with a bound of any weight in them (search_blocks).
+-- 1. The first block of each term (per segment): its articles that surely match the query
+--    (filters, musts, phrases, NOTs checked) give, with the part of their score seen, a
+--    score theta that the max_results-th result reaches (0 when fewer than max_results).
+-- 2. An article scoring at least theta holds each of its terms t with a weight of at least
+--    theta minus the other terms' largest bounds; only blocks whose bound reaches that are
+--    read, so every such article has all its postings read and its score is exact; articles
+--    scoring less than theta cannot be in the result. With theta = 0 every block is read.
+-- NOT items read all their words' postings (what they exclude must be known exactly).
 CREATE OR REPLACE MACRO search_articles(
     query, since := NULL, until := NULL, domain := NULL, language := NULL,
     include_duplicates := false, max_results := 20, title_weight := 2
@@ -50,82 +62,167 @@ WITH
         SELECT q.item, q.occur, q.word_offset, q.item_words, l.term_id
         FROM q JOIN search_lexicon l ON l.word = q.word
     ),
-    postings AS (
-        SELECT b.term_id, unnest(b.doc_ids) AS doc_id, unnest(b.title_tfs) AS title_tf,
-            unnest(b.text_tfs) AS text_tf
-        FROM search_blocks b
-        WHERE b.term_id IN (SELECT term_id FROM qterms)
-    ),
-    live AS (
-        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, d.title_len, d.text_len
-        FROM postings p JOIN search_docs d ON d.doc_id = p.doc_id
-    ),
-    df AS (SELECT l.term_id, count(*) AS df FROM live l GROUP BY l.term_id),
-    -- Phrases: the positions of their words in the articles holding all of them.
-    phrase_lists AS (
-        SELECT t.item, t.item_words, t.word_offset, pp.doc_id, pp.pos
-        FROM (
-            SELECT b.term_id, unnest(b.doc_ids) AS doc_id, unnest(b.positions) AS pos
-            FROM search_blocks b
-            WHERE b.term_id IN (SELECT term_id FROM qterms WHERE item_words > 1)
-        ) pp
-        JOIN qterms t ON t.term_id = pp.term_id AND t.item_words > 1
-        QUALIFY count(*) OVER (PARTITION BY t.item, pp.doc_id) = t.item_words
-    ),
-    phrase_docs AS (
-        SELECT item, doc_id FROM (
-            SELECT item, item_words, doc_id, word_offset, unnest(pos) - word_offset AS start
-            FROM phrase_lists
-        )
-        GROUP BY item, item_words, doc_id, start
-        HAVING count(DISTINCT word_offset) = any_value(item_words)
-    ),
-    matched AS (
-        SELECT DISTINCT t.item, t.occur, l.doc_id
-        FROM live l JOIN qterms t ON t.term_id = l.term_id AND t.item_words = 1
-        UNION
-        SELECT DISTINCT p.item, i.occur, p.doc_id FROM phrase_docs p JOIN items i USING (item)
-    ),
-    selected AS (
-        SELECT m.doc_id FROM matched m GROUP BY m.doc_id
-        HAVING count(DISTINCT m.item) FILTER (WHERE m.occur = 'must')
-                = (SELECT count(*) FROM items WHERE occur = 'must')
-            AND count(*) FILTER (WHERE m.occur <> 'not') > 0
-            AND count(*) FILTER (WHERE m.occur = 'not') = 0
-    ),
+    scored AS (SELECT DISTINCT term_id FROM qterms WHERE occur <> 'not'),
+    phrase_terms AS (SELECT DISTINCT term_id FROM qterms WHERE item_words > 1),
+    musts AS (SELECT count(*) AS n FROM items WHERE occur = 'must'),
     totals AS (
         SELECT num_docs, (title_weight * title_len + text_len) / num_docs AS avgdl
         FROM search_stats WHERE num_docs > 0
     ),
-    scores AS (
-        SELECT m.doc_id,
-            sum(log10((s.num_docs - f.df + 0.5) / (f.df + 0.5) + 1)
-                * m.tf * (1.2 + 1) / (m.tf + 1.2 * (1 - 0.75 + 0.75 * m.len / s.avgdl)))
-                AS score
-        FROM (
-            SELECT DISTINCT l.doc_id, l.term_id,
-                title_weight * l.title_tf + l.text_tf AS tf,
-                title_weight * l.title_len + l.text_len AS len
-            FROM live l
-            WHERE l.term_id IN (SELECT term_id FROM qterms WHERE occur <> 'not')
-              AND l.doc_id IN (SELECT doc_id FROM selected)
-        ) m
-        JOIN df f USING (term_id), totals s
-        GROUP BY m.doc_id
+    -- Document frequencies: the blocks' counts less the postings of removed articles.
+    dead AS (
+        SELECT p.term_id, count(*) AS n FROM search_postings p
+        WHERE p.term_id IN (SELECT term_id FROM scored)
+          AND p.doc_id IN (SELECT doc_id FROM search_removed)
+        GROUP BY p.term_id
     ),
-    -- The best max_results, filtered, before reading articles for only those.
-    best AS (
-        SELECT d.article_id, sc.score, d.published_at AS indexed_at
-        FROM scores sc JOIN search_docs d ON d.doc_id = sc.doc_id
+    blocks AS (
+        SELECT b.* FROM search_blocks b WHERE b.term_id IN (SELECT term_id FROM scored)
+    ),
+    idf AS (
+        SELECT f.term_id, log10((s.num_docs - f.df + 0.5) / (f.df + 0.5) + 1) AS idf
+        FROM (
+            SELECT b.term_id, sum(b.docs) - coalesce(any_value(x.n), 0) AS df
+            FROM blocks b LEFT JOIN dead x USING (term_id) GROUP BY b.term_id
+        ) f, totals s
+    ),
+    -- Each block's bound: the BM25 weight of its largest term frequency at its smallest
+    -- length (tighter at the default title weight, where the ratio is kept).
+    bounds AS (
+        SELECT b.segment, b.term_id, b.block,
+            i.idf * 2.2 / (1 + CASE WHEN title_weight = 2
+                THEN 0.3 / b.max_tf2 + 0.9 * b.min_len_per_tf2 / s.avgdl
+                ELSE (0.3 + 0.9 * (title_weight * b.min_title_len + b.min_text_len) / s.avgdl)
+                     / greatest(title_weight * b.max_title_tf + b.max_text_tf, 1e-9) END) AS u
+        FROM blocks b JOIN idf i USING (term_id), totals s
+    ),
+    umax AS (SELECT term_id, max(u) AS u FROM bounds GROUP BY term_id),
+    -- The articles the filters let through, among those read.
+    eligible AS (
+        SELECT d.doc_id, title_weight * d.title_len + d.text_len AS len, d.published_at AS pub
+        FROM search_docs d
         WHERE (since IS NULL
                OR CAST(timezone('UTC', d.published_at) AS DATE) >= CAST(since AS DATE))
           AND (until IS NULL
                OR CAST(timezone('UTC', d.published_at) AS DATE) <= CAST(until AS DATE))
           AND (domain IS NULL OR d.domain = domain OR ends_with(d.domain, '.' || domain))
           AND (language IS NULL OR d.language = language)
-          AND (include_duplicates OR d.article_id NOT IN (
-                SELECT c.article_id FROM articles c WHERE c.duplicate_of IS NOT NULL))
-        ORDER BY sc.score DESC, d.published_at DESC NULLS LAST, d.article_id
+          AND (include_duplicates OR d.duplicate_of IS NULL)
+    ),
+    -- NOT items: the articles they exclude, from every posting of their words.
+    not_rows AS (
+        SELECT p.term_id, p.doc_id, p.positions FROM search_postings p
+        WHERE p.term_id IN (SELECT term_id FROM qterms WHERE occur = 'not')
+    ),
+    excluded AS (
+        SELECT r.doc_id FROM not_rows r JOIN qterms t
+            ON t.term_id = r.term_id AND t.occur = 'not' AND t.item_words = 1
+        UNION
+        SELECT doc_id FROM (
+            SELECT t.item, t.item_words, r.doc_id, unnest(r.positions) - t.word_offset AS start,
+                t.word_offset
+            FROM not_rows r JOIN qterms t
+                ON t.term_id = r.term_id AND t.occur = 'not' AND t.item_words > 1
+        )
+        GROUP BY item, doc_id, start
+        HAVING count(DISTINCT word_offset) = any_value(item_words)
+    ),
+    -- Round 1: the first block of every scored term.
+    rows1 AS (
+        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf FROM search_postings p
+        WHERE p.block = 0 AND p.term_id IN (SELECT term_id FROM scored)
+    ),
+    phrase_rows1 AS (
+        SELECT p.term_id, p.doc_id, p.positions FROM search_postings p
+        WHERE p.block = 0 AND p.term_id IN (SELECT term_id FROM phrase_terms)
+    ),
+    matched1 AS (
+        SELECT DISTINCT t.item, t.occur, r.doc_id
+        FROM rows1 r JOIN qterms t ON t.term_id = r.term_id AND t.item_words = 1
+        UNION
+        SELECT item, any_value(occur), doc_id FROM (
+            SELECT t.item, t.occur, t.item_words, r.doc_id, t.word_offset,
+                unnest(r.positions) - t.word_offset AS start
+            FROM phrase_rows1 r JOIN qterms t
+                ON t.term_id = r.term_id AND t.item_words > 1 AND t.occur <> 'not'
+        )
+        GROUP BY item, doc_id, start
+        HAVING count(DISTINCT word_offset) = any_value(item_words)
+    ),
+    sure1 AS (
+        SELECT m.doc_id FROM matched1 m GROUP BY m.doc_id
+        HAVING count(DISTINCT m.item) FILTER (WHERE m.occur = 'must') = (SELECT n FROM musts)
+            AND count(*) FILTER (WHERE m.occur <> 'not') > 0
+    ),
+    seen1 AS (
+        SELECT r.doc_id, sum(i.idf * r.tf * 2.2 / (r.tf + 1.2 * (0.25 + 0.75 * e.len / s.avgdl)))
+            AS score
+        FROM (SELECT doc_id, term_id, title_weight * title_tf + text_tf AS tf FROM rows1) r
+        JOIN idf i USING (term_id) JOIN eligible e USING (doc_id), totals s
+        WHERE r.doc_id IN (SELECT doc_id FROM sure1)
+          AND r.doc_id NOT IN (SELECT doc_id FROM excluded)
+        GROUP BY r.doc_id
+    ),
+    theta AS (
+        SELECT coalesce((
+            SELECT min(score) FROM (SELECT score FROM seen1 ORDER BY score DESC
+                                    LIMIT max_results)
+            HAVING count(*) >= max_results), 0) AS theta
+    ),
+    -- Round 2: the blocks that can hold an article scoring theta or more.
+    picked AS (
+        SELECT b.segment, b.term_id, b.block
+        FROM bounds b JOIN umax m USING (term_id), theta,
+             (SELECT sum(u) AS total FROM umax) a
+        WHERE b.u >= (theta.theta - (a.total - m.u)) * (1 - 1e-9) - 1e-12
+    ),
+    rows2 AS (
+        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf FROM search_postings p
+        SEMI JOIN picked k ON k.segment = p.segment AND k.term_id = p.term_id
+            AND k.block = p.block
+        WHERE p.term_id IN (SELECT term_id FROM scored)
+    ),
+    phrase_rows2 AS (
+        SELECT p.term_id, p.doc_id, p.positions FROM search_postings p
+        SEMI JOIN picked k ON k.segment = p.segment AND k.term_id = p.term_id
+            AND k.block = p.block
+        WHERE p.term_id IN (SELECT term_id FROM phrase_terms)
+    ),
+    matched2 AS (
+        SELECT DISTINCT t.item, t.occur, r.doc_id
+        FROM rows2 r JOIN qterms t ON t.term_id = r.term_id AND t.item_words = 1
+        UNION
+        SELECT item, any_value(occur), doc_id FROM (
+            SELECT t.item, t.occur, t.item_words, r.doc_id, t.word_offset,
+                unnest(r.positions) - t.word_offset AS start
+            FROM phrase_rows2 r JOIN qterms t
+                ON t.term_id = r.term_id AND t.item_words > 1 AND t.occur <> 'not'
+        )
+        GROUP BY item, doc_id, start
+        HAVING count(DISTINCT word_offset) = any_value(item_words)
+    ),
+    selected AS (
+        SELECT m.doc_id FROM matched2 m GROUP BY m.doc_id
+        HAVING count(DISTINCT m.item) FILTER (WHERE m.occur = 'must') = (SELECT n FROM musts)
+            AND count(*) FILTER (WHERE m.occur <> 'not') > 0
+    ),
+    scores AS (
+        SELECT r.doc_id, any_value(e.pub) AS pub, sum(i.idf * r.tf * 2.2 / (r.tf + 1.2 * (0.25 + 0.75 * e.len / s.avgdl)))
+            AS score
+        FROM (SELECT doc_id, term_id, title_weight * title_tf + text_tf AS tf FROM rows2) r
+        JOIN idf i USING (term_id) JOIN eligible e USING (doc_id), totals s
+        WHERE r.doc_id IN (SELECT doc_id FROM selected)
+          AND r.doc_id NOT IN (SELECT doc_id FROM excluded)
+        GROUP BY r.doc_id
+    ),
+    -- The best max_results (ties at the last place kept for the final order), then their ids.
+    ranked AS (SELECT doc_id, score, coalesce(pub, TIMESTAMPTZ '-infinity') AS pub FROM scores),
+    cut AS (SELECT score, pub FROM ranked ORDER BY score DESC, pub DESC LIMIT 1 OFFSET max_results - 1),
+    best AS (
+        SELECT d.article_id, r.score, d.published_at AS indexed_at
+        FROM ranked r LEFT JOIN cut c ON true JOIN search_docs d ON d.doc_id = r.doc_id
+        WHERE c.score IS NULL OR r.score > c.score OR (r.score = c.score AND r.pub >= c.pub)
+        ORDER BY r.score DESC, r.pub DESC, d.article_id
         LIMIT max_results
     )
 SELECT
@@ -141,4 +238,4 @@ SELECT
 FROM best b
 JOIN articles a ON a.article_id = b.article_id
 ORDER BY b.score DESC, b.indexed_at DESC NULLS LAST, a.article_id;
-COMMENT ON MACRO TABLE search_articles IS 'Full-text search, best first: search_articles(query, since, until, domain, language, include_duplicates, max_results, title_weight). Query syntax: words (any may match), "phrases", AND, OR, NOT, +word, -word (README.md, Full-text search). Returns article_id, score (BM25), title, domain, published_at, language, url, duplicate_of, word_count.';
+COMMENT ON MACRO TABLE search_articles IS 'Full-text search, best first: search_articles(query, since, until, domain, language, include_duplicates, max_results, title_weight). Query syntax: words (any may match), "phrases", AND, OR, NOT, +word, -word (README.md, Full-text search). Returns article_id, score (BM25), title, domain, published_at, language, url, duplicate_of, word_count. Exact top results: reads only the blocks of postings that can reach them (search_blocks).'; 
