@@ -38,9 +38,10 @@ from newsflow.warehouse.db import rows_by_ids
 # Segments merge this many at a time; a load merges only segments of up to INLINE_LOADS loads.
 FANOUT = 8
 INLINE_LOADS = 8
-# Postings per block of a term in a segment: smaller blocks bound their weights more tightly
+# Weight levels: a term's postings in a segment fall in blocks by their weight (BM25's
+# term-frequency part, 0..1) in LEVELS steps; finer steps bound the weights more tightly
 # (fewer postings read per query) at the cost of more rows in search_blocks.
-BLOCK = 128
+LEVELS = 64
 # The spooled postings' columns (``records.PostingRow``).
 _POSTING_COLUMNS = [c.name for c in contract.columns(Table.POSTINGS)]
 _INDEX_TABLES = (
@@ -243,17 +244,22 @@ def index_articles(
         "next_segment = next_segment + 1 "
         "WHERE id = 1"
     )
+    # The batch's postings one row each, in term order (the small per-term table is sorted,
+    # the rows keep its order), so the segment needs no sort of its postings.
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE search_flat AS "
-        "SELECT i.term_id, CAST(n.k + ? AS INTEGER) AS doc_id, n.title_tf, n.text_tf, "
-        "n.positions, d.title_len, d.text_len FROM ("
-        "  SELECT stemmer, term, unnest(docs) AS k, unnest(title_tfs) AS title_tf, "
-        "  unnest(text_tfs) AS text_tf, unnest(positions) AS positions FROM search_new) n "
-        "JOIN search_batch_ids i USING (stemmer, term) "
-        "JOIN search_new_docs d ON d.doc_id = n.k + ?",
-        [base, base],
+        "CREATE OR REPLACE TEMP TABLE search_by_term AS SELECT i.term_id, n.docs, n.title_tfs, "
+        "n.text_tfs, n.positions FROM search_new n JOIN search_batch_ids i USING (stemmer, term) "
+        "ORDER BY i.term_id"
     )
-    blocks = _write_segment(con, segment)
+    flat = (
+        f"(SELECT n.term_id, CAST(n.k + {base} AS INTEGER) AS doc_id, n.title_tf, n.text_tf, "
+        "n.positions, d.title_len, d.text_len FROM ("
+        "  SELECT term_id, unnest(docs) AS k, unnest(title_tfs) AS title_tf, "
+        "  unnest(text_tfs) AS text_tf, unnest(positions) AS positions FROM search_by_term) n "
+        f"JOIN search_new_docs d ON d.doc_id = n.k + {base})"
+    )
+    blocks = _write_segment(con, segment, flat, ordered=True)
+    con.execute("DROP TABLE IF EXISTS search_by_term")
     con.execute(
         "INSERT INTO search_segments SELECT ?, 1, ?, (SELECT count(*) FROM search_numbers), ?, "
         "now()",
@@ -273,45 +279,38 @@ def index_articles(
     return indexed
 
 
-# A posting's weight for ordering: BM25's term-frequency part at the default title weight (2)
-# and the average length of the time; the blocks' bounds, not this order, make queries exact.
-_WEIGHT = (
-    "(2 * title_tf + text_tf) / (2 * title_tf + text_tf + 1.2 * (0.25 + 0.75 * "
-    "(2 * title_len + text_len) / {avgdl}))"
-)
-
-
-def _write_segment(con: duckdb.DuckDBPyConnection, segment: int) -> int:
-    """Write ``search_flat`` (term_id, doc_id, title_tf, text_tf, positions, title_len,
-    text_len) as segment ``segment``: per term, postings by weight, highest first, in
-    blocks of ``BLOCK``, and the blocks' bounds. Returns the number of blocks."""
+def _write_segment(
+    con: duckdb.DuckDBPyConnection, segment: int, flat: str, *, ordered: bool
+) -> int:
+    """Write the relation ``flat`` (term_id, doc_id, title_tf, text_tf, positions, title_len,
+    text_len; ``ordered``: already in term order) as segment ``segment``: each posting in the
+    block of its weight level (block 0 the highest), rows in term order, and the blocks'
+    bounds. The weight is
+    BM25's term-frequency part at the default title weight (2) and the average length of
+    the time; the blocks' bounds, not the levels, keep queries exact, whatever the title
+    weight and however the average length moves. Returns the number of blocks."""
     row = con.execute(
         "SELECT CASE WHEN num_docs > 0 THEN (2 * title_len + text_len) / num_docs END "
         "FROM search_stats"
     ).fetchone()
-    avgdl = float(row[0]) if row and row[0] else 1.0
-    weight = _WEIGHT.format(avgdl=repr(max(avgdl, 1.0)))
+    avgdl = max(float(row[0]) if row and row[0] else 1.0, 1.0)
+    tf, length = "(2 * title_tf + text_tf)", "(2 * title_len + text_len)"
+    weight = f"{tf} / ({tf} + 1.2 * (0.25 + 0.75 * {length} / {avgdl!r}))"
+    top = int(LEVELS) - 1
+    block = f"CAST({top} - least(floor({weight} * {int(LEVELS)}), {top}) AS INTEGER)"
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE search_ranked AS SELECT *, "
-        f"CAST((row_number() OVER (PARTITION BY term_id ORDER BY {weight} DESC, doc_id) - 1) "
-        f"// {int(BLOCK)} AS INTEGER) AS block FROM search_flat"
-    )
-    con.execute(
-        "INSERT INTO search_postings SELECT ?, term_id, block, doc_id, title_tf, text_tf, "
-        "positions FROM search_ranked ORDER BY term_id, block",
+        f"INSERT INTO search_postings SELECT ?, term_id, {block} AS block, doc_id, title_tf, "
+        f"text_tf, positions FROM {flat}" + ("" if ordered else " ORDER BY term_id, block"),
         [segment],
     )
     con.execute(
-        "INSERT INTO search_blocks SELECT ?, term_id, block, count(*), max(title_tf), "
-        "max(text_tf), min(title_len), min(text_len), max(2 * title_tf + text_tf), "
+        f"INSERT INTO search_blocks SELECT ?, term_id, {block} AS block, count(*), "
+        "max(title_tf), max(text_tf), min(title_len), min(text_len), max(2 * title_tf + text_tf), "
         "min((2 * title_len + text_len) / (2 * title_tf + text_tf)) "
-        "FROM search_ranked GROUP BY term_id, block ORDER BY term_id, block",
+        f"FROM {flat} GROUP BY term_id, block ORDER BY term_id, block",
         [segment],
     )
-    blocks = _count(con, "SELECT count(*) FROM (SELECT DISTINCT term_id, block FROM search_ranked)")
-    con.execute("DROP TABLE IF EXISTS search_ranked")
-    con.execute("DROP TABLE IF EXISTS search_flat")
-    return blocks
+    return _count(con, f"SELECT count(*) FROM search_blocks WHERE segment = {int(segment)}")
 
 
 REBUILD_CHUNK = 20_000
@@ -388,7 +387,8 @@ def _merge(segments: list[int], con: duckdb.DuckDBPyConnection) -> None:
         "d.text_len FROM search_postings p JOIN search_docs d USING (doc_id) "
         f"WHERE p.segment IN ({ids})"
     )
-    blocks = _write_segment(con, target)
+    blocks = _write_segment(con, target, "search_flat", ordered=False)
+    con.execute("DROP TABLE IF EXISTS search_flat")
     con.execute(
         "INSERT INTO search_segments SELECT ?, sum(loads), min(first_doc), sum(docs), ?, now() "
         f"FROM search_segments WHERE segment IN ({ids})",

@@ -43,7 +43,7 @@ COMMENT ON MACRO TABLE search_query IS 'The words of a search query as search_ar
 --
 -- Exact top max_results without reading every posting of the query's words: each term's
 -- postings are in blocks by weight with a bound of any weight in them (search_blocks).
--- 1. The first block of each term (per segment): its articles that surely match the query
+-- 1. The first blocks of each term (per segment): their articles that surely match the query
 --    (filters, musts, phrases, NOTs checked) give, with the part of their score seen, a
 --    score theta that the max_results-th result reaches (0 when fewer than max_results).
 -- 2. An article scoring at least theta holds each of its terms t with a weight of at least
@@ -51,9 +51,8 @@ COMMENT ON MACRO TABLE search_query IS 'The words of a search query as search_ar
 --    read, so every such article has all its postings read and its score is exact; articles
 --    scoring less than theta cannot be in the result. With theta = 0 every block is read.
 -- NOT items read all their words' postings (what they exclude must be known exactly).
-CREATE OR REPLACE MACRO search_articles(
-    query, since := NULL, until := NULL, domain := NULL, language := NULL,
-    include_duplicates := false, max_results := 20, title_weight := 2
+CREATE OR REPLACE MACRO search_scores(
+    query, since, until, domain, language, include_duplicates, max_results, title_weight
 ) AS TABLE
 WITH
     q AS (SELECT * FROM search_query(query)),
@@ -63,7 +62,9 @@ WITH
         FROM q JOIN search_lexicon l ON l.word = q.word
     ),
     scored AS (SELECT DISTINCT term_id FROM qterms WHERE occur <> 'not'),
-    phrase_terms AS (SELECT DISTINCT term_id FROM qterms WHERE item_words > 1),
+    phrase_terms AS (
+        SELECT DISTINCT term_id FROM qterms WHERE item_words > 1 AND occur <> 'not'
+    ),
     musts AS (SELECT count(*) AS n FROM items WHERE occur = 'must'),
     totals AS (
         SELECT num_docs, (title_weight * title_len + text_len) / num_docs AS avgdl
@@ -127,14 +128,27 @@ WITH
         GROUP BY item, doc_id, start
         HAVING count(DISTINCT word_offset) = any_value(item_words)
     ),
-    -- Round 1: the first block of every scored term.
+    -- Round 1: the first blocks (highest weights) of every scored term in each segment, up
+    -- to at least 256 postings (10 per result asked for, if more).
+    first_blocks AS (
+        SELECT segment, term_id, block FROM (
+            SELECT b.segment, b.term_id, b.block, coalesce(sum(b.docs) OVER (
+                PARTITION BY b.segment, b.term_id ORDER BY b.block
+                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before
+            FROM blocks b)
+        WHERE before < greatest(256, 10 * max_results)
+    ),
     rows1 AS (
         SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf FROM search_postings p
-        WHERE p.block = 0 AND p.term_id IN (SELECT term_id FROM scored)
+        SEMI JOIN first_blocks k ON k.segment = p.segment AND k.term_id = p.term_id
+            AND k.block = p.block
+        WHERE p.term_id IN (SELECT term_id FROM scored)
     ),
     phrase_rows1 AS (
         SELECT p.term_id, p.doc_id, p.positions FROM search_postings p
-        WHERE p.block = 0 AND p.term_id IN (SELECT term_id FROM phrase_terms)
+        SEMI JOIN first_blocks k ON k.segment = p.segment AND k.term_id = p.term_id
+            AND k.block = p.block
+        WHERE p.term_id IN (SELECT term_id FROM phrase_terms)
     ),
     matched1 AS (
         SELECT DISTINCT t.item, t.occur, r.doc_id
@@ -214,6 +228,18 @@ WITH
         WHERE r.doc_id IN (SELECT doc_id FROM selected)
           AND r.doc_id NOT IN (SELECT doc_id FROM excluded)
         GROUP BY r.doc_id
+    )
+SELECT doc_id, score, pub FROM scores;
+COMMENT ON MACRO TABLE search_scores IS 'The articles search_articles scores for a query, all its parameters given (NULL for no filter, false, 20, 2 as its defaults): doc_id, score (exact BM25 when at least the max_results-th best score: those are the results) and pub (published_at). Fewer rows than all matching articles when the index could skip blocks; search_articles is what to call.';
+
+CREATE OR REPLACE MACRO search_articles(
+    query, since := NULL, until := NULL, domain := NULL, language := NULL,
+    include_duplicates := false, max_results := 20, title_weight := 2
+) AS TABLE
+WITH
+    scores AS (
+        SELECT * FROM search_scores(
+            query, since, until, domain, language, include_duplicates, max_results, title_weight)
     ),
     -- The best max_results (ties at the last place kept for the final order), then their ids.
     ranked AS (SELECT doc_id, score, coalesce(pub, TIMESTAMPTZ '-infinity') AS pub FROM scores),
