@@ -194,6 +194,76 @@ def build_012(path: Path, size: int, body: pa.Table, postings: pa.Table) -> dict
     return out
 
 
+def build_012_bulk(path: Path, size: int, body: pa.Table, postings: pa.Table) -> dict[str, Any]:
+    """Today's index bulk-built in the segments that loads and ``compact`` leave
+    (``_segment_plan``), each written by the index's own ``write_segment`` in term ranges (a
+    segment's rows are in term order, so ranges written one after another are too): the
+    layout of ``build_012`` without a million articles' worth of merges."""
+    con = connect_writer(path, 10)
+    build_articles(con, size, body)
+    con.execute("CHECKPOINT")
+    base = path.stat().st_size
+    started = time.perf_counter()
+    con.register("bp", postings)
+    con.execute(
+        "INSERT INTO search_terms SELECT row_number() OVER (ORDER BY stemmer, term), stemmer, "
+        "term FROM (SELECT DISTINCT stemmer, term FROM bp)"
+    )
+    con.execute(
+        "INSERT INTO search_lexicon SELECT DISTINCT unnest(p.words) AS word, t.term_id "
+        "FROM bp p JOIN search_terms t USING (stemmer, term) ORDER BY word"
+    )
+    con.execute(
+        "CREATE TEMP TABLE bp_ids AS SELECT p.b, t.term_id, p.title_tf, p.text_tf, p.positions "
+        "FROM bp p JOIN search_terms t USING (stemmer, term)"
+    )
+    con.execute(
+        "CREATE TEMP TABLE lens AS SELECT b, sum(title_tf)::INTEGER AS title_len, "
+        "sum(text_tf)::INTEGER AS text_len FROM bp_ids GROUP BY b"
+    )
+    con.execute(
+        "INSERT INTO search_docs SELECT i + 1, article_id, md5(i::VARCHAR), 'en', domain, "
+        "published_at, NULL, title_len, text_len FROM ids JOIN lens USING (b) ORDER BY i"
+    )
+    plan = _segment_plan(size)
+    con.execute(
+        "INSERT INTO search_stats SELECT 1, count(*), coalesce(sum(title_len), 0), "
+        "coalesce(sum(text_len), 0), count(*) + 1, "
+        "(SELECT coalesce(max(term_id), 0) + 1 FROM search_terms), ? FROM search_docs",
+        [len(plan) + 1],
+    )
+    terms = con.execute("SELECT coalesce(max(term_id), 0) FROM search_terms").fetchone()[0]  # type: ignore[index]
+    for segment, (lo, hi) in enumerate(plan, start=1):
+        ranges = max(1, (hi - lo) // 40_000)
+        step = terms // ranges + 1
+        for first in range(0, terms + 1, step):
+            search_index.write_segment(
+                con,
+                segment,
+                "(SELECT p.term_id, CAST(i + 1 AS INTEGER) AS doc_id, p.title_tf, p.text_tf, "
+                "p.positions, l.title_len, l.text_len "
+                f"FROM (SELECT * FROM ids WHERE i >= {lo} AND i < {hi}) JOIN bp_ids p USING (b) "
+                f"JOIN lens l USING (b) WHERE p.term_id >= {first} AND p.term_id < {first + step})",
+                ordered=False,
+            )
+        con.execute(
+            "INSERT INTO search_segments SELECT ?, ?, ?, ?, (SELECT count(*) FROM search_blocks "
+            "WHERE segment = ?), now()",
+            [segment, (hi - lo) // NEW, lo + 1, hi - lo, segment],
+        )
+    con.execute("CHECKPOINT")
+    built = time.perf_counter() - started
+    out = {
+        "build_s": round(built, 1),
+        "segments": len(plan),
+        "blocks": con.execute("SELECT count(*) FROM search_blocks").fetchone()[0],  # type: ignore[index]
+        "postings": con.execute("SELECT count(*) FROM search_postings").fetchone()[0],  # type: ignore[index]
+    }
+    con.close()
+    out["index_bytes"] = path.stat().st_size - base
+    return out
+
+
 def build_010(path: Path, size: int, body: pa.Table, postings: pa.Table) -> dict[str, Any]:
     """Migration 010's index and macro, its blocks written directly in the segments its
     compaction leaves (``_segment_plan``)."""
@@ -235,17 +305,26 @@ def build_010(path: Path, size: int, body: pa.Table, postings: pa.Table) -> dict
         "published_at, title_len, text_len FROM ids JOIN lens USING (b) ORDER BY i"
     )
     plan = _segment_plan(size)
+    terms = con.execute("SELECT coalesce(max(term_id), 0) FROM search_terms").fetchone()[0]  # type: ignore[index]
     for segment, (lo, hi) in enumerate(plan, start=1):
-        con.execute(
-            "INSERT INTO search_blocks SELECT ?, term_id, list_slice(d, s + 1, s + ?), "
-            "list_slice(a, s + 1, s + ?), list_slice(x, s + 1, s + ?), list_slice(p, s + 1, s + ?) "
-            "FROM (SELECT *, unnest(range(0, len(d), ?)) AS s FROM ("
-            "  SELECT term_id, list(i + 1 ORDER BY i) AS d, list(title_tf ORDER BY i) AS a, "
-            "  list(text_tf ORDER BY i) AS x, list(positions ORDER BY i) AS p "
-            f"  FROM (SELECT * FROM ids WHERE i >= {lo} AND i < {hi}) "
-            "  JOIN bp_ids USING (b) GROUP BY term_id)) ORDER BY term_id, s",
-            [segment, BLOCK_010, BLOCK_010, BLOCK_010, BLOCK_010, BLOCK_010],
-        )
+        # In term ranges (a segment's rows in term order), one list of structs per term (the
+        # order of articles in a row means nothing), cut in rows of BLOCK_010.
+        ranges = max(1, (hi - lo) // 40_000)
+        step = terms // ranges + 1
+        for first in range(0, terms + 1, step):
+            con.execute(
+                "INSERT INTO search_blocks SELECT ?, term_id, "
+                "list_transform(c, x -> x.d), list_transform(c, x -> x.a), "
+                "list_transform(c, x -> x.x), list_transform(c, x -> x.p) FROM ("
+                "  SELECT term_id, s, list_slice(l, s + 1, s + ?) AS c FROM ("
+                "    SELECT term_id, list({'d': CAST(i + 1 AS INTEGER), 'a': title_tf, "
+                "    'x': text_tf, 'p': positions}) AS l "
+                f"    FROM (SELECT * FROM ids WHERE i >= {lo} AND i < {hi}) "
+                f"    JOIN bp_ids USING (b) WHERE term_id >= {first} AND term_id < {first + step} "
+                "    GROUP BY term_id), unnest(range(0, len(l), ?)) AS r(s)) "
+                "ORDER BY term_id, s",
+                [segment, BLOCK_010, BLOCK_010],
+            )
         con.execute(
             "INSERT INTO search_segments SELECT ?, ?, ?, ?, (SELECT count(*) FROM search_blocks "
             "WHERE segment = ?), now()",
@@ -429,6 +508,11 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=None, help="folder for the files (kept)")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     parser.add_argument(
+        "--bulk",
+        action="store_true",
+        help="bulk-build the new index in its compacted segments (for 1M: no merges)",
+    )
+    parser.add_argument(
         "--reuse", action="store_true", help="query the files a former run left in --work"
     )
     args = parser.parse_args()
@@ -461,7 +545,12 @@ def main() -> None:
     for size in sizes:
         print(f"--- {size} articles", flush=True)
         res: dict[str, Any] = {}
-        for name, build in (("new", build_012), ("b010", build_010)):
+        builds = (
+            (("new", build_012_bulk), ("b010", build_010))
+            if args.bulk
+            else (("new", build_012), ("b010", build_010))
+        )
+        for name, build in builds:
             path = work / f"{name}-{size}.duckdb"
             if args.reuse and path.exists():
                 print(f"  {name} index: reused {path}", flush=True)

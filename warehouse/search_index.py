@@ -258,7 +258,7 @@ def index_articles(
         "  unnest(text_tfs) AS text_tf, unnest(positions) AS positions FROM search_by_term) n "
         f"JOIN search_new_docs d ON d.doc_id = n.k + {base})"
     )
-    blocks = _write_segment(con, segment, flat, ordered=True)
+    blocks = write_segment(con, segment, flat, ordered=True)
     con.execute("DROP TABLE IF EXISTS search_by_term")
     con.execute(
         "INSERT INTO search_segments SELECT ?, 1, ?, (SELECT count(*) FROM search_numbers), ?, "
@@ -279,7 +279,7 @@ def index_articles(
     return indexed
 
 
-def _write_segment(
+def write_segment(
     con: duckdb.DuckDBPyConnection, segment: int, flat: str, *, ordered: bool
 ) -> int:
     """Write the relation ``flat`` (term_id, doc_id, title_tf, text_tf, positions, title_len,
@@ -387,7 +387,7 @@ def _merge(segments: list[int], con: duckdb.DuckDBPyConnection) -> None:
         "d.text_len FROM search_postings p JOIN search_docs d USING (doc_id) "
         f"WHERE p.segment IN ({ids})"
     )
-    blocks = _write_segment(con, target, "search_flat", ordered=False)
+    blocks = write_segment(con, target, "search_flat", ordered=False)
     con.execute("DROP TABLE IF EXISTS search_flat")
     con.execute(
         "INSERT INTO search_segments SELECT ?, sum(loads), min(first_doc), sum(docs), ?, now() "
