@@ -157,6 +157,12 @@ def test_a_changed_text_leaves_no_stale_words(settings: Settings) -> None:
             ).fetchall()
         )
         assert articles_by_word == {"repair": 1, "harbour": 1, "reopen": 1}
+        # The old text's terms are listed as removed (recomputed from the kept version), so
+        # document frequencies leave its postings out until a merge drops them.
+        removed = con.execute(
+            "SELECT t.term FROM search_removed r JOIN search_terms t USING (term_id) ORDER BY 1"
+        ).fetchall()
+        assert removed == [("close",), ("harbour",), ("mondai",), ("notic",), ("repair",)]
         assert con.execute("SELECT num_docs FROM search_stats").fetchone() == (2,)
         state = _index_state(con)
         _reset_index(con)

@@ -168,7 +168,7 @@ def index_articles(
             "DELETE FROM search_docs WHERE article_id IN (SELECT article_id FROM search_old)"
         )
         # Their postings stay until a merge of their segment: document frequencies skip them.
-        con.execute("INSERT INTO search_removed SELECT doc_id FROM search_old")
+        _mark_removed(con)
     else:
         con.execute("CREATE OR REPLACE TEMP TABLE search_old AS SELECT * FROM search_docs LIMIT 0")
     if postings is None:
@@ -279,9 +279,33 @@ def index_articles(
     return indexed
 
 
-def write_segment(
-    con: duckdb.DuckDBPyConnection, segment: int, flat: str, *, ordered: bool
-) -> int:
+def _mark_removed(con: duckdb.DuckDBPyConnection) -> None:
+    """List the terms of the articles of ``search_old`` (their indexed texts, which the
+    articles merge has just kept in ``article_versions``) in ``search_removed``: recomputed
+    from those texts, so nothing is read by term; an article whose indexed text is not
+    there has its terms read from its postings (a scan of every posting's doc_id)."""
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE search_old_src AS SELECT o.doc_id, o.language, "
+        "lpad(CAST(o.doc_id AS VARCHAR), 12, '0') AS article_id, v.title, v.text "
+        "FROM search_old o JOIN article_versions v "
+        "ON v.article_id = o.article_id AND v.content_hash = o.content_hash "
+        "QUALIFY row_number() OVER (PARTITION BY o.doc_id) = 1"
+    )
+    con.execute(
+        "INSERT INTO search_removed SELECT DISTINCT ids[k + 1], t.term_id FROM ("
+        f"  SELECT stemmer, term, unnest(docs) AS k FROM ({postings_sql('search_old_src')})) n "
+        "JOIN search_terms t USING (stemmer, term), "
+        "(SELECT list(doc_id ORDER BY article_id) AS ids FROM search_old_src)"
+    )
+    con.execute(
+        "INSERT INTO search_removed SELECT DISTINCT p.doc_id, p.term_id FROM search_postings p "
+        "WHERE p.doc_id IN (SELECT doc_id FROM search_old "
+        "  WHERE doc_id NOT IN (SELECT doc_id FROM search_old_src))"
+    )
+    con.execute("DROP TABLE IF EXISTS search_old_src")
+
+
+def write_segment(con: duckdb.DuckDBPyConnection, segment: int, flat: str, *, ordered: bool) -> int:
     """Write the relation ``flat`` (term_id, doc_id, title_tf, text_tf, positions, title_len,
     text_len; ``ordered``: already in term order) as segment ``segment``: each posting in the
     block of its weight level (block 0 the highest), rows in term order, and the blocks'

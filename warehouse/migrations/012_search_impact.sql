@@ -95,9 +95,10 @@ COMMENT ON COLUMN search_blocks.min_text_len IS 'Smallest search_docs.text_len o
 COMMENT ON COLUMN search_blocks.max_tf2 IS 'Largest 2 * title_tf + text_tf in the block (the default title weight).';
 COMMENT ON COLUMN search_blocks.min_len_per_tf2 IS 'Smallest (2 * title_len + text_len) / (2 * title_tf + text_tf) in the block.';
 
-CREATE TABLE search_removed (doc_id INTEGER NOT NULL);
-COMMENT ON TABLE search_removed IS 'Search index: articles whose text changed after it was indexed (their old doc_id), while their old postings remain in search_postings: document frequencies leave those out. A merge of their segment drops the postings and the row.';
+CREATE TABLE search_removed (doc_id INTEGER NOT NULL, term_id INTEGER NOT NULL);
+COMMENT ON TABLE search_removed IS 'Search index: the terms of articles whose text changed after it was indexed (their old doc_id), while their old postings remain in search_postings: document frequencies leave those out. A merge of their segment drops the postings and the rows.';
 COMMENT ON COLUMN search_removed.doc_id IS 'The old doc_id (no longer in search_docs).';
+COMMENT ON COLUMN search_removed.term_id IS 'A term of its old text (search_terms.term_id).';
 
 CREATE TABLE search_segments (
     segment INTEGER NOT NULL,

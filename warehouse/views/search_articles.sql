@@ -61,9 +61,11 @@ WITH
         SELECT q.item, q.occur, q.word_offset, q.item_words, l.term_id
         FROM q JOIN search_lexicon l ON l.word = q.word
     ),
-    scored AS (SELECT DISTINCT term_id FROM qterms WHERE occur <> 'not'),
-    phrase_terms AS (
-        SELECT DISTINCT term_id FROM qterms WHERE item_words > 1 AND occur <> 'not'
+    -- The scored terms, each read by a scan of its own (slots 1-6; more terms share slot 7):
+    -- a join with one term's blocks filters the scan's rows by that term and block range.
+    scored AS (
+        SELECT term_id, least(dense_rank() OVER (ORDER BY term_id), 7) AS slot
+        FROM (SELECT DISTINCT term_id FROM qterms WHERE occur <> 'not')
     ),
     musts AS (SELECT count(*) AS n FROM items WHERE occur = 'must'),
     totals AS (
@@ -72,14 +74,10 @@ WITH
     ),
     -- Document frequencies: the blocks' counts less the postings of removed articles.
     dead AS (
-        SELECT p.term_id, count(*) AS n FROM search_postings p
-        WHERE p.term_id IN (SELECT term_id FROM scored)
-          AND p.doc_id IN (SELECT doc_id FROM search_removed)
-        GROUP BY p.term_id
+        SELECT r.term_id, count(*) AS n FROM search_removed r
+        WHERE r.term_id IN (SELECT term_id FROM scored) GROUP BY r.term_id
     ),
-    blocks AS (
-        SELECT b.* FROM search_blocks b WHERE b.term_id IN (SELECT term_id FROM scored)
-    ),
+    blocks AS (SELECT b.*, s.slot FROM search_blocks b JOIN scored s USING (term_id)),
     idf AS (
         SELECT f.term_id, log10((s.num_docs - f.df + 0.5) / (f.df + 0.5) + 1) AS idf
         FROM (
@@ -90,7 +88,7 @@ WITH
     -- Each block's bound: the BM25 weight of its largest term frequency at its smallest
     -- length (tighter at the default title weight, where the ratio is kept).
     bounds AS (
-        SELECT b.segment, b.term_id, b.block,
+        SELECT b.segment, b.term_id, b.block, b.slot, b.docs,
             i.idf * 2.2 / (1 + CASE WHEN title_weight = 2
                 THEN 0.3 / b.max_tf2 + 0.9 * b.min_len_per_tf2 / s.avgdl
                 ELSE (0.3 + 0.9 * (title_weight * b.min_title_len + b.min_text_len) / s.avgdl)
@@ -98,7 +96,7 @@ WITH
         FROM blocks b JOIN idf i USING (term_id), totals s
     ),
     umax AS (SELECT term_id, max(u) AS u FROM bounds GROUP BY term_id),
-    -- The articles the filters let through, among those read.
+    -- The articles the filters let through.
     eligible AS (
         SELECT d.doc_id, title_weight * d.title_len + d.text_len AS len, d.published_at AS pub
         FROM search_docs d
@@ -131,24 +129,41 @@ WITH
     -- Round 1: the first blocks (highest weights) of every scored term in each segment, up
     -- to at least 256 postings (10 per result asked for, if more).
     first_blocks AS (
-        SELECT segment, term_id, block FROM (
-            SELECT b.segment, b.term_id, b.block, coalesce(sum(b.docs) OVER (
+        SELECT segment, term_id, block, slot FROM (
+            SELECT b.segment, b.term_id, b.block, b.slot, coalesce(sum(b.docs) OVER (
                 PARTITION BY b.segment, b.term_id ORDER BY b.block
                 ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before
             FROM blocks b)
         WHERE before < greatest(256, 10 * max_results)
     ),
     rows1 AS (
-        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf FROM search_postings p
-        SEMI JOIN first_blocks k ON k.segment = p.segment AND k.term_id = p.term_id
-            AND k.block = p.block
-        WHERE p.term_id IN (SELECT term_id FROM scored)
-    ),
-    phrase_rows1 AS (
-        SELECT p.term_id, p.doc_id, p.positions FROM search_postings p
-        SEMI JOIN first_blocks k ON k.segment = p.segment AND k.term_id = p.term_id
-            AND k.block = p.block
-        WHERE p.term_id IN (SELECT term_id FROM phrase_terms)
+        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.positions
+        FROM search_postings p SEMI JOIN (SELECT * FROM first_blocks WHERE slot = 1) k
+            ON k.segment = p.segment AND k.term_id = p.term_id AND k.block = p.block
+        UNION ALL
+        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.positions
+        FROM search_postings p SEMI JOIN (SELECT * FROM first_blocks WHERE slot = 2) k
+            ON k.segment = p.segment AND k.term_id = p.term_id AND k.block = p.block
+        UNION ALL
+        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.positions
+        FROM search_postings p SEMI JOIN (SELECT * FROM first_blocks WHERE slot = 3) k
+            ON k.segment = p.segment AND k.term_id = p.term_id AND k.block = p.block
+        UNION ALL
+        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.positions
+        FROM search_postings p SEMI JOIN (SELECT * FROM first_blocks WHERE slot = 4) k
+            ON k.segment = p.segment AND k.term_id = p.term_id AND k.block = p.block
+        UNION ALL
+        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.positions
+        FROM search_postings p SEMI JOIN (SELECT * FROM first_blocks WHERE slot = 5) k
+            ON k.segment = p.segment AND k.term_id = p.term_id AND k.block = p.block
+        UNION ALL
+        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.positions
+        FROM search_postings p SEMI JOIN (SELECT * FROM first_blocks WHERE slot = 6) k
+            ON k.segment = p.segment AND k.term_id = p.term_id AND k.block = p.block
+        UNION ALL
+        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.positions
+        FROM search_postings p SEMI JOIN (SELECT * FROM first_blocks WHERE slot = 7) k
+            ON k.segment = p.segment AND k.term_id = p.term_id AND k.block = p.block
     ),
     matched1 AS (
         SELECT DISTINCT t.item, t.occur, r.doc_id
@@ -157,7 +172,7 @@ WITH
         SELECT item, any_value(occur), doc_id FROM (
             SELECT t.item, t.occur, t.item_words, r.doc_id, t.word_offset,
                 unnest(r.positions) - t.word_offset AS start
-            FROM phrase_rows1 r JOIN qterms t
+            FROM rows1 r JOIN qterms t
                 ON t.term_id = r.term_id AND t.item_words > 1 AND t.occur <> 'not'
         )
         GROUP BY item, doc_id, start
@@ -185,22 +200,39 @@ WITH
     ),
     -- Round 2: the blocks that can hold an article scoring theta or more.
     picked AS (
-        SELECT b.segment, b.term_id, b.block
+        SELECT b.segment, b.term_id, b.block, b.slot
         FROM bounds b JOIN umax m USING (term_id), theta,
              (SELECT sum(u) AS total FROM umax) a
         WHERE b.u >= (theta.theta - (a.total - m.u)) * (1 - 1e-9) - 1e-12
     ),
     rows2 AS (
-        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf FROM search_postings p
-        SEMI JOIN picked k ON k.segment = p.segment AND k.term_id = p.term_id
-            AND k.block = p.block
-        WHERE p.term_id IN (SELECT term_id FROM scored)
-    ),
-    phrase_rows2 AS (
-        SELECT p.term_id, p.doc_id, p.positions FROM search_postings p
-        SEMI JOIN picked k ON k.segment = p.segment AND k.term_id = p.term_id
-            AND k.block = p.block
-        WHERE p.term_id IN (SELECT term_id FROM phrase_terms)
+        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.positions
+        FROM search_postings p SEMI JOIN (SELECT * FROM picked WHERE slot = 1) k
+            ON k.segment = p.segment AND k.term_id = p.term_id AND k.block = p.block
+        UNION ALL
+        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.positions
+        FROM search_postings p SEMI JOIN (SELECT * FROM picked WHERE slot = 2) k
+            ON k.segment = p.segment AND k.term_id = p.term_id AND k.block = p.block
+        UNION ALL
+        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.positions
+        FROM search_postings p SEMI JOIN (SELECT * FROM picked WHERE slot = 3) k
+            ON k.segment = p.segment AND k.term_id = p.term_id AND k.block = p.block
+        UNION ALL
+        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.positions
+        FROM search_postings p SEMI JOIN (SELECT * FROM picked WHERE slot = 4) k
+            ON k.segment = p.segment AND k.term_id = p.term_id AND k.block = p.block
+        UNION ALL
+        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.positions
+        FROM search_postings p SEMI JOIN (SELECT * FROM picked WHERE slot = 5) k
+            ON k.segment = p.segment AND k.term_id = p.term_id AND k.block = p.block
+        UNION ALL
+        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.positions
+        FROM search_postings p SEMI JOIN (SELECT * FROM picked WHERE slot = 6) k
+            ON k.segment = p.segment AND k.term_id = p.term_id AND k.block = p.block
+        UNION ALL
+        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.positions
+        FROM search_postings p SEMI JOIN (SELECT * FROM picked WHERE slot = 7) k
+            ON k.segment = p.segment AND k.term_id = p.term_id AND k.block = p.block
     ),
     matched2 AS (
         SELECT DISTINCT t.item, t.occur, r.doc_id
@@ -209,7 +241,7 @@ WITH
         SELECT item, any_value(occur), doc_id FROM (
             SELECT t.item, t.occur, t.item_words, r.doc_id, t.word_offset,
                 unnest(r.positions) - t.word_offset AS start
-            FROM phrase_rows2 r JOIN qterms t
+            FROM rows2 r JOIN qterms t
                 ON t.term_id = r.term_id AND t.item_words > 1 AND t.occur <> 'not'
         )
         GROUP BY item, doc_id, start
@@ -221,8 +253,8 @@ WITH
             AND count(*) FILTER (WHERE m.occur <> 'not') > 0
     ),
     scores AS (
-        SELECT r.doc_id, any_value(e.pub) AS pub, sum(i.idf * r.tf * 2.2 / (r.tf + 1.2 * (0.25 + 0.75 * e.len / s.avgdl)))
-            AS score
+        SELECT r.doc_id, any_value(e.pub) AS pub, sum(
+            i.idf * r.tf * 2.2 / (r.tf + 1.2 * (0.25 + 0.75 * e.len / s.avgdl))) AS score
         FROM (SELECT doc_id, term_id, title_weight * title_tf + text_tf AS tf FROM rows2) r
         JOIN idf i USING (term_id) JOIN eligible e USING (doc_id), totals s
         WHERE r.doc_id IN (SELECT doc_id FROM selected)
