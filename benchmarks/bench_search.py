@@ -537,11 +537,12 @@ def main() -> None:
     queries = pick_queries(body, rng)
     figures: dict[str, Any] = {}
     # Loads on the empty index: the baseline of the incremental cost.
-    empty = work / "empty-new.duckdb"
-    empty.unlink(missing_ok=True)
-    build_012(empty, 0, body, postings)
-    figures["loads_on_empty"] = summarize_loads(new_loads(empty, batches))
-    print(f"loads of 1k on the empty index: {figures['loads_on_empty']}", flush=True)
+    if args.loads:
+        empty = work / "empty-new.duckdb"
+        empty.unlink(missing_ok=True)
+        build_012(empty, 0, body, postings)
+        figures["loads_on_empty"] = summarize_loads(new_loads(empty, batches))
+        print(f"loads of 1k on the empty index: {figures['loads_on_empty']}", flush=True)
     for size in sizes:
         print(f"--- {size} articles", flush=True)
         res: dict[str, Any] = {}

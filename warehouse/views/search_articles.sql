@@ -61,10 +61,10 @@ WITH
         SELECT q.item, q.occur, q.word_offset, q.item_words, l.term_id
         FROM q JOIN search_lexicon l ON l.word = q.word
     ),
-    -- The scored terms, each read by a scan of its own (slots 1-6; more terms share slot 7):
+    -- The scored terms, each read by a scan of its own (slots 1-3; more terms share slot 4):
     -- a join with one term's blocks filters the scan's rows by that term and block range.
     scored AS (
-        SELECT term_id, least(dense_rank() OVER (ORDER BY term_id), 7) AS slot
+        SELECT term_id, least(dense_rank() OVER (ORDER BY term_id), 4) AS slot
         FROM (SELECT DISTINCT term_id FROM qterms WHERE occur <> 'not')
     ),
     musts AS (SELECT count(*) AS n FROM items WHERE occur = 'must'),
@@ -108,7 +108,8 @@ WITH
           AND (language IS NULL OR d.language = language)
           AND (include_duplicates OR d.duplicate_of IS NULL)
     ),
-    -- NOT items: the articles they exclude, from every posting of their words.
+    -- NOT items: the articles they exclude, from every posting of their words. (Phrases: a
+    -- word's positions are distinct, so count(*) counts the words found at a start.)
     not_rows AS (
         SELECT p.term_id, p.doc_id, p.positions FROM search_postings p
         WHERE p.term_id IN (SELECT term_id FROM qterms WHERE occur = 'not')
@@ -124,7 +125,7 @@ WITH
                 ON t.term_id = r.term_id AND t.occur = 'not' AND t.item_words > 1
         )
         GROUP BY item, doc_id, start
-        HAVING count(DISTINCT word_offset) = any_value(item_words)
+        HAVING count(*) = any_value(item_words)
     ),
     -- Round 1: the first blocks (highest weights) of every scored term in each segment, up
     -- to at least 256 postings (10 per result asked for, if more).
@@ -152,18 +153,6 @@ WITH
         SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.positions
         FROM search_postings p SEMI JOIN (SELECT * FROM first_blocks WHERE slot = 4) k
             ON k.segment = p.segment AND k.term_id = p.term_id AND k.block = p.block
-        UNION ALL
-        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.positions
-        FROM search_postings p SEMI JOIN (SELECT * FROM first_blocks WHERE slot = 5) k
-            ON k.segment = p.segment AND k.term_id = p.term_id AND k.block = p.block
-        UNION ALL
-        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.positions
-        FROM search_postings p SEMI JOIN (SELECT * FROM first_blocks WHERE slot = 6) k
-            ON k.segment = p.segment AND k.term_id = p.term_id AND k.block = p.block
-        UNION ALL
-        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.positions
-        FROM search_postings p SEMI JOIN (SELECT * FROM first_blocks WHERE slot = 7) k
-            ON k.segment = p.segment AND k.term_id = p.term_id AND k.block = p.block
     ),
     matched1 AS (
         SELECT DISTINCT t.item, t.occur, r.doc_id
@@ -176,7 +165,7 @@ WITH
                 ON t.term_id = r.term_id AND t.item_words > 1 AND t.occur <> 'not'
         )
         GROUP BY item, doc_id, start
-        HAVING count(DISTINCT word_offset) = any_value(item_words)
+        HAVING count(*) = any_value(item_words)
     ),
     sure1 AS (
         SELECT m.doc_id FROM matched1 m GROUP BY m.doc_id
@@ -221,18 +210,6 @@ WITH
         SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.positions
         FROM search_postings p SEMI JOIN (SELECT * FROM picked WHERE slot = 4) k
             ON k.segment = p.segment AND k.term_id = p.term_id AND k.block = p.block
-        UNION ALL
-        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.positions
-        FROM search_postings p SEMI JOIN (SELECT * FROM picked WHERE slot = 5) k
-            ON k.segment = p.segment AND k.term_id = p.term_id AND k.block = p.block
-        UNION ALL
-        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.positions
-        FROM search_postings p SEMI JOIN (SELECT * FROM picked WHERE slot = 6) k
-            ON k.segment = p.segment AND k.term_id = p.term_id AND k.block = p.block
-        UNION ALL
-        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.positions
-        FROM search_postings p SEMI JOIN (SELECT * FROM picked WHERE slot = 7) k
-            ON k.segment = p.segment AND k.term_id = p.term_id AND k.block = p.block
     ),
     matched2 AS (
         SELECT DISTINCT t.item, t.occur, r.doc_id
@@ -245,7 +222,7 @@ WITH
                 ON t.term_id = r.term_id AND t.item_words > 1 AND t.occur <> 'not'
         )
         GROUP BY item, doc_id, start
-        HAVING count(DISTINCT word_offset) = any_value(item_words)
+        HAVING count(*) = any_value(item_words)
     ),
     selected AS (
         SELECT m.doc_id FROM matched2 m GROUP BY m.doc_id
