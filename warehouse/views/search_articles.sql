@@ -68,6 +68,13 @@ WITH
         FROM (SELECT DISTINCT term_id FROM qterms WHERE occur <> 'not')
     ),
     musts AS (SELECT count(*) AS n FROM items WHERE occur = 'must'),
+    -- Per scored term: the single-word items it matches, and how many of them are musts.
+    term_items AS (
+        SELECT s.term_id,
+            count(*) FILTER (WHERE t.item_words = 1 AND t.occur <> 'not') AS singles,
+            count(*) FILTER (WHERE t.item_words = 1 AND t.occur = 'must') AS single_musts
+        FROM scored s JOIN qterms t USING (term_id) GROUP BY s.term_id
+    ),
     totals AS (
         SELECT num_docs, (title_weight * title_len + text_len) / num_docs AS avgdl
         FROM search_stats WHERE num_docs > 0
@@ -154,32 +161,38 @@ WITH
         FROM search_postings p SEMI JOIN (SELECT * FROM first_blocks WHERE slot = 4) k
             ON k.segment = p.segment AND k.term_id = p.term_id AND k.block = p.block
     ),
-    matched1 AS (
-        SELECT DISTINCT t.item, t.occur, r.doc_id
-        FROM rows1 r JOIN qterms t ON t.term_id = r.term_id AND t.item_words = 1
-        UNION
-        SELECT item, any_value(occur), doc_id FROM (
-            SELECT t.item, t.occur, t.item_words, r.doc_id, t.word_offset,
-                unnest(r.positions) - t.word_offset AS start
-            FROM rows1 r JOIN qterms t
-                ON t.term_id = r.term_id AND t.item_words > 1 AND t.occur <> 'not'
+    -- The phrases found in round 1's rows, per article.
+    phrases1 AS (
+        SELECT doc_id, count(DISTINCT item) AS found,
+            count(DISTINCT item) FILTER (WHERE occur = 'must') AS musts_found
+        FROM (
+            SELECT item, any_value(occur) AS occur, doc_id FROM (
+                SELECT t.item, t.occur, t.item_words, r.doc_id,
+                    unnest(r.positions) - t.word_offset AS start
+                FROM rows1 r JOIN qterms t
+                    ON t.term_id = r.term_id AND t.item_words > 1 AND t.occur <> 'not'
+            )
+            GROUP BY item, doc_id, start
+            HAVING count(*) = any_value(item_words)
         )
-        GROUP BY item, doc_id, start
-        HAVING count(*) = any_value(item_words)
+        GROUP BY doc_id
     ),
-    sure1 AS (
-        SELECT m.doc_id FROM matched1 m GROUP BY m.doc_id
-        HAVING count(DISTINCT m.item) FILTER (WHERE m.occur = 'must') = (SELECT n FROM musts)
-            AND count(*) FILTER (WHERE m.occur <> 'not') > 0
+    -- Per article: its score from the rows read, and the single-word items they match (an
+    -- article has one stemmer, so a word is one term in it: the terms' counts add up).
+    docs1 AS (
+        SELECT r.doc_id, any_value(e.pub) AS pub, sum(ti.singles) AS singles,
+            sum(ti.single_musts) AS musts_found,
+            sum(i.idf * r.tf * 2.2 / (r.tf + 1.2 * (0.25 + 0.75 * e.len / s.avgdl))) AS score
+        FROM (SELECT doc_id, term_id, title_weight * title_tf + text_tf AS tf FROM rows1) r
+        JOIN term_items ti USING (term_id) JOIN idf i USING (term_id)
+        JOIN eligible e USING (doc_id), totals s
+        GROUP BY r.doc_id
     ),
     seen1 AS (
-        SELECT r.doc_id, sum(i.idf * r.tf * 2.2 / (r.tf + 1.2 * (0.25 + 0.75 * e.len / s.avgdl)))
-            AS score
-        FROM (SELECT doc_id, term_id, title_weight * title_tf + text_tf AS tf FROM rows1) r
-        JOIN idf i USING (term_id) JOIN eligible e USING (doc_id), totals s
-        WHERE r.doc_id IN (SELECT doc_id FROM sure1)
-          AND r.doc_id NOT IN (SELECT doc_id FROM excluded)
-        GROUP BY r.doc_id
+        SELECT d.doc_id, d.score FROM docs1 d LEFT JOIN phrases1 f USING (doc_id)
+        WHERE d.musts_found + coalesce(f.musts_found, 0) = (SELECT n FROM musts)
+          AND d.singles + coalesce(f.found, 0) > 0
+          AND d.doc_id NOT IN (SELECT doc_id FROM excluded)
     ),
     theta AS (
         SELECT coalesce((
@@ -211,32 +224,38 @@ WITH
         FROM search_postings p SEMI JOIN (SELECT * FROM picked WHERE slot = 4) k
             ON k.segment = p.segment AND k.term_id = p.term_id AND k.block = p.block
     ),
-    matched2 AS (
-        SELECT DISTINCT t.item, t.occur, r.doc_id
-        FROM rows2 r JOIN qterms t ON t.term_id = r.term_id AND t.item_words = 1
-        UNION
-        SELECT item, any_value(occur), doc_id FROM (
-            SELECT t.item, t.occur, t.item_words, r.doc_id, t.word_offset,
-                unnest(r.positions) - t.word_offset AS start
-            FROM rows2 r JOIN qterms t
-                ON t.term_id = r.term_id AND t.item_words > 1 AND t.occur <> 'not'
+    -- The phrases found in round 2's rows, per article.
+    phrases2 AS (
+        SELECT doc_id, count(DISTINCT item) AS found,
+            count(DISTINCT item) FILTER (WHERE occur = 'must') AS musts_found
+        FROM (
+            SELECT item, any_value(occur) AS occur, doc_id FROM (
+                SELECT t.item, t.occur, t.item_words, r.doc_id,
+                    unnest(r.positions) - t.word_offset AS start
+                FROM rows2 r JOIN qterms t
+                    ON t.term_id = r.term_id AND t.item_words > 1 AND t.occur <> 'not'
+            )
+            GROUP BY item, doc_id, start
+            HAVING count(*) = any_value(item_words)
         )
-        GROUP BY item, doc_id, start
-        HAVING count(*) = any_value(item_words)
+        GROUP BY doc_id
     ),
-    selected AS (
-        SELECT m.doc_id FROM matched2 m GROUP BY m.doc_id
-        HAVING count(DISTINCT m.item) FILTER (WHERE m.occur = 'must') = (SELECT n FROM musts)
-            AND count(*) FILTER (WHERE m.occur <> 'not') > 0
+    -- Per article: its score from the rows read, and the single-word items they match (an
+    -- article has one stemmer, so a word is one term in it: the terms' counts add up).
+    docs2 AS (
+        SELECT r.doc_id, any_value(e.pub) AS pub, sum(ti.singles) AS singles,
+            sum(ti.single_musts) AS musts_found,
+            sum(i.idf * r.tf * 2.2 / (r.tf + 1.2 * (0.25 + 0.75 * e.len / s.avgdl))) AS score
+        FROM (SELECT doc_id, term_id, title_weight * title_tf + text_tf AS tf FROM rows2) r
+        JOIN term_items ti USING (term_id) JOIN idf i USING (term_id)
+        JOIN eligible e USING (doc_id), totals s
+        GROUP BY r.doc_id
     ),
     scores AS (
-        SELECT r.doc_id, any_value(e.pub) AS pub, sum(
-            i.idf * r.tf * 2.2 / (r.tf + 1.2 * (0.25 + 0.75 * e.len / s.avgdl))) AS score
-        FROM (SELECT doc_id, term_id, title_weight * title_tf + text_tf AS tf FROM rows2) r
-        JOIN idf i USING (term_id) JOIN eligible e USING (doc_id), totals s
-        WHERE r.doc_id IN (SELECT doc_id FROM selected)
-          AND r.doc_id NOT IN (SELECT doc_id FROM excluded)
-        GROUP BY r.doc_id
+        SELECT d.doc_id, d.score, d.pub FROM docs2 d LEFT JOIN phrases2 f USING (doc_id)
+        WHERE d.musts_found + coalesce(f.musts_found, 0) = (SELECT n FROM musts)
+          AND d.singles + coalesce(f.found, 0) > 0
+          AND d.doc_id NOT IN (SELECT doc_id FROM excluded)
     )
 SELECT doc_id, score, pub FROM scores;
 COMMENT ON MACRO TABLE search_scores IS 'The articles search_articles scores for a query, all its parameters given (NULL for no filter, false, 20, 2 as its defaults): doc_id, score (exact BM25 when at least the max_results-th best score: those are the results) and pub (published_at). Fewer rows than all matching articles when the index could skip blocks; search_articles is what to call.';
