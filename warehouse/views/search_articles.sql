@@ -41,16 +41,19 @@ COMMENT ON MACRO TABLE search_query IS 'The words of a search query as search_ar
 -- (not NOT items') that the article holds, a word in the title counted title_weight times
 -- (1 gives the extension's score).
 --
--- Exact top max_results without reading every posting of the query's words: each term's
--- postings are in blocks by weight with a bound of any weight in them (search_blocks).
+-- Exact top max_results without reading every posting of the query's words: a term's
+-- postings are in blocks by weight, each with a bound of any weight in it (search_blocks);
+-- umax(t) is the largest bound of term t.
 -- 1. The first blocks of each term (per segment): their articles that surely match the query
 --    (filters, musts, phrases, NOTs checked) give, with the part of their score seen, a
 --    score theta that the max_results-th result reaches (0 when fewer than max_results).
--- 2. An article scoring at least theta holds each of its terms t with a weight of at least
---    theta minus the other terms' largest bounds; only blocks whose bound reaches that are
---    read, so every such article has all its postings read and its score is exact; articles
---    scoring less than theta cannot be in the result. With theta = 0 every block is read.
+-- 2. An article scoring theta or more has a term t of weight >= theta * umax(t) / sum(umax):
+--    only the blocks whose bound reaches that are read. Candidates: the articles read whose
+--    score could still reach theta with the largest weights of the blocks left unread.
+-- 3. Every posting of the candidates is read (a scan per term, by article): their scores are
+--    exact, and no other article can reach theta. With theta = 0, round 2 read every block.
 -- NOT items read all their words' postings (what they exclude must be known exactly).
+-- Terms are read by a scan each (slots), so the scan filters rows by the term's key range.
 CREATE OR REPLACE MACRO search_scores(
     query, since, until, domain, language, include_duplicates, max_results, title_weight
 ) AS TABLE
@@ -200,12 +203,20 @@ WITH
                                     LIMIT max_results)
             HAVING count(*) >= max_results), 0) AS theta
     ),
-    -- Round 2: the blocks that can hold an article scoring theta or more.
+    -- Round 2: every article scoring theta or more has a term t with a weight of at least
+    -- theta * umax(t) / sum(umax) (else its score falls short): the blocks whose bound
+    -- reaches that are read. rest(t): the largest bound of t's blocks left unread.
+    thresholds AS (
+        SELECT m.term_id, theta.theta * m.u / a.total * (1 - 1e-9) - 1e-12 AS tau
+        FROM umax m, theta, (SELECT sum(u) AS total FROM umax) a
+    ),
     picked AS (
         SELECT b.segment, b.term_id, b.block, b.slot
-        FROM bounds b JOIN umax m USING (term_id), theta,
-             (SELECT sum(u) AS total FROM umax) a
-        WHERE b.u >= (theta.theta - (a.total - m.u)) * (1 - 1e-9) - 1e-12
+        FROM bounds b JOIN thresholds t USING (term_id) WHERE b.u >= t.tau
+    ),
+    rest AS (
+        SELECT b.term_id, coalesce(max(b.u) FILTER (WHERE b.u < t.tau), 0) AS r
+        FROM bounds b JOIN thresholds t USING (term_id) GROUP BY b.term_id
     ),
     rows2 AS (
         SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.positions
@@ -224,6 +235,48 @@ WITH
         FROM search_postings p SEMI JOIN (SELECT * FROM picked WHERE slot = 4) k
             ON k.segment = p.segment AND k.term_id = p.term_id AND k.block = p.block
     ),
+    -- The candidates: articles read whose score, with the largest weights the terms they
+    -- were not seen with could still add, can reach theta. With theta = 0 every block was
+    -- read and round 2's rows are complete.
+    cands AS (
+        SELECT r.doc_id FROM (
+            SELECT r.doc_id, sum(i.idf * r.tf * 2.2
+                    / (r.tf + 1.2 * (0.25 + 0.75 * e.len / s.avgdl))) - sum(x.r) AS low
+            FROM (SELECT doc_id, term_id, title_weight * title_tf + text_tf AS tf FROM rows2) r
+            JOIN idf i USING (term_id) JOIN rest x USING (term_id)
+            JOIN eligible e USING (doc_id), totals s
+            GROUP BY r.doc_id
+        ) r, theta, (SELECT sum(r) AS r FROM rest) x
+        WHERE theta.theta > 0 AND r.low + x.r >= theta.theta * (1 - 1e-9) - 1e-12
+          AND r.doc_id NOT IN (SELECT doc_id FROM excluded)
+    ),
+    -- Round 3: every posting of the candidates (a scan per term, by term and article).
+    rows3 AS (
+        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.positions
+        FROM search_postings p SEMI JOIN (
+            SELECT c.doc_id, s.term_id FROM cands c, scored s WHERE s.slot = 1) k
+            ON k.term_id = p.term_id AND k.doc_id = p.doc_id
+        UNION ALL
+        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.positions
+        FROM search_postings p SEMI JOIN (
+            SELECT c.doc_id, s.term_id FROM cands c, scored s WHERE s.slot = 2) k
+            ON k.term_id = p.term_id AND k.doc_id = p.doc_id
+        UNION ALL
+        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.positions
+        FROM search_postings p SEMI JOIN (
+            SELECT c.doc_id, s.term_id FROM cands c, scored s WHERE s.slot = 3) k
+            ON k.term_id = p.term_id AND k.doc_id = p.doc_id
+        UNION ALL
+        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.positions
+        FROM search_postings p SEMI JOIN (
+            SELECT c.doc_id, s.term_id FROM cands c, scored s WHERE s.slot = 4) k
+            ON k.term_id = p.term_id AND k.doc_id = p.doc_id
+    ),
+    rows_final AS (
+        SELECT * FROM rows2 WHERE (SELECT theta FROM theta) = 0
+        UNION ALL
+        SELECT * FROM rows3
+    ),
     -- The phrases found in round 2's rows, per article.
     phrases2 AS (
         SELECT doc_id, count(DISTINCT item) AS found,
@@ -232,7 +285,7 @@ WITH
             SELECT item, any_value(occur) AS occur, doc_id FROM (
                 SELECT t.item, t.occur, t.item_words, r.doc_id,
                     unnest(r.positions) - t.word_offset AS start
-                FROM rows2 r JOIN qterms t
+                FROM rows_final r JOIN qterms t
                     ON t.term_id = r.term_id AND t.item_words > 1 AND t.occur <> 'not'
             )
             GROUP BY item, doc_id, start
@@ -246,7 +299,7 @@ WITH
         SELECT r.doc_id, any_value(e.pub) AS pub, sum(ti.singles) AS singles,
             sum(ti.single_musts) AS musts_found,
             sum(i.idf * r.tf * 2.2 / (r.tf + 1.2 * (0.25 + 0.75 * e.len / s.avgdl))) AS score
-        FROM (SELECT doc_id, term_id, title_weight * title_tf + text_tf AS tf FROM rows2) r
+        FROM (SELECT doc_id, term_id, title_weight * title_tf + text_tf AS tf FROM rows_final) r
         JOIN term_items ti USING (term_id) JOIN idf i USING (term_id)
         JOIN eligible e USING (doc_id), totals s
         GROUP BY r.doc_id
