@@ -554,6 +554,8 @@ def main() -> None:
         for name, build in builds:
             path = work / f"{name}-{size}.duckdb"
             if args.reuse and path.exists():
+                if name == "new":  # today's views and macros (the writer applies them)
+                    connect_writer(path, 10).close()
                 print(f"  {name} index: reused {path}", flush=True)
                 continue
             path.unlink(missing_ok=True)
