@@ -305,7 +305,9 @@ WITH
         GROUP BY r.doc_id
     ),
     scores AS (
-        SELECT d.doc_id, d.score, d.pub FROM docs2 d LEFT JOIN phrases2 f USING (doc_id)
+        -- Rounded, so articles of equal score tie exactly (then published_at decides).
+        SELECT d.doc_id, round(d.score, 12) AS score, d.pub
+        FROM docs2 d LEFT JOIN phrases2 f USING (doc_id)
         WHERE d.musts_found + coalesce(f.musts_found, 0) = (SELECT n FROM musts)
           AND d.singles + coalesce(f.found, 0) > 0
           AND d.doc_id NOT IN (SELECT doc_id FROM excluded)
