@@ -599,3 +599,38 @@ def test_top_results_read_fewer_postings_and_equal_the_full_ranking(
         assert skipped >= 4
     finally:
         con.close()
+
+
+def test_a_relink_brings_the_index_copies_of_duplicate_of_along(settings: Settings) -> None:
+    # search_articles leaves copies out by search_docs.duplicate_of: a batch that rewrites
+    # links of stored articles (a relink, revisions) brings it to what articles say.
+    from newsflow.flows.backfill import request_relink
+
+    text = "The harbour closes for repairs on Monday, the council said in a statement today."
+    _load_many(
+        settings,
+        [("https://a.example/1", "Harbour closes", text), ("https://b.example/2", "Copy", text)],
+    )
+    con = connect_writer(settings.db, 10)
+    try:
+        links = "SELECT article_id, duplicate_of FROM {} ORDER BY 1"
+        assert (
+            con.execute(links.format("search_docs")).fetchall()
+            == con.execute(links.format("articles")).fetchall()
+        )
+        assert con.execute("SELECT count(*) FROM search_articles('harbour')").fetchone() == (1,)
+        con.execute("UPDATE search_docs SET duplicate_of = NULL")  # as if stale
+        assert con.execute("SELECT count(*) FROM search_articles('harbour')").fetchone() == (2,)
+    finally:
+        con.close()
+    request_relink.fn("relink-run", settings)
+    load_spool(settings.db, settings.spool, lock_wait=10)
+    con = duckdb.connect(str(settings.db), read_only=True)
+    try:
+        assert (
+            con.execute(links.format("search_docs")).fetchall()
+            == con.execute(links.format("articles")).fetchall()
+        )
+        assert con.execute("SELECT count(*) FROM search_articles('harbour')").fetchone() == (1,)
+    finally:
+        con.close()
