@@ -170,10 +170,18 @@ WITH
             count(DISTINCT item) FILTER (WHERE occur = 'must') AS musts_found
         FROM (
             SELECT item, any_value(occur) AS occur, doc_id FROM (
-                SELECT t.item, t.occur, t.item_words, r.doc_id,
-                    unnest(r.positions) - t.word_offset AS start
-                FROM rows1 r JOIN qterms t
-                    ON t.term_id = r.term_id AND t.item_words > 1 AND t.occur <> 'not'
+                SELECT item, occur, item_words, doc_id, unnest(positions) - word_offset AS start
+                FROM (
+                    SELECT t.item, t.occur, t.item_words, t.word_offset, r.doc_id, r.positions
+                    FROM rows1 r JOIN qterms t
+                        ON t.term_id = r.term_id AND t.item_words > 1 AND t.occur <> 'not'
+                ) w
+                -- only the articles holding every word of the phrase
+                SEMI JOIN (
+                    SELECT t.item, r.doc_id FROM rows1 r JOIN qterms t
+                        ON t.term_id = r.term_id AND t.item_words > 1 AND t.occur <> 'not'
+                    GROUP BY t.item, r.doc_id HAVING count(*) = any_value(t.item_words)
+                ) a USING (item, doc_id)
             )
             GROUP BY item, doc_id, start
             HAVING count(*) = any_value(item_words)
@@ -283,10 +291,18 @@ WITH
             count(DISTINCT item) FILTER (WHERE occur = 'must') AS musts_found
         FROM (
             SELECT item, any_value(occur) AS occur, doc_id FROM (
-                SELECT t.item, t.occur, t.item_words, r.doc_id,
-                    unnest(r.positions) - t.word_offset AS start
-                FROM rows_final r JOIN qterms t
-                    ON t.term_id = r.term_id AND t.item_words > 1 AND t.occur <> 'not'
+                SELECT item, occur, item_words, doc_id, unnest(positions) - word_offset AS start
+                FROM (
+                    SELECT t.item, t.occur, t.item_words, t.word_offset, r.doc_id, r.positions
+                    FROM rows_final r JOIN qterms t
+                        ON t.term_id = r.term_id AND t.item_words > 1 AND t.occur <> 'not'
+                ) w
+                -- only the articles holding every word of the phrase
+                SEMI JOIN (
+                    SELECT t.item, r.doc_id FROM rows_final r JOIN qterms t
+                        ON t.term_id = r.term_id AND t.item_words > 1 AND t.occur <> 'not'
+                    GROUP BY t.item, r.doc_id HAVING count(*) = any_value(t.item_words)
+                ) a USING (item, doc_id)
             )
             GROUP BY item, doc_id, start
             HAVING count(*) = any_value(item_words)
