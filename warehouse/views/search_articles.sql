@@ -87,7 +87,20 @@ WITH
         SELECT r.term_id, count(*) AS n FROM search_removed r
         WHERE r.term_id IN (SELECT term_id FROM scored) GROUP BY r.term_id
     ),
-    blocks AS (SELECT b.*, s.slot FROM search_blocks b JOIN scored s USING (term_id)),
+    -- The scored terms' blocks, a scan per slot as for postings.
+    blocks AS (
+        SELECT b.*, 1 AS slot FROM search_blocks b
+        SEMI JOIN (SELECT term_id FROM scored WHERE slot = 1) s USING (term_id)
+        UNION ALL
+        SELECT b.*, 2 AS slot FROM search_blocks b
+        SEMI JOIN (SELECT term_id FROM scored WHERE slot = 2) s USING (term_id)
+        UNION ALL
+        SELECT b.*, 3 AS slot FROM search_blocks b
+        SEMI JOIN (SELECT term_id FROM scored WHERE slot = 3) s USING (term_id)
+        UNION ALL
+        SELECT b.*, 4 AS slot FROM search_blocks b
+        SEMI JOIN (SELECT term_id FROM scored WHERE slot = 4) s USING (term_id)
+    ),
     idf AS (
         SELECT f.term_id, log10((s.num_docs - f.df + 0.5) / (f.df + 0.5) + 1) AS idf
         FROM (
@@ -120,18 +133,34 @@ WITH
     ),
     -- NOT items: the articles they exclude, from every posting of their words. (Phrases: a
     -- word's positions are distinct, so count(*) counts the words found at a start.)
-    not_rows AS (
+    not_terms AS (
+        SELECT term_id, item_words > 1 AS in_phrase,
+            least(dense_rank() OVER (ORDER BY term_id), 2) AS slot
+        FROM (SELECT term_id, max(item_words) AS item_words FROM qterms WHERE occur = 'not'
+              GROUP BY term_id)
+    ),
+    not_docs AS (
+        SELECT p.term_id, p.doc_id FROM search_postings p
+        SEMI JOIN (SELECT term_id FROM not_terms WHERE slot = 1) k USING (term_id)
+        UNION ALL
+        SELECT p.term_id, p.doc_id FROM search_postings p
+        SEMI JOIN (SELECT term_id FROM not_terms WHERE slot = 2) k USING (term_id)
+    ),
+    not_phrase_rows AS (
         SELECT p.term_id, p.doc_id, p.positions FROM search_postings p
-        WHERE p.term_id IN (SELECT term_id FROM qterms WHERE occur = 'not')
+        SEMI JOIN (SELECT term_id FROM not_terms WHERE in_phrase AND slot = 1) k USING (term_id)
+        UNION ALL
+        SELECT p.term_id, p.doc_id, p.positions FROM search_postings p
+        SEMI JOIN (SELECT term_id FROM not_terms WHERE in_phrase AND slot = 2) k USING (term_id)
     ),
     excluded AS (
-        SELECT r.doc_id FROM not_rows r JOIN qterms t
+        SELECT r.doc_id FROM not_docs r JOIN qterms t
             ON t.term_id = r.term_id AND t.occur = 'not' AND t.item_words = 1
         UNION
         SELECT doc_id FROM (
             SELECT t.item, t.item_words, r.doc_id, unnest(r.positions) - t.word_offset AS start,
                 t.word_offset
-            FROM not_rows r JOIN qterms t
+            FROM not_phrase_rows r JOIN qterms t
                 ON t.term_id = r.term_id AND t.occur = 'not' AND t.item_words > 1
         )
         GROUP BY item, doc_id, start
