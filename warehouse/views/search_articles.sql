@@ -50,8 +50,9 @@ COMMENT ON MACRO TABLE search_query IS 'The words of a search query as search_ar
 -- 2. An article scoring theta or more has a term t of weight >= theta * umax(t) / sum(umax):
 --    only the blocks whose bound reaches that are read. Candidates: the articles read whose
 --    score could still reach theta with the largest weights of the blocks left unread.
--- 3. Every posting of the candidates is read (a scan per term, by article): their scores are
---    exact, and no other article can reach theta. With theta = 0, round 2 read every block.
+-- 3. The candidates' postings not read yet are read (a scan per term, by article): their
+--    scores are exact, and no other article can reach theta. With theta = 0, round 2 read
+--    every block.
 -- NOT items read all their words' postings (what they exclude must be known exactly).
 -- Terms are read by a scan each (slots), so the scan filters rows by the term's key range.
 CREATE OR REPLACE MACRO search_scores(
@@ -287,30 +288,61 @@ WITH
         WHERE theta.theta > 0 AND r.low + x.r >= theta.theta * (1 - 1e-9) - 1e-12
           AND r.doc_id NOT IN (SELECT doc_id FROM excluded)
     ),
-    -- Round 3: every posting of the candidates (a scan per term, by term and article).
+    -- Round 3: the candidates' postings not read yet (terms with blocks left unread, articles
+    -- not seen with them), a scan per term, by term and article; positions for phrases only.
+    missing AS (
+        SELECT m.* FROM (
+            SELECT c.doc_id, s.term_id, s.slot, s.term_id IN (
+                    SELECT term_id FROM qterms WHERE item_words > 1 AND occur <> 'not'
+                ) AS in_phrase
+            FROM cands c, scored s JOIN rest x USING (term_id) WHERE x.r > 0
+        ) m
+        ANTI JOIN rows2 r USING (doc_id, term_id)
+    ),
     rows3 AS (
-        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.positions
+        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, CAST(NULL AS INTEGER[]) AS positions
         FROM search_postings p SEMI JOIN (
-            SELECT c.doc_id, s.term_id FROM cands c, scored s WHERE s.slot = 1) k
+            SELECT doc_id, term_id FROM missing WHERE slot = 1 AND NOT in_phrase) k
             ON k.term_id = p.term_id AND k.doc_id = p.doc_id
         UNION ALL
         SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.positions
         FROM search_postings p SEMI JOIN (
-            SELECT c.doc_id, s.term_id FROM cands c, scored s WHERE s.slot = 2) k
+            SELECT doc_id, term_id FROM missing WHERE slot = 1 AND in_phrase) k
+            ON k.term_id = p.term_id AND k.doc_id = p.doc_id
+        UNION ALL
+        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, CAST(NULL AS INTEGER[]) AS positions
+        FROM search_postings p SEMI JOIN (
+            SELECT doc_id, term_id FROM missing WHERE slot = 2 AND NOT in_phrase) k
             ON k.term_id = p.term_id AND k.doc_id = p.doc_id
         UNION ALL
         SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.positions
         FROM search_postings p SEMI JOIN (
-            SELECT c.doc_id, s.term_id FROM cands c, scored s WHERE s.slot = 3) k
+            SELECT doc_id, term_id FROM missing WHERE slot = 2 AND in_phrase) k
+            ON k.term_id = p.term_id AND k.doc_id = p.doc_id
+        UNION ALL
+        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, CAST(NULL AS INTEGER[]) AS positions
+        FROM search_postings p SEMI JOIN (
+            SELECT doc_id, term_id FROM missing WHERE slot = 3 AND NOT in_phrase) k
             ON k.term_id = p.term_id AND k.doc_id = p.doc_id
         UNION ALL
         SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.positions
         FROM search_postings p SEMI JOIN (
-            SELECT c.doc_id, s.term_id FROM cands c, scored s WHERE s.slot = 4) k
+            SELECT doc_id, term_id FROM missing WHERE slot = 3 AND in_phrase) k
+            ON k.term_id = p.term_id AND k.doc_id = p.doc_id
+        UNION ALL
+        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, CAST(NULL AS INTEGER[]) AS positions
+        FROM search_postings p SEMI JOIN (
+            SELECT doc_id, term_id FROM missing WHERE slot = 4 AND NOT in_phrase) k
+            ON k.term_id = p.term_id AND k.doc_id = p.doc_id
+        UNION ALL
+        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.positions
+        FROM search_postings p SEMI JOIN (
+            SELECT doc_id, term_id FROM missing WHERE slot = 4 AND in_phrase) k
             ON k.term_id = p.term_id AND k.doc_id = p.doc_id
     ),
     rows_final AS (
-        SELECT * FROM rows2 WHERE (SELECT theta FROM theta) = 0
+        SELECT * FROM rows2
+        WHERE (SELECT theta FROM theta) = 0 OR doc_id IN (SELECT doc_id FROM cands)
         UNION ALL
         SELECT * FROM rows3
     ),
