@@ -1,23 +1,24 @@
-"""Search at warehouse scale: the term-blocked index (migration 010) against the postings table
-it replaced, on the same bulk-built articles, in one run.
+"""Search at warehouse scale: the impact-ordered index (migration 012) against the term-blocked
+index of migration 010 it replaced, on the same bulk-built articles, in one run.
 
     nice python benchmarks/bench_search.py --sizes 100000 [--loads 10] [--json out.json]
 
-For each size two warehouse files are built from the same articles: ``new.duckdb`` with the
-project's migrations and its index bulk-built the way loads build it (one segment per 10,000
-articles, then the real ``compact`` merge), and ``old.duckdb`` with the index of migrations
-004/005 (one posting row per word and article, in load order) and its ``search_articles``
-macro. Article bodies are ~1,900-word texts spliced from the ``shared/eval`` ground truth
+For each size two warehouse files are built from the same articles: ``new-N.duckdb`` with the
+project's migrations and its index built through the loader's own ``index_articles`` (one
+segment per 10,000 articles from the workers' grouped postings), then the real ``compact``
+merge; ``b010-N.duckdb`` with the tables and ``search_articles`` macro of migration 010
+(``search_010.sql``) and its blocks written directly in the segments its compaction leaves.
+Article bodies are ~1,900-word texts spliced from the ``shared/eval`` ground truth
 (``bench_storage.blocks``: 4,000 distinct bodies, each article one of them with its own id,
 URL, domain and time over the last year); their postings are the workers' own
 (``batch_postings``, English). The articles table holds every column but a one-line text
 (search reads no text, so the bulk build skips writing 12 KB per article).
 
 Printed per size: index size on disk, build and compaction time, p50/p95 of each query kind
-through ``search_articles`` on both (the old macro gets the same words as a bag of words: it
-has no phrases, AND or NOT, so its figure is a lower bound of what it would cost), and the
-incremental cost of indexing 1,000 new real articles per load, on the empty index and on the
-full one. Timings on a shared 2-core machine: compare ratios within one run.
+through ``search_articles`` on both (the same queries; both return the same articles, which
+the run checks), the share of the query terms' postings the new index read, and the
+incremental cost of indexing 1,000 new real articles per load with today's code, on the empty
+index and on the full one. Timings on a shared 2-core machine: compare ratios within one run.
 """
 
 from __future__ import annotations
@@ -52,61 +53,9 @@ NEW = 1000
 CHUNK = 10_000  # articles per bulk-built segment (ten loads' worth)
 REPEAT = 15  # queries per kind
 
-# The index of migrations 004/005 and its macro, as they were before migration 010.
-OLD_SCHEMA = """
-CREATE TABLE search_docs (article_id VARCHAR NOT NULL, version INTEGER NOT NULL,
-    content_hash VARCHAR NOT NULL, title_len INTEGER NOT NULL, text_len INTEGER NOT NULL);
-CREATE TABLE search_postings (term VARCHAR NOT NULL, article_id VARCHAR NOT NULL,
-    version INTEGER NOT NULL, title_tf INTEGER NOT NULL, text_tf INTEGER NOT NULL);
-CREATE TABLE search_terms (term VARCHAR NOT NULL, df INTEGER NOT NULL);
-CREATE TABLE search_stats (id INTEGER PRIMARY KEY, num_docs BIGINT NOT NULL,
-    title_len BIGINT NOT NULL, text_len BIGINT NOT NULL);
-"""
-OLD_MACRO = """
-CREATE OR REPLACE MACRO search_articles(
-    query, since := NULL, until := NULL, domain := NULL, language := NULL,
-    include_duplicates := false, max_results := 20, title_weight := 2
-) AS TABLE
-WITH
-    q AS (
-        SELECT DISTINCT stem(w, 'porter') AS term
-        FROM (SELECT unnest(search_tokenize(query)) AS w)
-        WHERE length(w) > 0 AND w NOT IN (SELECT word FROM search_stopwords)
-    ),
-    totals AS (
-        SELECT num_docs, (title_weight * title_len + text_len) / num_docs AS avgdl
-        FROM search_stats WHERE num_docs > 0
-    ),
-    matches AS (
-        SELECT p.article_id,
-            title_weight * p.title_tf + p.text_tf AS tf,
-            title_weight * d.title_len + d.text_len AS len,
-            t.df
-        FROM search_postings p
-        JOIN q ON q.term = p.term
-        JOIN search_terms t ON t.term = p.term
-        JOIN search_docs d ON d.article_id = p.article_id AND d.version = p.version
-    ),
-    scores AS (
-        SELECT m.article_id,
-            sum(log10((s.num_docs - m.df + 0.5) / (m.df + 0.5) + 1)
-                * m.tf * (1.2 + 1) / (m.tf + 1.2 * (1 - 0.75 + 0.75 * m.len / s.avgdl)))
-                AS score
-        FROM matches m, totals s
-        GROUP BY m.article_id
-    )
-SELECT a.article_id, sc.score, a.title, a.domain, a.published_at, a.language, a.url,
-    a.duplicate_of, a.word_count
-FROM scores sc
-JOIN articles a ON a.article_id = sc.article_id
-WHERE (since IS NULL OR CAST(timezone('UTC', a.published_at) AS DATE) >= CAST(since AS DATE))
-  AND (until IS NULL OR CAST(timezone('UTC', a.published_at) AS DATE) <= CAST(until AS DATE))
-  AND (domain IS NULL OR a.domain = domain OR ends_with(a.domain, '.' || domain))
-  AND (language IS NULL OR a.language = language)
-  AND (include_duplicates OR a.duplicate_of IS NULL)
-ORDER BY sc.score DESC, a.published_at DESC NULLS LAST, a.article_id
-LIMIT max_results;
-"""
+# The tables and macro of migration 010 (the baseline).
+SQL_010 = Path(__file__).with_name("search_010.sql")
+BLOCK_010 = 1024  # migration 010's rows of at most 1,024 articles
 
 
 def body_postings(body: pa.Table) -> pa.Table:
@@ -155,8 +104,180 @@ def build_articles(con: duckdb.DuckDBPyConnection, size: int, body: pa.Table) ->
     con.unregister("body_arrow")
 
 
-def build_new(path: Path, size: int, body: pa.Table, postings: pa.Table) -> dict[str, Any]:
+def _segment_plan(size: int) -> list[tuple[int, int]]:
+    """The article ranges of the segments that ``CHUNK``-article segments leave after
+    ``search_index.compact`` (groups of FANOUT of a size class merged, smallest first)."""
+    segments = [(start, min(start + CHUNK, size), CHUNK // NEW) for start in range(0, size, CHUNK)]
+    fanout = search_index.FANOUT
+    while True:
+        classes: dict[int, list[tuple[int, int, int]]] = {}
+        for seg in segments:
+            size_class = 0
+            while fanout ** (size_class + 1) <= seg[2]:
+                size_class += 1
+            classes.setdefault(size_class, []).append(seg)
+        due = [c for c in sorted(classes) if len(classes[c]) >= fanout]
+        if not due:
+            return [(lo, hi) for lo, hi, _ in sorted(segments)]
+        picked = classes[due[0]][:fanout]
+        rest = [seg for seg in segments if seg not in picked]
+        # merged segments hold the articles of its members (ranges are adjacent here)
+        merged = (min(x[0] for x in picked), max(x[1] for x in picked), sum(x[2] for x in picked))
+        segments = [*rest, merged]
+
+
+def build_012(path: Path, size: int, body: pa.Table, postings: pa.Table) -> dict[str, Any]:
+    """Today's index, through the loader's ``index_articles``: one segment per CHUNK articles
+    from the workers' grouped postings, then ``compact``."""
     con = connect_writer(path, 10)
+    fts.load(con)
+    build_articles(con, size, body)
+    con.execute("CHECKPOINT")
+    base = path.stat().st_size
+    started = time.perf_counter()
+    con.execute("INSERT INTO search_stats VALUES (1, 0, 0, 0, 1, 1, 1)")  # as the first load
+    con.register("bp", postings)
+    con.execute(
+        "CREATE TEMP TABLE term_words AS SELECT stemmer, term, "
+        "list_sort(list_distinct(flatten(list(words)))) AS words FROM bp GROUP BY ALL"
+    )
+    con.execute(
+        "CREATE TEMP TABLE bp_t AS SELECT b, stemmer, term, title_tf, text_tf, positions FROM bp"
+    )
+    for start in range(0, size, CHUNK):
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE chunk_ids AS SELECT article_id, b, "
+            "CAST(row_number() OVER (ORDER BY article_id) - 1 AS INTEGER) AS k "
+            f"FROM ids WHERE i >= {start} AND i < {start + CHUNK}"
+        )
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE chunk_postings AS "
+            "SELECT stemmer, term, w.words, list_transform(l, x -> x.k) AS docs, "
+            "list_transform(l, x -> x.a) AS title_tfs, list_transform(l, x -> x.t) AS text_tfs, "
+            "list_transform(l, x -> x.p) AS positions FROM ("
+            "  SELECT p.stemmer, p.term, list({'k': c.k, 'a': p.title_tf, 't': p.text_tf, "
+            "  'p': p.positions}) AS l FROM chunk_ids c JOIN bp_t p USING (b) GROUP BY ALL) "
+            "JOIN term_words w USING (stemmer, term)"
+        )
+        search_index.index_articles(
+            con,
+            "SELECT article_id, title, text, content_hash, language, domain, published_at, "
+            f"duplicate_of FROM articles WHERE rowid >= {start} AND rowid < {start + CHUNK}",
+            may_be_indexed=False,
+            postings="chunk_postings",
+            numbered="chunk_ids",
+            merge=False,
+        )
+        # as loads: CHUNK // NEW loads per bulk segment
+        con.execute(
+            "UPDATE search_segments SET loads = ? WHERE segment = "
+            "(SELECT max(segment) FROM search_segments)",
+            [CHUNK // NEW],
+        )
+    con.execute("CHECKPOINT")
+    built = time.perf_counter() - started
+    started = time.perf_counter()
+    merges = search_index.compact(con)
+    con.execute("CHECKPOINT")
+    compacted = time.perf_counter() - started
+    out = {
+        "build_s": round(built, 1),
+        "compact_s": round(compacted, 1),
+        "compact_merges": merges,
+        "segments": con.execute("SELECT count(*) FROM search_segments").fetchone()[0],  # type: ignore[index]
+        "blocks": con.execute("SELECT count(*) FROM search_blocks").fetchone()[0],  # type: ignore[index]
+        "postings": con.execute("SELECT count(*) FROM search_postings").fetchone()[0],  # type: ignore[index]
+        "terms": con.execute("SELECT count(*) FROM search_terms").fetchone()[0],  # type: ignore[index]
+    }
+    con.close()
+    out["index_bytes"] = path.stat().st_size - base
+    return out
+
+
+def build_012_bulk(path: Path, size: int, body: pa.Table, postings: pa.Table) -> dict[str, Any]:
+    """Today's index bulk-built in the segments that loads and ``compact`` leave
+    (``_segment_plan``), each written by the index's own ``write_segment`` in term ranges (a
+    segment's rows are in term order, so ranges written one after another are too): the
+    layout of ``build_012`` without a million articles' worth of merges."""
+    con = connect_writer(path, 10)
+    build_articles(con, size, body)
+    con.execute("CHECKPOINT")
+    base = path.stat().st_size
+    started = time.perf_counter()
+    con.register("bp", postings)
+    con.execute(
+        "INSERT INTO search_terms SELECT row_number() OVER (ORDER BY stemmer, term), stemmer, "
+        "term FROM (SELECT DISTINCT stemmer, term FROM bp)"
+    )
+    con.execute(
+        "INSERT INTO search_lexicon SELECT DISTINCT unnest(p.words) AS word, t.term_id "
+        "FROM bp p JOIN search_terms t USING (stemmer, term) ORDER BY word"
+    )
+    con.execute(
+        "CREATE TEMP TABLE bp_ids AS SELECT p.b, t.term_id, p.title_tf, p.text_tf, p.positions "
+        "FROM bp p JOIN search_terms t USING (stemmer, term)"
+    )
+    con.execute(
+        "CREATE TEMP TABLE lens AS SELECT b, sum(title_tf)::INTEGER AS title_len, "
+        "sum(text_tf)::INTEGER AS text_len FROM bp_ids GROUP BY b"
+    )
+    con.execute(
+        "INSERT INTO search_docs SELECT i + 1, article_id, md5(i::VARCHAR), 'en', domain, "
+        "published_at, NULL, title_len, text_len FROM ids JOIN lens USING (b) ORDER BY i"
+    )
+    plan = _segment_plan(size)
+    con.execute(
+        "INSERT INTO search_stats SELECT 1, count(*), coalesce(sum(title_len), 0), "
+        "coalesce(sum(text_len), 0), count(*) + 1, "
+        "(SELECT coalesce(max(term_id), 0) + 1 FROM search_terms), ? FROM search_docs",
+        [len(plan) + 1],
+    )
+    terms = con.execute("SELECT coalesce(max(term_id), 0) FROM search_terms").fetchone()[0]  # type: ignore[index]
+    for segment, (lo, hi) in enumerate(plan, start=1):
+        ranges = max(1, (hi - lo) // 40_000)
+        step = terms // ranges + 1
+        for first in range(0, terms + 1, step):
+            search_index.write_segment(
+                con,
+                segment,
+                "(SELECT p.term_id, CAST(i + 1 AS INTEGER) AS doc_id, p.title_tf, p.text_tf, "
+                "p.positions, l.title_len, l.text_len "
+                f"FROM (SELECT * FROM ids WHERE i >= {lo} AND i < {hi}) JOIN bp_ids p USING (b) "
+                f"JOIN lens l USING (b) WHERE p.term_id >= {first} AND p.term_id < {first + step})",
+                ordered=False,
+            )
+        con.execute(
+            "INSERT INTO search_segments SELECT ?, ?, ?, ?, (SELECT count(*) FROM search_blocks "
+            "WHERE segment = ?), now()",
+            [segment, (hi - lo) // NEW, lo + 1, hi - lo, segment],
+        )
+    con.execute("CHECKPOINT")
+    built = time.perf_counter() - started
+    out = {
+        "build_s": round(built, 1),
+        "segments": len(plan),
+        "blocks": con.execute("SELECT count(*) FROM search_blocks").fetchone()[0],  # type: ignore[index]
+        "postings": con.execute("SELECT count(*) FROM search_postings").fetchone()[0],  # type: ignore[index]
+    }
+    con.close()
+    out["index_bytes"] = path.stat().st_size - base
+    return out
+
+
+def build_010(path: Path, size: int, body: pa.Table, postings: pa.Table) -> dict[str, Any]:
+    """Migration 010's index and macro, its blocks written directly in the segments its
+    compaction leaves (``_segment_plan``)."""
+    con = connect_writer(path, 10)
+    for table in (
+        "search_docs",
+        "search_postings",
+        "search_blocks",
+        "search_removed",
+        "search_segments",
+        "search_stats",
+    ):
+        con.execute(f"DROP TABLE {table}")
+    con.execute(SQL_010.read_text(encoding="utf-8"))
     build_articles(con, size, body)
     con.execute("CHECKPOINT")
     base = path.stat().st_size
@@ -183,94 +304,49 @@ def build_new(path: Path, size: int, body: pa.Table, postings: pa.Table) -> dict
         "INSERT INTO search_docs SELECT i + 1, article_id, md5(i::VARCHAR), 'en', domain, "
         "published_at, title_len, text_len FROM ids JOIN lens USING (b) ORDER BY i"
     )
-    segments = 0
-    for start in range(0, size, CHUNK):
-        segments += 1
-        block = search_index.BLOCK  # rows of at most BLOCK articles, as merges write them
-        con.execute(
-            "INSERT INTO search_blocks SELECT ?, term_id, list_slice(d, s + 1, s + ?), "
-            "list_slice(a, s + 1, s + ?), list_slice(x, s + 1, s + ?), list_slice(p, s + 1, s + ?) "
-            "FROM (SELECT *, unnest(range(0, len(d), ?)) AS s FROM ("
-            "  SELECT term_id, list(i + 1 ORDER BY i) AS d, list(title_tf ORDER BY i) AS a, "
-            "  list(text_tf ORDER BY i) AS x, list(positions ORDER BY i) AS p "
-            f"  FROM (SELECT * FROM ids WHERE i >= {start} AND i < {start + CHUNK}) "
-            "  JOIN bp_ids USING (b) GROUP BY term_id)) ORDER BY term_id, s",
-            [segments, block, block, block, block, block],
-        )
+    plan = _segment_plan(size)
+    terms = con.execute("SELECT coalesce(max(term_id), 0) FROM search_terms").fetchone()[0]  # type: ignore[index]
+    for segment, (lo, hi) in enumerate(plan, start=1):
+        # In term ranges (a segment's rows in term order), one list of structs per term (the
+        # order of articles in a row means nothing), cut in rows of BLOCK_010.
+        ranges = max(1, (hi - lo) // 5_000)  # lists of structs: memory-bound
+        step = terms // ranges + 1
+        for first in range(0, terms + 1, step):
+            con.execute(
+                "INSERT INTO search_blocks SELECT ?, term_id, "
+                "list_transform(c, x -> x.d), list_transform(c, x -> x.a), "
+                "list_transform(c, x -> x.x), list_transform(c, x -> x.p) FROM ("
+                "  SELECT term_id, s, list_slice(l, s + 1, s + ?) AS c FROM ("
+                "    SELECT term_id, list({'d': CAST(i + 1 AS INTEGER), 'a': title_tf, "
+                "    'x': text_tf, 'p': positions}) AS l "
+                f"    FROM (SELECT * FROM ids WHERE i >= {lo} AND i < {hi}) "
+                f"    JOIN bp_ids USING (b) WHERE term_id >= {first} AND term_id < {first + step} "
+                "    GROUP BY term_id), unnest(range(0, len(l), ?)) AS r(s)) "
+                "ORDER BY term_id, s",
+                [segment, BLOCK_010, BLOCK_010],
+            )
         con.execute(
             "INSERT INTO search_segments SELECT ?, ?, ?, ?, (SELECT count(*) FROM search_blocks "
             "WHERE segment = ?), now()",
-            [segments, CHUNK // NEW, start + 1, min(CHUNK, size - start), segments],
+            [segment, (hi - lo) // NEW, lo + 1, hi - lo, segment],
         )
     con.execute(
         "INSERT INTO search_stats SELECT 1, count(*), coalesce(sum(title_len), 0), "
         "coalesce(sum(text_len), 0), "
         "count(*) + 1, (SELECT coalesce(max(term_id), 0) + 1 FROM search_terms), ? "
         "FROM search_docs",
-        [segments + 1],
+        [len(plan) + 1],
     )
     con.execute("CHECKPOINT")
     built = time.perf_counter() - started
-    started = time.perf_counter()
-    merges = search_index.compact(con)
-    con.execute("CHECKPOINT")
-    compacted = time.perf_counter() - started
     out = {
         "build_s": round(built, 1),
-        "compact_s": round(compacted, 1),
-        "compact_merges": merges,
-        "segments": con.execute("SELECT count(*) FROM search_segments").fetchone()[0],  # type: ignore[index]
+        "segments": len(plan),
         "blocks": con.execute("SELECT count(*) FROM search_blocks").fetchone()[0],  # type: ignore[index]
-        "lexicon": con.execute("SELECT count(*) FROM search_lexicon").fetchone()[0],  # type: ignore[index]
-        "terms": con.execute("SELECT count(*) FROM search_terms").fetchone()[0],  # type: ignore[index]
     }
     con.close()
     out["index_bytes"] = path.stat().st_size - base
     return out
-
-
-def build_old(path: Path, size: int, body: pa.Table, postings: pa.Table) -> dict[str, Any]:
-    con = connect_writer(path, 10)
-    for table in ("search_blocks", "search_docs", "search_terms", "search_stats"):
-        con.execute(f"DROP TABLE {table}")
-    con.execute(OLD_SCHEMA)
-    fts.load(con)
-    con.execute(OLD_MACRO)
-    build_articles(con, size, body)
-    con.execute("CHECKPOINT")
-    base = path.stat().st_size
-    started = time.perf_counter()
-    con.register("bp", postings.select(["b", "term", "title_tf", "text_tf"]))
-    con.execute(
-        "CREATE TEMP TABLE lens AS SELECT b, sum(title_tf)::INTEGER AS title_len, "
-        "sum(text_tf)::INTEGER AS text_len FROM bp GROUP BY b"
-    )
-    con.execute(
-        "INSERT INTO search_docs SELECT article_id, 1, md5(i::VARCHAR), title_len, text_len "
-        "FROM ids JOIN lens USING (b) ORDER BY i"
-    )
-    for start in range(0, size, CHUNK):  # in load order, as the loader appends them
-        con.execute(
-            "INSERT INTO search_postings SELECT term, article_id, 1, title_tf, text_tf "
-            f"FROM (SELECT * FROM ids WHERE i >= {start} AND i < {start + CHUNK}) "
-            "JOIN bp USING (b) ORDER BY i"
-        )
-    con.execute(
-        "INSERT INTO search_terms SELECT term, count(*) FROM ids JOIN bp USING (b) GROUP BY term"
-    )
-    con.execute(
-        "INSERT INTO search_stats SELECT 1, count(*), coalesce(sum(title_len), 0), "
-        "coalesce(sum(text_len), 0) FROM search_docs"
-    )
-    con.execute("CHECKPOINT")
-    built = time.perf_counter() - started
-    postings_rows = con.execute("SELECT count(*) FROM search_postings").fetchone()[0]  # type: ignore[index]
-    con.close()
-    return {
-        "build_s": round(built, 1),
-        "postings": postings_rows,
-        "index_bytes": path.stat().st_size - base,
-    }
 
 
 # ---------------------------------------------------------------- queries
@@ -315,42 +391,70 @@ def pick_queries(body: pa.Table, rng: random.Random) -> dict[str, list[tuple[str
     }
 
 
-def bag_of_words(query: str) -> str:
-    return " ".join(w for w in re.findall(r"[^\s\"]+", query) if w not in ("AND", "OR", "NOT"))
-
-
-def run_query(con: duckdb.DuckDBPyConnection, query: str, params: dict[str, Any]) -> int:
+def run_query(
+    con: duckdb.DuckDBPyConnection, query: str, params: dict[str, Any]
+) -> list[tuple[str, float]]:
     named = "".join(f", {k} := ?" for k in params)
-    rows = con.execute(f"SELECT * FROM search_articles(?{named})", [query, *params.values()])
-    return len(rows.fetchall())
+    rows = con.execute(
+        f"SELECT article_id, score FROM search_articles(?{named})", [query, *params.values()]
+    )
+    return [(str(r[0]), float(r[1])) for r in rows.fetchall()]
+
+
+def same_results(a: list[tuple[str, float]], b: list[tuple[str, float]]) -> bool:
+    """The same scores in the same order (to rounding) and the same articles for each score,
+    but the last: articles of equal score (copies of a body) may be cut at max_results
+    differently, and the 010 macro orders them by the last bits of their sums."""
+    if len(a) != len(b) or any(
+        abs(x[1] - y[1]) > 1e-9 * max(1.0, abs(x[1])) for x, y in zip(a, b, strict=True)
+    ):
+        return False
+    groups: dict[int, tuple[set[str], set[str]]] = {}
+    for (x, score), (y, _) in zip(a, b, strict=True):
+        key = round(score * 1e8)
+        groups.setdefault(key, (set(), set()))
+        groups[key][0].add(x)
+        groups[key][1].add(y)
+    last = round(a[-1][1] * 1e8) if a else None
+    return all(mine == theirs for key, (mine, theirs) in groups.items() if key != last)
 
 
 def time_queries(
     new: duckdb.DuckDBPyConnection,
-    old: duckdb.DuckDBPyConnection,
+    old: duckdb.DuckDBPyConnection | None,
     queries: dict[str, list[tuple[str, dict[str, Any]]]],
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for kind, items in queries.items():
         spent: dict[str, list[float]] = {"new": [], "old": []}
         hits = 0
+        differ = 0
         for n, (query, params) in enumerate(items):
-            for name, con, q in (("new", new, query), ("old", old, bag_of_words(query))):
+            found: dict[str, list[tuple[str, float]]] = {}
+            for name, con in (("new", new), ("old", old)):
+                if con is None:
+                    continue
                 started = time.perf_counter()
-                found = run_query(con, q, params)
+                found[name] = run_query(con, query, params)
                 if n:  # the first of each kind warms the caches
                     spent[name].append(time.perf_counter() - started)
-                hits += found if name == "new" else 0
+            hits += len(found["new"])
+            if old is not None:
+                differ += not same_results(found["new"], found["old"])
         new_p50 = statistics.median(spent["new"]) * 1000
-        old_p50 = statistics.median(spent["old"]) * 1000
         out[kind] = {
             "new_p50_ms": round(new_p50, 1),
             "new_p95_ms": round(pct(spent["new"], 0.95) * 1000, 1),
-            "old_p50_ms": round(old_p50, 1),
-            "old_p95_ms": round(pct(spent["old"], 0.95) * 1000, 1),
-            "old_over_new": round(old_p50 / new_p50, 1),
-            "new_hits_per_query": round(hits / len(items), 1),
+            "hits_per_query": round(hits / len(items), 1),
         }
+        if old is not None:
+            old_p50 = statistics.median(spent["old"]) * 1000
+            out[kind] |= {
+                "b010_p50_ms": round(old_p50, 1),
+                "b010_p95_ms": round(pct(spent["old"], 0.95) * 1000, 1),
+                "b010_over_new": round(old_p50 / new_p50, 1),
+                "queries_with_other_results": differ,
+            }
         print(f"  {kind:22} {out[kind]}", flush=True)
     return out
 
@@ -387,8 +491,17 @@ def new_loads(path: Path, batches: list[tuple[pa.Table, pa.Table]]) -> list[floa
     for articles, postings in batches:
         con.register("fresh_batch", articles)
         con.register("new_postings", postings)
-        started = time.perf_counter()
         con.execute("BEGIN")
+        # The batch's article rows, as the loader inserts them first (not timed: the index's
+        # work is); search shows only indexed articles that are in articles.
+        con.execute(
+            "INSERT INTO articles (article_id, url, canonical_url, domain, title, published_at, "
+            "language, text, word_count, content_hash, origin, ingested_at, cluster_id) "
+            "SELECT article_id, 'https://' || domain || '/' || article_id, "
+            "'https://' || domain || '/' || article_id, domain, title, published_at, language, "
+            "text, 1900, content_hash, 'feed', published_at, article_id FROM fresh_batch"
+        )
+        started = time.perf_counter()
         search_index.index_articles(
             con,
             "SELECT * FROM fresh_batch",
@@ -401,60 +514,6 @@ def new_loads(path: Path, batches: list[tuple[pa.Table, pa.Table]]) -> list[floa
         spent.append(time.perf_counter() - started)
         con.unregister("fresh_batch")
         con.unregister("new_postings")
-    con.close()
-    return spent
-
-
-def old_loads(path: Path, batches: list[tuple[pa.Table, pa.Table]]) -> list[float]:
-    """The old index's work for a batch of new articles (search_index.py before 010)."""
-    con = connect_writer(path, 10)
-    spent = []
-    for articles, postings in batches:
-        con.register("fresh_batch", articles)
-        con.register("grouped", postings)
-        # The same postings, one row per word and article, as the old loader got them.
-        ungrouped = con.execute(
-            "SELECT term, ids[k + 1] AS article_id, title_tf, text_tf FROM ("
-            "  SELECT term, unnest(docs) AS k, unnest(title_tfs) AS title_tf, "
-            "  unnest(text_tfs) AS text_tf FROM grouped), "
-            "(SELECT list(article_id ORDER BY article_id) AS ids FROM fresh_batch)"
-        ).to_arrow_table()
-        con.register("new_postings", ungrouped)
-        started = time.perf_counter()
-        con.execute("BEGIN")
-        con.execute("CREATE OR REPLACE TEMP TABLE search_new AS SELECT * FROM new_postings")
-        con.execute(
-            "INSERT INTO search_docs SELECT b.article_id, 1, b.content_hash, "
-            "CAST(coalesce(sum(n.title_tf), 0) AS INTEGER), CAST(coalesce(sum(n.text_tf), 0) "
-            "AS INTEGER) FROM fresh_batch b LEFT JOIN search_new n USING (article_id) "
-            "GROUP BY b.article_id, b.content_hash"
-        )
-        con.execute(
-            "INSERT INTO search_postings SELECT term, article_id, 1, title_tf, text_tf "
-            "FROM search_new"
-        )
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE search_delta AS SELECT term, count(*)::INTEGER AS df "
-            "FROM search_new GROUP BY term"
-        )
-        con.execute(
-            "UPDATE search_terms SET df = search_terms.df + d.df FROM search_delta d "
-            "WHERE search_terms.term = d.term"
-        )
-        con.execute(
-            "INSERT INTO search_terms SELECT d.term, d.df FROM search_delta d "
-            "ANTI JOIN search_terms t ON t.term = d.term"
-        )
-        con.execute(
-            "UPDATE search_stats SET num_docs = num_docs + 1000, "
-            "text_len = text_len + (SELECT sum(text_tf) FROM search_new) WHERE id = 1"
-        )
-        con.execute("COMMIT")
-        con.execute("CHECKPOINT")
-        spent.append(time.perf_counter() - started)
-        con.unregister("fresh_batch")
-        con.unregister("new_postings")
-        con.unregister("grouped")
     con.close()
     return spent
 
@@ -473,8 +532,22 @@ def main() -> None:
     parser.add_argument("--loads", type=int, default=10, help="1k-article loads to time")
     parser.add_argument("--work", type=Path, default=None, help="folder for the files (kept)")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
+    parser.add_argument(
+        "--baseline-sizes", default=None, help="sizes at which to build migration 010's index"
+    )
+    parser.add_argument(
+        "--bulk",
+        action="store_true",
+        help="bulk-build the new index in its compacted segments (for 1M: no merges)",
+    )
+    parser.add_argument(
+        "--reuse", action="store_true", help="query the files a former run left in --work"
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
+    baseline_sizes = (
+        sizes if args.baseline_sizes is None else [int(s) for s in args.baseline_sizes.split(",")]
+    )
     work = args.work or Path(tempfile.mkdtemp(prefix="bench_search_"))
     work.mkdir(parents=True, exist_ok=True)
     rng = random.Random(7)
@@ -493,37 +566,52 @@ def main() -> None:
     )
     batches = load_batches(args.loads)
     queries = pick_queries(body, rng)
-    figures: dict[str, Any] = {"loads_on_empty": {}}
+    figures: dict[str, Any] = {}
     # Loads on the empty index: the baseline of the incremental cost.
-    for name, loads, build in (("new", new_loads, build_new), ("old", old_loads, build_old)):
-        empty = work / f"empty-{name}.duckdb"
+    if args.loads:
+        empty = work / "empty-new.duckdb"
         empty.unlink(missing_ok=True)
-        build(empty, 0, body, postings)
-        figures["loads_on_empty"][name] = summarize_loads(loads(empty, batches))
-    print(f"loads of 1k on the empty index: {figures['loads_on_empty']}", flush=True)
+        build_012(empty, 0, body, postings)
+        figures["loads_on_empty"] = summarize_loads(new_loads(empty, batches))
+        print(f"loads of 1k on the empty index: {figures['loads_on_empty']}", flush=True)
     for size in sizes:
         print(f"--- {size} articles", flush=True)
         res: dict[str, Any] = {}
-        for name, build in (("new", build_new), ("old", build_old)):
+        builds = (
+            (("new", build_012_bulk), ("b010", build_010))
+            if args.bulk
+            else (("new", build_012), ("b010", build_010))
+        )
+        for name, build in builds:
+            if name == "b010" and size not in baseline_sizes:
+                continue
             path = work / f"{name}-{size}.duckdb"
+            if args.reuse and path.exists():
+                if name == "new":  # today's views and macros (the writer applies them)
+                    connect_writer(path, 10).close()
+                print(f"  {name} index: reused {path}", flush=True)
+                continue
             path.unlink(missing_ok=True)
+            started = time.perf_counter()
             res[f"{name}_index"] = build(path, size, body, postings)
+            res[f"{name}_index"]["wall_s"] = round(time.perf_counter() - started, 1)
             print(f"  {name} index: {res[f'{name}_index']}", flush=True)
         new = duckdb.connect(str(work / f"new-{size}.duckdb"), read_only=True)
-        old = duckdb.connect(str(work / f"old-{size}.duckdb"), read_only=True)
-        fts.load(old)  # the old macro stems the query; the new one needs nothing
+        old = (
+            duckdb.connect(str(work / f"b010-{size}.duckdb"), read_only=True)
+            if size in baseline_sizes
+            else None
+        )
         res["queries"] = time_queries(new, old, queries)
         new.close()
-        old.close()
-        res["loads"] = {
-            "new": summarize_loads(new_loads(work / f"new-{size}.duckdb", batches)),
-            "old": summarize_loads(old_loads(work / f"old-{size}.duckdb", batches)),
-        }
-        for name in ("new", "old"):
-            res["loads"][name]["x_empty"] = round(
-                res["loads"][name]["median_s"] / figures["loads_on_empty"][name]["median_s"], 2
+        if old is not None:
+            old.close()
+        if args.loads:
+            res["loads"] = summarize_loads(new_loads(work / f"new-{size}.duckdb", batches))
+            res["loads"]["x_empty"] = round(
+                res["loads"]["median_s"] / figures["loads_on_empty"]["median_s"], 2
             )
-        print(f"  loads of 1k: {res['loads']}", flush=True)
+            print(f"  loads of 1k: {res['loads']}", flush=True)
         figures[str(size)] = res
         if args.work is None:
             for f in work.glob(f"*-{size}.duckdb*"):

@@ -104,15 +104,16 @@ def test_every_stored_column_of_a_spooled_table_is_a_warehouse_column(table: Tab
 
 # The spooled postings are regrouped by the loader (warehouse/search_index.py), not stored
 # as spooled: each column lands in a column of the search index (``docs``: the batch's
-# numbering of doc_ids; ``words``: one lexicon row per word).
+# numbering of doc_ids; ``words``: one lexicon row per word; the lists: one posting row per
+# article).
 POSTINGS_STORED_AS = {
     "stemmer": ("search_terms", "stemmer"),
     "term": ("search_terms", "term"),
     "words": ("search_lexicon", "word"),
-    "docs": ("search_blocks", "doc_ids"),
-    "title_tfs": ("search_blocks", "title_tfs"),
-    "text_tfs": ("search_blocks", "text_tfs"),
-    "positions": ("search_blocks", "positions"),
+    "docs": ("search_postings", "doc_id"),
+    "title_tfs": ("search_postings", "title_tf"),
+    "text_tfs": ("search_postings", "text_tf"),
+    "positions": ("search_postings", "positions"),
 }
 
 

@@ -48,9 +48,7 @@ def writable(analyst_warehouse: FixtureWarehouse, tmp_path: Path) -> Iterator[An
 # The live postings, by article and term rather than by the numbers the index gave them.
 _POSTINGS_BY_ARTICLE = """
 SELECT t.stemmer, t.term, d.article_id, p.title_tf, p.text_tf, p.positions
-FROM (SELECT term_id, unnest(doc_ids) AS doc_id, unnest(title_tfs) AS title_tf,
-             unnest(text_tfs) AS text_tf, unnest(positions) AS positions FROM search_blocks) p
-JOIN search_docs d USING (doc_id) JOIN search_terms t USING (term_id)
+FROM search_postings p JOIN search_docs d USING (doc_id) JOIN search_terms t USING (term_id)
 ORDER BY ALL
 """
 
@@ -72,7 +70,9 @@ def _index_state(con: duckdb.DuckDBPyConnection) -> tuple[Any, ...]:
 def _reset_index(con: duckdb.DuckDBPyConnection) -> None:
     for table in (
         "search_docs",
+        "search_postings",
         "search_blocks",
+        "search_removed",
         "search_terms",
         "search_lexicon",
         "search_segments",
@@ -150,13 +150,19 @@ def test_a_changed_text_leaves_no_stale_words(settings: Settings) -> None:
         assert found("monday") == []
         articles_by_word = dict(
             con.execute(
-                "SELECT t.term, count(DISTINCT d.article_id) FROM search_blocks b "
-                "JOIN search_terms t USING (term_id), unnest(b.doc_ids) u(doc_id) "
-                "JOIN search_docs d ON d.doc_id = u.doc_id "
+                "SELECT t.term, count(DISTINCT d.article_id) FROM search_postings b "
+                "JOIN search_terms t USING (term_id) "
+                "JOIN search_docs d ON d.doc_id = b.doc_id "
                 "WHERE t.term IN ('repair', 'harbour', 'mondai', 'reopen') GROUP BY ALL"
             ).fetchall()
         )
         assert articles_by_word == {"repair": 1, "harbour": 1, "reopen": 1}
+        # The old text's terms are listed as removed (recomputed from the kept version), so
+        # document frequencies leave its postings out until a merge drops them.
+        removed = con.execute(
+            "SELECT t.term FROM search_removed r JOIN search_terms t USING (term_id) ORDER BY 1"
+        ).fetchall()
+        assert removed == [("close",), ("harbour",), ("mondai",), ("notic",), ("repair",)]
         assert con.execute("SELECT num_docs FROM search_stats").fetchone() == (2,)
         state = _index_state(con)
         _reset_index(con)
@@ -446,12 +452,8 @@ def test_stemming_follows_the_articles_language(settings: Settings) -> None:
         con.close()
 
 
-def test_loads_merge_segments_and_find_new_articles(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_loads_merge_segments_and_find_new_articles(settings: Settings) -> None:
     from newsflow.warehouse import search_index
-
-    monkeypatch.setattr(search_index, "BLOCK", 3)  # merged rows of at most 3 articles
 
     for i in range(search_index.FANOUT + 1):
         _load_many(
@@ -471,14 +473,164 @@ def test_loads_merge_segments_and_find_new_articles(
             f"SELECT url FROM search_articles('number{search_index.FANOUT}')"
         ).fetchall()
         assert last == [(f"https://n.example/{search_index.FANOUT}",)]
-        # Merged rows hold at most 3 articles; every article still has its word.
+        # Every article still has its word, in the blocks of its segment.
         rows = con.execute(
-            "SELECT s.loads, len(b.doc_ids) FROM search_blocks b JOIN search_segments s "
+            "SELECT s.loads, sum(b.docs) FROM search_blocks b JOIN search_segments s "
             "USING (segment) WHERE b.term_id IN "
-            "(SELECT term_id FROM search_lexicon WHERE word = 'ferry') ORDER BY 1, 2"
+            "(SELECT term_id FROM search_lexicon WHERE word = 'ferry') GROUP BY 1 ORDER BY 1"
         ).fetchall()
-        assert sum(n for _, n in rows) == search_index.FANOUT + 1
-        assert max(n for _, n in rows) == 3
-        assert len([n for loads, n in rows if loads == search_index.FANOUT]) >= 3
+        assert rows == [(1, 1), (search_index.FANOUT, search_index.FANOUT)]
+        postings = con.execute(
+            "SELECT count(*) FROM search_postings WHERE term_id IN "
+            "(SELECT term_id FROM search_lexicon WHERE word = 'ferry')"
+        ).fetchone()
+        assert postings == (search_index.FANOUT + 1,)
+    finally:
+        con.close()
+
+
+_WORDS = [
+    "harbour",
+    "ferry",
+    "storm",
+    "bridge",
+    "council",
+    "budget",
+    "minister",
+    "election",
+    "river",
+    "school",
+    "hospital",
+    "market",
+    "energy",
+    "railway",
+    "museum",
+    "festival",
+    "police",
+    "court",
+    "farmer",
+    "weather",
+    "teacher",
+    "doctor",
+    "village",
+    "tourism",
+    "airport",
+    "factory",
+    "garden",
+    "library",
+    "theatre",
+    "football",
+]
+
+
+def _soup(rng: Any, words: int) -> str:
+    """English-looking text over a small vocabulary, word frequencies skewed per article."""
+    favourites = rng.sample(_WORDS, 3)
+    out = []
+    for i in range(words):
+        pool = favourites if rng.random() < rng.choice((0.1, 0.3, 0.6)) else _WORDS
+        out.append(rng.choice(pool))
+        out.append(rng.choice(("the", "and", "of", "was", "for", "with", "in")))
+        if i % 9 == 8:
+            out[-1] += "."
+    return "The " + " ".join(out) + "."
+
+
+def test_top_results_read_fewer_postings_and_equal_the_full_ranking(
+    settings: Settings,
+) -> None:
+    # Enough articles in several segments that the first blocks give a threshold and the
+    # second round skips blocks; the top results must be exactly the full ranking's first.
+    import random
+
+    rng = random.Random(5)
+    for load in range(4):
+        _load_many(
+            settings,
+            [
+                (
+                    f"https://site{i % 4}.example/{load}/{i}",
+                    " ".join(rng.sample(_WORDS, rng.choice((2, 3, 4)))).capitalize(),
+                    _soup(rng, rng.randrange(30, 160)),
+                )
+                for i in range(60)
+            ],
+        )
+    con = duckdb.connect(str(settings.db), read_only=True)
+    try:
+
+        def ranking(query: str, k: int, **params: Any) -> list[tuple[str, float]]:
+            named = "".join(f", {name} := ?" for name in params)
+            rows = con.execute(
+                f"SELECT article_id, score FROM search_articles(?{named}, max_results := {k})",
+                [query, *params.values()],
+            ).fetchall()
+            return [(row[0], row[1]) for row in rows]
+
+        def scored(query: str, k: int) -> int:
+            row = con.execute(
+                "SELECT count(*) FROM search_scores(?, NULL, NULL, NULL, NULL, true, ?, 2)",
+                [query, k],
+            ).fetchone()
+            return int(row[0]) if row else 0
+
+        queries: list[tuple[str, dict[str, Any]]] = [
+            ("harbour", {}),
+            ("ferry storm", {}),
+            ("budget minister election", {}),
+            ("council AND river", {}),
+            ("+energy market -railway", {}),
+            ('"the harbour"', {}),
+            ("football NOT theatre", {"include_duplicates": True}),
+            ("school hospital", {"domain": "site1.example"}),
+            ("storm weather", {"title_weight": 1}),
+        ]
+        skipped = 0
+        for query, params in queries:
+            everything = ranking(query, 10_000, **params)
+            assert len(everything) > 5, query
+            for k in (1, 3, 5):
+                top = ranking(query, k, **params)
+                assert [a for a, _ in top] == [a for a, _ in everything[:k]], (query, k)
+                for (_, mine), (_, full) in zip(top, everything, strict=False):
+                    assert mine == pytest.approx(full, rel=1e-12), (query, k)
+            skipped += scored(query, 3) < scored(query, 10_000)
+        # The threshold pruned for most queries (not for those with few matches or filters).
+        assert skipped >= 4
+    finally:
+        con.close()
+
+
+def test_a_relink_brings_the_index_copies_of_duplicate_of_along(settings: Settings) -> None:
+    # search_articles leaves copies out by search_docs.duplicate_of: a batch that rewrites
+    # links of stored articles (a relink, revisions) brings it to what articles say.
+    from newsflow.flows.backfill import request_relink
+
+    text = "The harbour closes for repairs on Monday, the council said in a statement today."
+    _load_many(
+        settings,
+        [("https://a.example/1", "Harbour closes", text), ("https://b.example/2", "Copy", text)],
+    )
+    con = connect_writer(settings.db, 10)
+    try:
+        links = "SELECT article_id, duplicate_of FROM {} ORDER BY 1"
+        assert (
+            con.execute(links.format("search_docs")).fetchall()
+            == con.execute(links.format("articles")).fetchall()
+        )
+        assert con.execute("SELECT count(*) FROM search_articles('harbour')").fetchone() == (1,)
+        con.execute("UPDATE search_docs SET duplicate_of = NULL")  # as if stale
+        assert con.execute("SELECT count(*) FROM search_articles('harbour')").fetchone() == (2,)
+    finally:
+        con.close()
+    request_relink.fn("relink-run", settings)
+    load_spool(settings.db, settings.spool, lock_wait=10)
+    con = duckdb.connect(str(settings.db), read_only=True)
+    try:
+        assert (
+            con.execute(links.format("search_docs")).fetchall()
+            == con.execute(links.format("articles")).fetchall()
+        )
+        assert con.execute("SELECT count(*) FROM search_articles('harbour')").fetchone() == (1,)
     finally:
         con.close()

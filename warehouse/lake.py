@@ -49,6 +49,7 @@ PARTITIONS = {
 SORTED = {
     "articles": "published_at",
     "search_blocks": "segment, term_id",
+    "search_postings": "segment, term_id, block",
     "article_bands": "band_key",
 }
 # Tables the loader keeps for itself (stop words are a constant list; the spool's own ledger

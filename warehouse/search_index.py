@@ -1,25 +1,28 @@
 """The search index by term, kept current by the loader inside each batch's transaction.
 
-Layout (migration 010): a term dictionary (``search_terms``), the words seen
+Layout (migration 012): a term dictionary (``search_terms``), the words seen
 (``search_lexicon``, word -> term, so queries need no stemmer), the indexed articles
-(``search_docs``, numbered by ``doc_id``) and the postings in blocks (``search_blocks``): one
-row per (segment, term) holding the term's articles, term frequencies and word positions as
-lists. Each load writes one segment, its rows sorted by term, so a search reads only the row
-groups whose ``term_id`` range holds its terms (DuckDB's min/max pruning, driven by the join
-with the query's terms) instead of every posting. Segments of similar size are merged 8 into
-1 (``merge_segments``): a load merges the smallest, ``compact`` the rest, so a term's
-postings sit in a few blocks whatever the warehouse's size.
+(``search_docs``, numbered by ``doc_id``, with the filter columns and ``duplicate_of``) and
+the postings (``search_postings``), one row per term and article. Each load writes one
+segment: its rows sorted by term, then by the posting's BM25 weight (its term frequency
+against its length), highest first, and numbered in blocks of ``BLOCK``; ``search_blocks``
+keeps per block what bounds the weight of any posting in it (largest term frequencies,
+smallest lengths). A search (``warehouse/views/search_articles.sql``) reads the first block
+of each of its terms, which gives a score the k-th best result must reach, then only the
+blocks whose bound can still reach it: exact BM25 top-k, at a cost set by k and the terms'
+weight distribution rather than by the number of articles. Segments of similar size are
+merged 8 into 1 (``merge_segments``): a load merges the smallest, ``compact`` the rest.
 
 Words are stemmed with the Snowball stemmer of the article's detected language
 (``search_stemmers``; the fts extension's ``stem``, loaded from the pinned
 ``duckdb-extension-fts`` package) by the workers that spool a batch (``tasks/postings.py``);
 English keeps the Porter stemmer the index always had, so English scores are the fts
-extension's BM25. Document frequencies are counted at query time from the blocks read, so a
-changed text needs no bookkeeping: its old ``search_docs`` row goes, and the old postings
-are ignored by queries (their articles are no longer in ``search_docs``).
+extension's BM25. A changed text gets a new ``doc_id``: its old ``search_docs`` row goes
+and the old one is listed in ``search_removed`` until a merge drops its postings, so
+document frequencies stay exact.
 
-The queries (``search_articles`` and its helpers) are SQL macros over these tables
-(``warehouse/views/search_articles.sql``), callable from any DuckDB that opens the warehouse.
+The queries (``search_articles`` and its helpers) are SQL macros over these tables,
+callable from any DuckDB that opens the warehouse.
 """
 
 from __future__ import annotations
@@ -30,14 +33,26 @@ from newsflow.tasks import contract
 from newsflow.tasks.contract import TITLE_BASE as TITLE_BASE
 from newsflow.tasks.contract import Table, postings_sql
 from newsflow.warehouse import fts
+from newsflow.warehouse.db import rows_by_ids
 
 # Segments merge this many at a time; a load merges only segments of up to INLINE_LOADS loads.
 FANOUT = 8
 INLINE_LOADS = 8
-# Most articles in one row of search_blocks (a load's rows hold at most its own articles).
-BLOCK = 1024
+# Weight levels: a term's postings in a segment fall in blocks by their weight (BM25's
+# term-frequency part, 0..1) in LEVELS steps; finer steps bound the weights more tightly
+# (fewer postings read per query) at the cost of more rows in search_blocks.
+LEVELS = 64
 # The spooled postings' columns (``records.PostingRow``).
 _POSTING_COLUMNS = [c.name for c in contract.columns(Table.POSTINGS)]
+_INDEX_TABLES = (
+    "search_docs",
+    "search_postings",
+    "search_blocks",
+    "search_removed",
+    "search_segments",
+    "search_terms",
+    "search_lexicon",
+)
 
 
 def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
@@ -57,25 +72,69 @@ _ARTICLE_COLUMNS = "article_id, title, text, content_hash, language, domain, pub
 
 def merge_search_index(con: duckdb.DuckDBPyConnection, *, spooled: bool = False) -> int:
     """Index the batch's new (``fresh``) and changed (``changed``) articles; on the first batch
-    after migration 010, every article. Returns the number of articles indexed.
+    after migration 012, every article. Returns the number of articles indexed.
 
     ``spooled``: the batch's postings are registered as ``new_postings`` (``tasks/postings.py``,
     computed by the worker); otherwise they are computed here."""
     fts.load(con)
     if not _count(con, "SELECT count(*) FROM search_stats"):
+        for table in _INDEX_TABLES:  # whatever an emptied index left behind
+            con.execute(f"DELETE FROM {table}")
         con.execute("INSERT INTO search_stats VALUES (1, 0, 0, 0, 1, 1, 1)")
         older = (
             "SELECT count(*) FROM articles WHERE article_id NOT IN (SELECT article_id FROM fresh)"
         )
         if _count(con, older):  # a warehouse loaded before the index existed: rebuilt once
             return rebuild(con)
+    _sync_links(con)
+    # A changed article keeps the duplicate_of the warehouse has (read by its key).
+    changed = [row[0] for row in con.execute("SELECT article_id FROM changed").fetchall()]
+    links = list(
+        rows_by_ids(
+            con,
+            "SELECT article_id, duplicate_of FROM articles WHERE article_id IN ({ids})",
+            changed,
+        )
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE search_changed_links "
+        "(article_id VARCHAR, duplicate_of VARCHAR)"
+    )
+    if links:
+        con.executemany("INSERT INTO search_changed_links VALUES (?, ?)", links)
     use_spooled = spooled and _has_positions(con, "new_postings")
-    return index_articles(
+    indexed = index_articles(
         con,
-        f"SELECT {_ARTICLE_COLUMNS} FROM fresh UNION ALL SELECT {_ARTICLE_COLUMNS} FROM changed",
-        may_be_indexed=_count(con, "SELECT count(*) FROM changed") > 0,
+        f"SELECT {_ARTICLE_COLUMNS}, duplicate_of FROM fresh UNION ALL "
+        f"SELECT c.* EXCLUDE (duplicate_of), l.duplicate_of FROM ("
+        f"  SELECT {_ARTICLE_COLUMNS}, duplicate_of FROM changed) c "
+        "LEFT JOIN search_changed_links l USING (article_id)",
+        may_be_indexed=bool(changed),
         postings="new_postings" if use_spooled else None,
         numbered="new_articles" if use_spooled else None,
+    )
+    con.execute("DROP TABLE IF EXISTS search_changed_links")
+    return indexed
+
+
+def _sync_links(con: duckdb.DuckDBPyConnection) -> None:
+    """A batch of revisions or a relink rewrites ``duplicate_of`` (and derived columns) of
+    stored articles: the index's copies follow. Other batches change only their own
+    articles, which ``index_articles`` reads."""
+    rewrites = _count(
+        con,
+        "SELECT count(*) FROM duckdb_views() WHERE view_name IN ('new_revisions', 'new_relink')",
+    )
+    if not rewrites:
+        return
+    con.execute(
+        "UPDATE search_docs SET duplicate_of = a.duplicate_of, domain = a.domain, "
+        "published_at = coalesce(a.published_at, search_docs.published_at) FROM articles a "
+        "WHERE a.article_id = search_docs.article_id AND ("
+        "  a.duplicate_of IS DISTINCT FROM search_docs.duplicate_of "
+        "  OR a.domain IS DISTINCT FROM search_docs.domain "
+        "  OR (a.published_at IS NOT NULL "
+        "      AND a.published_at IS DISTINCT FROM search_docs.published_at))"
     )
 
 
@@ -89,16 +148,17 @@ def index_articles(
     merge: bool = True,
 ) -> int:
     """Add (or re-index) the articles that ``source`` selects (article_id, title, text,
-    content_hash, language, domain, published_at; each article once) as one new segment.
-    ``may_be_indexed=False`` promises none is indexed yet, which spares a look at
-    ``search_docs``. ``postings``: a relation holding those articles' postings already
-    (``tasks.postings.batch_postings`` of the relation ``numbered``, whose articles its
-    ``docs`` number; articles of it not in ``source`` keep their numbers, unused).
-    ``merge``: then merge the small segments (``merge_segments``)."""
+    content_hash, language, domain, published_at, optionally duplicate_of; each article
+    once) as one new segment. ``may_be_indexed=False`` promises none is indexed yet, which
+    spares a look at ``search_docs``. ``postings``: a relation holding those articles'
+    postings already (``tasks.postings.batch_postings`` of the relation ``numbered``, whose
+    articles its ``docs`` number; articles of it not in ``source`` keep their numbers,
+    unused). ``merge``: then merge the small segments (``merge_segments``)."""
     con.execute(f"CREATE OR REPLACE TEMP TABLE search_batch AS {source}")
     indexed = _count(con, "SELECT count(*) FROM search_batch")
     if not indexed:
         return 0
+    has_links = "duplicate_of" in [d[0] for d in con.execute("DESCRIBE search_batch").fetchall()]
     if may_be_indexed:  # articles whose text changed: their old row goes
         con.execute(
             "CREATE OR REPLACE TEMP TABLE search_old AS SELECT * FROM search_docs "
@@ -107,6 +167,8 @@ def index_articles(
         con.execute(
             "DELETE FROM search_docs WHERE article_id IN (SELECT article_id FROM search_old)"
         )
+        # Their postings stay until a merge of their segment: document frequencies skip them.
+        _mark_removed(con)
     else:
         con.execute("CREATE OR REPLACE TEMP TABLE search_old AS SELECT * FROM search_docs LIMIT 0")
     if postings is None:
@@ -124,10 +186,11 @@ def index_articles(
         f"CAST({base} + row_number() OVER (ORDER BY article_id) - 1 AS INTEGER) AS doc_id "
         f"FROM (SELECT DISTINCT article_id FROM {numbered})"
     )
+    link = "b.duplicate_of" if has_links else "CAST(NULL AS VARCHAR)"
     con.execute(
         "CREATE OR REPLACE TEMP TABLE search_new_docs AS "
         "SELECT x.doc_id, b.article_id, b.content_hash, b.language, b.domain, "
-        "coalesce(b.published_at, o.published_at) AS published_at, "
+        f"coalesce(b.published_at, o.published_at) AS published_at, {link} AS duplicate_of, "
         "CAST(coalesce(n.title_len, 0) AS INTEGER) AS title_len, "
         "CAST(coalesce(n.text_len, 0) AS INTEGER) AS text_len "
         "FROM search_batch b JOIN search_numbers x USING (article_id) "
@@ -166,18 +229,7 @@ def index_articles(
         "ORDER BY w.word"
     )
     segment = _count(con, "SELECT next_segment FROM search_stats")
-    con.execute(
-        "INSERT INTO search_blocks "
-        f"SELECT ?, i.term_id, list_transform(n.docs, k -> CAST(k + {base} AS INTEGER)), "
-        "n.title_tfs, n.text_tfs, n.positions "
-        "FROM search_new n JOIN search_batch_ids i USING (stemmer, term) ORDER BY i.term_id",
-        [segment],
-    )
-    con.execute(
-        "INSERT INTO search_segments SELECT ?, 1, ?, (SELECT count(*) FROM search_numbers), "
-        "(SELECT count(*) FROM search_new), now()",
-        [segment, base],
-    )
+    # The stats before this batch weigh its postings (the batch's own on an empty index).
     con.execute(
         "UPDATE search_stats SET "
         "num_docs = num_docs + (SELECT count(*) FROM search_new_docs) "
@@ -192,6 +244,27 @@ def index_articles(
         "next_segment = next_segment + 1 "
         "WHERE id = 1"
     )
+    # The batch's postings one row each, in term order (the small per-term table is sorted,
+    # the rows keep its order), so the segment needs no sort of its postings.
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE search_by_term AS SELECT i.term_id, n.docs, n.title_tfs, "
+        "n.text_tfs, n.positions FROM search_new n JOIN search_batch_ids i USING (stemmer, term) "
+        "ORDER BY i.term_id"
+    )
+    flat = (
+        f"(SELECT n.term_id, CAST(n.k + {base} AS INTEGER) AS doc_id, n.title_tf, n.text_tf, "
+        "n.positions, d.title_len, d.text_len FROM ("
+        "  SELECT term_id, unnest(docs) AS k, unnest(title_tfs) AS title_tf, "
+        "  unnest(text_tfs) AS text_tf, unnest(positions) AS positions FROM search_by_term) n "
+        f"JOIN search_new_docs d ON d.doc_id = n.k + {base})"
+    )
+    blocks = write_segment(con, segment, flat, ordered=True)
+    con.execute("DROP TABLE IF EXISTS search_by_term")
+    con.execute(
+        "INSERT INTO search_segments SELECT ?, 1, ?, (SELECT count(*) FROM search_numbers), ?, "
+        "now()",
+        [segment, base, blocks],
+    )
     for table in (
         "search_batch",
         "search_old",
@@ -204,6 +277,64 @@ def index_articles(
     if merge:
         merge_segments(con, max_loads=INLINE_LOADS)
     return indexed
+
+
+def _mark_removed(con: duckdb.DuckDBPyConnection) -> None:
+    """List the terms of the articles of ``search_old`` (their indexed texts, which the
+    articles merge has just kept in ``article_versions``) in ``search_removed``: recomputed
+    from those texts, so nothing is read by term; an article whose indexed text is not
+    there has its terms read from its postings (a scan of every posting's doc_id)."""
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE search_old_src AS SELECT o.doc_id, o.language, "
+        "lpad(CAST(o.doc_id AS VARCHAR), 12, '0') AS article_id, v.title, v.text "
+        "FROM search_old o JOIN article_versions v "
+        "ON v.article_id = o.article_id AND v.content_hash = o.content_hash "
+        "QUALIFY row_number() OVER (PARTITION BY o.doc_id) = 1"
+    )
+    con.execute(
+        "INSERT INTO search_removed SELECT DISTINCT ids[k + 1], t.term_id FROM ("
+        f"  SELECT stemmer, term, unnest(docs) AS k FROM ({postings_sql('search_old_src')})) n "
+        "JOIN search_terms t USING (stemmer, term), "
+        "(SELECT list(doc_id ORDER BY article_id) AS ids FROM search_old_src)"
+    )
+    con.execute(
+        "INSERT INTO search_removed SELECT DISTINCT p.doc_id, p.term_id FROM search_postings p "
+        "WHERE p.doc_id IN (SELECT doc_id FROM search_old "
+        "  WHERE doc_id NOT IN (SELECT doc_id FROM search_old_src))"
+    )
+    con.execute("DROP TABLE IF EXISTS search_old_src")
+
+
+def write_segment(con: duckdb.DuckDBPyConnection, segment: int, flat: str, *, ordered: bool) -> int:
+    """Write the relation ``flat`` (term_id, doc_id, title_tf, text_tf, positions, title_len,
+    text_len; ``ordered``: already in term order) as segment ``segment``: each posting in the
+    block of its weight level (block 0 the highest), rows in term order, and the blocks'
+    bounds. The weight is
+    BM25's term-frequency part at the default title weight (2) and the average length of
+    the time; the blocks' bounds, not the levels, keep queries exact, whatever the title
+    weight and however the average length moves. Returns the number of blocks."""
+    row = con.execute(
+        "SELECT CASE WHEN num_docs > 0 THEN (2 * title_len + text_len) / num_docs END "
+        "FROM search_stats"
+    ).fetchone()
+    avgdl = max(float(row[0]) if row and row[0] else 1.0, 1.0)
+    tf, length = "(2 * title_tf + text_tf)", "(2 * title_len + text_len)"
+    weight = f"{tf} / ({tf} + 1.2 * (0.25 + 0.75 * {length} / {avgdl!r}))"
+    top = int(LEVELS) - 1
+    block = f"CAST({top} - least(floor({weight} * {int(LEVELS)}), {top}) AS INTEGER)"
+    con.execute(
+        f"INSERT INTO search_postings SELECT ?, term_id, {block} AS block, doc_id, title_tf, "
+        f"text_tf, positions FROM {flat}" + ("" if ordered else " ORDER BY term_id, block"),
+        [segment],
+    )
+    con.execute(
+        f"INSERT INTO search_blocks SELECT ?, term_id, {block} AS block, count(*), "
+        "max(title_tf), max(text_tf), min(title_len), min(text_len), max(2 * title_tf + text_tf), "
+        "min((2 * title_len + text_len) / (2 * title_tf + text_tf)) "
+        f"FROM {flat} GROUP BY term_id, block ORDER BY term_id, block",
+        [segment],
+    )
+    return _count(con, f"SELECT count(*) FROM search_blocks WHERE segment = {int(segment)}")
 
 
 REBUILD_CHUNK = 20_000
@@ -225,7 +356,8 @@ def rebuild(con: duckdb.DuckDBPyConnection, chunk: int = REBUILD_CHUNK) -> int:
     for low, high in [(c * chunk, c * chunk + chunk - 1) for c in chunks]:
         indexed += index_articles(
             con,
-            f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE rowid BETWEEN {low} AND {high}",
+            f"SELECT {_ARTICLE_COLUMNS}, duplicate_of FROM articles "
+            f"WHERE rowid BETWEEN {low} AND {high}",
             may_be_indexed=False,
             merge=False,
         )
@@ -265,43 +397,33 @@ def merge_segments(con: duckdb.DuckDBPyConnection, *, max_loads: int | None = No
 
 
 def _merge(segments: list[int], con: duckdb.DuckDBPyConnection) -> None:
-    ids = ", ".join(str(s) for s in segments)
+    ids = ", ".join(str(int(s)) for s in segments)
     target = _count(con, "SELECT next_segment FROM search_stats")
-    # A term's blocks are concatenated (segments hold disjoint articles); one list of structs
-    # keeps the four lists aligned without an ordered aggregate.
+    con.execute("UPDATE search_stats SET next_segment = next_segment + 1 WHERE id = 1")
+    # Postings of removed articles (changed texts) are dropped here, and so is their mark.
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE search_merged AS "
-        "SELECT term_id, flatten(list_transform(b, x -> x.d)) AS doc_ids, "
-        "flatten(list_transform(b, x -> x.a)) AS title_tfs, "
-        "flatten(list_transform(b, x -> x.b)) AS text_tfs, "
-        "flatten(list_transform(b, x -> x.p)) AS positions FROM ("
-        "  SELECT term_id, list({'d': doc_ids, 'a': title_tfs, 'b': text_tfs, 'p': positions}) "
-        f"  AS b FROM search_blocks WHERE segment IN ({ids}) GROUP BY term_id)"
-    )
-    # Rows of at most BLOCK articles: DuckDB reads a row's lists with its whole vector of
-    # rows, so bounded rows keep a rare term's lookup bounded however large the index grows.
-    con.execute(
-        "INSERT INTO search_blocks SELECT ?, term_id, "
-        f"list_slice(doc_ids, s + 1, s + {BLOCK}), list_slice(title_tfs, s + 1, s + {BLOCK}), "
-        f"list_slice(text_tfs, s + 1, s + {BLOCK}), list_slice(positions, s + 1, s + {BLOCK}) "
-        f"FROM (SELECT *, unnest(range(0, len(doc_ids), {BLOCK})) AS s FROM search_merged) "
-        "ORDER BY term_id, s",
-        [target],
+        "DELETE FROM search_removed WHERE doc_id IN "
+        f"(SELECT doc_id FROM search_postings WHERE segment IN ({ids}))"
     )
     con.execute(
-        "INSERT INTO search_segments SELECT ?, sum(loads), min(first_doc), sum(docs), "
-        f"(SELECT count(*) FROM search_blocks WHERE segment = {target}), now() "
-        "FROM search_segments "
-        f"WHERE segment IN ({ids})",
-        [target],
+        "CREATE OR REPLACE TEMP TABLE search_flat AS "
+        "SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.positions, d.title_len, "
+        "d.text_len FROM search_postings p JOIN search_docs d USING (doc_id) "
+        f"WHERE p.segment IN ({ids})"
     )
+    blocks = write_segment(con, target, "search_flat", ordered=False)
+    con.execute("DROP TABLE IF EXISTS search_flat")
+    con.execute(
+        "INSERT INTO search_segments SELECT ?, sum(loads), min(first_doc), sum(docs), ?, now() "
+        f"FROM search_segments WHERE segment IN ({ids})",
+        [target, blocks],
+    )
+    con.execute(f"DELETE FROM search_postings WHERE segment IN ({ids})")
     con.execute(f"DELETE FROM search_blocks WHERE segment IN ({ids})")
     con.execute(f"DELETE FROM search_segments WHERE segment IN ({ids})")
-    con.execute("UPDATE search_stats SET next_segment = next_segment + 1 WHERE id = 1")
-    con.execute("DROP TABLE IF EXISTS search_merged")
 
 
 def compact(con: duckdb.DuckDBPyConnection) -> int:
     """Every merge due, whatever its size (``newsflow search-index --compact``): the
-    maintenance that keeps a term's postings in a few blocks. Returns the merges done."""
+    maintenance that keeps a term's postings in a few segments. Returns the merges done."""
     return merge_segments(con)
