@@ -77,10 +77,9 @@ class Settings(BaseSettings):
     )
     lake_data: str | None = Field(
         None,
-        validate_default=True,
         description="Where a DuckLake warehouse keeps its data files: a folder or an fsspec "
-        "URL (s3://bucket/newsflow/). Required with a PostgreSQL catalog; a .ducklake lake "
-        "uses <path>.files/ when unset.",
+        "URL (s3://bucket/newsflow/). Required with a PostgreSQL catalog; unset, a .ducklake "
+        "lake uses the data path its catalog records, or <path>.files/ for a new one.",
     )
     snapshot_days: int = Field(
         30,
