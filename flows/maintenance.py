@@ -76,7 +76,11 @@ def maintenance(
 def _maintain_lake(settings: Settings, report: MaintenanceReport) -> MaintenanceReport:
     """The lake's maintenance pass, its figures added to the report. A step that fails (a
     loader's commit conflicting) is reported and logged; the next run tries again."""
-    lake = lakemod.Lake.from_target(settings.db, settings.lake_data)
+    try:
+        lake = lakemod.Lake.from_target(settings.db, settings.lake_data)
+    except lakemod.LakeError as exc:  # NEWSFLOW_LAKE_DATA unset for a PostgreSQL catalog
+        get_run_logger().warning("lake maintenance skipped: %s", exc)
+        return replace(report, lake=str(settings.db), lake_error=str(exc))
     report = replace(report, lake=lake.target, snapshot_days=settings.snapshot_days)
     if (catalog := lake.catalog_file) is not None and not catalog.is_file():
         get_run_logger().warning("no lake at %s yet: nothing to maintain", catalog)
