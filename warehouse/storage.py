@@ -74,12 +74,6 @@ class Location:
             return "postgres:" + str(self.db).removeprefix(POSTGRES)
         return f"sqlite:{self.db.expanduser().resolve()}"
 
-    @property
-    def target(self) -> str:
-        """How ``--db``/``NEWSFLOW_DB`` names this warehouse in any folder (``locate``'s
-        inverse): a path made absolute; a PostgreSQL catalog's connection string as it is."""
-        return str(absolute(self.db))
-
     def lake(self) -> Lake:
         """The lake, with its data path: ``NEWSFLOW_LAKE_DATA``'s, else for an existing SQLite
         catalog the one it records (``""`` where that cannot be read here: DuckLake reads it)."""
