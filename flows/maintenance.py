@@ -17,7 +17,7 @@ from newsflow.flows.summary import MaintenanceReport, RunSummary
 from newsflow.settings import Settings
 from newsflow.tasks import spool as spool_mod
 from newsflow.warehouse import lake as lakemod
-from newsflow.warehouse import queries
+from newsflow.warehouse import queries, storage
 
 
 @flow(name="load-spool", log_prints=True)
@@ -65,7 +65,7 @@ def maintenance(
         feeds_reprobed=len(reprobed),
         run_id=current_run_id(),
     )
-    if lakemod.is_lake_target(settings.db):
+    if storage.is_lake(settings.db):
         report = _maintain_lake(settings, report)
     create_markdown_artifact(
         key="maintenance", markdown=report.markdown(), description="spool health"
@@ -76,7 +76,11 @@ def maintenance(
 def _maintain_lake(settings: Settings, report: MaintenanceReport) -> MaintenanceReport:
     """The lake's maintenance pass, its figures added to the report. A step that fails (a
     loader's commit conflicting) is reported and logged; the next run tries again."""
-    lake = lakemod.Lake.from_target(settings.db, settings.lake_data)
+    try:
+        lake = lakemod.Lake.from_target(settings.db, settings.lake_data)
+    except lakemod.LakeError as exc:  # NEWSFLOW_LAKE_DATA unset for a PostgreSQL catalog
+        get_run_logger().warning("lake maintenance skipped: %s", exc)
+        return replace(report, lake=str(settings.db), lake_error=str(exc))
     report = replace(report, lake=lake.target, snapshot_days=settings.snapshot_days)
     if (catalog := lake.catalog_file) is not None and not catalog.is_file():
         get_run_logger().warning("no lake at %s yet: nothing to maintain", catalog)
@@ -107,7 +111,7 @@ def _maintain_lake(settings: Settings, report: MaintenanceReport) -> Maintenance
 
 def _reprobe_feeds(settings: Settings) -> list[str]:
     """Quarantined feeds whose quarantine has run out, polled again to see if they recovered."""
-    if lakemod.is_lake_target(settings.db):
+    if storage.is_lake(settings.db):
         reprobed = _lake_feeds_due(settings)
     else:
         reprobed = queries.feeds_due_for_reprobe(settings.db, settings.lock_wait)

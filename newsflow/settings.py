@@ -21,10 +21,6 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 # the loader of another process, and is lost when the writer ends
 _PRIVATE_FILESYSTEMS = {"memory"}
 _CODE_ROOT = Path(__file__).resolve().parent.parent
-# A warehouse on DuckLake (warehouse/storage.py): a catalog path ending so, or a PostgreSQL
-# catalog's connection string after the prefix.
-LAKE_SUFFIX = ".ducklake"
-POSTGRES_LAKE = "ducklake:postgres:"
 
 
 def spool_problem(
@@ -81,10 +77,9 @@ class Settings(BaseSettings):
     )
     lake_data: str | None = Field(
         None,
-        validate_default=True,
         description="Where a DuckLake warehouse keeps its data files: a folder or an fsspec "
-        "URL (s3://bucket/newsflow/). Required with a PostgreSQL catalog; a .ducklake lake "
-        "uses <path>.files/ when unset.",
+        "URL (s3://bucket/newsflow/). Required with a PostgreSQL catalog; unset, a .ducklake "
+        "lake uses the data path its catalog records, or <path>.files/ for a new one.",
     )
     snapshot_days: int = Field(
         30,
@@ -186,16 +181,11 @@ class Settings(BaseSettings):
 
     @field_validator("lake_data")
     @classmethod
-    def _lake_has_data(cls, value: str | None, info: ValidationInfo) -> str | None:
-        value = value.strip() if value else None
-        db = info.data.get("db")  # declared before, so already validated
-        if value is None and str(db).startswith(POSTGRES_LAKE):
-            raise ValueError(
-                "a PostgreSQL catalog (NEWSFLOW_DB=ducklake:postgres:...) needs its data path: "
-                "set NEWSFLOW_LAKE_DATA to a folder every loader and reader sees, or an object "
-                "store URL (s3://bucket/newsflow/)"
-            )
-        return value
+    def _lake_data(cls, value: str | None) -> str | None:
+        # Whether the warehouse needs it (a PostgreSQL catalog does) is for
+        # warehouse/storage.py, which reads how a warehouse is named: every command checks it
+        # before any work, and a new lake is not made without it.
+        return value.strip() or None if value else None
 
     @field_validator("spool")
     @classmethod

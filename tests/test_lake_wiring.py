@@ -471,6 +471,33 @@ def test_a_local_lake_with_its_data_elsewhere_is_read_where_its_catalog_says(
     assert f"DATA_PATH '{data}/'" in storage.attach_line(settings.db)
 
 
+def test_every_command_reads_a_lakes_name_the_same_way(tmp_path: Path) -> None:
+    """``--db``, ``upgrade --to`` and ``maintain`` read a lake's name through storage.py alike:
+    a lake whose data is elsewhere is maintained by its catalog's path alone (its catalog says
+    where the data is), and a name of no form they know is refused by each, one line, exit 2."""
+    db = tmp_path / "news.ducklake"
+    data = tmp_path / "elsewhere"
+    connect_writer(db, 5, lake_data=str(data)).close()
+    env = _env(tmp_path, str(db))
+    out = _run(["maintain"], env)
+    assert out.returncode == 0, out.stderr
+    assert f"lake {db}: snapshots kept" in out.stdout
+    assert not (tmp_path / "news.ducklake.files").exists()
+    for name, words in (
+        (f"ducklake:sqlite:{db}", f"by its catalog's path alone: {db}"),
+        ("ducklake:mysql:dbname=x", "give PATH.ducklake"),
+    ):
+        for args in (
+            ["status", "--db", name],
+            ["upgrade", "--db", str(tmp_path / "old.duckdb"), "--to", name],
+            ["maintain", "--db", name],
+        ):
+            out = _run(args, env)
+            assert out.returncode == 2, (args, out.stdout, out.stderr)
+            assert words in out.stderr and len(out.stderr.strip().splitlines()) == 1, args
+    assert not list(tmp_path.glob("ducklake*")) and not list(ROOT.glob("ducklake*"))
+
+
 def test_the_spool_may_not_be_the_lakes_data_folder(tmp_path: Path) -> None:
     from newsflow.settings import spool_problem
 

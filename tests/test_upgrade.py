@@ -23,6 +23,7 @@ from newsflow.tasks.process import process_candidates  # noqa: E402
 from newsflow.tasks.records import Candidate  # noqa: E402
 from newsflow.tasks.spool import write_batch  # noqa: E402
 from newsflow.warehouse import lake as lakemod  # noqa: E402
+from newsflow.warehouse import storage  # noqa: E402
 from newsflow.warehouse.lake import Lake  # noqa: E402
 from newsflow.warehouse.loader import RunRow, load_spool  # noqa: E402
 from tests.analyst_fixture import build  # noqa: E402
@@ -103,33 +104,43 @@ def assert_same_rows(old: Path, lake: Lake) -> dict[str, int]:
 
 
 def test_lake_targets_are_read_one_way(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """``Lake.from_target``: the one reader of how --db/--to/NEWSFLOW_DB name a lake."""
+    """``Lake.from_target`` reads --to/--db/NEWSFLOW_DB through ``storage.locate``, the one
+    reader of how a warehouse is named: both give the same lake for every form."""
     monkeypatch.chdir(tmp_path)
     local = Lake.from_target(Path("lakes/news.ducklake"))
     assert local.catalog == f"sqlite:{tmp_path}/lakes/news.ducklake"
     assert local.data_path == f"{tmp_path}/lakes/news.ducklake.files/"
     assert local.target == f"{tmp_path}/lakes/news.ducklake"
     assert Lake.from_target(local.target) == local
-    assert Lake.from_target(f"ducklake:sqlite:{tmp_path}/lakes/news.ducklake") == local
+    assert storage.locate("lakes/news.ducklake").lake() == local
     moved = Lake.from_target("news.ducklake", "data")
     assert moved.data_path == f"{tmp_path}/data/"
-    assert moved.target == f"ducklake:sqlite:{tmp_path}/news.ducklake"
+    assert storage.locate("news.ducklake", "data").lake() == moved
+    # named by its path alone: once made, a lake's data path is the one its catalog records
+    assert moved.target == f"{tmp_path}/news.ducklake"
+    lakemod.connect(moved).close()
+    assert Lake.from_target(moved.target) == moved
+    assert storage.locate(moved.target).lake() == moved
     shared = Lake.from_target("ducklake:postgres:dbname=news host=db", "s3://bucket/lake")
     assert (shared.catalog, shared.data_path) == (
         "postgres:dbname=news host=db",
         "s3://bucket/lake/",
     )
     assert shared.target == "ducklake:postgres:dbname=news host=db"
-    assert lakemod.is_lake_target(shared.target) and lakemod.is_lake_target(local.target)
-    assert not lakemod.is_lake_target(Path("warehouse/news.duckdb"))
+    assert storage.locate(shared.target, "s3://bucket/lake").lake() == shared
+    assert storage.is_lake(shared.target) and storage.is_lake(local.target)
+    assert not storage.is_lake(Path("warehouse/news.duckdb"))
     for bad, words in (
         ("ducklake:postgres:dbname=news", "NEWSFLOW_LAKE_DATA"),
         ("news.duckdb", "is not a lake"),
         ("ducklake:mysql:x", "ducklake:postgres:"),
-        ("ducklake:sqlite:", "ducklake:sqlite:"),
+        # DuckDB's own name for a SQLite catalog: named here by its path, as by --db
+        (f"ducklake:sqlite:{tmp_path}/news.ducklake", f"by its catalog's path alone: {tmp_path}"),
+        ("ducklake:sqlite:", "PATH.ducklake"),
     ):
         with pytest.raises(lakemod.LakeError, match=words):
             Lake.from_target(bad)
+        assert storage.problem(bad, None) or not storage.is_lake(bad)
     (tmp_path / "dir.ducklake").mkdir()
     with pytest.raises(lakemod.LakeError, match="is a folder"):
         Lake.from_target("dir.ducklake")

@@ -52,16 +52,11 @@ _MAGIC = b"DUCK"  # bytes 8-11 of every DuckDB database file
 
 def check_warehouse_path(path: Path, lake_data: str | None = None) -> None:
     """Refuse, before any work, a warehouse path that DuckDB could not open or create."""
+    if problem := storage.problem(path, lake_data):
+        raise UnusableWarehouse(problem)
     kind = storage.kind_of(path)
     if kind == "postgres":
-        if problem := storage.problem(path, lake_data):
-            raise UnusableWarehouse(problem)
         return
-    if kind == "sqlite" and path.is_dir():
-        raise UnusableWarehouse(
-            f"--db {path} is a folder: a lake is named by its catalog file, e.g. "
-            f"{path / 'news.ducklake'}"
-        )
     if kind == "sqlite" and path.exists():
         if not path.is_file():
             raise UnusableWarehouse(f"--db {path} is not a regular file: give a lake's catalog")
@@ -170,6 +165,8 @@ def connect_writer(
     its data path, needed to create a lake with a PostgreSQL catalog) nothing waits: the lake
     is created if need be and its schema brought up to date."""
     where = storage.locate(path, lake_data)
+    if not where.is_lake and (problem := storage.problem(path, lake_data)):
+        raise UnusableWarehouse(problem)  # ducklake:<anything else>: no file of that name
     if where.is_lake:
         from newsflow.warehouse import lake
 

@@ -9,8 +9,8 @@ Readers read snapshots while the loader commits, so nothing waits and nothing is
   migrations, so the lake and the single-file warehouse have the same names and types.
 
 The extensions (``ducklake``, ``sqlite_scanner``, ``postgres_scanner``) are loaded from their
-pinned PyPI packages by path, never downloaded. ``warehouse/storage.py`` decides from
-``--db`` whether the warehouse is a lake; ``warehouse/db.py`` then opens it through here.
+pinned PyPI packages by path, never downloaded. ``warehouse/storage.py`` reads how ``--db``,
+``--to`` and ``NEWSFLOW_DB`` name a lake; ``warehouse/db.py`` then opens it through here.
 ``newsflow upgrade`` copies a single-file warehouse into a lake (``migrate_from_file``) and
 ``newsflow maintain`` runs ``maintain``.
 """
@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 
 import duckdb
 
+from newsflow.warehouse import storage
 from newsflow.warehouse.db import VIEWS, migrate, views_digest
 from newsflow.warehouse.db import migrations as db_migrations
 
@@ -76,12 +77,6 @@ RETRIES = {
     "ducklake_retry_wait_ms": 50,
     "ducklake_retry_backoff": 1.5,
 }
-# How a lake is named where a warehouse is expected (``--db``, ``--to``, ``NEWSFLOW_DB``):
-# ``PATH.ducklake`` is a SQLite catalog with its data files in ``PATH.files/``;
-# ``ducklake:postgres:<libpq>`` (or ``ducklake:sqlite:PATH``) names the catalog itself.
-SUFFIX = ".ducklake"
-PREFIX = "ducklake:"
-DATA_SUFFIX = ".files"
 
 
 class LakeError(Exception):
@@ -94,13 +89,6 @@ class NotEmpty(LakeError):
 
 class SourceUnusable(LakeError):
     """A migration's source is missing, not a DuckDB file, or held by a running load."""
-
-
-def is_lake_target(text: str | Path) -> bool:
-    """Whether a warehouse setting names a lake (``PATH.ducklake``, ``ducklake:...``) rather
-    than a single DuckDB file."""
-    value = str(text).strip()
-    return value.startswith(PREFIX) or value.endswith(SUFFIX)
 
 
 @dataclass(frozen=True)
@@ -125,44 +113,20 @@ class Lake:
 
     @classmethod
     def from_target(cls, text: str | Path, data: str | None = None) -> Lake:
-        """The lake a warehouse setting names; the one parser of that syntax.
-
-        - ``PATH.ducklake``: SQLite catalog at PATH (made absolute), data in ``PATH.files/``;
-        - ``ducklake:sqlite:PATH``: the same, data in ``PATH.files/``;
-        - ``ducklake:postgres:<libpq>``: a PostgreSQL catalog; ``data`` is required (a shared
-          folder or an object-store URL; ``NEWSFLOW_LAKE_DATA``).
-
-        ``data`` overrides the data path of a SQLite lake. Anything else raises ``LakeError``
-        saying what to write."""
-        value = str(text).strip()
-        if value.startswith(PREFIX):
-            catalog = value[len(PREFIX) :]
-        elif value.endswith(SUFFIX):
-            catalog = f"sqlite:{value}"
-        else:
+        """The lake a warehouse setting names (``storage.locate``, the one reader of that
+        syntax), with its data path: ``data`` (``NEWSFLOW_LAKE_DATA``, ``--data``), else an
+        existing catalog's own, else for a new ``PATH.ducklake`` ``PATH.ducklake.files/``.
+        A setting that names no lake raises ``LakeError`` saying what to write."""
+        if problem := storage.problem(text, data):
+            raise LakeError(problem)
+        where = storage.locate(text, data)
+        if not where.is_lake:
             raise LakeError(
-                f"{value!r} is not a lake: give NEW{SUFFIX} (a SQLite catalog, data files in "
-                f"NEW{SUFFIX}{DATA_SUFFIX}/) or {PREFIX}postgres:<libpq> with its data path"
+                f"{text} is not a lake: give NEW{storage.SUFFIX} (a SQLite catalog, data files "
+                f"in NEW{storage.SUFFIX}{storage.DATA_SUFFIX}/) or {storage.POSTGRES}<libpq> "
+                "with its data path"
             )
-        kind, _, rest = catalog.partition(":")
-        if kind == "sqlite" and rest:
-            path = Path(rest).expanduser().resolve()
-            if path.is_dir():
-                raise LakeError(
-                    f"{path} is a folder: the lake's catalog is a file, e.g. news{SUFFIX}"
-                )
-            return cls(f"sqlite:{path}", _folder(data) if data else f"{path}{DATA_SUFFIX}/")
-        if kind == "postgres" and rest:
-            if not data:
-                raise LakeError(
-                    "a PostgreSQL catalog needs its data path: set NEWSFLOW_LAKE_DATA (or "
-                    "--data) to a shared folder or s3://bucket/newsflow/"
-                )
-            return cls(catalog, _folder(data))
-        raise LakeError(
-            f"{value!r}: use {PREFIX}sqlite:/path/news{SUFFIX} or "
-            f"{PREFIX}postgres:dbname=... host=..."
-        )
+        return where.lake()
 
     @property
     def catalog_file(self) -> Path | None:
@@ -171,12 +135,12 @@ class Lake:
 
     @property
     def target(self) -> str:
-        """How ``--db``/``NEWSFLOW_DB`` names this lake (the inverse of ``from_target``)."""
+        """How ``--db``/``NEWSFLOW_DB`` names this lake (the inverse of ``from_target``: an
+        existing lake's data path is the one its catalog records; a SQLite catalog is named by
+        its path, which ends in ``.ducklake`` for every lake the commands make)."""
         if self.kind == "sqlite":
-            path = self.catalog.split(":", 1)[1]
-            if path.endswith(SUFFIX) and self.data_path == f"{path}{DATA_SUFFIX}/":
-                return path
-        return f"{PREFIX}{self.catalog}"
+            return self.catalog.split(":", 1)[1]
+        return f"{storage.PREFIX}{self.catalog}"
 
     @classmethod
     def local(cls, root: Path) -> Lake:
@@ -202,13 +166,6 @@ class Lake:
 
 def _quote(text: str) -> str:
     return text.replace("'", "''")
-
-
-def _folder(data: str) -> str:
-    """A data path as DuckLake stores it: absolute for a local folder, ending in ``/``."""
-    if "://" not in data:
-        data = str(Path(data).expanduser().resolve())
-    return data if data.endswith("/") else f"{data}/"
 
 
 def extension_path(name: str) -> Path:

@@ -1,4 +1,5 @@
-"""Where the warehouse is, decided in one place from ``--db`` / ``NEWSFLOW_DB``.
+"""Where the warehouse is, decided in one place from ``--db`` / ``NEWSFLOW_DB`` / ``--to``:
+the one reader of how a warehouse is named, for every command.
 
 - ``warehouse/news.duckdb`` (any path not ending in ``.ducklake``): the single DuckDB file,
   with its published copy for readers (``warehouse/publish.py``);
@@ -8,31 +9,42 @@
   database, shared by loaders and readers on many machines; its data path (a folder or an
   fsspec URL) is ``NEWSFLOW_LAKE_DATA``, recorded in the catalog when the lake is created.
 
+An existing lake's data path is the one its catalog records unless ``NEWSFLOW_LAKE_DATA`` says
+otherwise. Nothing else starting ``ducklake:`` names a warehouse (a SQLite catalog is named by
+its own path, so the spool's guard and Prefect's home know its folder).
+
 A lake needs no published copy: readers attach it and read the last committed snapshot while
 loads commit (warehouse/STORAGE.md). Light to import: DuckDB loads only with a connection.
 """
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from newsflow.settings import LAKE_SUFFIX
-from newsflow.settings import POSTGRES_LAKE as POSTGRES
-
 if TYPE_CHECKING:
     from newsflow.warehouse.lake import Lake
+
+# How a lake is named: PATH.ducklake is a SQLite catalog, a new one's data files go in
+# PATH.ducklake.files/; ducklake:postgres:<libpq> is a PostgreSQL catalog.
+SUFFIX = ".ducklake"
+DATA_SUFFIX = ".files"
+PREFIX = "ducklake:"
+POSTGRES = f"{PREFIX}postgres:"
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
 Kind = Literal["file", "sqlite", "postgres"]
 
 
 def kind_of(db: Path | str) -> Kind:
+    """What ``db`` names; ``problem`` says when it names nothing usable (``ducklake:mysql:``)."""
     text = str(db)
     if text.startswith(POSTGRES):
         return "postgres"
-    if text.endswith(LAKE_SUFFIX):
+    if text.endswith(SUFFIX) and not text.startswith(PREFIX):
         return "sqlite"
     return "file"
 
@@ -56,15 +68,21 @@ class Location:
 
     @property
     def catalog(self) -> str:
-        """The lake's catalog as DuckLake names it (``sqlite:<path>``, ``postgres:<libpq>``)."""
+        """The lake's catalog as DuckLake names it (``sqlite:<absolute path>``,
+        ``postgres:<libpq>``)."""
         if self.kind == "postgres":
             return "postgres:" + str(self.db).removeprefix(POSTGRES)
-        return f"sqlite:{self.db}"
+        return f"sqlite:{self.db.expanduser().resolve()}"
 
     def lake(self) -> Lake:
+        """The lake, with its data path: ``NEWSFLOW_LAKE_DATA``'s, else for an existing SQLite
+        catalog the one it records (``""`` where that cannot be read here: DuckLake reads it)."""
         from newsflow.warehouse.lake import Lake
 
-        return Lake(self.catalog, self.data_path)
+        data = self.data_path
+        if not data and self.kind == "sqlite":
+            data = recorded_data_path(self.db)
+        return Lake(self.catalog, data)
 
     def exists(self) -> bool:
         """Whether there is a warehouse here yet (for PostgreSQL: a lake in that database)."""
@@ -86,14 +104,35 @@ def locate(db: Path | str, lake_data: str | None = None) -> Location:
     path = Path(db)
     if kind == "file":
         return Location(path, kind)
-    data = (lake_data or "").strip()
-    if data and "://" not in data:
-        data = str(Path(data).expanduser().resolve())
+    data = data_folder(lake_data or "")
     if kind == "sqlite" and not data and not path.is_file():  # a new lake's files: beside it
-        data = str(path.expanduser().resolve()) + ".files"
-    if data and not data.endswith("/"):
-        data += "/"
+        data = data_folder(f"{path}{DATA_SUFFIX}")
     return Location(path, kind, data)
+
+
+def data_folder(data: str) -> str:
+    """A data path as DuckLake stores it: a local folder made absolute, ending in ``/``
+    (``""`` stays ``""``: the catalog's own)."""
+    data = data.strip()
+    if not data:
+        return ""
+    if "://" not in data:
+        data = str(Path(data).expanduser().resolve())
+    return data if data.endswith("/") else f"{data}/"
+
+
+def recorded_data_path(catalog: Path) -> str:
+    """The data path a SQLite catalog records, read with SQLite itself (no DuckDB), or ``""``
+    when it records none that can be read here."""
+    uri = f"{catalog.expanduser().resolve().as_uri()}?mode=ro"
+    try:
+        with closing(sqlite3.connect(uri, uri=True)) as db:
+            row = db.execute(
+                "SELECT value FROM ducklake_metadata WHERE key = 'data_path' AND scope IS NULL"
+            ).fetchone()
+    except sqlite3.Error:
+        return ""
+    return str(row[0]) if row and row[0] else ""
 
 
 def exists(db: Path | str) -> bool:
@@ -109,14 +148,28 @@ def folder(db: Path | str) -> Path:
 def absolute(db: Path | str) -> Path:
     """``db`` for another process (which may start elsewhere): paths made absolute; a
     PostgreSQL catalog's connection string as it is."""
-    return Path(db) if kind_of(db) == "postgres" else Path(db).resolve()
+    return Path(db) if kind_of(db) == "postgres" else Path(db).expanduser().resolve()
 
 
 def problem(db: Path | str, lake_data: str | None) -> str | None:
     """Why ``db`` (with ``lake_data``) cannot name a warehouse, in one line, or None."""
+    text = str(db)
     kind = kind_of(db)
+    if kind == "file" and text.startswith(PREFIX):
+        rest = text.removeprefix(f"{PREFIX}sqlite:")
+        if rest != text and rest.endswith(SUFFIX):
+            return f"{text}: name a lake on this machine by its catalog's path alone: {rest}"
+        return (
+            f"{text} is no warehouse: give PATH{SUFFIX} (a lake on this machine, its data in "
+            f"PATH{SUFFIX}{DATA_SUFFIX}/) or {POSTGRES}<libpq connection string>"
+        )
+    if kind == "sqlite" and Path(db).is_dir():
+        return (
+            f"--db {db} is a folder: a lake is named by its catalog file, e.g. "
+            f"{Path(db) / 'news'}{SUFFIX}"
+        )
     if kind == "postgres":
-        if not str(db).removeprefix(POSTGRES).strip():
+        if not text.removeprefix(POSTGRES).strip():
             return (
                 f"{db}: give the PostgreSQL connection string after {POSTGRES}, e.g. "
                 f"{POSTGRES}dbname=newsflow host=db.example user=newsflow"

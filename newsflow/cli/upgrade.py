@@ -7,7 +7,7 @@ did; the ``maintenance`` deployment runs the same step on its schedule.
 
 A lake is named as everywhere a warehouse is: ``PATH.ducklake`` (a SQLite catalog, its data
 files in ``PATH.files/``) or ``ducklake:postgres:<libpq>`` with its data path (``--data`` or
-``NEWSFLOW_LAKE_DATA``); ``lake.Lake.from_target`` reads both.
+``NEWSFLOW_LAKE_DATA``); ``warehouse/storage.py`` reads both, for every command.
 """
 
 from __future__ import annotations
@@ -156,9 +156,11 @@ def maintain(
     import duckdb
 
     from newsflow.warehouse import lake as lakemod
+    from newsflow.warehouse import storage
 
     settings = _settings(db)
-    if not lakemod.is_lake_target(settings.db):
+    data = data if data is not None else settings.lake_data
+    if not storage.is_lake(settings.db) and not storage.problem(settings.db, data):
         console.print(
             f"{settings.db} is a single-file warehouse: nothing to maintain (maintenance is "
             "for a lake; `newsflow upgrade` makes one)",
@@ -166,7 +168,7 @@ def maintain(
             soft_wrap=True,
         )
         return
-    lake = _lake(settings.db, data if data is not None else settings.lake_data)
+    lake = _lake(settings.db, data)
     days = settings.snapshot_days if keep_days is None else keep_days
     con = _open(lake, must_exist=True)
     try:
