@@ -299,3 +299,43 @@ def test_upgrade_into_a_postgres_catalog_then_maintain_it(
     analyst.close()
     again = newsflow("upgrade", "--db", str(old_warehouse), "--to", target, "--data", str(data))
     assert_operator_error(again, "already holds articles")
+
+
+def test_a_warehouse_of_an_older_version_gets_its_migrations_then_is_copied(
+    tmp_path: Path,
+) -> None:
+    """A file written before migration 012 (search index in the 010 layout) is first brought
+    to this version's migrations, as any command would, then copied; its articles stay."""
+    from newsflow.warehouse.db import migrations
+
+    old = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(old))
+    con.execute(
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
+        "applied_at TIMESTAMPTZ NOT NULL)"
+    )
+    for number, name, path in migrations():
+        if number >= 12:
+            break
+        con.execute(path.read_text(encoding="utf-8"))
+        con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [number, name])
+    con.execute(
+        "INSERT INTO articles (article_id, url, canonical_url, domain, title, text, word_count, "
+        "content_hash, origin, ingested_at) VALUES ('a1', 'https://x.example/1', "
+        "'https://x.example/1', 'x.example', 'T', 'some text', 2, 'h1', 'seed', now())"
+    )
+    assert {"doc_ids"} <= {
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = 'search_blocks'"
+        ).fetchall()
+    }  # the 010 layout, which the lake does not have
+    con.close()
+    target = tmp_path / "news.ducklake"
+    out = newsflow("upgrade", "--db", str(old), "--to", str(target))
+    assert out.returncode == 0, out.stderr
+    assert f"{old} is at migration 11; applying this version's migrations up to" in out.stdout
+    lake = Lake.from_target(target)
+    reader = lakemod.connect(lake, read_only=True)
+    assert reader.execute("SELECT article_id FROM articles").fetchall() == [("a1",)]
+    reader.close()

@@ -66,6 +66,39 @@ def _lake(text: str | Path, data: str | None) -> Lake:
         raise operator_error(str(exc)) from exc
 
 
+def _bring_up_to_date(source: Path, lock_wait: float) -> None:
+    """A file written by an older newsflow gets this version's migrations first, as any
+    command's first load would give it, so its tables have the lake's columns."""
+    import duckdb
+
+    from newsflow.warehouse import db as dbmod
+
+    try:
+        con = dbmod.connect_reader(source, wait=lock_wait)
+        try:
+            row = con.execute("SELECT max(version) FROM schema_migrations").fetchone()
+        finally:
+            con.close()
+        have = int(row[0]) if row and row[0] is not None else 0
+        latest = dbmod.migrations()[-1][0]
+        if have >= latest:
+            return
+        console.print(
+            f"{source} is at migration {have}; applying this version's migrations up to "
+            f"{latest} first",
+            markup=False,
+            soft_wrap=True,
+        )
+        dbmod.connect_writer(source, lock_wait).close()
+    except dbmod.WarehouseLocked as exc:
+        raise operator_error(
+            f"{source} is held by a running load or session ({exc.holder}): wait for it to "
+            "end, or stop the loader, then run the upgrade again"
+        ) from exc
+    except duckdb.CatalogException:  # no schema_migrations: not a warehouse; check_source says
+        return
+
+
 def upgrade(
     to: Annotated[
         str,
@@ -94,6 +127,7 @@ def upgrade(
         lakemod.check_source(source)
     except lakemod.LakeError as exc:
         raise operator_error(str(exc)) from exc
+    _bring_up_to_date(source, settings.lock_wait)
     con = _open(lake, must_exist=False)
     console.print(
         f"copying {source} into {lake.target} (one transaction)", markup=False, soft_wrap=True
@@ -120,7 +154,7 @@ def upgrade(
         "none extra",
         highlight=False,
     )
-    console.print(f"the old warehouse is untouched: {source}", markup=False, soft_wrap=True)
+    console.print(f"the old warehouse is kept as it is: {source}", markup=False, soft_wrap=True)
     switch = f"NEWSFLOW_DB={lake.target}"
     if lake.kind == "postgres":
         switch = f"NEWSFLOW_DB='{lake.target}' NEWSFLOW_LAKE_DATA={lake.data_path}"
