@@ -66,15 +66,19 @@ def _lake(text: str | Path, data: str | None) -> Lake:
         raise operator_error(str(exc)) from exc
 
 
-def _bring_up_to_date(source: Path, lock_wait: float) -> None:
+_BUSY_WAIT = 2.0  # seconds a busy source file is waited for
+
+
+def _bring_up_to_date(source: Path) -> None:
     """A file written by an older newsflow gets this version's migrations first, as any
-    command's first load would give it, so its tables have the lake's columns."""
+    command's first load would give it, so its tables have the lake's columns. A file held by
+    a running load is refused at once, as the copy itself refuses it."""
     import duckdb
 
     from newsflow.warehouse import db as dbmod
 
     try:
-        con = dbmod.connect_reader(source, wait=lock_wait)
+        con = dbmod.connect_reader(source, wait=_BUSY_WAIT)
         try:
             row = con.execute("SELECT max(version) FROM schema_migrations").fetchone()
         finally:
@@ -89,7 +93,7 @@ def _bring_up_to_date(source: Path, lock_wait: float) -> None:
             markup=False,
             soft_wrap=True,
         )
-        dbmod.connect_writer(source, lock_wait).close()
+        dbmod.connect_writer(source, _BUSY_WAIT).close()
     except dbmod.WarehouseLocked as exc:
         raise operator_error(
             f"{source} is held by a running load or session ({exc.holder}): wait for it to "
@@ -127,7 +131,7 @@ def upgrade(
         lakemod.check_source(source)
     except lakemod.LakeError as exc:
         raise operator_error(str(exc)) from exc
-    _bring_up_to_date(source, settings.lock_wait)
+    _bring_up_to_date(source)
     con = _open(lake, must_exist=False)
     console.print(
         f"copying {source} into {lake.target} (one transaction)", markup=False, soft_wrap=True
