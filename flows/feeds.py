@@ -21,12 +21,16 @@ from newsflow.tasks.errors import retry_transient
 
 __all__ = ["DEFAULT_FEEDS_FILE", "ingest_feeds", "resolve_feeds"]
 
-poll_feeds_task = task(name="poll-feeds", retries=1, retry_condition_fn=retry_transient)(
-    steps.poll_group
-)
-fetch_entries_task = task(name="fetch-entries", retries=1, retry_condition_fn=retry_transient)(
-    steps.fetch_entries
-)
+poll_feeds_task = task(
+    name="poll-feeds",
+    retries=steps.RETRIES[steps.poll_group],
+    retry_condition_fn=retry_transient,
+)(steps.poll_group)
+fetch_entries_task = task(
+    name="fetch-entries",
+    retries=steps.RETRIES[steps.fetch_entries],
+    retry_condition_fn=retry_transient,
+)(steps.fetch_entries)
 
 
 # Fetch tasks in threads (extraction in processes), or on Dask (flows/runners.py).

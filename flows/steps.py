@@ -33,6 +33,7 @@ from newsflow.settings import Settings
 from newsflow.tasks import seedledger, seeds
 from newsflow.tasks.async_bridge import run_async
 from newsflow.tasks.contract import Table
+from newsflow.tasks.errors import TransientError
 from newsflow.tasks.exact_duplicates import dedupe_batch
 from newsflow.tasks.extraction_pool import ExtractionPool, shared_pool
 from newsflow.tasks.feed_intake import FeedPoll, poll_feeds
@@ -113,7 +114,7 @@ class InlineRunner:
     def _timed(self, step: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         started = time.perf_counter()
         try:
-            return step(*args, **kwargs)
+            return _attempts(step, *args, **kwargs)
         finally:
             self._count(step, time.perf_counter() - started)
 
@@ -181,7 +182,20 @@ class InlineRunner:
 def _timed_in_worker(step: Callable[..., T], chunk: Any, kwargs: dict[str, Any]) -> tuple[T, float]:
     """``step(chunk, **kwargs)`` in a pool's worker process, and the seconds it took."""
     started = time.perf_counter()
-    return step(chunk, **kwargs), time.perf_counter() - started
+    return _attempts(step, chunk, **kwargs), time.perf_counter() - started
+
+
+def _attempts(step: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``step(*args, **kwargs)``, tried again after a transient failure as often as its
+    flow's task is (``RETRIES``), unless the run is stopping."""
+    retries = RETRIES.get(step, 0)
+    for attempt in range(retries + 1):
+        try:
+            return step(*args, **kwargs)
+        except TransientError:
+            if attempt == retries or cancel.requested():
+                raise
+    raise AssertionError("unreachable")
 
 
 @contextmanager
@@ -543,3 +557,13 @@ def _tally(found: FeedPolls) -> FeedTally:
         entries=len(found.items),
         already_known=sum(1 for k in found.keys if k in found.known),
     )
+
+
+# Attempts after a step failed as a whole with a ``TransientError`` (items' own failures are
+# rejects, never the step's): the retries of the flows' tasks, and of the in-process runner.
+RETRIES: dict[Callable[..., Any], int] = {
+    fetch_urls: 1,
+    process_seed_files: 2,
+    poll_group: 1,
+    fetch_entries: 1,
+}

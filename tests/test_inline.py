@@ -523,3 +523,35 @@ def test_a_poll_bringing_many_new_pages(
         assert loaded == SLOW_PAGES + 2
     finally:
         srv.stop()
+
+
+def test_an_in_process_step_is_retried_after_a_transient_failure_as_its_task_is(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from newsflow.flows import steps
+    from newsflow.tasks.errors import BadInput, TransientError
+
+    calls: list[str] = []
+
+    def flaky(kind: str) -> str:
+        calls.append(kind)
+        if kind == "transient" and len(calls) < 3:
+            raise TransientError("https://example.com/", "timed out", reason="timeout")
+        if kind == "permanent":
+            raise BadInput("https://example.com/", "no", reason="bad_url")
+        return "done"
+
+    # the flows' tasks' retries
+    assert set(steps.RETRIES) == {
+        steps.fetch_urls,
+        steps.fetch_entries,
+        steps.poll_group,
+        steps.process_seed_files,
+    }
+    monkeypatch.setitem(steps.RETRIES, flaky, 2)
+    runner = steps.InlineRunner()
+    assert runner.call(flaky, "transient") == "done" and len(calls) == 3
+    calls.clear()
+    with pytest.raises(BadInput):
+        runner.call(flaky, "permanent")
+    assert calls == ["permanent"]  # a permanent failure is not tried again
