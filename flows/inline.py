@@ -129,6 +129,8 @@ def ingest_feeds(
     polled: list[steps.FeedPolls] = []
 
     def small(summary: RunSummary, runner: steps.InlineRunner) -> bool:
+        # more than one group of feeds: polled side by side, as the flow's tasks are
+        runner.workers = _workers(settings, len(specs) > settings.batch_size)
         polled.append(runner.call(steps.poll, summary, settings, specs, runner))
         big = polled[0].new > _pages()
         runner.workers = _workers(settings, big)
