@@ -184,6 +184,79 @@ def test_in_process_and_prefect_flow_load_the_same_rows(
             assert ("in-process" in run["tags"]) is in_process, run
 
 
+def _ingest_big(srv: FaultServer, tmp: Path, env: dict[str, str], pages: int) -> list[str]:
+    """More than INLINE_PAGES URLs (with a 404 and a non-HTML page) in batches of 4, a feed
+    bringing more than INLINE_PAGES new pages, then its re-poll, and seed files in three
+    batches (article files, and a URL list with a missing page). The run ids."""
+    (tmp / "seeds").mkdir(parents=True)
+    make_seed_files(tmp / "seeds", 9, seed=8)
+    (tmp / "seeds" / "urls.txt").write_text(
+        f"{srv.url(f'/big/{pages - 1}')}\n{srv.url('/big/missing')}\n"
+    )
+    urls = [srv.url(f"/big/{i}") for i in range(pages // 2)]
+    outputs = [
+        _run(["ingest-urls", *urls, srv.url("/big/missing"), srv.url("/data.json")], env),
+        _run(["ingest-feeds", "--feed", srv.url("/feed.xml")], env),
+        _run(["ingest-feeds", "--feed", srv.url("/feed.xml")], env),
+        _run(["ingest-seeds", str(tmp / "seeds")], env),
+    ]
+    lines = [next(x for x in o.stdout.splitlines() if "-> warehouse" in x) for o in outputs]
+    return [line.split()[1] for line in lines]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_big_work_in_process_loads_the_same_rows_as_the_prefect_flow(
+    prefect_api: tuple[str, dict[str, str]], tmp_path: Path
+) -> None:
+    """Big work on the default path (batches side by side, the extraction pool, seed batches
+    in worker processes) and as the Prefect flow: the same rows, rejects and runs rows."""
+    api, base = prefect_api
+    pages = 2 * SLOW_PAGES + 4
+    srv = FaultServer().start()
+    try:
+        srv.routes["/robots.txt"] = page("User-agent: *\nAllow: /\n", "text/plain")
+        srv.routes["/data.json"] = page('{"a": 1}', "application/json")
+        for i in range(pages):
+            srv.routes[f"/big/{i}"] = page(
+                article_html(f"Pier story {i}", sample_paragraphs(f"pier {i}", 6))
+            )
+        items = "".join(
+            f"<item><title>Pier story {i}</title><link>{srv.url(f'/big/{i}')}</link>"
+            f"<guid>p{i}</guid></item>"
+            for i in range(pages // 2 - 2, pages - 1)
+        )
+        rss = f"<rss version='2.0'><channel><title>Pier</title>{items}</channel></rss>"
+        srv.routes["/feed.xml"] = conditional(rss.encode(), '"p1"', "application/rss+xml")
+        found, run_ids = {}, {}
+        for mode in ("auto", "never"):
+            tmp = tmp_path / mode
+            env = _env(base, tmp, NEWSFLOW_INLINE=mode, NEWSFLOW_BATCH_SIZE="4")
+            run_ids[mode] = _ingest_big(srv, tmp, env, pages)
+            content = _content(tmp / "news.duckdb")
+            content["seed_files"] = [
+                (str(Path(r[0]).relative_to(tmp)), *r[1:]) for r in content.get("seed_files", [])
+            ]
+            content["runs"] = _rows(
+                tmp / "news.duckdb",
+                "SELECT flow, status, items, loaded, updated, duplicates, rejected, batches "
+                "FROM runs ORDER BY started_at",
+            )
+            found[mode] = content
+    finally:
+        srv.stop()
+    assert found["auto"] == found["never"]
+    assert len(found["auto"]["articles"]) == pages + 9
+    assert {r[2] for r in found["auto"]["rejects"]} >= {"http_404", "not_html"}
+    assert [r[1] for r in found["auto"]["runs"]] == ["completed"] * 4
+    with api_client(api) as client:
+        for mode, ids in run_ids.items():
+            for run_id in ids:
+                run = client.get(f"/flow_runs/{run_id}").json()
+                assert run["state"]["type"] == "COMPLETED", run
+                assert ("in-process" in run["tags"]) is (mode == "auto"), run
+
+
 def test_in_process_run_never_imports_prefect(site: FaultServer, tmp_path: Path) -> None:
     """A one-URL run, a feed poll and one seed file, each in a process that then says
     whether Prefect was imported. No server answers: the run succeeds and says so once."""
