@@ -556,6 +556,52 @@ def test_ctrl_c_stops_an_in_process_seed_run_with_worker_processes_cleanly(
         srv.stop()
 
 
+def test_a_big_seed_run_in_process_loads_its_batches_while_it_runs(
+    prefect_api: tuple[str, dict[str, str]], tmp_path: Path
+) -> None:
+    """Seed files in six batches, the last two URL lists of slow pages: the first batches'
+    articles are in the warehouse while the last are still being fetched."""
+    _api, base = prefect_api
+    slow = 6
+    srv = _slow_site(slow)
+    seeds = tmp_path / "seeds"
+    make_seed_files(seeds, 4, seed=9)  # 000000.txt ...: sorted first, no fetching
+    for f in range(2):
+        listed = [srv.url(f"/slow/{f * 3 + i}") for i in range(3)]
+        (seeds / f"urls-{f}.txt").write_text("\n".join(listed) + "\n")
+    env = _env(base, tmp_path, NEWSFLOW_PER_HOST_CONCURRENCY="1", NEWSFLOW_BATCH_SIZE="1")
+    db = tmp_path / "news.duckdb"
+    proc = subprocess.Popen(
+        [*NEWSFLOW, "ingest-seeds", str(seeds)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    seen_while_running = served = 0
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and proc.poll() is None:
+            with contextlib.suppress(duckdb.Error):  # absent yet, or the loader writes now
+                (articles,) = _rows(db, "SELECT count(*) FROM articles")[0]
+                if articles and proc.poll() is None:
+                    seen_while_running = articles
+                    served = sum(1 for h in list(srv.hits) if h.path.startswith("/slow/"))
+                    break
+            time.sleep(0.1)
+        out, _ = proc.communicate(timeout=300)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        srv.stop()
+    assert proc.returncode == 0, out
+    # loaded while slow pages were still to be fetched, not at the end
+    assert 0 < seen_while_running < 4 + slow and served < slow
+    assert _rows(db, "SELECT count(*) FROM articles") == [(4 + slow,)]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("runner", ["process", "dask"])
 def test_a_poll_bringing_many_new_pages(
