@@ -1,7 +1,7 @@
 """Flow ``ingest-feeds``: poll feeds (conditional GET) -> entries -> pages -> rows -> warehouse.
 
-The steps, and how feed validators travel through the spool: ``flows/steps.py`` (a poll
-bringing few new pages runs them in the command's process: flows/inline.py).
+The steps, and how feed validators travel through the spool: ``flows/steps.py`` (a command
+runs them in its own process: flows/inline.py).
 """
 
 from __future__ import annotations

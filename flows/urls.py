@@ -1,6 +1,6 @@
 """Flow ``ingest-urls``: article URLs -> fetched, extracted pages -> rows -> spool -> warehouse.
 
-The steps: ``flows/steps.py`` (small work runs them in the command's process: flows/inline.py).
+The steps: ``flows/steps.py`` (a command runs them in its own process: flows/inline.py).
 """
 
 from __future__ import annotations
