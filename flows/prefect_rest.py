@@ -4,9 +4,8 @@ A command's run in its own process does not import Prefect (``flows/inline.py``)
 still a flow run of the server, so the UI shows every run: the flow (read or created by
 name), a flow run ``Running`` from the run's start, then ``Completed``, ``Cancelled`` or
 ``Failed`` with the run's counts as the state message, its summary as a markdown artifact,
-and the run's events
-(``flows/observe.py``). The server is a record, not a part of the work: if it cannot be
-reached, the run goes on and the recorder says so once.
+and the run's events (``flows/observe.py``). The server is a record, not a part of the
+work: if it cannot be reached, the run goes on and the recorder says so once.
 """
 
 from __future__ import annotations
