@@ -1,7 +1,7 @@
 """Flow ``ingest-feeds``: poll feeds (conditional GET) -> entries -> pages -> rows -> warehouse.
 
-The steps, and how feed validators travel through the spool: ``flows/steps.py`` (a poll
-bringing few new pages runs them in the command's process: flows/inline.py).
+The steps, and how feed validators travel through the spool: ``flows/steps.py`` (a command
+runs them in its own process: flows/inline.py).
 """
 
 from __future__ import annotations
@@ -21,12 +21,16 @@ from newsflow.tasks.errors import retry_transient
 
 __all__ = ["DEFAULT_FEEDS_FILE", "ingest_feeds", "resolve_feeds"]
 
-poll_feeds_task = task(name="poll-feeds", retries=1, retry_condition_fn=retry_transient)(
-    steps.poll_group
-)
-fetch_entries_task = task(name="fetch-entries", retries=1, retry_condition_fn=retry_transient)(
-    steps.fetch_entries
-)
+poll_feeds_task = task(
+    name="poll-feeds",
+    retries=steps.RETRIES[steps.poll_group],
+    retry_condition_fn=retry_transient,
+)(steps.poll_group)
+fetch_entries_task = task(
+    name="fetch-entries",
+    retries=steps.RETRIES[steps.fetch_entries],
+    retry_condition_fn=retry_transient,
+)(steps.fetch_entries)
 
 
 # Fetch tasks in threads (extraction in processes), or on Dask (flows/runners.py).

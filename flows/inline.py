@@ -1,28 +1,32 @@
-"""Small work in the command's process: no Prefect import, no flow engine, no worker pool.
+"""Command-line ingest work in the command's process: no flow engine, workers only when the
+work repays them.
 
-Importing Prefect alone takes 2 s or more, more than a whole one-URL run needs. So a command
-whose work is small runs the flow's own step sequence (``flows/steps.py``) with the in-process
-runner: the same fetch, extraction, processing and spool batches, loaded by the same loader,
-hence the same warehouse rows and rejects as the Prefect flow. The run still has its ``runs``
-row, and is recorded in the Prefect server as a flow run through the REST API
-(``flows/prefect_rest.py``), so the UI shows every run.
+Importing Prefect and running its flow engine costs seconds (import, the flow run's creation,
+the engine's start and end), more than a one-URL run needs, and a sixth of a run over a
+couple of hundred pages. So a command runs the flow's own step sequence (``flows/steps.py``)
+with the in-process runner: the same fetch, extraction, processing and spool batches, loaded
+by the same loader (in the background while the run goes on, as in the flow), hence the same
+warehouse rows and rejects as the Prefect flow. The run still has its ``runs`` row, and is
+recorded in the Prefect server as a flow run through the REST API
+(``flows/prefect_rest.py``), with its state and summary artifact, so the UI shows every run.
 
-Small, decided from the work itself:
+Workers are started only for work that repays them, as the flow would use them:
 
-- ``ingest-urls``: at most ``INLINE_PAGES`` distinct URLs (the pages extracted without
-  starting the extraction pool);
-- ``ingest-feeds``: at most ``INLINE_FEEDS`` feeds; they are polled first (conditional GET),
-  and the run stays in process if the answers bring at most ``INLINE_PAGES`` pages not yet in
-  the warehouse (a re-poll answered 304 brings none); else the Prefect flow runs (and polls
-  again);
-- ``ingest-seeds``: at most ``INLINE_FILES`` seed files, listing at most ``INLINE_PAGES`` URLs.
+- more than ``INLINE_PAGES`` pages to fetch: the extraction pool (booted before the run for
+  URLs, right after the poll for feeds), and fetch batches side by side in threads;
+- more than one batch of seed files: the batches in a pool of worker processes, a bounded
+  window at a time, each spooled batch loaded as it comes.
 
-Anything bigger runs as the Prefect flow, with its task runner and worker processes.
-``NEWSFLOW_INLINE=never`` runs every command as a Prefect flow; ``always`` runs every ingest
-command in process (many pages still extract in the worker pool; seed batches run one after
-the other, not in a process pool).
+With the local task runner (``NEWSFLOW_TASK_RUNNER=process``, the default) every
+``ingest-urls``, ``ingest-feeds`` and ``ingest-seeds`` command runs so, at any size. With
+``NEWSFLOW_TASK_RUNNER=dask`` only small work does (at most ``INLINE_PAGES`` URLs; at most
+``INLINE_FEEDS`` feeds whose poll brings at most ``INLINE_PAGES`` new pages; at most
+``INLINE_FILES`` seed files listing at most ``INLINE_PAGES`` URLs): the rest runs as the
+Prefect flow on the Dask cluster. ``NEWSFLOW_INLINE=never`` runs every command as its Prefect
+flow; ``always`` runs every command in process whatever the task runner. Deployments (serve,
+schedules, backfills from the UI) always run the Prefect flows.
 
-The command line (``newsflow/cli_common.py`` ``run_inline``) shows the progress, handles
+The command line (``newsflow/cli/common.py`` ``run_inline``) shows the progress, handles
 Ctrl-C and SIGTERM and says what failed; a run here records its end and re-raises.
 """
 
@@ -54,12 +58,25 @@ def _pages() -> int:
     return INLINE_PAGES
 
 
+def in_process(settings: Settings, big: bool) -> bool:
+    """Whether a command's ingest work runs in its process (``big``: more than small work);
+    else it runs as the Prefect flow."""
+    if settings.inline != "auto":
+        return settings.inline == "always"
+    return not big or settings.task_runner == "process"
+
+
+def _workers(settings: Settings, big: bool) -> int:
+    """Worker processes for the run's batches (0: small work, one batch after the other)."""
+    return settings.parallelism if big else 0
+
+
 def ingest_urls(settings: Settings, urls: list[str]) -> RunSummary | None:
-    """The run's summary, or None when the work is not small (run the flow)."""
+    """The run's summary, or None when the work runs as the Prefect flow."""
     from newsflow.flows import steps
 
     big = len(steps.unique_urls(urls)) > _pages()
-    if settings.inline == "never" or (big and settings.inline != "always"):
+    if not in_process(settings, big):
         return None
     with extraction(settings) if big else _nothing():  # many pages: the workers boot now
         return _run(
@@ -67,18 +84,20 @@ def ingest_urls(settings: Settings, urls: list[str]) -> RunSummary | None:
             "ingest-urls",
             {"urls": urls},
             lambda summary, runner: steps.ingest_urls(summary, settings, urls, runner),
+            workers=_workers(settings, big),
         )
 
 
 def ingest_seeds(settings: Settings, paths: list[str]) -> RunSummary | None:
-    """The run's summary, or None when the work is not small (run the flow)."""
-    if settings.inline == "never":
+    """The run's summary, or None when the work runs as the Prefect flow."""
+    if not in_process(settings, big=False):
         return None
     from newsflow.flows import steps
     from newsflow.tasks.seeds import read_seed_files
 
     files = steps.seed_files(paths)
-    if settings.inline == "auto":
+    big = len(files) > settings.batch_size  # more than one batch: in worker processes
+    if not in_process(settings, big=True):  # only small work here: look at the files first
         if len(files) > INLINE_FILES:
             return None
         found, _ = read_seed_files(files, "inline-check", max_bytes=settings.seed_max_bytes)
@@ -89,35 +108,40 @@ def ingest_seeds(settings: Settings, paths: list[str]) -> RunSummary | None:
         "ingest-seeds",
         {"paths": paths},
         lambda summary, runner: steps.ingest_seeds(summary, settings, files, runner),
+        workers=_workers(settings, big),
     )
 
 
 def ingest_feeds(
     settings: Settings, feeds: list[str] | None, feeds_file: str, tags: list[str] | None
 ) -> RunSummary | None:
-    """Poll first; the run's summary, or None when the poll brings more than a few new pages
-    (run the flow)."""
-    if settings.inline == "never":
+    """Poll first; the run's summary, or None when the work runs as the Prefect flow (which
+    polls again)."""
+    if not in_process(settings, big=False):
         return None
     from newsflow.flows import steps
 
     specs = steps.resolve_feeds(feeds, feeds_file, tags)
-    if len(specs) > INLINE_FEEDS and settings.inline == "auto":
+    any_size = in_process(settings, big=True)
+    if len(specs) > INLINE_FEEDS and not any_size:
         return None
     parameters = {"feeds": feeds, "feeds_file": feeds_file, "tags": tags}
     polled: list[steps.FeedPolls] = []
 
     def small(summary: RunSummary, runner: steps.InlineRunner) -> bool:
+        # more than one group of feeds: polled side by side, as the flow's tasks are
+        runner.workers = _workers(settings, len(specs) > settings.batch_size)
         polled.append(runner.call(steps.poll, summary, settings, specs, runner))
-        return polled[0].new <= _pages() or settings.inline == "always"
+        big = polled[0].new > _pages()
+        runner.workers = _workers(settings, big)
+        return any_size or not big
 
-    return _run(
-        settings,
-        "ingest-feeds",
-        parameters,
-        lambda summary, runner: steps.ingest_feeds(summary, settings, runner, polled=polled[0]),
-        small=small,
-    )
+    def body(summary: RunSummary, runner: steps.InlineRunner) -> RunSummary:
+        # many new pages: the extraction workers boot now, while the first pages are fetched
+        with extraction(settings) if runner.workers else _nothing():
+            return steps.ingest_feeds(summary, settings, runner, polled=polled[0])
+
+    return _run(settings, "ingest-feeds", parameters, body, small=small)
 
 
 @contextmanager
@@ -191,11 +215,13 @@ def _run(
     body: Callable[[RunSummary, InlineRunner], RunSummary],
     *,
     small: Callable[[RunSummary, InlineRunner], bool] | None = None,
+    workers: int = 0,
 ) -> RunSummary | None:
     """Run ``body`` in process as the run of ``flow``, recorded in Prefect; its summary
     (stopped by Ctrl-C/SIGTERM: what it did, its run ``Cancelled``). ``small``: a look at
-    the work first (a feed poll) that may send it to the Prefect flow instead (None). A
-    failure is recorded as the run's, then raised."""
+    the work first (a feed poll) that may send it to the Prefect flow instead (None), and
+    may give the run workers. ``workers``: processes for its batches (0: none). A failure is
+    recorded as the run's, then raised."""
     from newsflow.flows.prefect_rest import RestRecorder
     from newsflow.flows.steps import InlineRunner
     from newsflow.flows.summary import RunSummary
@@ -204,7 +230,7 @@ def _run(
     recorder = RestRecorder(server.api_url if server.ready else None, flow, parameters)
     run_id = recorder.begin() or str(uuid.uuid4())
     summary = RunSummary(run_id=run_id, flow=flow)
-    runner = InlineRunner()
+    runner = InlineRunner(workers)
     try:
         if small is not None and not small(summary, runner):
             recorder.discard()  # the Prefect flow's run is the one the UI shows
@@ -214,6 +240,8 @@ def _run(
         message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
         _record(server, recorder, summary, settings, runner, "failed", message)
         raise
+    finally:
+        runner.close()
     state = "cancelled" if cancel.requested() else "completed"
     _record(server, recorder, summary, settings, runner, state, "")
     return result

@@ -1,11 +1,11 @@
 """A run done in process, recorded in the Prefect server through its REST API (plain httpx).
 
-Small work runs without importing Prefect (``flows/inline.py``); it is still a flow run of
-the server, so the UI shows every run: the flow (read or created by name), a flow run
-``Running`` from the run's start, then ``Completed``, ``Cancelled`` or ``Failed`` with the
-run's counts as the state message, its summary as a markdown artifact, and the run's events
-(``flows/observe.py``). The server is a record, not a part of the work: if it cannot be
-reached, the run goes on and the recorder says so once.
+A command's run in its own process does not import Prefect (``flows/inline.py``); it is
+still a flow run of the server, so the UI shows every run: the flow (read or created by
+name), a flow run ``Running`` from the run's start, then ``Completed``, ``Cancelled`` or
+``Failed`` with the run's counts as the state message, its summary as a markdown artifact,
+and the run's events (``flows/observe.py``). The server is a record, not a part of the
+work: if it cannot be reached, the run goes on and the recorder says so once.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Flow ``ingest-seeds``: seed files -> candidates -> rows -> spool -> warehouse.
 
-The steps: ``flows/steps.py`` (small work runs them in the command's process: flows/inline.py).
+The steps: ``flows/steps.py`` (a command runs them in its own process: flows/inline.py).
 """
 
 from __future__ import annotations
@@ -17,9 +17,11 @@ from newsflow.flows.tasked import PrefectRunner
 from newsflow.settings import Settings
 from newsflow.tasks.errors import retry_transient
 
-process_seed_files = task(name="process-seed-files", retries=2, retry_condition_fn=retry_transient)(
-    steps.process_seed_files
-)
+process_seed_files = task(
+    name="process-seed-files",
+    retries=steps.RETRIES[steps.process_seed_files],
+    retry_condition_fn=retry_transient,
+)(steps.process_seed_files)
 
 
 # Batches in a process pool, or on Dask with NEWSFLOW_TASK_RUNNER=dask (flows/runners.py).

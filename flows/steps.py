@@ -10,9 +10,13 @@ warehouse rows and rejects are the same whichever runner ran them.
 
 from __future__ import annotations
 
+import contextvars
 import multiprocessing
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,6 +33,7 @@ from newsflow.settings import Settings
 from newsflow.tasks import seedledger, seeds
 from newsflow.tasks.async_bridge import run_async
 from newsflow.tasks.contract import Table
+from newsflow.tasks.errors import TransientError
 from newsflow.tasks.exact_duplicates import dedupe_batch
 from newsflow.tasks.extraction_pool import ExtractionPool, shared_pool
 from newsflow.tasks.feed_intake import FeedPoll, poll_feeds
@@ -87,22 +92,39 @@ class Done(Generic[T]):
 
 
 class InlineRunner:
-    """Every step in this process, one after the other (small work: ``flows/inline.py``);
-    ``seconds``: the time each step took, by name (the run's log says it)."""
+    """Every step in this process (``flows/inline.py``); ``seconds``: the time each step took,
+    by name (the run's log says it).
 
-    def __init__(self) -> None:
+    ``workers`` 0 (small work): one step after the other. Else steps run side by side as a
+    flow's task runners run them: submitted steps (a run's fetch batches) in threads of this
+    process, which share its extraction pool; mapped steps (seed batches) in a pool of
+    ``workers`` processes, started when more than one batch comes. ``close`` ends them."""
+
+    def __init__(self, workers: int = 0) -> None:
         self.seconds: dict[str, float] = {}
+        self.workers = workers
+        self._lock = threading.Lock()
+        self._threads: ThreadPoolExecutor | None = None
+
+    def _count(self, step: Callable[..., Any], seconds: float) -> None:
+        name = "load-spool" if step is close else step.__name__.strip("_").replace("_", "-")
+        with self._lock:
+            self.seconds[name] = self.seconds.get(name, 0.0) + seconds
 
     def _timed(self, step: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         started = time.perf_counter()
         try:
-            return step(*args, **kwargs)
+            return _attempts(step, *args, **kwargs)
         finally:
-            name = "load-spool" if step is close else step.__name__.strip("_").replace("_", "-")
-            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
+            self._count(step, time.perf_counter() - started)
 
-    def submit(self, step: Callable[..., T], *args: Any) -> Done[T]:
-        return Done(self._timed(step, *args))
+    def submit(self, step: Callable[..., T], *args: Any) -> Pending[T]:
+        if not self.workers:
+            return Done(self._timed(step, *args))
+        if self._threads is None:
+            self._threads = ThreadPoolExecutor(thread_name_prefix="step")
+        # the thread sees this context: the run's shared extraction pool
+        return self._threads.submit(contextvars.copy_context().run, self._timed, step, *args)
 
     def call(self, step: Callable[..., T], *args: Any) -> T:
         return self._timed(step, *args)
@@ -110,15 +132,70 @@ class InlineRunner:
     def map(
         self, step: Callable[..., T], chunks: list[C], window: int, **kwargs: Any
     ) -> Iterator[tuple[C, T]]:
+        if self.workers and len(chunks) > 1:
+            yield from self._map_in_processes(step, chunks, window, **kwargs)
+            return
         for chunk in chunks:
             if cancel.requested():
                 break
             yield chunk, self._timed(step, chunk, **kwargs)
 
+    def _map_in_processes(
+        self, step: Callable[..., T], chunks: list[C], window: int, **kwargs: Any
+    ) -> Iterator[tuple[C, T]]:
+        """As ``fanout.bounded_map`` in a flow's process pool: at most ``window`` batches in
+        flight, results in order, none submitted once the run is asked to stop."""
+        pending: deque[tuple[C, Future[tuple[T, float]]]] = deque()
+        pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+        try:
+            for chunk in chunks:
+                if cancel.requested():  # the run is stopping: what is submitted finishes
+                    break
+                if len(pending) >= window:
+                    yield self._done(step, *pending.popleft())
+                with cancel.blocked():  # a worker started here boots with Ctrl-C held back
+                    pending.append((chunk, pool.submit(_timed_in_worker, step, chunk, kwargs)))
+            while pending:
+                yield self._done(step, *pending.popleft())
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _done(
+        self, step: Callable[..., T], chunk: C, future: Future[tuple[T, float]]
+    ) -> tuple[C, T]:
+        value, seconds = future.result()
+        self._count(step, seconds)
+        return chunk, value
+
     def finish(
         self, summary: RunSummary, settings: Settings, loader: BackgroundLoader
     ) -> RunSummary:
         return self._timed(close, summary, settings, loader=loader)
+
+    def close(self) -> None:
+        """End the threads (their steps are done: the run waited for every result)."""
+        if self._threads is not None:
+            self._threads.shutdown(wait=True, cancel_futures=True)
+            self._threads = None
+
+
+def _timed_in_worker(step: Callable[..., T], chunk: Any, kwargs: dict[str, Any]) -> tuple[T, float]:
+    """``step(chunk, **kwargs)`` in a pool's worker process, and the seconds it took."""
+    started = time.perf_counter()
+    return _attempts(step, chunk, **kwargs), time.perf_counter() - started
+
+
+def _attempts(step: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``step(*args, **kwargs)``, tried again after a transient failure as often as its
+    flow's task is (``RETRIES``), unless the run is stopping."""
+    retries = RETRIES.get(step, 0)
+    for attempt in range(retries + 1):
+        try:
+            return step(*args, **kwargs)
+        except TransientError:
+            if attempt == retries or cancel.requested():
+                raise
+    raise AssertionError("unreachable")
 
 
 @contextmanager
@@ -480,3 +557,13 @@ def _tally(found: FeedPolls) -> FeedTally:
         entries=len(found.items),
         already_known=sum(1 for k in found.keys if k in found.known),
     )
+
+
+# Attempts after a step failed as a whole with a ``TransientError`` (items' own failures are
+# rejects, never the step's): the retries of the flows' tasks, and of the in-process runner.
+RETRIES: dict[Callable[..., Any], int] = {
+    fetch_urls: 1,
+    process_seed_files: 2,
+    poll_group: 1,
+    fetch_entries: 1,
+}

@@ -1,6 +1,6 @@
 """Flow ``ingest-urls``: article URLs -> fetched, extracted pages -> rows -> spool -> warehouse.
 
-The steps: ``flows/steps.py`` (small work runs them in the command's process: flows/inline.py).
+The steps: ``flows/steps.py`` (a command runs them in its own process: flows/inline.py).
 """
 
 from __future__ import annotations
@@ -17,9 +17,11 @@ from newsflow.flows.tasked import PrefectRunner
 from newsflow.settings import Settings
 from newsflow.tasks.errors import retry_transient
 
-fetch_pages_task = task(name="fetch-pages", retries=1, retry_condition_fn=retry_transient)(
-    steps.fetch_urls
-)
+fetch_pages_task = task(
+    name="fetch-pages",
+    retries=steps.RETRIES[steps.fetch_urls],
+    retry_condition_fn=retry_transient,
+)(steps.fetch_urls)
 
 
 # Fetch tasks in threads (extraction in processes), or on Dask (flows/runners.py).

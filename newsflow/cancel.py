@@ -20,6 +20,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
@@ -111,16 +112,30 @@ def blocked() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
+REPEAT_WINDOW = 5.0
+_first_stop = [0.0]  # when this worker was first asked to stop (time.monotonic)
+
+
 def in_worker(*, stoppable: bool = True) -> None:
     """In a worker process (its main thread): SIGINT asks its work to stop (a second ends
     it), or with ``stoppable`` false is ignored (the parent decides); SIGTERM keeps its
     default, which pools use to end workers. The worker ends itself when its parent is
-    gone."""
+    gone.
+
+    A terminal's Ctrl-C reaches a worker twice: from the terminal (the whole process group)
+    and from its parent, which passes it on (``install``). A repeat within
+    ``REPEAT_WINDOW`` seconds of the first is that same Ctrl-C, not a second one: ending the
+    worker then would break its pool and lose the batch it was finishing. (A real second
+    Ctrl-C ends the parent at once, and the worker with it.)"""
     if threading.current_thread() is threading.main_thread():
 
         def handler(signum: int, frame: FrameType | None) -> None:
+            now = time.monotonic()
             if _requested.is_set():
-                os._exit(EXIT_CODE)
+                if now - _first_stop[0] > REPEAT_WINDOW:
+                    os._exit(EXIT_CODE)
+                return
+            _first_stop[0] = now
             _requested.set()
 
         with contextlib.suppress(ValueError):

@@ -150,11 +150,12 @@ class Settings(BaseSettings):
 
     inline: Literal["auto", "never", "always"] = Field(
         "auto",
-        description="`auto`: small work (a few URLs, a feed poll bringing few new pages, a "
-        "few seed files) runs in the command's process without Prefect's engine, recorded in "
-        "the Prefect server through its API; `never`: every command runs its Prefect flow; "
-        "`always`: every ingest command runs in process (many pages still extract in the "
-        "worker pool; seed batches run one after the other).",
+        description="`auto`: ingest commands run in the command's process (workers only for "
+        "big work), recorded in the Prefect server through its API; with "
+        "NEWSFLOW_TASK_RUNNER=dask only small work does (a few URLs, a feed poll bringing few "
+        "new pages, a few seed files) and the rest runs as the Prefect flow; `never`: every "
+        "command runs its Prefect flow; `always`: every ingest command runs in process, "
+        "whatever the task runner.",
     )
     prefect_server: Literal["local", "temporary"] = Field(
         "local",

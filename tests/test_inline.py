@@ -1,4 +1,4 @@
-"""Small work in the command's process (flows/inline.py): the same warehouse rows as the
+"""Ingest work in the command's process (flows/inline.py): the same warehouse rows as the
 Prefect flow, no Prefect import, the run recorded in the Prefect server through its REST API,
 Ctrl-C. Real console-script processes, a real loopback site, a real Prefect server."""
 
@@ -24,7 +24,7 @@ from tests.prefect_server import api_client, free_port, prefect_server
 
 ROOT = Path(__file__).resolve().parent.parent
 NEWSFLOW = [sys.executable, "-m", "newsflow.cli"]
-SLOW_PAGES = 8  # INLINE_PAGES: the most a run in process takes
+SLOW_PAGES = 8  # INLINE_PAGES: the most pages a run extracts without the worker pool
 
 
 @pytest.fixture(scope="module")
@@ -184,6 +184,79 @@ def test_in_process_and_prefect_flow_load_the_same_rows(
             assert ("in-process" in run["tags"]) is in_process, run
 
 
+def _ingest_big(srv: FaultServer, tmp: Path, env: dict[str, str], pages: int) -> list[str]:
+    """More than INLINE_PAGES URLs (with a 404 and a non-HTML page) in batches of 4, a feed
+    bringing more than INLINE_PAGES new pages, then its re-poll, and seed files in three
+    batches (article files, and a URL list with a missing page). The run ids."""
+    (tmp / "seeds").mkdir(parents=True)
+    make_seed_files(tmp / "seeds", 9, seed=8)
+    (tmp / "seeds" / "urls.txt").write_text(
+        f"{srv.url(f'/big/{pages - 1}')}\n{srv.url('/big/missing')}\n"
+    )
+    urls = [srv.url(f"/big/{i}") for i in range(pages // 2)]
+    outputs = [
+        _run(["ingest-urls", *urls, srv.url("/big/missing"), srv.url("/data.json")], env),
+        _run(["ingest-feeds", "--feed", srv.url("/feed.xml")], env),
+        _run(["ingest-feeds", "--feed", srv.url("/feed.xml")], env),
+        _run(["ingest-seeds", str(tmp / "seeds")], env),
+    ]
+    lines = [next(x for x in o.stdout.splitlines() if "-> warehouse" in x) for o in outputs]
+    return [line.split()[1] for line in lines]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_big_work_in_process_loads_the_same_rows_as_the_prefect_flow(
+    prefect_api: tuple[str, dict[str, str]], tmp_path: Path
+) -> None:
+    """Big work on the default path (batches side by side, the extraction pool, seed batches
+    in worker processes) and as the Prefect flow: the same rows, rejects and runs rows."""
+    api, base = prefect_api
+    pages = 2 * SLOW_PAGES + 4
+    srv = FaultServer().start()
+    try:
+        srv.routes["/robots.txt"] = page("User-agent: *\nAllow: /\n", "text/plain")
+        srv.routes["/data.json"] = page('{"a": 1}', "application/json")
+        for i in range(pages):
+            srv.routes[f"/big/{i}"] = page(
+                article_html(f"Pier story {i}", sample_paragraphs(f"pier {i}", 6))
+            )
+        items = "".join(
+            f"<item><title>Pier story {i}</title><link>{srv.url(f'/big/{i}')}</link>"
+            f"<guid>p{i}</guid></item>"
+            for i in range(pages // 2 - 2, pages - 1)
+        )
+        rss = f"<rss version='2.0'><channel><title>Pier</title>{items}</channel></rss>"
+        srv.routes["/feed.xml"] = conditional(rss.encode(), '"p1"', "application/rss+xml")
+        found, run_ids = {}, {}
+        for mode in ("auto", "never"):
+            tmp = tmp_path / mode
+            env = _env(base, tmp, NEWSFLOW_INLINE=mode, NEWSFLOW_BATCH_SIZE="4")
+            run_ids[mode] = _ingest_big(srv, tmp, env, pages)
+            content = _content(tmp / "news.duckdb")
+            content["seed_files"] = [
+                (str(Path(r[0]).relative_to(tmp)), *r[1:]) for r in content.get("seed_files", [])
+            ]
+            content["runs"] = _rows(
+                tmp / "news.duckdb",
+                "SELECT flow, status, items, loaded, updated, duplicates, rejected, batches "
+                "FROM runs ORDER BY started_at",
+            )
+            found[mode] = content
+    finally:
+        srv.stop()
+    assert found["auto"] == found["never"]
+    assert len(found["auto"]["articles"]) == pages + 9
+    assert {r[2] for r in found["auto"]["rejects"]} >= {"http_404", "not_html"}
+    assert [r[1] for r in found["auto"]["runs"]] == ["completed"] * 4
+    with api_client(api) as client:
+        for mode, ids in run_ids.items():
+            for run_id in ids:
+                run = client.get(f"/flow_runs/{run_id}").json()
+                assert run["state"]["type"] == "COMPLETED", run
+                assert ("in-process" in run["tags"]) is (mode == "auto"), run
+
+
 def test_in_process_run_never_imports_prefect(site: FaultServer, tmp_path: Path) -> None:
     """A one-URL run, a feed poll and one seed file, each in a process that then says
     whether Prefect was imported. No server answers: the run succeeds and says so once."""
@@ -269,24 +342,68 @@ def test_inline_always_runs_big_work_in_process_with_the_worker_pool(
     assert _rows(tmp_path / "news.duckdb", "SELECT count(*) FROM articles") == [(10,)]
 
 
-def test_a_big_run_goes_to_the_prefect_flow(
+def test_a_big_run_runs_in_process_unless_told_to_run_the_flow(
     prefect_api: tuple[str, dict[str, str]], site: FaultServer, tmp_path: Path
 ) -> None:
-    """More than INLINE_PAGES URLs: the Prefect flow (its task runs are in the server)."""
+    """More than INLINE_PAGES URLs in batches of 4, the task runner local (the default): in
+    process, recorded in Prefect with its state and artifact, no task runs; with
+    NEWSFLOW_INLINE=never, the Prefect flow (its task runs are in the server). The same
+    articles either way."""
     api, base = prefect_api
     urls = [site.url(f"/news/{i}") for i in range(6)] + [
         site.url(f"/news/{i}?v=2") for i in range(4)
     ]
-    out = _run(["ingest-urls", *urls], _env(base, tmp_path))
-    run_id = next(x for x in out.stdout.splitlines() if "-> warehouse" in x).split()[1]
+    run_ids = {}
+    for mode in ("auto", "never"):
+        env = _env(base, tmp_path / mode, NEWSFLOW_INLINE=mode, NEWSFLOW_BATCH_SIZE="4")
+        out = _run(["ingest-urls", *urls], env)
+        run_ids[mode] = next(x for x in out.stdout.splitlines() if "-> warehouse" in x).split()[1]
+        assert _rows(tmp_path / mode / "news.duckdb", "SELECT count(*) FROM articles") == [(10,)]
+        assert _rows(tmp_path / mode / "news.duckdb", "SELECT status, loaded FROM runs") == [
+            ("completed", 10)
+        ]
     with api_client(api) as client:
-        run = client.get(f"/flow_runs/{run_id}").json()
-        tasks = client.post(
-            "/task_runs/filter", json={"task_runs": {"flow_run_id": {"any_": [run_id]}}}
+        runs, names = {}, {}
+        for mode, run_id in run_ids.items():
+            runs[mode] = client.get(f"/flow_runs/{run_id}").json()
+            tasks = client.post(
+                "/task_runs/filter", json={"task_runs": {"flow_run_id": {"any_": [run_id]}}}
+            ).json()
+            names[mode] = {t["name"] for t in tasks}
+        artifacts = client.post(
+            "/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [run_ids["auto"]]}}}
         ).json()
-    assert run["state"]["type"] == "COMPLETED" and "in-process" not in run["tags"]
-    names = {t["name"] for t in tasks}
-    assert "load-spool" in names and any(n.startswith("fetch-pages") for n in names), names
+    assert runs["auto"]["state"]["type"] == "COMPLETED" and "in-process" in runs["auto"]["tags"]
+    assert names["auto"] == set()
+    (artifact,) = artifacts
+    assert artifact["key"] == "ingest-urls" and "| new articles loaded | 10 |" in artifact["data"]
+    assert runs["never"]["state"]["type"] == "COMPLETED"
+    assert "in-process" not in runs["never"]["tags"]
+    assert "load-spool" in names["never"] and any(
+        n.startswith("fetch-pages") for n in names["never"]
+    ), names
+
+
+def test_only_a_dask_task_runner_sends_big_work_to_the_flow() -> None:
+    from newsflow.flows.inline import in_process
+    from newsflow.settings import Settings
+
+    local = Settings(_env_file=None)  # type: ignore[call-arg]
+    dask = local.model_copy(update={"task_runner": "dask"})
+    never = local.model_copy(update={"inline": "never"})
+    always = dask.model_copy(update={"inline": "always"})
+    assert [in_process(s, big=True) for s in (local, dask, never, always)] == [
+        True,
+        False,
+        False,
+        True,
+    ]
+    assert [in_process(s, big=False) for s in (local, dask, never, always)] == [
+        True,
+        True,
+        False,
+        True,
+    ]
 
 
 def test_an_in_process_run_is_a_flow_run_with_its_summary(
@@ -316,62 +433,183 @@ def test_an_in_process_run_is_a_flow_run_with_its_summary(
     assert "`http_404`" in artifact["data"]
 
 
+def _slow_site(pages: int) -> FaultServer:
+    """``pages`` distinct articles at /slow/N, each answered after 0.8 s."""
+    srv = FaultServer(latency=lambda: 0.8).start()
+    rng = random.Random(5)
+    srv.routes["/robots.txt"] = page("User-agent: *\nAllow: /\n", "text/plain")
+    for i in range(pages):
+        text = [" ".join(rng.choice(WORDS) for _ in range(40)) + "." for _ in range(4)]
+        srv.routes[f"/slow/{i}"] = page(article_html(f"Slow {i} {rng.choice(WORDS)}", text))
+    return srv
+
+
+def _interrupt(args: list[str], env: dict[str, str], srv: FaultServer, after: int) -> str:
+    """Start a command, Ctrl-C its process group once ``after`` slow pages were asked for;
+    what it printed (it exited 130, without a traceback, saying it was cancelled)."""
+    proc = subprocess.Popen(
+        [*NEWSFLOW, *args],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own group: a signal to it is a terminal's Ctrl-C
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and proc.poll() is None:
+            if sum(1 for h in list(srv.hits) if h.path.startswith("/slow/")) >= after:
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.communicate()[0]
+        os.killpg(proc.pid, signal.SIGINT)
+        out, _ = proc.communicate(timeout=300)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, out
+    assert "Traceback" not in out and "cancelled" in out, out
+    return out
+
+
+def _stopped_midway(api: str, db: Path, pages: int) -> None:
+    """The run's row says ``cancelled`` with what it loaded, some pages but not all; its
+    Prefect run is Cancelled."""
+    ((run_id, status, loaded),) = _rows(db, "SELECT run_id, status, loaded FROM runs")
+    (articles,) = _rows(db, "SELECT count(*) FROM articles")[0]
+    assert status == "cancelled" and loaded == articles and 0 < articles < pages
+    with api_client(api) as client:
+        run = client.get(f"/flow_runs/{run_id}").json()
+    assert run["state"]["type"] == "CANCELLED" and "in-process" in run["tags"]
+
+
+def _loaded_once(db: Path, pages: int) -> None:
+    counts = _rows(db, "SELECT count(*), count(DISTINCT canonical_url) FROM articles")
+    assert counts == [(pages, pages)]
+
+
 def test_ctrl_c_stops_an_in_process_run_cleanly(
     prefect_api: tuple[str, dict[str, str]], tmp_path: Path
 ) -> None:
     api, base = prefect_api
-    srv = FaultServer(latency=lambda: 0.8).start()
-    rng = random.Random(5)
-    srv.routes["/robots.txt"] = page("User-agent: *\nAllow: /\n", "text/plain")
-    for i in range(SLOW_PAGES):
-        text = [" ".join(rng.choice(WORDS) for _ in range(40)) + "." for _ in range(4)]
-        srv.routes[f"/slow/{i}"] = page(article_html(f"Slow {i} {rng.choice(WORDS)}", text))
+    srv = _slow_site(SLOW_PAGES)
     urls = [srv.url(f"/slow/{i}") for i in range(SLOW_PAGES)]
     env = _env(base, tmp_path, NEWSFLOW_PER_HOST_CONCURRENCY="1")
     db = tmp_path / "news.duckdb"
     try:
-        proc = subprocess.Popen(
-            [*NEWSFLOW, "ingest-urls", *urls],
-            env=env,
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,  # its own group: a signal to it is a terminal's Ctrl-C
-        )
-        try:
-            deadline = time.monotonic() + 300
-            while time.monotonic() < deadline and proc.poll() is None:
-                if sum(1 for h in list(srv.hits) if h.path.startswith("/slow/")) >= 4:
-                    break
-                time.sleep(0.05)
-            assert proc.poll() is None, proc.communicate()[0]
-            os.killpg(proc.pid, signal.SIGINT)
-            out, _ = proc.communicate(timeout=300)
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-        assert proc.returncode == 130, out
-        assert "Traceback" not in out and "cancelled" in out, out
-        ((run_id, status, loaded),) = _rows(db, "SELECT run_id, status, loaded FROM runs")
-        (articles,) = _rows(db, "SELECT count(*) FROM articles")[0]
-        assert status == "cancelled" and loaded == articles and 0 < articles < SLOW_PAGES
-        with api_client(api) as client:
-            run = client.get(f"/flow_runs/{run_id}").json()
-        assert run["state"]["type"] == "CANCELLED" and "in-process" in run["tags"]
+        _interrupt(["ingest-urls", *urls], env, srv, after=4)
+        _stopped_midway(api, db, SLOW_PAGES)
         _run(["ingest-urls", *urls], env)
-        counts = _rows(db, "SELECT count(*), count(DISTINCT canonical_url) FROM articles")
-        assert counts == [(SLOW_PAGES, SLOW_PAGES)]
+        _loaded_once(db, SLOW_PAGES)
     finally:
         srv.stop()
 
 
-@pytest.mark.slow
-def test_a_poll_bringing_many_new_pages_goes_to_the_prefect_flow(
+def test_ctrl_c_stops_a_big_in_process_fetching_run_cleanly(
     prefect_api: tuple[str, dict[str, str]], tmp_path: Path
 ) -> None:
-    """Polled first in process: more than INLINE_PAGES new entries, so the Prefect flow runs
-    (and polls again); the flow run the poll began is not left behind."""
+    """More than INLINE_PAGES URLs in three batches: fetched side by side in process, pages
+    extracted by the worker pool; Ctrl-C stops it, and a rerun loads every page once."""
+    api, base = prefect_api
+    pages = 3 * (SLOW_PAGES // 2)
+    srv = _slow_site(pages)
+    urls = [srv.url(f"/slow/{i}") for i in range(pages)]
+    env = _env(
+        base,
+        tmp_path,
+        NEWSFLOW_PER_HOST_CONCURRENCY="1",
+        NEWSFLOW_BATCH_SIZE=str(SLOW_PAGES // 2),
+    )
+    db = tmp_path / "news.duckdb"
+    try:
+        _interrupt(["ingest-urls", *urls], env, srv, after=5)
+        _stopped_midway(api, db, pages)
+        _run(["ingest-urls", *urls], env)
+        _loaded_once(db, pages)
+    finally:
+        srv.stop()
+
+
+def test_ctrl_c_stops_an_in_process_seed_run_with_worker_processes_cleanly(
+    prefect_api: tuple[str, dict[str, str]], tmp_path: Path
+) -> None:
+    """Six URL-list seed files, one per batch: the batches run in a pool of two worker
+    processes; Ctrl-C stops them (no traceback from a worker), what they fetched is loaded,
+    and a rerun loads every page once."""
+    api, base = prefect_api
+    files, per_file = 6, 3
+    srv = _slow_site(files * per_file)
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    for f in range(files):
+        listed = [srv.url(f"/slow/{f * per_file + i}") for i in range(per_file)]
+        (seeds / f"urls-{f}.txt").write_text("\n".join(listed) + "\n")
+    env = _env(base, tmp_path, NEWSFLOW_PER_HOST_CONCURRENCY="1", NEWSFLOW_BATCH_SIZE="1")
+    db = tmp_path / "news.duckdb"
+    try:
+        _interrupt(["ingest-seeds", str(seeds)], env, srv, after=3)
+        _stopped_midway(api, db, files * per_file)
+        _run(["ingest-seeds", str(seeds)], env)
+        _loaded_once(db, files * per_file)
+    finally:
+        srv.stop()
+
+
+def test_a_big_seed_run_in_process_loads_its_batches_while_it_runs(
+    prefect_api: tuple[str, dict[str, str]], tmp_path: Path
+) -> None:
+    """Seed files in six batches, the last two URL lists of slow pages: the first batches'
+    articles are in the warehouse while the last are still being fetched."""
+    _api, base = prefect_api
+    slow = 6
+    srv = _slow_site(slow)
+    seeds = tmp_path / "seeds"
+    make_seed_files(seeds, 4, seed=9)  # 000000.txt ...: sorted first, no fetching
+    for f in range(2):
+        listed = [srv.url(f"/slow/{f * 3 + i}") for i in range(3)]
+        (seeds / f"urls-{f}.txt").write_text("\n".join(listed) + "\n")
+    env = _env(base, tmp_path, NEWSFLOW_PER_HOST_CONCURRENCY="1", NEWSFLOW_BATCH_SIZE="1")
+    db = tmp_path / "news.duckdb"
+    proc = subprocess.Popen(
+        [*NEWSFLOW, "ingest-seeds", str(seeds)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    seen_while_running = served = 0
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and proc.poll() is None:
+            with contextlib.suppress(duckdb.Error):  # absent yet, or the loader writes now
+                (articles,) = _rows(db, "SELECT count(*) FROM articles")[0]
+                if articles and proc.poll() is None:
+                    seen_while_running = articles
+                    served = sum(1 for h in list(srv.hits) if h.path.startswith("/slow/"))
+                    break
+            time.sleep(0.1)
+        out, _ = proc.communicate(timeout=300)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        srv.stop()
+    assert proc.returncode == 0, out
+    # loaded while slow pages were still to be fetched, not at the end
+    assert 0 < seen_while_running < 4 + slow and served < slow
+    assert _rows(db, "SELECT count(*) FROM articles") == [(4 + slow,)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("runner", ["process", "dask"])
+def test_a_poll_bringing_many_new_pages(
+    prefect_api: tuple[str, dict[str, str]], tmp_path: Path, runner: str
+) -> None:
+    """Polled first in process, more than INLINE_PAGES new entries: with the local task
+    runner the run goes on in process (the feed is read once); with Dask, the Prefect flow
+    runs (and polls again) and the flow run the poll began is not left behind."""
     api, base = prefect_api
     srv = FaultServer().start()
     try:
@@ -384,19 +622,55 @@ def test_a_poll_bringing_many_new_pages_goes_to_the_prefect_flow(
             items.append(f"<item><title>Quay {i}</title><link>{srv.url(f'/n/{i}')}</link></item>")
         rss = f"<rss version='2.0'><channel><title>Q</title>{''.join(items)}</channel></rss>"
         srv.routes["/feed.xml"] = page(rss, "application/rss+xml")
-        out = _run(["ingest-feeds", "--feed", srv.url("/feed.xml")], _env(base, tmp_path))
+        env = _env(base, tmp_path, NEWSFLOW_TASK_RUNNER=runner)
+        out = _run(["ingest-feeds", "--feed", srv.url("/feed.xml")], env)
         run_id = next(x for x in out.stdout.splitlines() if "-> warehouse" in x).split()[1]
-        assert srv.count("/feed.xml") == 2  # the look in process, then the flow's poll
+        flow_run = runner == "dask"
+        # in process: one poll; the flow: the look in process, then the flow's poll
+        assert srv.count("/feed.xml") == (2 if flow_run else 1)
         with api_client(api) as client:
             run = client.get(f"/flow_runs/{run_id}").json()
             flow = client.get(f"/flows/{run['flow_id']}").json()
             runs = client.post(
                 "/flow_runs/filter", json={"flows": {"id": {"any_": [flow["id"]]}}}
             ).json()
-        assert run["state"]["type"] == "COMPLETED" and "in-process" not in run["tags"]
+        assert run["state"]["type"] == "COMPLETED"
+        assert ("in-process" in run["tags"]) is not flow_run, run["tags"]
         # every ingest-feeds flow run of the server has ended (none was left Running)
         assert all(r["state"]["type"] != "RUNNING" for r in runs), runs
         (loaded,) = _rows(tmp_path / "news.duckdb", "SELECT loaded FROM runs")[0]
         assert loaded == SLOW_PAGES + 2
     finally:
         srv.stop()
+
+
+def test_an_in_process_step_is_retried_after_a_transient_failure_as_its_task_is(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from newsflow.flows import steps
+    from newsflow.tasks.errors import BadInput, TransientError
+
+    calls: list[str] = []
+
+    def flaky(kind: str) -> str:
+        calls.append(kind)
+        if kind == "transient" and len(calls) < 3:
+            raise TransientError("https://example.com/", "timed out", reason="timeout")
+        if kind == "permanent":
+            raise BadInput("https://example.com/", "no", reason="bad_url")
+        return "done"
+
+    # the flows' tasks' retries
+    assert set(steps.RETRIES) == {
+        steps.fetch_urls,
+        steps.fetch_entries,
+        steps.poll_group,
+        steps.process_seed_files,
+    }
+    monkeypatch.setitem(steps.RETRIES, flaky, 2)
+    runner = steps.InlineRunner()
+    assert runner.call(flaky, "transient") == "done" and len(calls) == 3
+    calls.clear()
+    with pytest.raises(BadInput):
+        runner.call(flaky, "permanent")
+    assert calls == ["permanent"]  # a permanent failure is not tried again

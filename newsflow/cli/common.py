@@ -190,8 +190,8 @@ def run_flow(settings: Settings, label: str, call: Callable[[], Any]) -> RunSumm
 def run_inline(
     settings: Settings, label: str, call: Callable[[], RunSummary | None]
 ) -> RunSummary | None:
-    """Run small work in the command's process (``call``: a ``flows.inline`` run, its
-    summary, or None when the work is not small: then run the flow), with a progress bar;
+    """Run the work in the command's process (``call``: a ``flows.inline`` run, its
+    summary, or None when the work runs as the Prefect flow), with a progress bar;
     Ctrl-C or SIGTERM stop it cleanly: the summary of what it did, then exit 130."""
     from newsflow.cli.operator_errors import describe
     from newsflow.warehouse.db import WarehouseLocked
