@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from unittest import mock
 
 import duckdb
 import pytest
@@ -16,6 +17,7 @@ from newsflow.tasks.normalize import article_id, canonical_url
 from newsflow.tasks.process import process_candidates
 from newsflow.tasks.records import Candidate
 from newsflow.tasks.spool import write_batch
+from newsflow.warehouse import stories
 from newsflow.warehouse.loader import load_spool
 
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
@@ -128,6 +130,26 @@ def test_a_copy_under_other_furniture_links_once_the_furniture_is_learned(tmp_pa
         "story-v2",
     )
     assert 0.8 <= similarity < 1.0 and stripped >= 3
+
+
+def test_a_batch_reads_its_past_representatives_in_one_query(tmp_path: Path) -> None:
+    """Copies of five past stories in one batch: the representatives' texts are read in one
+    query for the batch, not one per article (on a lake each query scans the article ids)."""
+    load(tmp_path, [item(f"https://a.example/{k}", text) for k, text in BRIEFS.items()], 0)
+    copies = [
+        item(f"https://c{n}.example/{k}", f"{text} Reporting by staff writer {n}.")
+        for k, text in BRIEFS.items()
+        for n in range(3)
+    ]
+    with mock.patch.object(stories, "rows_by_ids", wraps=stories.rows_by_ids) as by_ids:
+        load(tmp_path, copies, 1)
+    got = dict(rows(tmp_path / "news.duckdb", "SELECT article_id, duplicate_of FROM articles"))
+    for k in BRIEFS:
+        for n in range(3):
+            assert got[aid(f"https://c{n}.example/{k}")] == aid(f"https://a.example/{k}")
+    texts = [c for c in by_ids.call_args_list if " text FROM articles" in c.args[1]]
+    assert len(texts) == 1
+    assert sorted(texts[0].args[2]) == sorted(aid(f"https://a.example/{k}") for k in BRIEFS)
 
 
 def test_no_chaining_through_a_member(tmp_path: Path) -> None:

@@ -272,6 +272,16 @@ def link_new(
     for (aid, other), shared in pairs.items():
         if rank[other] < rank[aid]:
             later.setdefault(aid, []).append((other, shared))
+    # The past representatives the articles will most likely be compared with (each one's
+    # best candidates), read in one query per batch with their sentences' counts: asked per
+    # article, each query scans the lake's article ids (and text_units' hashes) once more.
+    # One the loop needs beyond these (reached through this batch's members) is read then.
+    ahead: dict[str, str] = {}
+    for options in candidates.values():
+        best = sorted(options.items(), key=lambda kv: -kv[1][0])[:MAX_CLUSTERS]
+        ahead.update({r: c for r, (_, _, c) in best if c is not None and r not in by_id})
+    pool = representatives.get(con, ahead) if ahead else {}
+    counts.load(con, {h for _, rep in pool.values() for h, _, _ in rep})
     roots: dict[str, str] = {}  # new article -> its representative
     links: dict[str, Link] = {}
     # A representative is compared with many articles of a batch: its substantive text is
@@ -300,9 +310,12 @@ def link_new(
         shortlist = sorted(options.items(), key=lambda kv: -kv[1][0])[:MAX_CLUSTERS]
         shortlist.sort(key=lambda kv: (kv[1][1], kv[0]))
         past_wanted = {r: c for r, (_, _, c) in shortlist if c is not None and r not in by_id}
-        reps = representatives.get(con, past_wanted) if past_wanted else {}
-        # The representatives' own furniture is stripped too: their sentences' counts.
-        counts.load(con, {h for _, rep in reps.values() for h, _, _ in rep})
+        reps = {r: pool[r] for r in past_wanted if r in pool}
+        rest = {r: c for r, c in past_wanted.items() if r not in pool}
+        if rest:
+            reps |= (fetched := representatives.get(con, rest))
+            # The representatives' own furniture is stripped too: their sentences' counts.
+            counts.load(con, {h for _, rep in fetched.values() for h, _, _ in rep})
         mine_boiler = counts.boilerplate(mine_parts, a.domain)
         for root, _ in shortlist:
             if root in by_id:

@@ -19,9 +19,6 @@ SELECT c.* FROM new_comments c
 WHERE c.article_id IN (SELECT article_id FROM fresh UNION SELECT article_id FROM changed)
 QUALIFY row_number() OVER (PARTITION BY c.article_id, c.position) = 1;
 
--- name: sightings_count
-SELECT count(*) FROM article_sightings;
-
 -- name: sightings
 -- Each sighting once, at its first time; only the batch's articles' sightings are read, so
 -- the anti-join hashes those, not all.
