@@ -97,7 +97,9 @@ def _record_failure(summary: RunSummary, settings: Settings, error: Exception) -
             lake_data=settings.lake_data,
         )
     except Exception as again:
-        log.warning("could not record run %s as failed: %s", summary.run_id, again)
+        # Not a second error line for the operator: the run's own error says what failed
+        # (often the same full disk), and the next start marks the run abandoned.
+        log.info("could not record run %s as failed: %s", summary.run_id, again)
 
 
 def _row(summary: RunSummary, status: str) -> RunRow:
