@@ -111,10 +111,7 @@ def _maintain_lake(settings: Settings, report: MaintenanceReport) -> Maintenance
 
 def _reprobe_feeds(settings: Settings) -> list[str]:
     """Quarantined feeds whose quarantine has run out, polled again to see if they recovered."""
-    if storage.is_lake(settings.db):
-        reprobed = _lake_feeds_due(settings)
-    else:
-        reprobed = queries.feeds_due_for_reprobe(settings.db, settings.lock_wait)
+    reprobed = queries.feeds_due_for_reprobe(settings.db, settings.lock_wait)
     if reprobed:
         get_run_logger().info("re-probing %d feeds whose quarantine ran out", len(reprobed))
         ingest_feeds(feeds=reprobed, settings=settings)
@@ -145,18 +142,3 @@ def _remove_abandoned(settings: Settings, older_than_hours: float) -> list[str]:
     if abandoned:
         get_run_logger().warning("removed %d abandoned partial batches", len(abandoned))
     return abandoned
-
-
-def _lake_feeds_due(settings: Settings) -> list[str]:
-    """``queries.feeds_due_for_reprobe`` on a lake (a reader session never waits for a lock)."""
-    lake = lakemod.Lake.from_target(settings.db, settings.lake_data)
-    if (catalog := lake.catalog_file) is not None and not catalog.is_file():
-        return []
-    con = lakemod.connect(lake, read_only=True)
-    try:
-        if "feeds" not in lakemod.tables(con, lakemod.ALIAS):
-            return []
-        rows = con.execute(queries.FEEDS_DUE_FOR_REPROBE).fetchall()
-    finally:
-        con.close()
-    return [str(r[0]) for r in rows]

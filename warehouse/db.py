@@ -26,7 +26,7 @@ from newsflow.warehouse import storage
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 VIEWS = Path(__file__).parent / "views"
-_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (.+?) \(PID (\d+)\)")
+LOCK_HOLDER = re.compile(r"Conflicting lock is held in (.+?) \(PID (\d+)\)")
 
 
 class WarehouseLocked(Exception):
@@ -47,7 +47,7 @@ class UnusableWarehouse(ValueError):
     """``--db`` names something that cannot be the warehouse (a folder, another file type)."""
 
 
-_MAGIC = b"DUCK"  # bytes 8-11 of every DuckDB database file
+DUCKDB_MAGIC = b"DUCK"  # bytes 8-11 of every DuckDB database file
 
 
 def check_warehouse_path(path: Path, lake_data: str | None = None) -> None:
@@ -75,7 +75,7 @@ def check_warehouse_path(path: Path, lake_data: str | None = None) -> None:
                 header = handle.read(12)
         except OSError as exc:
             raise UnusableWarehouse(f"--db {path} cannot be read: {exc.strerror}") from exc
-        if header[8:12] != _MAGIC:
+        if header[8:12] != DUCKDB_MAGIC:
             raise UnusableWarehouse(
                 f"--db {path} is not a DuckDB database: give the warehouse file, or a new "
                 "path to start one"
@@ -89,7 +89,7 @@ def check_warehouse_path(path: Path, lake_data: str | None = None) -> None:
 
 
 def _lock_holder(error: duckdb.Error) -> str | None:
-    match = _LOCK_HOLDER.search(str(error))
+    match = LOCK_HOLDER.search(str(error))
     if match:
         return f"PID {match.group(2)} ({match.group(1)})"
     if "lock" in str(error).lower():

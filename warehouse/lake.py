@@ -23,7 +23,7 @@ import re
 import sqlite3
 import time
 from collections.abc import Callable
-from contextlib import closing, suppress
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -34,8 +34,10 @@ from typing import Any, TypeVar
 import duckdb
 
 from newsflow.warehouse import storage
-from newsflow.warehouse.db import VIEWS, migrate, views_digest
+from newsflow.warehouse.db import DUCKDB_MAGIC, VIEWS, migrate, views_digest
+from newsflow.warehouse.db import LOCK_HOLDER as _HOLDER
 from newsflow.warehouse.db import migrations as db_migrations
+from newsflow.warehouse.db import rollback as _rollback
 
 ALIAS = "news"
 # Articles are written in day partitions of published_at, so date-bounded queries read only
@@ -680,12 +682,6 @@ def maintain(
     return maintain_report(con, keep_days=keep_days, alias=alias).steps
 
 
-def _rollback(con: duckdb.DuckDBPyConnection) -> None:
-    """Roll back the open transaction, if there still is one (a failed COMMIT ended it)."""
-    with suppress(duckdb.TransactionException):
-        con.execute("ROLLBACK")
-
-
 @dataclass(frozen=True)
 class Migrated:
     """Rows copied per table from a single-file warehouse into the lake, and the check of
@@ -696,8 +692,6 @@ class Migrated:
     orphans_removed: int = 0  # data files a copy that stopped half-way had left
 
 
-_MAGIC = b"DUCK"  # bytes 8-11 of every DuckDB database file
-_HOLDER = re.compile(r"Conflicting lock is held in (.+?) \(PID (\d+)\)")
 # Constant lists the schema itself fills (the migrations insert them)
 _CONSTANT = frozenset({"search_stopwords", "search_stemmers"})
 
@@ -710,7 +704,7 @@ def check_source(path: Path) -> None:
         raise SourceUnusable(f"{path} is not a file: give the single-file warehouse (--db)")
     with path.open("rb") as handle:
         header = handle.read(12)
-    if header[8:12] != _MAGIC:
+    if header[8:12] != DUCKDB_MAGIC:
         raise SourceUnusable(f"{path} is not a DuckDB database: give the single-file warehouse")
 
 

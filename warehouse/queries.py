@@ -106,12 +106,8 @@ FEEDS_DUE_FOR_REPROBE = (
 
 
 def feeds_due_for_reprobe(db: Path, wait: float) -> list[str]:
-    """Quarantined feeds whose quarantine has run out."""
-    if not storage.exists(db):
-        return []
-    with _reading(db, wait) as con:
-        rows = con.execute(FEEDS_DUE_FOR_REPROBE).fetchall()
-    return [str(r[0]) for r in rows]
+    """Quarantined feeds whose quarantine has run out (on a file or a lake)."""
+    return [str(r[0]) for r in _rows(db, wait, FEEDS_DUE_FOR_REPROBE, [])]
 
 
 # -- sites -----------------------------------------------------------------------------------
