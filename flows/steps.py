@@ -14,7 +14,6 @@ import contextvars
 import multiprocessing
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -24,7 +23,7 @@ from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
 from newsflow import cancel, progress
-from newsflow.flows.fanout import chunked
+from newsflow.flows.fanout import bounded_map, chunked
 from newsflow.flows.lifecycle import close, recorded
 from newsflow.flows.loading import BackgroundLoader
 from newsflow.flows.observe import feed_health_rows
@@ -143,29 +142,16 @@ class InlineRunner:
     def _map_in_processes(
         self, step: Callable[..., T], chunks: list[C], window: int, **kwargs: Any
     ) -> Iterator[tuple[C, T]]:
-        """As ``fanout.bounded_map`` in a flow's process pool: at most ``window`` batches in
-        flight, results in order, none submitted once the run is asked to stop."""
-        pending: deque[tuple[C, Future[tuple[T, float]]]] = deque()
+        """``fanout.bounded_map`` over a process pool: at most ``window`` batches in flight,
+        results in order, none submitted once the run is asked to stop."""
         pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
         try:
-            for chunk in chunks:
-                if cancel.requested():  # the run is stopping: what is submitted finishes
-                    break
-                if len(pending) >= window:
-                    yield self._done(step, *pending.popleft())
-                with cancel.blocked():  # a worker started here boots with Ctrl-C held back
-                    pending.append((chunk, pool.submit(_timed_in_worker, step, chunk, kwargs)))
-            while pending:
-                yield self._done(step, *pending.popleft())
+            submit = _Submit(pool, step)
+            for chunk, (value, seconds) in bounded_map(submit, chunks, window, **kwargs):
+                self._count(step, seconds)
+                yield chunk, value
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
-
-    def _done(
-        self, step: Callable[..., T], chunk: C, future: Future[tuple[T, float]]
-    ) -> tuple[C, T]:
-        value, seconds = future.result()
-        self._count(step, seconds)
-        return chunk, value
 
     def finish(
         self, summary: RunSummary, settings: Settings, loader: BackgroundLoader
@@ -177,6 +163,17 @@ class InlineRunner:
         if self._threads is not None:
             self._threads.shutdown(wait=True, cancel_futures=True)
             self._threads = None
+
+
+class _Submit:
+    """A process pool seen as a task by ``bounded_map``: ``submit`` runs ``step`` in a worker,
+    whose future gives ``(result, seconds)``."""
+
+    def __init__(self, pool: ProcessPoolExecutor, step: Callable[..., Any]) -> None:
+        self._pool, self._step = pool, step
+
+    def submit(self, chunk: Any, **kwargs: Any) -> Future[tuple[Any, float]]:
+        return self._pool.submit(_timed_in_worker, self._step, chunk, kwargs)
 
 
 def _timed_in_worker(step: Callable[..., T], chunk: Any, kwargs: dict[str, Any]) -> tuple[T, float]:
