@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
-import duckdb
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 from prefect.logging import get_run_logger
@@ -65,8 +64,7 @@ def maintenance(
         feeds_reprobed=len(reprobed),
         run_id=current_run_id(),
     )
-    if storage.is_lake(settings.db):
-        report = _maintain_lake(settings, report)
+    report = _maintain_lake(settings, report)
     create_markdown_artifact(
         key="maintenance", markdown=report.markdown(), description="spool health"
     )
@@ -74,39 +72,22 @@ def maintenance(
 
 
 def _maintain_lake(settings: Settings, report: MaintenanceReport) -> MaintenanceReport:
-    """The lake's maintenance pass, its figures added to the report. A step that fails (a
-    loader's commit conflicting) is reported and logged; the next run tries again."""
+    """The lake's maintenance pass (``lake.maintain_warehouse``), its figures added to the
+    report. A lake that cannot be maintained now (not there yet, a step whose commit met a
+    loader's) is reported and logged; the next run tries again."""
     try:
-        lake = lakemod.Lake.from_target(settings.db, settings.lake_data)
-    except lakemod.LakeError as exc:  # NEWSFLOW_LAKE_DATA unset for a PostgreSQL catalog
-        get_run_logger().warning("lake maintenance skipped: %s", exc)
-        return replace(report, lake=str(settings.db), lake_error=str(exc))
-    report = replace(report, lake=lake.target, snapshot_days=settings.snapshot_days)
-    if (catalog := lake.catalog_file) is not None and not catalog.is_file():
-        get_run_logger().warning("no lake at %s yet: nothing to maintain", catalog)
-        return replace(report, lake_error=f"no lake at {catalog} yet")
-    con = lakemod.connect(lake)
-    try:
-        done = lakemod.maintain_report(con, keep_days=settings.snapshot_days)
-    except duckdb.Error as exc:
-        get_run_logger().warning("lake maintenance stopped: %s", exc)
-        return replace(report, lake_error=str(exc).splitlines()[0])
-    finally:
-        con.close()
+        done = lakemod.maintain_warehouse(
+            settings.db, settings.lake_data, keep_days=settings.snapshot_days
+        )
+    except lakemod.LakeError as exc:
+        get_run_logger().warning("lake maintenance: %s", exc)
+        lake = str(storage.absolute(settings.db))
+        return replace(report, lake=lake, snapshot_days=settings.snapshot_days, lake_error=str(exc))
+    if done is None:  # a single-file warehouse
+        return report
     for line in done.lines():
-        get_run_logger().info("lake %s: %s", lake.target, line)
-    return replace(
-        report,
-        rows_flushed=done.rows_flushed,
-        files_merged=done.files_merged,
-        files_written=done.files_written,
-        snapshots_expired=done.snapshots_expired,
-        files_deleted=done.files_deleted,
-        orphans_deleted=done.orphans_deleted,
-        data_files=done.after.files,
-        data_bytes=done.after.bytes,
-        snapshots=done.after.snapshots,
-    )
+        get_run_logger().info("lake %s: %s", done.target, line)
+    return report.with_lake(done)
 
 
 def _reprobe_feeds(settings: Settings) -> list[str]:

@@ -9,12 +9,15 @@ flows used to return.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from newsflow.tasks.hosttimes import HostStat, HostTimes, merge, slowest
 from newsflow.warehouse.loader import LoadReport
+
+if TYPE_CHECKING:
+    from newsflow.warehouse.lake import Maintenance
 
 SLOWEST_HOSTS = 5
 
@@ -157,6 +160,23 @@ class MaintenanceReport(PlainView):
 
     def _absent(self) -> set[str]:
         return {"lake", *self._LAKE} if self.lake is None else set()
+
+    def with_lake(self, done: Maintenance) -> MaintenanceReport:
+        """This report with the lake's maintenance pass (``lake.maintain_warehouse``)."""
+        return replace(
+            self,
+            lake=done.target,
+            snapshot_days=done.keep_days,
+            rows_flushed=done.rows_flushed,
+            files_merged=done.files_merged,
+            files_written=done.files_written,
+            snapshots_expired=done.snapshots_expired,
+            files_deleted=done.files_deleted,
+            orphans_deleted=done.orphans_deleted,
+            data_files=done.after.files,
+            data_bytes=done.after.bytes,
+            snapshots=done.after.snapshots,
+        )
 
     def markdown(self) -> str:
         lines = [

@@ -221,3 +221,21 @@ def test_the_maintenance_flow_maintains_a_lake_and_its_artifact_says_so(tmp_path
     missing = maintenance(settings=single.model_copy(update={"db": gone}))
     assert missing.lake == str(gone) and missing.lake_error == f"no lake at {gone} yet"
     assert not gone.exists()
+
+
+def test_one_entry_point_decides_for_the_command_and_the_flow(tmp_path: Path) -> None:
+    """``lake.maintain_warehouse`` is what ``newsflow maintain`` and the flow both call: None
+    for a single file, ``NoLake`` (nothing created) for a lake not there, ``LakeError`` for a
+    setting that names no lake, else the pass with the lake's name."""
+    assert lakemod.maintain_warehouse(tmp_path / "news.duckdb") is None
+    gone = tmp_path / "gone.ducklake"
+    with pytest.raises(lakemod.NoLake, match=f"no lake at {gone} yet"):
+        lakemod.maintain_warehouse(gone)
+    assert not gone.exists()
+    with pytest.raises(lakemod.LakeError, match="is no warehouse"):
+        lakemod.maintain_warehouse("ducklake:mysql:db")
+    target = tmp_path / "news.ducklake"
+    small_commits(target)
+    done = lakemod.maintain_warehouse(target, keep_days=0)
+    assert done is not None and done.target == str(target)
+    assert done.rows_flushed == COMMITS * SMALL + BOOKS and done.after.snapshots == 1

@@ -24,7 +24,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from contextlib import closing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from importlib import resources
@@ -91,6 +91,14 @@ class NotEmpty(LakeError):
 
 class SourceUnusable(LakeError):
     """A migration's source is missing, not a DuckDB file, or held by a running load."""
+
+
+class NoLake(LakeError):
+    """No lake exists yet where the setting names one (a mistyped path): nothing is created."""
+
+
+class MaintenanceStopped(LakeError):
+    """A maintenance step failed; the steps before it are committed (the next pass goes on)."""
 
 
 @dataclass(frozen=True)
@@ -224,8 +232,7 @@ def connect(
         )
         for name, value in RETRIES.items():
             con.execute(f"SET {name} = {value}")
-        if lake.kind == "sqlite":
-            catalog = Path(lake.catalog.split(":", 1)[1])
+        if (catalog := lake.catalog_file) is not None:
             if read_only and not catalog.is_file():
                 raise LakeError(f"no lake catalog at {catalog}")
             use_wal(catalog)
@@ -270,8 +277,8 @@ def data_path_of(con: duckdb.DuckDBPyConnection, alias: str = ALIAS) -> str:
 
 def lake_exists(lake: Lake) -> bool:
     """Whether the catalog holds a lake yet (a PostgreSQL database is asked, read-only)."""
-    if lake.kind == "sqlite":
-        return Path(lake.catalog.split(":", 1)[1]).is_file()
+    if (catalog := lake.catalog_file) is not None:
+        return catalog.is_file()
     con = duckdb.connect(config={"autoinstall_known_extensions": False})
     try:
         load_extensions(con, "postgres_scanner")
@@ -546,6 +553,7 @@ class Maintenance:
     after: LakeFigures
     steps: list[str] = field(default_factory=list)
     orphans_deleted: int = 0  # files of writes that never committed
+    target: str = ""  # the lake, as --db names it (``Lake.target``)
 
     def lines(self) -> list[str]:
         """What each step did, and the lake before and after, in words."""
@@ -680,6 +688,43 @@ def maintain(
 ) -> list[str]:
     """``maintain_report``; returns the steps run."""
     return maintain_report(con, keep_days=keep_days, alias=alias).steps
+
+
+def open_lake(lake: Lake, *, must_exist: bool) -> duckdb.DuckDBPyConnection:
+    """``connect(lake)`` for a command or a flow: a lake that is not there (``must_exist``:
+    ``NoLake``, and nothing is created) or cannot be opened raises a ``LakeError`` saying so in
+    one line."""
+    catalog = lake.catalog_file
+    if must_exist and catalog is not None and not catalog.is_file():
+        raise NoLake(f"no lake at {catalog} yet")
+    try:
+        return connect(lake)
+    except LakeError:
+        raise
+    except (duckdb.Error, OSError) as error:
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise LakeError(f"cannot open the lake {catalog or lake.catalog}: {first}") from error
+
+
+def maintain_warehouse(
+    db: str | Path, data: str | None = None, *, keep_days: int = 30
+) -> Maintenance | None:
+    """The one maintenance entry point (``newsflow maintain`` and the ``maintenance`` flow):
+    the lake a warehouse setting names (``db``, ``data``: ``NEWSFLOW_LAKE_DATA``) gets
+    ``maintain_report`` on its own connection. None for a single-file warehouse (nothing to
+    do). A setting that names no usable lake raises ``LakeError``, a lake not there yet
+    ``NoLake``, a step that fails ``MaintenanceStopped`` (the steps before it are committed)."""
+    if not storage.is_lake(db) and not storage.problem(db, data):
+        return None
+    lake = Lake.from_target(db, data)
+    con = open_lake(lake, must_exist=True)
+    try:
+        done = maintain_report(con, keep_days=keep_days)
+    except duckdb.Error as error:
+        raise MaintenanceStopped(str(error).splitlines()[0]) from error
+    finally:
+        con.close()
+    return replace(done, target=lake.target)
 
 
 @dataclass(frozen=True)

@@ -38,23 +38,14 @@ def _settings(db: Path | None) -> Settings:
     return Settings(db=db) if db is not None else Settings()
 
 
-def _open(lake: Lake, *, must_exist: bool) -> Any:
+def _open(lake: Lake) -> Any:
     """A connection to the lake, or an operator error saying why there is none."""
-    import duckdb
-
     from newsflow.warehouse import lake as lakemod
 
-    catalog = lake.catalog_file
-    if must_exist and catalog is not None and not catalog.is_file():
-        raise operator_error(f"no lake at {catalog}: give the PATH.ducklake it was made as")
     try:
-        return lakemod.connect(lake)
+        return lakemod.open_lake(lake, must_exist=False)
     except lakemod.LakeError as exc:
         raise operator_error(str(exc)) from exc
-    except (duckdb.Error, OSError) as exc:
-        where = lake.catalog.split(":", 1)[1] if lake.kind == "sqlite" else lake.catalog
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise operator_error(f"cannot open the lake {where}: {first}") from exc
 
 
 def _lake(text: str | Path, data: str | None) -> Lake:
@@ -132,7 +123,7 @@ def upgrade(
     except lakemod.LakeError as exc:
         raise operator_error(str(exc)) from exc
     _bring_up_to_date(source)
-    con = _open(lake, must_exist=False)
+    con = _open(lake)
     console.print(
         f"copying {source} into {lake.target} (one transaction)", markup=False, soft_wrap=True
     )
@@ -191,14 +182,25 @@ def maintain(
     Runs beside the loader and open reader sessions. A single-file warehouse has nothing to
     maintain (exit 0). The `maintenance` deployment runs this step on its schedule.
     """
-    import duckdb
-
     from newsflow.warehouse import lake as lakemod
-    from newsflow.warehouse import storage
 
     settings = _settings(db)
-    data = data if data is not None else settings.lake_data
-    if not storage.is_lake(settings.db) and not storage.problem(settings.db, data):
+    days = settings.snapshot_days if keep_days is None else keep_days
+    try:
+        report = lakemod.maintain_warehouse(
+            settings.db, data if data is not None else settings.lake_data, keep_days=days
+        )
+    except lakemod.MaintenanceStopped as exc:
+        raise fail(
+            f"maintenance stopped: {exc}",
+            "the steps done are committed; run again (a load committing meanwhile is the "
+            "usual cause)",
+        ) from exc
+    except lakemod.NoLake as exc:
+        raise operator_error(f"{exc}: give the PATH.ducklake it was made as") from exc
+    except lakemod.LakeError as exc:
+        raise operator_error(str(exc)) from exc
+    if report is None:
         console.print(
             f"{settings.db} is a single-file warehouse: nothing to maintain (maintenance is "
             "for a lake; `newsflow upgrade` makes one)",
@@ -206,25 +208,14 @@ def maintain(
             soft_wrap=True,
         )
         return
-    lake = _lake(settings.db, data)
-    days = settings.snapshot_days if keep_days is None else keep_days
-    con = _open(lake, must_exist=True)
-    try:
-        report = lakemod.maintain_report(con, keep_days=days)
-    except duckdb.Error as exc:
-        raise fail(
-            f"maintenance stopped: {str(exc).splitlines()[0]}",
-            "the steps done are committed; run again (a load committing meanwhile is the "
-            "usual cause)",
-        ) from exc
-    finally:
-        con.close()
-    print_maintenance(report, lake.target)
+    print_maintenance(report)
 
 
-def print_maintenance(report: Maintenance, where: str) -> None:
+def print_maintenance(report: Maintenance) -> None:
     console.print(
-        f"lake {where}: snapshots kept {report.keep_days} days", markup=False, soft_wrap=True
+        f"lake {report.target}: snapshots kept {report.keep_days} days",
+        markup=False,
+        soft_wrap=True,
     )
     for line in report.lines():
         console.print(f"  {line}", markup=False, highlight=False)
