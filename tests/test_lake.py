@@ -244,3 +244,43 @@ def test_two_writers_and_a_reader_on_a_postgres_catalog(postgres: str, tmp_path:
         for p in (reader, *writers):
             if p.is_alive():
                 p.kill()
+
+
+def test_the_writer_checks_the_schema_once_per_schema_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process opening the writer again skips the schema check while the lake's schema
+    version is the one it checked; a schema change by anyone (a table dropped) is seen and
+    repaired; a lake made again at the same path is another lake. The catalog is in WAL mode,
+    as its header says."""
+    checks: list[str] = []
+    real = lakemod.create_schema
+
+    def counted(con: duckdb.DuckDBPyConnection, **kwargs: Any) -> list[str]:
+        checks.append("check")
+        return real(con, **kwargs)
+
+    monkeypatch.setattr(lakemod, "create_schema", counted)
+    lake = Lake.local(tmp_path / "lake")
+    lakemod.open_warehouse(lake).close()
+    con = lakemod.open_warehouse(lake)
+    insert_articles(con, "a", 0, 3)  # rows: no schema change
+    con.close()
+    lakemod.open_warehouse(lake).close()
+    assert len(checks) == 1
+    other = lakemod.connect(lake)
+    other.execute("DROP TABLE article_notes")
+    other.close()
+    con = lakemod.open_warehouse(lake)
+    assert len(checks) == 2
+    assert "article_notes" in lakemod.tables(con, lakemod.ALIAS)
+    con.close()
+    lakemod.open_warehouse(lake).close()
+    assert len(checks) == 2
+    catalog = lake.catalog_file
+    assert catalog is not None and catalog.read_bytes()[18:20] == b"\x02\x02"  # WAL
+    import shutil
+
+    shutil.rmtree(tmp_path / "lake")
+    lakemod.open_warehouse(lake).close()
+    assert len(checks) == 3

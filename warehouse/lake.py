@@ -300,6 +300,8 @@ def use_wal(catalog: Path) -> None:
     default mode an open reader session keeps a shared lock on the catalog and the writer's
     commit fails with "database is locked"; with the WAL, readers and the writer never wait
     for each other."""
+    if _in_wal_mode(catalog):  # read from the file's header: no SQLite connection per open
+        return
     try:
         catalog.parent.mkdir(parents=True, exist_ok=True)
         with closing(sqlite3.connect(catalog)) as db:
@@ -307,6 +309,16 @@ def use_wal(catalog: Path) -> None:
                 db.execute("PRAGMA journal_mode=WAL")
     except (sqlite3.Error, OSError) as error:
         raise LakeError(f"{catalog} cannot be a lake's SQLite catalog: {error}") from error
+
+
+def _in_wal_mode(catalog: Path) -> bool:
+    """Whether a SQLite file is in WAL mode: its header's read and write versions are 2."""
+    try:
+        with catalog.open("rb") as handle:
+            header = handle.read(20)
+    except OSError:
+        return False
+    return header[:16] == storage.SQLITE_MAGIC and header[18:20] == b"\x02\x02"
 
 
 def tables(con: duckdb.DuckDBPyConnection, database: str) -> list[str]:
@@ -501,10 +513,36 @@ def apply_views(
 
 
 def open_warehouse(lake: Lake, *, threads: int | None = None) -> duckdb.DuckDBPyConnection:
-    """The writer's connection: the lake attached, every table of the interface present."""
+    """The writer's connection: the lake attached, every table of the interface present (a
+    lake this process has checked at its current schema version is not checked again)."""
     con = connect(lake, threads=threads)
-    create_schema(con)
+    try:
+        if _schema_key(con, lake) not in _schema_checked:
+            create_schema(con)
+            if (key := _schema_key(con, lake)) is not None:
+                _schema_checked.add(key)
+    except BaseException:
+        con.close()
+        raise
     return con
+
+
+# Lakes whose schema this process has brought up to date, by catalog, lake (its first table's
+# uuid, so a lake made again at the same path is another) and schema version: DuckLake bumps
+# that version with every table, column, view, macro or comment change, never with rows, so
+# an unchanged version needs no second check (``create_schema`` costs 0.2-0.3 s a connection).
+_schema_checked: set[tuple[str, str, int]] = set()
+
+
+def _schema_key(con: duckdb.DuckDBPyConnection, lake: Lake) -> tuple[str, str, int] | None:
+    meta = f"__ducklake_metadata_{ALIAS}"
+    row = con.execute(
+        f"SELECT schema_version, (SELECT min(table_uuid::VARCHAR) FROM {meta}.ducklake_table) "
+        f"FROM {meta}.ducklake_snapshot ORDER BY snapshot_id DESC LIMIT 1"
+    ).fetchone()
+    if not row or row[1] is None:
+        return None
+    return (lake.catalog, str(row[1]), int(row[0]))
 
 
 MAINTENANCE = (

@@ -34,7 +34,7 @@ SUFFIX = ".ducklake"
 DATA_SUFFIX = ".files"
 PREFIX = "ducklake:"
 POSTGRES = f"{PREFIX}postgres:"
-_SQLITE_MAGIC = b"SQLite format 3\x00"
+SQLITE_MAGIC = b"SQLite format 3\x00"
 
 Kind = Literal["file", "sqlite", "postgres"]
 
@@ -189,7 +189,7 @@ def sqlite_catalog_problem(path: Path) -> str | None:
             header = handle.read(16)
     except OSError as exc:
         return f"--db {path} cannot be read: {exc.strerror}"
-    if header and header != _SQLITE_MAGIC:
+    if header and header != SQLITE_MAGIC:
         return (
             f"--db {path} is not a DuckLake catalog (a SQLite file): give the lake's "
             "catalog, or a new path to start one"
