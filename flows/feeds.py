@@ -18,6 +18,7 @@ from newsflow.flows.summary import RunSummary
 from newsflow.flows.tasked import PrefectRunner
 from newsflow.settings import Settings
 from newsflow.tasks.errors import retry_transient
+from newsflow.tasks.feeds import FeedSpec
 
 __all__ = ["DEFAULT_FEEDS_FILE", "ingest_feeds", "resolve_feeds"]
 
@@ -40,13 +41,15 @@ def ingest_feeds(
     feeds_file: str | None = None,
     tags: list[str] | None = None,
     settings: Settings | None = None,
+    specs: list[FeedSpec] | None = None,
 ) -> RunSummary | State[RunSummary]:
     """Poll feeds (``feeds``, else those of ``feeds_file`` with any of ``tags``) and ingest
-    their new entries."""
+    their new entries. ``specs``: those feeds, read already (a command passes what it read,
+    so the feeds file is read once)."""
     settings = settings or Settings()
     summary = RunSummary(run_id=current_run_id(), flow="ingest-feeds")
     runner = PrefectRunner(
         {steps.poll_group: poll_feeds_task, steps.fetch_entries: fetch_entries_task}
     )
-    specs = resolve_feeds(feeds, feeds_file, tags)
+    specs = specs if specs is not None else resolve_feeds(feeds, feeds_file, tags)
     return outcome(steps.ingest_feeds(summary, settings, runner, specs=specs))

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from newsflow.flows.prefect_rest import RestRecorder
     from newsflow.flows.steps import InlineRunner
     from newsflow.flows.summary import RunSummary
+    from newsflow.tasks.feeds import FeedSpec
 
 INLINE_FILES = 8
 INLINE_FEEDS = 20
@@ -89,43 +90,53 @@ def ingest_urls(settings: Settings, urls: list[str]) -> RunSummary | None:
 
 
 def ingest_seeds(settings: Settings, paths: list[str]) -> RunSummary | None:
-    """The run's summary, or None when the work runs as the Prefect flow."""
+    """The run's summary, or None when the work runs as the Prefect flow. With only small
+    work here, the files are read once, as the run's first step: what they list decides, and
+    the run goes on with what was read."""
     if not in_process(settings, big=False):
         return None
     from newsflow.flows import steps
-    from newsflow.tasks.seeds import read_seed_files
 
     files = steps.seed_files(paths)
     big = len(files) > settings.batch_size  # more than one batch: in worker processes
-    if not in_process(settings, big=True):  # only small work here: look at the files first
-        if len(files) > INLINE_FILES:
-            return None
-        found, _ = read_seed_files(files, "inline-check", max_bytes=settings.seed_max_bytes)
-        if sum(1 for c in found if c.text is None) > _pages():  # URLs to fetch
-            return None
+    any_size = in_process(settings, big=True)
+    if not any_size and len(files) > INLINE_FILES:
+        return None
+    read: list[steps.SeedRead] = []
+
+    def small(summary: RunSummary, runner: steps.InlineRunner) -> bool:
+        if any_size:
+            return True
+        read.append(steps.read_seeds([str(f) for f in files], summary.run_id, settings))
+        return sum(1 for c in read[0][0] if c.text is None) <= _pages()  # URLs to fetch
+
+    def body(summary: RunSummary, runner: steps.InlineRunner) -> RunSummary:
+        return steps.ingest_seeds(
+            summary, settings, files, runner, read=read[0] if read and not big else None
+        )
+
     return _run(
         settings,
         "ingest-seeds",
         {"paths": paths},
-        lambda summary, runner: steps.ingest_seeds(summary, settings, files, runner),
+        body,
+        small=small,
         workers=_workers(settings, big),
     )
 
 
 def ingest_feeds(
-    settings: Settings, feeds: list[str] | None, feeds_file: str, tags: list[str] | None
+    settings: Settings, specs: list[FeedSpec], parameters: dict[str, Any]
 ) -> RunSummary | None:
-    """Poll first; the run's summary, or None when the work runs as the Prefect flow (which
-    polls again)."""
+    """Poll ``specs`` (the feeds the command read; ``parameters``: how it named them) first;
+    the run's summary, or None when the work runs as the Prefect flow (which polls again)."""
     if not in_process(settings, big=False):
         return None
     from newsflow.flows import steps
 
-    specs = steps.resolve_feeds(feeds, feeds_file, tags)
     any_size = in_process(settings, big=True)
     if len(specs) > INLINE_FEEDS and not any_size:
         return None
-    parameters = {"feeds": feeds, "feeds_file": feeds_file, "tags": tags}
     polled: list[steps.FeedPolls] = []
 
     def small(summary: RunSummary, runner: steps.InlineRunner) -> bool:

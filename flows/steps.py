@@ -276,17 +276,27 @@ def _fetch_urls(
 # --- ingest-seeds ------------------------------------------------------------------------
 
 
-def process_seed_files(
-    paths: list[str], run_id: str, settings: Settings
-) -> tuple[SpooledBatch, HostTimes]:
-    """One batch of seed files: parse, fetch listed URLs, process, spool. Returns ids,
-    counts and the request times per host of listed URLs, not rows."""
-    if multiprocessing.parent_process() is not None:  # in a pool's worker process
-        cancel.in_worker()  # Ctrl-C stops its fetches too; it ends with its parent
-    # The files' ledger rows travel with their articles: loaded in one transaction.
-    candidates, rejects, ledger = seedledger.read_with_ledger(
+# Seed files as read: candidates, rejects, and the files' ledger rows (``read_seeds``).
+SeedRead = tuple[list[Candidate], list[RejectRow], Any]
+
+
+def read_seeds(paths: list[str], run_id: str, settings: Settings) -> SeedRead:
+    """Parse seed files, with the ledger rows that travel with their articles (loaded in one
+    transaction)."""
+    return seedledger.read_with_ledger(
         [Path(p) for p in paths], run_id, max_bytes=settings.seed_max_bytes
     )
+
+
+def process_seed_files(
+    paths: list[str], run_id: str, settings: Settings, read: SeedRead | None = None
+) -> tuple[SpooledBatch, HostTimes]:
+    """One batch of seed files: parse (unless ``read``: these files, read already by this
+    run), fetch listed URLs, process, spool. Returns ids, counts and the request times per
+    host of listed URLs, not rows."""
+    if multiprocessing.parent_process() is not None:  # in a pool's worker process
+        cancel.in_worker()  # Ctrl-C stops its fetches too; it ends with its parent
+    candidates, rejects, ledger = read or read_seeds(paths, run_id, settings)
     with_text = [c for c in candidates if c.text is not None]
     batch = process_candidates(with_text, run_id)
     batch.rejects.extend(rejects)
@@ -304,14 +314,21 @@ def seed_files(paths: list[str] | None) -> list[Path]:
 
 
 def ingest_seeds(
-    summary: RunSummary, settings: Settings, files: list[Path], runner: Runner
+    summary: RunSummary,
+    settings: Settings,
+    files: list[Path],
+    runner: Runner,
+    *,
+    read: SeedRead | None = None,
 ) -> RunSummary:
+    """Ingest seed files; ``read``: all of them, read already by this run (``read_seeds``),
+    so that one batch of them is not read again."""
     summary.items = len(files)
     progress.advance("seeds", 0, len(files))
     chunks = chunked([str(p) for p in files], settings.batch_size)
     with recorded(summary, settings):
         loader = BackgroundLoader(summary, settings)
-        _process(chunks, summary, settings, loader, runner)
+        _process(chunks, summary, settings, loader, runner, read)
         return runner.finish(summary, settings, loader)
 
 
@@ -321,13 +338,17 @@ def _process(
     settings: Settings,
     loader: BackgroundLoader,
     runner: Runner,
+    read: SeedRead | None = None,
 ) -> None:
     """Every batch of files processed in a step; each spooled batch handed to the loader."""
     # One batch: in this process. A pool would run it in one worker all the same, after
     # starting it (a fresh interpreter importing the stages: seconds on a loaded machine).
     if len(chunks) == 1:
+        given = (read,) if read is not None else ()
         _handed(
-            summary, loader, *runner.call(process_seed_files, chunks[0], summary.run_id, settings)
+            summary,
+            loader,
+            *runner.call(process_seed_files, chunks[0], summary.run_id, settings, *given),
         )
         progress.advance("seeds", len(chunks[0]))
         return

@@ -6,7 +6,7 @@ The stages and flows are imported inside the commands, so ``newsflow --help`` st
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -43,7 +43,6 @@ def ingest_feeds(
 
     Quarantined feeds (repeated hard failures, 410 Gone) are skipped until their re-probe time.
     """
-    from newsflow.tasks.feeds import load_feeds_file
     from newsflow.tasks.normalize import is_http_url
 
     settings = command_settings(db)
@@ -52,24 +51,20 @@ def ingest_feeds(
         err.print(f"[bold red]error:[/] not an http(s) URL: {', '.join(bad)}")
         raise typer.Exit(2)
     path = feeds_file or DEFAULT_FEEDS_FILE
-    if not feed:
-        if not path.exists():
-            err.print(f"[bold red]error:[/] no feeds file {path}; give --feed URL or --feeds-file")
-            raise typer.Exit(2)
-        try:
-            load_feeds_file(path)
-        except Exception as exc:
-            err.print(f"[bold red]error:[/] {path} is not a valid feeds file: {exc}")
-            raise typer.Exit(2) from exc
-    from newsflow.flows import inline
+    if not feed and not path.exists():
+        err.print(f"[bold red]error:[/] no feeds file {path}; give --feed URL or --feeds-file")
+        raise typer.Exit(2)
+    from newsflow.flows import inline, steps
 
-    summary = run_inline(
-        settings,
-        "ingesting",
-        lambda: inline.ingest_feeds(
-            settings, list(feed) if feed else None, str(path), list(tag) if tag else None
-        ),
-    )
+    # the feeds file is read here, once: the run (in process or the flow) takes what was read
+    feeds, tags = (list(feed) if feed else None), (list(tag) if tag else None)
+    named: dict[str, Any] = {"feeds": feeds, "feeds_file": str(path), "tags": tags}
+    try:
+        specs = steps.resolve_feeds(feeds, str(path), tags)
+    except Exception as exc:
+        err.print(f"[bold red]error:[/] {path} is not a valid feeds file: {exc}")
+        raise typer.Exit(2) from exc
+    summary = run_inline(settings, "ingesting", lambda: inline.ingest_feeds(settings, specs, named))
     if summary is None:  # not small: the Prefect flow (extraction workers boot meanwhile)
         with inline.extraction(settings):
             from newsflow.flows.feeds import ingest_feeds as flow
@@ -77,13 +72,7 @@ def ingest_feeds(
             summary = run_flow(
                 settings,
                 "ingesting",
-                lambda: flow(
-                    feeds=list(feed) if feed else None,
-                    feeds_file=str(path),
-                    tags=list(tag) if tag else None,
-                    settings=settings,
-                    return_state=True,
-                ),
+                lambda: flow(**named, settings=settings, specs=specs, return_state=True),
             )
     print_summary(summary, settings.db)
 
