@@ -6,7 +6,7 @@ runs them in its own process: flows/inline.py).
 
 from __future__ import annotations
 
-from prefect import flow, task
+from prefect import flow
 from prefect.client.schemas.objects import State
 from prefect.task_runners import ThreadPoolTaskRunner
 
@@ -15,23 +15,14 @@ from newsflow.flows.lifecycle import current_run_id, outcome
 from newsflow.flows.runners import SettingsTaskRunner
 from newsflow.flows.steps import DEFAULT_FEEDS_FILE, resolve_feeds
 from newsflow.flows.summary import RunSummary
-from newsflow.flows.tasked import PrefectRunner
+from newsflow.flows.tasked import PrefectRunner, as_task
 from newsflow.settings import Settings
-from newsflow.tasks.errors import retry_transient
 from newsflow.tasks.feeds import FeedSpec
 
 __all__ = ["DEFAULT_FEEDS_FILE", "ingest_feeds", "resolve_feeds"]
 
-poll_feeds_task = task(
-    name="poll-feeds",
-    retries=steps.RETRIES[steps.poll_group],
-    retry_condition_fn=retry_transient,
-)(steps.poll_group)
-fetch_entries_task = task(
-    name="fetch-entries",
-    retries=steps.RETRIES[steps.fetch_entries],
-    retry_condition_fn=retry_transient,
-)(steps.fetch_entries)
+poll_feeds_task = as_task(steps.poll_group)
+fetch_entries_task = as_task(steps.fetch_entries)
 
 
 # Fetch tasks in threads (extraction in processes), or on Dask (flows/runners.py).

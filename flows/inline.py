@@ -142,7 +142,8 @@ def ingest_feeds(
     def small(summary: RunSummary, runner: steps.InlineRunner) -> bool:
         # more than one group of feeds: polled side by side, as the flow's tasks are
         runner.workers = _workers(settings, len(specs) > settings.batch_size)
-        polled.append(runner.call(steps.poll, summary, settings, specs, runner))
+        # the poll's own steps (poll-feeds) are timed; the look itself is not a step
+        polled.append(steps.poll(summary, settings, specs, runner))
         big = polled[0].new > _pages()
         runner.workers = _workers(settings, big)
         return any_size or not big

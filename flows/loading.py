@@ -20,6 +20,8 @@ from newsflow.warehouse.loader import LoadReport, RunRow, load_spool
 from newsflow.warehouse.queries import BatchWriter
 
 log = logging.getLogger(__name__)
+# The final load's step name: the Prefect task of a flow run, the in-process run's log
+LOAD_SPOOL = "load-spool"
 
 
 class BackgroundLoader:
@@ -127,7 +129,7 @@ def load_task(settings: Settings, run: RunRow, loaded_before: int = 0) -> LoadRe
 def _load_task() -> Any:
     from prefect import task
 
-    return task(name="load-spool", task_run_name="load-spool")(load_step)
+    return task(name=LOAD_SPOOL, task_run_name=LOAD_SPOOL)(load_step)
 
 
 def load_step(settings: Settings, run: RunRow, loaded_before: int = 0) -> LoadReport:

@@ -5,7 +5,7 @@ The steps: ``flows/steps.py`` (a command runs them in its own process: flows/inl
 
 from __future__ import annotations
 
-from prefect import flow, task
+from prefect import flow
 from prefect.client.schemas.objects import State
 from prefect.task_runners import ProcessPoolTaskRunner
 
@@ -13,15 +13,10 @@ from newsflow.flows import steps
 from newsflow.flows.lifecycle import current_run_id, outcome
 from newsflow.flows.runners import SettingsTaskRunner
 from newsflow.flows.summary import RunSummary
-from newsflow.flows.tasked import PrefectRunner
+from newsflow.flows.tasked import PrefectRunner, as_task
 from newsflow.settings import Settings
-from newsflow.tasks.errors import retry_transient
 
-process_seed_files = task(
-    name="process-seed-files",
-    retries=steps.RETRIES[steps.process_seed_files],
-    retry_condition_fn=retry_transient,
-)(steps.process_seed_files)
+process_seed_files = as_task(steps.process_seed_files)
 
 
 # Batches in a process pool, or on Dask with NEWSFLOW_TASK_RUNNER=dask (flows/runners.py).

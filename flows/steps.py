@@ -25,7 +25,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from newsflow import cancel, progress
 from newsflow.flows.fanout import bounded_map, chunked
 from newsflow.flows.lifecycle import close, recorded
-from newsflow.flows.loading import BackgroundLoader
+from newsflow.flows.loading import LOAD_SPOOL, BackgroundLoader
 from newsflow.flows.observe import feed_health_rows
 from newsflow.flows.summary import FeedTally, RunSummary
 from newsflow.settings import Settings
@@ -106,7 +106,7 @@ class InlineRunner:
         self._threads: ThreadPoolExecutor | None = None
 
     def _count(self, step: Callable[..., Any], seconds: float) -> None:
-        name = "load-spool" if step is close else step.__name__.strip("_").replace("_", "-")
+        name = step_name(step)
         with self._lock:
             self.seconds[name] = self.seconds.get(name, 0.0) + seconds
 
@@ -577,11 +577,30 @@ def _tally(found: FeedPolls) -> FeedTally:
     )
 
 
-# Attempts after a step failed as a whole with a ``TransientError`` (items' own failures are
-# rejects, never the step's): the retries of the flows' tasks, and of the in-process runner.
-RETRIES: dict[Callable[..., Any], int] = {
-    fetch_urls: 1,
-    process_seed_files: 2,
-    poll_group: 1,
-    fetch_entries: 1,
+@dataclass(frozen=True)
+class Step:
+    """A step's one name, for the in-process run's log and its flow's Prefect task runs, and
+    its attempts after it failed as a whole with a ``TransientError`` (items' own failures
+    are rejects, never the step's), in both."""
+
+    name: str
+    retries: int = 0
+
+
+STEPS: dict[Callable[..., Any], Step] = {
+    fetch_urls: Step("fetch-pages", retries=1),
+    process_seed_files: Step("process-seed-files", retries=2),
+    poll_group: Step("poll-feeds", retries=1),
+    fetch_entries: Step("fetch-entries", retries=1),
+    close: Step(LOAD_SPOOL),
 }
+# The retries by step, as ``_attempts`` reads them
+RETRIES: dict[Callable[..., Any], int] = {
+    step: spec.retries for step, spec in STEPS.items() if spec.retries
+}
+
+
+def step_name(step: Callable[..., Any]) -> str:
+    """The step's name (a function outside the table: its own name, dashed)."""
+    known = STEPS.get(step)
+    return known.name if known else step.__name__.strip("_").replace("_", "-")

@@ -5,16 +5,28 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
+from prefect import Task, task
 from prefect.futures import PrefectFuture
 
 from newsflow.flows.fanout import bounded_map
 from newsflow.flows.lifecycle import finish
 from newsflow.flows.loading import BackgroundLoader
+from newsflow.flows.steps import STEPS
 from newsflow.flows.summary import RunSummary
 from newsflow.settings import Settings
+from newsflow.tasks.errors import retry_transient
 
 T = TypeVar("T")
 C = TypeVar("C")
+
+
+def as_task(step: Callable[..., T]) -> Task[..., T]:
+    """``step`` as its flow's Prefect task: its name and retries from ``steps.STEPS``."""
+    spec = STEPS[step]
+    made: Task[..., T] = task(
+        name=spec.name, retries=spec.retries, retry_condition_fn=retry_transient
+    )(step)
+    return made
 
 
 class PrefectRunner:

@@ -5,7 +5,7 @@ The steps: ``flows/steps.py`` (a command runs them in its own process: flows/inl
 
 from __future__ import annotations
 
-from prefect import flow, task
+from prefect import flow
 from prefect.client.schemas.objects import State
 from prefect.task_runners import ThreadPoolTaskRunner
 
@@ -13,15 +13,10 @@ from newsflow.flows import steps
 from newsflow.flows.lifecycle import current_run_id, outcome
 from newsflow.flows.runners import SettingsTaskRunner
 from newsflow.flows.summary import RunSummary
-from newsflow.flows.tasked import PrefectRunner
+from newsflow.flows.tasked import PrefectRunner, as_task
 from newsflow.settings import Settings
-from newsflow.tasks.errors import retry_transient
 
-fetch_pages_task = task(
-    name="fetch-pages",
-    retries=steps.RETRIES[steps.fetch_urls],
-    retry_condition_fn=retry_transient,
-)(steps.fetch_urls)
+fetch_pages_task = as_task(steps.fetch_urls)
 
 
 # Fetch tasks in threads (extraction in processes), or on Dask (flows/runners.py).

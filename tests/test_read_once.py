@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from newsflow.flows import inline
+from newsflow.flows import inline, steps
 from newsflow.settings import Settings
 from newsflow.tasks import seeds
 from newsflow.tasks.feeds import FeedSpec
@@ -91,3 +91,31 @@ def test_the_feeds_flow_polls_the_feeds_it_is_given(tmp_path: Path, settings: Se
         assert [f["name"] for f in summary["feed_health"]] == ["pier"]
     finally:
         srv.stop()
+
+
+def test_each_step_has_one_name_in_process_and_as_a_prefect_task() -> None:
+    """The in-process run's log and the flows' task runs name a step from one table."""
+    from newsflow.flows import feeds, urls
+    from newsflow.flows import seeds as seeds_flow
+    from newsflow.flows.lifecycle import close
+    from newsflow.flows.loading import _load_task
+
+    tasks = {
+        steps.fetch_urls: urls.fetch_pages_task,
+        steps.process_seed_files: seeds_flow.process_seed_files,
+        steps.poll_group: feeds.poll_feeds_task,
+        steps.fetch_entries: feeds.fetch_entries_task,
+        close: _load_task(),
+    }
+    assert set(tasks) == set(steps.STEPS)
+    for step, task in tasks.items():
+        assert task.name == steps.step_name(step) == steps.STEPS[step].name
+        assert task.retries == steps.STEPS[step].retries
+    assert [steps.step_name(s) for s in (steps.fetch_urls, steps.poll_group, close)] == [
+        "fetch-pages",
+        "poll-feeds",
+        "load-spool",
+    ]
+    runner = steps.InlineRunner()
+    runner.call(steps.seed_files, [])  # outside the table: its own name
+    assert list(runner.seconds) == ["seed-files"]
