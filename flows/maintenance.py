@@ -46,7 +46,7 @@ def maintenance(
 ) -> MaintenanceReport:
     """Spool health (batches waiting for the loader, abandoned partial batches removed),
     re-probes of feeds whose quarantine ran out, also feeds no schedule polls any more, and,
-    when the warehouse is a DuckLake, its maintenance (``lake.maintain_report``: inlined rows
+    when the warehouse is a DuckLake, its maintenance (``lake.maintain_warehouse``: inlined rows
     flushed, small files merged, snapshots older than ``NEWSFLOW_SNAPSHOT_DAYS`` expired, the
     files only they used deleted).
 

@@ -129,7 +129,7 @@ class MaintenanceReport(PlainView):
     abandoned_removed: int
     feeds_reprobed: int
     run_id: str
-    # The lake's maintenance (lake.maintain_report), when the warehouse is a DuckLake: None
+    # The lake's maintenance (lake.maintain_warehouse), when the warehouse is a DuckLake: None
     # (and absent from the plain data) for a single-file warehouse.
     lake: str | None = None
     snapshot_days: int | None = None

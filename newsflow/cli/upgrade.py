@@ -2,7 +2,7 @@
 
 ``upgrade`` copies a single-file warehouse into a new lake (``lake.migrate_from_file``: one
 transaction, every table, article ids checked both ways; the old file is only read).
-``maintain`` runs the lake's maintenance (``lake.maintain_report``) and says what each step
+``maintain`` runs the lake's maintenance (``lake.maintain_warehouse``) and says what each step
 did; the ``maintenance`` deployment runs the same step on its schedule.
 
 A lake is named as everywhere a warehouse is: ``PATH.ducklake`` (a SQLite catalog, its data
