@@ -174,6 +174,18 @@ def _deploy(flow: Any, **kwargs: Any) -> RunnerDeployment:
     return deployment
 
 
+def _every(minutes: float, flow: Any, name: str, description: str) -> RunnerDeployment:
+    """A deployment of ``flow`` on an interval, one run at a time, tagged with its name."""
+    return _deploy(
+        flow,
+        name=name,
+        interval=timedelta(minutes=minutes),
+        concurrency_limit=1,
+        tags=["newsflow", name],
+        description=description,
+    )
+
+
 def _backfill_deployment() -> RunnerDeployment:
     deployment = _deploy(
         backfill,
@@ -202,23 +214,19 @@ def build_deployments(options: ServeOptions) -> list[RunnerDeployment]:
             "and those the folder scan finds not yet ingested.",
         ),
         _backfill_deployment(),
-        _deploy(
+        _every(
+            options.loader_minutes,
             load_spool_flow,
-            name="loader",
-            interval=timedelta(minutes=options.loader_minutes),
-            concurrency_limit=1,
-            tags=["newsflow", "loader"],
-            description="Merges waiting spool batches into the warehouse; one at a time.",
+            "loader",
+            "Merges waiting spool batches into the warehouse; one at a time.",
         ),
-        _deploy(
+        _every(
+            options.maintenance_minutes,
             maintenance,
-            name="maintenance",
-            interval=timedelta(minutes=options.maintenance_minutes),
-            concurrency_limit=1,
-            tags=["newsflow", "maintenance"],
-            description="Spool health: waiting batches, abandoned partial batches removed; "
-            "on a DuckLake warehouse, its maintenance: inlined rows flushed, small files "
-            "merged, snapshots past NEWSFLOW_SNAPSHOT_DAYS expired, unused files deleted.",
+            "maintenance",
+            "Spool health: waiting batches, abandoned partial batches removed; on a DuckLake "
+            "warehouse, its maintenance: inlined rows flushed, small files merged, snapshots "
+            "past NEWSFLOW_SNAPSHOT_DAYS expired, unused files deleted.",
         ),
         *_feed_deployments(options),
     ]

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import UTC, date, datetime
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
 from prefect import flow, task
 from prefect.client.schemas.objects import State
@@ -54,6 +55,8 @@ from newsflow.tasks.sitemaps import SitemapURL
 from newsflow.tasks.spool import write_batch
 from newsflow.warehouse import queries
 
+_E = TypeVar("_E")
+
 
 @task(
     name="rededup-day",
@@ -82,12 +85,25 @@ def request_relink(run_id: str, settings: Settings) -> None:
 
 
 def _fetch_spooled(
-    items: list[Candidate], run_id: str, settings: Settings, now: datetime
+    entries: list[_E],
+    candidate: Callable[[_E, datetime], Candidate],
+    run_id: str,
+    settings: Settings,
 ) -> HostTimes:
-    """Fetch, extract and spool one batch of candidates; the request times per host."""
-    batch = fetch_and_process(items, settings, run_id, now=now, spool=settings.spool)
-    write_batch(batch, settings.spool)  # the rest: pages are spooled in parts as they come
-    return batch.host_times
+    """Fetch, extract and spool ``entries`` a batch at a time, each batch's candidates made
+    when it starts; the request times per host."""
+    times: HostTimes = {}
+    for chunk in chunked(entries, settings.batch_size):
+        now = datetime.now(UTC)
+        items = [candidate(e, now) for e in chunk]
+        batch = fetch_and_process(items, settings, run_id, now=now, spool=settings.spool)
+        write_batch(batch, settings.spool)  # the rest: pages are spooled in parts as they come
+        merge(times, batch.host_times)
+    return times
+
+
+def _url_candidate(url: str, now: datetime) -> Candidate:
+    return Candidate(origin="url", source=url, url=url, seen_at=now)
 
 
 @task(
@@ -102,12 +118,7 @@ def refetch_day(
     """One day's failed URLs, fetched again; returns how many were tried and the request
     times per host."""
     urls = queries.failed_urls(settings.db, settings.lock_wait, day, domains)
-    times: HostTimes = {}
-    for chunk in chunked(urls, settings.batch_size):
-        now = datetime.now(UTC)
-        items = [Candidate(origin="url", source=u, url=u, seen_at=now) for u in chunk]
-        merge(times, _fetch_spooled(items, run_id, settings, now))
-    return len(urls), times
+    return len(urls), _fetch_spooled(urls, _url_candidate, run_id, settings)
 
 
 @task(name="read-sitemaps", retries=1, retry_condition_fn=retry_transient)
@@ -149,11 +160,7 @@ def sitemaps_day(
 ) -> tuple[dict[str, int], HostTimes]:
     """One day's sitemap URLs: those the warehouse has not seen, fetched and spooled."""
     todo = queries.unseen_sitemap_urls(settings.db, settings.lock_wait, entries)
-    times: HostTimes = {}
-    for chunk in chunked(todo.fresh, settings.batch_size):
-        now = datetime.now(UTC)
-        items = [sitemap_backfill.candidate(e, now) for e in chunk]
-        merge(times, _fetch_spooled(items, run_id, settings, now))
+    times = _fetch_spooled(todo.fresh, sitemap_backfill.candidate, run_id, settings)
     counts = {"already_loaded": todo.loaded, "already_failed": todo.failed}
     return {**counts, "fetched": len(todo.fresh)}, times
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 import random
 import subprocess
 import sys
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+import duckdb
 
 from newsflow.settings import Settings
 from newsflow.tasks.process import process_candidates
@@ -115,3 +119,35 @@ def local_fetch_settings(tmp_path: Path, **overrides: object) -> Settings:
         **overrides,
     }
     return Settings(_env_file=None, **values)  # type: ignore[arg-type]
+
+
+def db_rows(where: Settings | Path, sql: str) -> list[tuple[Any, ...]]:
+    """``sql``'s rows from a warehouse file (``where``, or that of the settings ``where``), on
+    a read-only connection."""
+    db = where.db if isinstance(where, Settings) else where
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def newsflow_env(
+    base: Mapping[str, str], db: Path, spool: str | Path, **values: str
+) -> dict[str, str]:
+    """A ``newsflow`` command's environment: ``base`` without its NEWSFLOW_* values, the
+    warehouse and spool given, loopback sites allowed with no politeness delay and no
+    retries, two workers, wide output; ``values``: more, or other, variables."""
+    env = {k: v for k, v in base.items() if not k.startswith("NEWSFLOW_")}
+    env.update(
+        NEWSFLOW_DB=str(db),
+        NEWSFLOW_SPOOL=str(spool),
+        NEWSFLOW_LOCK_WAIT="120",
+        NEWSFLOW_ALLOW_PRIVATE="127.0.0.1",
+        NEWSFLOW_PER_HOST_DELAY="0",
+        NEWSFLOW_HTTP_RETRIES="0",
+        NEWSFLOW_WORKERS="2",
+        COLUMNS="200",
+    )
+    env.update(values)
+    return env

@@ -58,6 +58,12 @@ def run_state(client: httpx.Client, run_id: str) -> str:
     return str(client.get(f"/flow_runs/{run_id}").json()["state"]["type"])
 
 
+def server_command(port: int) -> list[str]:
+    """The command that starts a Prefect server on loopback ``port``, without its UI."""
+    listen = ["--host", "127.0.0.1", "--port", str(port)]
+    return [*PYTHON, "prefect", "server", "start", *listen, "--no-ui"]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -119,17 +125,7 @@ def prefect_server(tmp: Path) -> Iterator[tuple[str, dict[str, str], list[Path]]
         PREFECT_UI_ENABLED="false",
     )
     server = start(
-        [
-            *PYTHON,
-            "prefect",
-            "server",
-            "start",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-ui",
-        ],
+        server_command(port),
         env,
         log,
         tmp,

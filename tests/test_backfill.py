@@ -13,17 +13,10 @@ from typer.testing import CliRunner
 
 from newsflow.flows.backfill import BackfillMode, BackfillRequest, backfill, run_backfill
 from newsflow.settings import Settings
+from tests.helpers import db_rows
 
 TABLES = ("articles", "article_versions", "article_comments", "article_sightings", "rejects")
 BODY = "A wire story about harbour cranes, printed word for word by several papers.\n"
-
-
-def _rows(settings: Settings, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(settings.db), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def _write(settings: Settings, sql: str) -> None:
@@ -35,7 +28,7 @@ def _write(settings: Settings, sql: str) -> None:
 
 
 def _snapshot(settings: Settings) -> dict[str, list[tuple]]:
-    return {t: sorted(_rows(settings, f"SELECT * FROM {t}"), key=repr) for t in TABLES}
+    return {t: sorted(db_rows(settings, f"SELECT * FROM {t}"), key=repr) for t in TABLES}
 
 
 def _seed_three(folder: Path, settings: Settings) -> None:
@@ -139,12 +132,12 @@ def test_a_request_that_cannot_run_fails_with_one_sentence(
     )
     for state in (reversed_range, too_long, typo, not_a_site):
         assert "\n" not in (state.message or "") and "Traceback" not in (state.message or "")
-    assert _rows(settings, "SELECT count(*) FROM runs WHERE flow = 'backfill'") == [(0,)]
+    assert db_rows(settings, "SELECT count(*) FROM runs WHERE flow = 'backfill'") == [(0,)]
     # The same form with a known site runs, with the warehouse the environment names.
     _write(settings, "UPDATE articles SET language = 'xx'")
     ok = backfill(first_day=date(2024, 1, 3), sites=("www.example.net",), return_state=True)
     assert ok.is_completed()
-    assert dict(_rows(settings, "SELECT domain, language FROM articles"))["example.net"] == "ru"
+    assert dict(db_rows(settings, "SELECT domain, language FROM articles"))["example.net"] == "ru"
 
 
 @pytest.mark.usefixtures("prefect_harness")
@@ -188,7 +181,7 @@ def test_rededup_repairs_derived_columns_and_twice_changes_nothing(
 ) -> None:
     _seed_three(tmp_path / "s", settings)
     good = _snapshot(settings)
-    first = _rows(settings, "SELECT article_id FROM articles WHERE domain = 'example.com'")[0][0]
+    first = db_rows(settings, "SELECT article_id FROM articles WHERE domain = 'example.com'")[0][0]
     # Damage what rededup recomputes: language, word count, domain, a duplicate pointer, and a
     # root pointing at its own later copy.
     _write(
@@ -212,13 +205,13 @@ def test_rededup_repairs_derived_columns_and_twice_changes_nothing(
     assert summary["items"] == 3
     assert summary["load"]["revised"] >= 3
     assert _snapshot(settings) == good
-    assert _rows(
+    assert db_rows(
         settings, "SELECT count(*) FROM articles WHERE duplicate_of = ?".replace("?", f"'{first}'")
     ) == [(1,)]
     again = run_backfill(BackfillRequest(since=date(2024, 1, 2), until=date(2024, 1, 3)), settings)
     assert again["load"]["revised"] == 0
     assert _snapshot(settings) == good
-    runs = _rows(settings, "SELECT flow, items FROM runs WHERE flow = 'backfill'")
+    runs = db_rows(settings, "SELECT flow, items FROM runs WHERE flow = 'backfill'")
     assert sorted(runs) == [("backfill", 3), ("backfill", 3)]
 
 
@@ -227,7 +220,7 @@ def test_domain_filter_and_day_range(settings: Settings, tmp_path: Path) -> None
     _seed_three(tmp_path / "s", settings)
     _write(settings, "UPDATE articles SET language = 'xx'")
     run_backfill(BackfillRequest(since=date(2024, 1, 3), domains=["c.example.net"]), settings)
-    langs = dict(_rows(settings, "SELECT domain, language FROM articles"))
+    langs = dict(db_rows(settings, "SELECT domain, language FROM articles"))
     assert langs == {"example.com": "xx", "example.org": "xx", "example.net": "ru"}
 
 
@@ -269,7 +262,7 @@ def test_cli_backfill_runs_the_flow(settings: Settings, tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "article rows revised: 3" in result.output
-    assert _rows(settings, "SELECT min(word_count) FROM articles")[0][0] > 1
+    assert db_rows(settings, "SELECT min(word_count) FROM articles")[0][0] > 1
 
 
 @pytest.mark.usefixtures("prefect_harness")
@@ -299,13 +292,13 @@ def test_refetch_loads_what_failed_and_twice_changes_nothing(
     )
     try:
         ingest_urls(urls=[srv.url("/story"), srv.url("/missing")], settings=settings)
-        assert _rows(settings, "SELECT count(*) FROM articles") == [(0,)]
+        assert db_rows(settings, "SELECT count(*) FROM articles") == [(0,)]
         up["ok"] = True
         today = datetime.now(UTC).date()
         request = BackfillRequest(since=today, mode=BackfillMode.refetch)
         first = run_backfill(request, settings)
         assert first["items"] == 2  # both failed URLs tried again
-        assert _rows(settings, "SELECT title FROM articles") == [("Quay repairs",)]
+        assert db_rows(settings, "SELECT title FROM articles") == [("Quay repairs",)]
         before = _snapshot(settings)
         hits = srv.count("/story")
         again = run_backfill(request, settings)
@@ -340,19 +333,19 @@ def test_reextract_from_stored_html_and_twice_changes_nothing(
         ingest_urls(urls=[srv.url("/p")], settings=settings)
     finally:
         srv.stop()  # re-extraction reads the stored HTML: the site may be gone
-    good = _rows(settings, "SELECT article_id, text, content_hash, published_at FROM articles")
+    good = db_rows(settings, "SELECT article_id, text, content_hash, published_at FROM articles")
     assert len(good) == 1 and "Vardø" in good[0][1]
-    assert _rows(settings, "SELECT count(*) FROM raw_pages") == [(1,)]
+    assert db_rows(settings, "SELECT count(*) FROM raw_pages") == [(1,)]
     _write(settings, "UPDATE articles SET text = 'A broken extraction.', content_hash = 'x'")
     request = BackfillRequest(since=date(2024, 4, 2), mode=BackfillMode.reextract)
     first = run_backfill(request, settings)
     assert first["items"] == 1 and first["load"]["updated"] == 1
-    assert _rows(settings, "SELECT article_id, text, content_hash, published_at FROM articles") == (
-        good
-    )
-    assert _rows(settings, "SELECT text FROM article_versions") == [("A broken extraction.",)]
+    assert db_rows(
+        settings, "SELECT article_id, text, content_hash, published_at FROM articles"
+    ) == (good)
+    assert db_rows(settings, "SELECT text FROM article_versions") == [("A broken extraction.",)]
     before = _snapshot(settings)
     again = run_backfill(request, settings)
     assert again["load"]["unchanged"] == 1 and again["load"]["updated"] == 0
     assert _snapshot(settings) == before
-    assert _rows(settings, "SELECT count(*) FROM raw_pages") == [(1,)]
+    assert db_rows(settings, "SELECT count(*) FROM raw_pages") == [(1,)]

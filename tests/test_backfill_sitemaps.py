@@ -7,13 +7,13 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
-import duckdb
 import pytest
 from typer.testing import CliRunner
 
 from newsflow.flows.backfill import BackfillMode, BackfillRequest, run_backfill
 from newsflow.settings import Settings
 from tests.fetch_server import FaultServer, article_html, page, sample_paragraphs, status
+from tests.helpers import db_rows
 
 TABLES = ("articles", "article_sightings", "article_versions", "rejects", "raw_pages")
 # path -> (date element, date); the range asked is 2024-05-01 to 2024-05-03
@@ -78,16 +78,8 @@ def _local(settings: Settings) -> Settings:
     )
 
 
-def _rows(settings: Settings, sql: str) -> list[tuple[Any, ...]]:
-    con = duckdb.connect(str(settings.db), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
-
-
 def _snapshot(settings: Settings) -> dict[str, list[tuple[Any, ...]]]:
-    return {t: sorted(_rows(settings, f"SELECT * FROM {t}"), key=repr) for t in TABLES}
+    return {t: sorted(db_rows(settings, f"SELECT * FROM {t}"), key=repr) for t in TABLES}
 
 
 def _page_hits(srv: FaultServer) -> dict[str, int]:
@@ -122,15 +114,15 @@ def test_sitemaps_backfill_loads_the_range_and_twice_changes_nothing(
     assert "| day | URLs in the sitemaps | already loaded | already failed | fetched |" in report
     assert sum(int(line.split("|")[5]) for line in report.splitlines() if "| 2024-05" in line) == 3
     base = site.url("")
-    loaded = _rows(settings, "SELECT url, title, origin FROM articles ORDER BY url")
+    loaded = db_rows(settings, "SELECT url, title, origin FROM articles ORDER BY url")
     assert loaded == [(base + p, IN_RANGE[p], "url") for p in sorted(IN_RANGE)]
     # the sitemap's news date is the page's only date claim
-    assert _rows(
+    assert db_rows(
         settings,
         "SELECT strftime(published_at AT TIME ZONE 'UTC', '%Y-%m-%d %H:%M'), published_source "
         "FROM articles WHERE url LIKE '%harbour'",
     ) == [("2024-05-02 09:30", "sitemap")]
-    assert _rows(settings, "SELECT source, stage, reason FROM rejects") == [
+    assert db_rows(settings, "SELECT source, stage, reason FROM rejects") == [
         (base + "/news/gone", "fetch", "http_404")
     ]
     hits = _page_hits(site)
@@ -156,7 +148,7 @@ def test_sitemaps_backfill_loads_the_range_and_twice_changes_nothing(
     assert _page_hits(site) == hits  # no article page fetched again
     assert again["hosts"][host]["requests"] == 2  # the two sitemaps only
     assert _snapshot(settings) == before
-    assert _rows(settings, "SELECT count(*) FROM runs WHERE flow = 'backfill'") == [(2,)]
+    assert db_rows(settings, "SELECT count(*) FROM runs WHERE flow = 'backfill'") == [(2,)]
 
 
 @pytest.mark.usefixtures("prefect_harness")
@@ -179,8 +171,8 @@ def test_sitemaps_backfill_domain_filter_and_unreadable_sitemap(
     )
     result = run_backfill(request, settings)
     assert result["sitemaps"]["in_range"] == 1 and result["sitemaps"]["unreadable"] == 1
-    assert _rows(settings, "SELECT title FROM articles") == [("Ferry timetable",)]
-    assert _rows(settings, "SELECT source, stage, reason FROM rejects") == [
+    assert db_rows(settings, "SELECT title FROM articles") == [("Ferry timetable",)]
+    assert db_rows(settings, "SELECT source, stage, reason FROM rejects") == [
         (site.url("/missing.xml"), "sitemap", "http_404")
     ]
 
@@ -249,9 +241,9 @@ def test_cli_backfill_sitemaps(settings: Settings, site: FaultServer) -> None:
     assert result.exit_code == 0, result.output
     out = " ".join(result.output.split())
     assert "dated in the range: 3" in out and "fetched: 3" in out
-    assert _rows(settings, "SELECT count(*) FROM articles") == [(2,)]
+    assert db_rows(settings, "SELECT count(*) FROM articles") == [(2,)]
     result = CliRunner().invoke(app, args, env=env)
     assert result.exit_code == 0, result.output
     out = " ".join(result.output.split())
     assert "already loaded: 2" in out and "fetched: 0" in out
-    assert _rows(settings, "SELECT count(*) FROM articles") == [(2,)]
+    assert db_rows(settings, "SELECT count(*) FROM articles") == [(2,)]

@@ -8,25 +8,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 
 from newsflow.flows.runners import SettingsTaskRunner, task_runner
 from newsflow.flows.seeds import ingest_seeds
 from newsflow.settings import Settings
 from tests.fetch_server import FaultServer, article_html, page, sample_paragraphs
-from tests.helpers import make_seed_files
+from tests.helpers import db_rows, make_seed_files
 
 prefect_dask = pytest.importorskip("prefect_dask")
 psutil = pytest.importorskip("psutil")
-
-
-def _rows(settings: Settings, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(settings.db), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def test_the_setting_chooses_the_runner(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -130,15 +121,15 @@ def test_ingest_seeds_on_a_local_dask_cluster_loads_every_article_once(
         assert len(recorder.workers) == 2
         assert set(recorder.computed.values()) <= recorder.workers
         assert summary["load"]["loaded"] == 13
-        assert _rows(settings, "SELECT count(*), count(DISTINCT url) FROM articles") == [(13, 13)]
-        fetched = _rows(settings, "SELECT url FROM articles WHERE url LIKE 'http://127.0.0.1%'")
+        assert db_rows(settings, "SELECT count(*), count(DISTINCT url) FROM articles") == [(13, 13)]
+        fetched = db_rows(settings, "SELECT url FROM articles WHERE url LIKE 'http://127.0.0.1%'")
         assert sorted(u for (u,) in fetched) == sorted(urls[:3])
-        assert _rows(settings, "SELECT source, reason FROM rejects") == [(urls[3], "http_404")]
+        assert db_rows(settings, "SELECT source, reason FROM rejects") == [(urls[3], "http_404")]
 
         # Run again: nothing is loaded twice.
         again = ingest_seeds(paths=[str(folder)], settings=settings)
         assert again["load"]["loaded"] == 0
-        assert _rows(settings, "SELECT count(*) FROM articles") == [(13,)]
+        assert db_rows(settings, "SELECT count(*) FROM articles") == [(13,)]
     finally:
         srv.stop()
 

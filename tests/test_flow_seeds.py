@@ -4,27 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from newsflow.flows.seeds import ingest_seeds
 from newsflow.settings import Settings
+from tests.helpers import db_rows
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
-
-
-def _rows(settings: Settings, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(settings.db), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def test_real_seed_loads_as_one_article(settings: Settings, seed_dir: Path) -> None:
     summary = ingest_seeds(paths=[str(seed_dir)], settings=settings)
     assert summary["load"]["loaded"] == 1
-    (row,) = _rows(
+    (row,) = db_rows(
         settings,
         "SELECT title, strftime(published_at, '%Y-%m-%d'), domain, language, text, origin "
         "FROM articles",
@@ -34,19 +26,19 @@ def test_real_seed_loads_as_one_article(settings: Settings, seed_dir: Path) -> N
     assert (published, domain, language, origin) == ("2021-12-16", "sott.net", "en", "seed")
     assert "Comment:" not in text
     assert "Earlier on Wednesday, Kremlin spokesperson" in text
-    comments = _rows(settings, "SELECT position, text FROM article_comments ORDER BY position")
+    comments = db_rows(settings, "SELECT position, text FROM article_comments ORDER BY position")
     assert len(comments) == 3
     assert comments[0][1].startswith("The hyperlink above contains allegations")
-    runs = _rows(settings, "SELECT flow, items, loaded, status FROM runs")
+    runs = db_rows(settings, "SELECT flow, items, loaded, status FROM runs")
     assert runs == [("ingest-seeds", 1, 1, "completed")]
 
 
 def test_second_run_adds_nothing(settings: Settings, seed_dir: Path) -> None:
     ingest_seeds(paths=[str(seed_dir)], settings=settings)
     tables = ("articles", "article_comments", "article_sightings", "article_versions", "rejects")
-    before = {t: _rows(settings, f"SELECT count(*) FROM {t}")[0][0] for t in tables}
+    before = {t: db_rows(settings, f"SELECT count(*) FROM {t}")[0][0] for t in tables}
     summary = ingest_seeds(paths=[str(seed_dir)], settings=settings)
-    after = {t: _rows(settings, f"SELECT count(*) FROM {t}")[0][0] for t in tables}
+    after = {t: db_rows(settings, f"SELECT count(*) FROM {t}")[0][0] for t in tables}
     assert before == after
     assert summary["load"]["loaded"] == 0
     assert summary["load"]["unchanged"] == 1
@@ -61,9 +53,9 @@ def test_bad_files_become_rejects_and_the_run_completes(settings: Settings, seed
     )
     summary = ingest_seeds(paths=[str(seed_dir)], settings=settings)
     assert summary["load"]["loaded"] == 2
-    reasons = dict(_rows(settings, "SELECT reason, count(*) FROM rejects GROUP BY reason"))
+    reasons = dict(db_rows(settings, "SELECT reason, count(*) FROM rejects GROUP BY reason"))
     assert reasons == {"empty_file": 1, "binary": 1, "bad_url": 1}
-    (bad,) = _rows(
+    (bad,) = db_rows(
         settings,
         "SELECT a.published_at, n.code FROM articles a JOIN article_notes n USING (article_id) "
         "WHERE a.url = 'https://example.com/a'",
@@ -86,13 +78,13 @@ def test_exact_duplicates_across_runs_point_at_the_first(
     (second / "c.txt").write_text(f"Story\n20240103\nhttps://c.example.net/again\n{body}")
     ingest_seeds(paths=[str(first)], settings=settings)
     ingest_seeds(paths=[str(second)], settings=settings)
-    rows = dict(_rows(settings, "SELECT domain, duplicate_of FROM articles"))
-    root = _rows(settings, "SELECT article_id FROM articles WHERE domain = 'example.com'")[0][0]
+    rows = dict(db_rows(settings, "SELECT domain, duplicate_of FROM articles"))
+    root = db_rows(settings, "SELECT article_id FROM articles WHERE domain = 'example.com'")[0][0]
     assert rows == {"example.com": None, "example.org": root, "example.net": root}
-    assert _rows(settings, "SELECT canonical_url FROM articles WHERE domain = 'example.org'") == [
+    assert db_rows(settings, "SELECT canonical_url FROM articles WHERE domain = 'example.org'") == [
         ("https://b.example.org/copy",)
     ]
-    assert _rows(settings, "SELECT count(*) FROM articles_unique") == [(1,)]
+    assert db_rows(settings, "SELECT count(*) FROM articles_unique") == [(1,)]
 
 
 def test_changed_text_keeps_the_old_version(settings: Settings, tmp_path: Path) -> None:
@@ -102,8 +94,10 @@ def test_changed_text_keeps_the_old_version(settings: Settings, tmp_path: Path) 
     seed.write_text("T\n20240102\nhttps://example.com/x\nCorrected version of the text.\n")
     summary = ingest_seeds(paths=[str(seed)], settings=settings)
     assert summary["load"]["updated"] == 1
-    assert _rows(settings, "SELECT text FROM articles") == [("Corrected version of the text.",)]
-    assert _rows(settings, "SELECT text FROM article_versions") == [("First version of the text.",)]
+    assert db_rows(settings, "SELECT text FROM articles") == [("Corrected version of the text.",)]
+    assert db_rows(settings, "SELECT text FROM article_versions") == [
+        ("First version of the text.",)
+    ]
 
 
 def test_run_publishes_a_summary_artifact(settings: Settings, seed_dir: Path) -> None:

@@ -19,7 +19,7 @@ import duckdb
 import pytest
 
 from tests.fetch_server import FaultServer, article_html, conditional, page, sample_paragraphs
-from tests.helpers import WORDS, make_seed_files
+from tests.helpers import WORDS, db_rows, make_seed_files, newsflow_env
 from tests.prefect_server import api_client, free_port, prefect_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,19 +58,7 @@ def site() -> Iterator[FaultServer]:
 
 
 def _env(base: dict[str, str], tmp: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in base.items() if not k.startswith("NEWSFLOW_")}
-    env.update(
-        NEWSFLOW_DB=str(tmp / "news.duckdb"),
-        NEWSFLOW_SPOOL=str(tmp / "spool"),
-        NEWSFLOW_LOCK_WAIT="120",
-        NEWSFLOW_ALLOW_PRIVATE="127.0.0.1",
-        NEWSFLOW_PER_HOST_DELAY="0",
-        NEWSFLOW_HTTP_RETRIES="0",
-        NEWSFLOW_WORKERS="2",
-        COLUMNS="200",
-    )
-    env.update(extra)
-    return env
+    return newsflow_env(base, tmp / "news.duckdb", tmp / "spool", **extra)
 
 
 def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -79,14 +67,6 @@ def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[st
     )
     assert out.returncode == 0, out.stdout + out.stderr
     return out
-
-
-def _rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 # Columns that differ between any two runs of the same input: when, and which run.
@@ -237,7 +217,7 @@ def test_big_work_in_process_loads_the_same_rows_as_the_prefect_flow(
             content["seed_files"] = [
                 (str(Path(r[0]).relative_to(tmp)), *r[1:]) for r in content.get("seed_files", [])
             ]
-            content["runs"] = _rows(
+            content["runs"] = db_rows(
                 tmp / "news.duckdb",
                 "SELECT flow, status, items, loaded, updated, duplicates, rejected, batches "
                 "FROM runs ORDER BY started_at",
@@ -292,7 +272,7 @@ def test_in_process_run_never_imports_prefect(site: FaultServer, tmp_path: Path)
         )
         assert "EXIT 0 PREFECT False" in out.stdout, out.stdout + out.stderr
         assert out.stderr.count("not in Prefect") == 1, out.stderr
-    statuses = _rows(tmp_path / "news.duckdb", "SELECT flow, status FROM runs ORDER BY flow")
+    statuses = db_rows(tmp_path / "news.duckdb", "SELECT flow, status FROM runs ORDER BY flow")
     assert statuses == [
         ("ingest-feeds", "completed"),
         ("ingest-seeds", "completed"),
@@ -339,7 +319,7 @@ def test_inline_always_runs_big_work_in_process_with_the_worker_pool(
         timeout=600,
     )
     assert "EXIT 0 PREFECT False POOL True" in out.stdout, out.stdout + out.stderr
-    assert _rows(tmp_path / "news.duckdb", "SELECT count(*) FROM articles") == [(10,)]
+    assert db_rows(tmp_path / "news.duckdb", "SELECT count(*) FROM articles") == [(10,)]
 
 
 def test_a_big_run_runs_in_process_unless_told_to_run_the_flow(
@@ -358,8 +338,8 @@ def test_a_big_run_runs_in_process_unless_told_to_run_the_flow(
         env = _env(base, tmp_path / mode, NEWSFLOW_INLINE=mode, NEWSFLOW_BATCH_SIZE="4")
         out = _run(["ingest-urls", *urls], env)
         run_ids[mode] = next(x for x in out.stdout.splitlines() if "-> warehouse" in x).split()[1]
-        assert _rows(tmp_path / mode / "news.duckdb", "SELECT count(*) FROM articles") == [(10,)]
-        assert _rows(tmp_path / mode / "news.duckdb", "SELECT status, loaded FROM runs") == [
+        assert db_rows(tmp_path / mode / "news.duckdb", "SELECT count(*) FROM articles") == [(10,)]
+        assert db_rows(tmp_path / mode / "news.duckdb", "SELECT status, loaded FROM runs") == [
             ("completed", 10)
         ]
     with api_client(api) as client:
@@ -415,7 +395,7 @@ def test_an_in_process_run_is_a_flow_run_with_its_summary(
     )
     assert "not in Prefect" not in out.stderr
     run_id = next(x for x in out.stdout.splitlines() if "-> warehouse" in x).split()[1]
-    assert _rows(tmp_path / "news.duckdb", "SELECT run_id, status FROM runs") == [
+    assert db_rows(tmp_path / "news.duckdb", "SELECT run_id, status FROM runs") == [
         (run_id, "completed")
     ]
     with api_client(api) as client:
@@ -476,8 +456,8 @@ def _interrupt(args: list[str], env: dict[str, str], srv: FaultServer, after: in
 def _stopped_midway(api: str, db: Path, pages: int) -> None:
     """The run's row says ``cancelled`` with what it loaded, some pages but not all; its
     Prefect run is Cancelled."""
-    ((run_id, status, loaded),) = _rows(db, "SELECT run_id, status, loaded FROM runs")
-    (articles,) = _rows(db, "SELECT count(*) FROM articles")[0]
+    ((run_id, status, loaded),) = db_rows(db, "SELECT run_id, status, loaded FROM runs")
+    (articles,) = db_rows(db, "SELECT count(*) FROM articles")[0]
     assert status == "cancelled" and loaded == articles and 0 < articles < pages
     with api_client(api) as client:
         run = client.get(f"/flow_runs/{run_id}").json()
@@ -485,8 +465,23 @@ def _stopped_midway(api: str, db: Path, pages: int) -> None:
 
 
 def _loaded_once(db: Path, pages: int) -> None:
-    counts = _rows(db, "SELECT count(*), count(DISTINCT canonical_url) FROM articles")
+    counts = db_rows(db, "SELECT count(*), count(DISTINCT canonical_url) FROM articles")
     assert counts == [(pages, pages)]
+
+
+def _stop_then_rerun(
+    args: list[str], env: dict[str, str], srv: FaultServer, api: str, pages: int, after: int
+) -> None:
+    """Ctrl-C the command once ``after`` slow pages were asked for: its run stopped midway;
+    then the same command again loads every page once."""
+    db = Path(env["NEWSFLOW_DB"])
+    try:
+        _interrupt(args, env, srv, after=after)
+        _stopped_midway(api, db, pages)
+        _run(args, env)
+        _loaded_once(db, pages)
+    finally:
+        srv.stop()
 
 
 def test_ctrl_c_stops_an_in_process_run_cleanly(
@@ -496,14 +491,7 @@ def test_ctrl_c_stops_an_in_process_run_cleanly(
     srv = _slow_site(SLOW_PAGES)
     urls = [srv.url(f"/slow/{i}") for i in range(SLOW_PAGES)]
     env = _env(base, tmp_path, NEWSFLOW_PER_HOST_CONCURRENCY="1")
-    db = tmp_path / "news.duckdb"
-    try:
-        _interrupt(["ingest-urls", *urls], env, srv, after=4)
-        _stopped_midway(api, db, SLOW_PAGES)
-        _run(["ingest-urls", *urls], env)
-        _loaded_once(db, SLOW_PAGES)
-    finally:
-        srv.stop()
+    _stop_then_rerun(["ingest-urls", *urls], env, srv, api, SLOW_PAGES, after=4)
 
 
 def test_ctrl_c_stops_a_big_in_process_fetching_run_cleanly(
@@ -521,14 +509,7 @@ def test_ctrl_c_stops_a_big_in_process_fetching_run_cleanly(
         NEWSFLOW_PER_HOST_CONCURRENCY="1",
         NEWSFLOW_BATCH_SIZE=str(SLOW_PAGES // 2),
     )
-    db = tmp_path / "news.duckdb"
-    try:
-        _interrupt(["ingest-urls", *urls], env, srv, after=5)
-        _stopped_midway(api, db, pages)
-        _run(["ingest-urls", *urls], env)
-        _loaded_once(db, pages)
-    finally:
-        srv.stop()
+    _stop_then_rerun(["ingest-urls", *urls], env, srv, api, pages, after=5)
 
 
 def test_ctrl_c_stops_an_in_process_seed_run_with_worker_processes_cleanly(
@@ -546,14 +527,7 @@ def test_ctrl_c_stops_an_in_process_seed_run_with_worker_processes_cleanly(
         listed = [srv.url(f"/slow/{f * per_file + i}") for i in range(per_file)]
         (seeds / f"urls-{f}.txt").write_text("\n".join(listed) + "\n")
     env = _env(base, tmp_path, NEWSFLOW_PER_HOST_CONCURRENCY="1", NEWSFLOW_BATCH_SIZE="1")
-    db = tmp_path / "news.duckdb"
-    try:
-        _interrupt(["ingest-seeds", str(seeds)], env, srv, after=3)
-        _stopped_midway(api, db, files * per_file)
-        _run(["ingest-seeds", str(seeds)], env)
-        _loaded_once(db, files * per_file)
-    finally:
-        srv.stop()
+    _stop_then_rerun(["ingest-seeds", str(seeds)], env, srv, api, files * per_file, after=3)
 
 
 def test_a_big_seed_run_in_process_loads_its_batches_while_it_runs(
@@ -585,7 +559,7 @@ def test_a_big_seed_run_in_process_loads_its_batches_while_it_runs(
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and proc.poll() is None:
             with contextlib.suppress(duckdb.Error):  # absent yet, or the loader writes now
-                (articles,) = _rows(db, "SELECT count(*) FROM articles")[0]
+                (articles,) = db_rows(db, "SELECT count(*) FROM articles")[0]
                 if articles and proc.poll() is None:
                     seen_while_running = articles
                     served = sum(1 for h in list(srv.hits) if h.path.startswith("/slow/"))
@@ -599,7 +573,7 @@ def test_a_big_seed_run_in_process_loads_its_batches_while_it_runs(
     assert proc.returncode == 0, out
     # loaded while slow pages were still to be fetched, not at the end
     assert 0 < seen_while_running < 4 + slow and served < slow
-    assert _rows(db, "SELECT count(*) FROM articles") == [(4 + slow,)]
+    assert db_rows(db, "SELECT count(*) FROM articles") == [(4 + slow,)]
 
 
 @pytest.mark.slow
@@ -638,7 +612,7 @@ def test_a_poll_bringing_many_new_pages(
         assert ("in-process" in run["tags"]) is not flow_run, run["tags"]
         # every ingest-feeds flow run of the server has ended (none was left Running)
         assert all(r["state"]["type"] != "RUNNING" for r in runs), runs
-        (loaded,) = _rows(tmp_path / "news.duckdb", "SELECT loaded FROM runs")[0]
+        (loaded,) = db_rows(tmp_path / "news.duckdb", "SELECT loaded FROM runs")[0]
         assert loaded == SLOW_PAGES + 2
     finally:
         srv.stop()

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from queue import Queue
 from typing import Any
@@ -51,6 +53,26 @@ def _reader(lake: Lake, asks: Queue[str], answers: Queue[tuple[str, Any]]) -> No
     con.close()
 
 
+@contextmanager
+def reader_session(
+    lake: Lake,
+) -> Iterator[tuple[Queue[str], Queue[tuple[str, Any]], mp.process.BaseProcess]]:
+    """A reader process holding one session open on the lake (``_reader``): its questions,
+    its answers, and the process (stopped at the end)."""
+    ctx = mp.get_context("spawn")
+    asks: Queue[str] = ctx.Queue()  # type: ignore[assignment]
+    answers: Queue[tuple[str, Any]] = ctx.Queue()  # type: ignore[assignment]
+    reader = ctx.Process(target=_reader, args=(lake, asks, answers))
+    reader.start()
+    try:
+        yield asks, answers, reader
+    finally:
+        asks.put("stop")
+        reader.join(timeout=WAIT)
+        if reader.is_alive():
+            reader.kill()
+
+
 def test_schema_matches_the_single_file_warehouse(tmp_path: Path) -> None:
     con = lakemod.open_warehouse(Lake.local(tmp_path / "lake"))
     single = duckdb.connect()
@@ -73,12 +95,7 @@ def test_schema_matches_the_single_file_warehouse(tmp_path: Path) -> None:
 def test_reader_process_is_never_blocked_and_sees_each_commit(tmp_path: Path) -> None:
     lake = Lake.local(tmp_path / "lake")
     writer = lakemod.open_warehouse(lake)
-    ctx = mp.get_context("spawn")
-    asks: Queue[str] = ctx.Queue()  # type: ignore[assignment]
-    answers: Queue[tuple[str, Any]] = ctx.Queue()  # type: ignore[assignment]
-    reader = ctx.Process(target=_reader, args=(lake, asks, answers))
-    reader.start()
-    try:
+    with reader_session(lake) as (asks, answers, reader):
         assert answers.get(timeout=WAIT) == ("ready", 0)
         for k in range(1, 4):
             writer.execute("BEGIN")
@@ -93,11 +110,6 @@ def test_reader_process_is_never_blocked_and_sees_each_commit(tmp_path: Path) ->
         assert lakemod.maintain(writer, keep_days=0) == [name for name, _ in lakemod.MAINTENANCE]
         asks.put("count")
         assert answers.get(timeout=WAIT) == ("count", (3 * ROWS, 3 * ROWS))
-    finally:
-        asks.put("stop")
-        reader.join(timeout=WAIT)
-        if reader.is_alive():
-            reader.kill()
     assert reader.exitcode == 0
 
 

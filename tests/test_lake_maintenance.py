@@ -24,7 +24,7 @@ from newsflow.settings import Settings  # noqa: E402
 from newsflow.warehouse import lake as lakemod  # noqa: E402
 from newsflow.warehouse.lake import BOOKKEEPING, Lake  # noqa: E402
 from tests.test_hostile import newsflow  # noqa: E402
-from tests.test_lake import WAIT, _reader, insert_articles  # noqa: E402
+from tests.test_lake import WAIT, insert_articles, reader_session  # noqa: E402
 
 COMMITS = 8
 ROWS = 40  # more than DuckLake inlines: each commit writes its own small file
@@ -65,12 +65,7 @@ def test_maintain_merges_small_commits_beside_a_reader_and_keeps_every_row(
     lake = small_commits(target)
     rows = everything(lake)
     assert len(rows) == COMMITS * (ROWS + SMALL)
-    ctx = mp.get_context("spawn")
-    asks: Queue[str] = ctx.Queue()  # type: ignore[assignment]
-    answers: Queue[tuple[str, Any]] = ctx.Queue()  # type: ignore[assignment]
-    reader = ctx.Process(target=_reader, args=(lake, asks, answers))
-    reader.start()
-    try:
+    with reader_session(lake) as (asks, answers, reader):
         assert answers.get(timeout=WAIT) == ("ready", len(rows))
         out = newsflow("maintain", "--db", str(target), "--keep-days", "0")
         assert out.returncode == 0, out.stderr
@@ -87,11 +82,6 @@ def test_maintain_merges_small_commits_beside_a_reader_and_keeps_every_row(
         # the reader's session, open all along, still answers, with every row
         asks.put("count")
         assert answers.get(timeout=WAIT) == ("count", (len(rows), len(rows)))
-    finally:
-        asks.put("stop")
-        reader.join(timeout=WAIT)
-        if reader.is_alive():
-            reader.kill()
     assert reader.exitcode == 0
     assert everything(lake) == rows
     # a second pass finds nothing to do

@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from newsflow import cancel
@@ -30,7 +29,7 @@ from newsflow.warehouse.db import connect_writer
 from newsflow.warehouse.loader import RunRow, load_spool
 from newsflow.warehouse.publish import publish, published_path
 from tests.fetch_server import FaultServer, article_html, page
-from tests.helpers import WORDS
+from tests.helpers import WORDS, db_rows, newsflow_env
 
 ROOT = Path(__file__).resolve().parent.parent
 NEWSFLOW = [sys.executable, "-m", "newsflow.cli"]
@@ -83,20 +82,13 @@ def cli_env(prefect_harness: None, settings: Settings) -> dict[str, str]:
     loopback server allowed, no politeness delay."""
     from prefect.settings import PREFECT_API_URL
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSFLOW_")}
-    env.update(
+    return newsflow_env(
+        os.environ,
+        settings.db,
+        settings.spool,
         PREFECT_API_URL=str(PREFECT_API_URL.value()),
-        NEWSFLOW_DB=str(settings.db),
-        NEWSFLOW_SPOOL=settings.spool,
-        NEWSFLOW_LOCK_WAIT="120",
-        NEWSFLOW_ALLOW_PRIVATE="127.0.0.1",
-        NEWSFLOW_PER_HOST_DELAY="0",
         NEWSFLOW_PER_HOST_CONCURRENCY="4",
-        NEWSFLOW_HTTP_RETRIES="0",
-        NEWSFLOW_WORKERS="2",
-        COLUMNS="200",
     )
-    return env
 
 
 def _start(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
@@ -127,14 +119,6 @@ def _wait(what: str, check: object, timeout: float = 240.0) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def _rows(db: Path, sql: str) -> list[tuple[object, ...]]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
-
-
 def _descendants(pid: int) -> set[int]:
     found: set[int] = set()
     todo = [pid]
@@ -155,7 +139,7 @@ def _alive(pids: set[int]) -> set[int]:
 
 
 def _assert_loaded_once(db: Path, expected: int) -> None:
-    (articles, ids, urls) = _rows(
+    (articles, ids, urls) = db_rows(
         db,
         "SELECT count(*), count(DISTINCT article_id), count(DISTINCT canonical_url) FROM articles",
     )[0]
@@ -200,7 +184,7 @@ def test_each_run_is_credited_with_the_batches_it_spooled(settings: Settings) ->
     )
     assert report.loaded == 3 and report.batches == 1 and report.others_batches == 2
     rows = dict(
-        (r[0], r[1:]) for r in _rows(settings.db, "SELECT run_id, loaded, batches FROM runs")
+        (r[0], r[1:]) for r in db_rows(settings.db, "SELECT run_id, loaded, batches FROM runs")
     )
     assert rows == {"run-a": (3, 1), "run-b": (5, 1), "run-c": (7, 1)}
     # run-b's own final load merges nothing more, and still reports its 5 articles
@@ -224,7 +208,9 @@ def test_a_run_whose_process_is_gone_is_abandoned_at_the_next_start(settings: Se
     again = run_ledger.start_run(con, "next", "ingest-urls", now)
     con.close()
     assert (found, again) == (1, 0)
-    rows = dict((r[0], r[1:]) for r in _rows(settings.db, "SELECT run_id, status, error FROM runs"))
+    rows = dict(
+        (r[0], r[1:]) for r in db_rows(settings.db, "SELECT run_id, status, error FROM runs")
+    )
     assert rows["killed"][0] == "abandoned" and f"process {dead.pid}" in str(rows["killed"][1])
     assert rows["alive"][0] == "running" and rows["next"][0] == "running"
 
@@ -285,9 +271,9 @@ def _interrupt_midway(
 
 
 def _cancelled_row(db: Path) -> tuple[object, ...]:
-    rows = _rows(db, "SELECT run_id, status, loaded, batches FROM runs")
+    rows = db_rows(db, "SELECT run_id, status, loaded, batches FROM runs")
     assert len(rows) == 1 and rows[0][1] == "cancelled", rows
-    (articles,) = _rows(db, "SELECT count(*) FROM articles")[0]
+    (articles,) = db_rows(db, "SELECT count(*) FROM articles")[0]
     assert rows[0][2] == articles and 0 < articles < PAGES  # counted, and stopped midway
     return rows[0]
 
@@ -375,7 +361,7 @@ def test_a_killed_fetching_run_leaves_no_process_and_is_abandoned(
     assert left == set()
     again = _run(["ingest-urls", _urls(slow_site)[0]], cli_env)
     assert again.returncode == 0, again.stdout + again.stderr
-    statuses = sorted(r[0] for r in _rows(settings.db, "SELECT status FROM runs"))
+    statuses = sorted(r[0] for r in db_rows(settings.db, "SELECT status FROM runs"))
     assert statuses == ["abandoned", "completed"]
 
 
@@ -401,7 +387,7 @@ def test_killed_fetching_runs_leave_no_process_behind(
     assert [x for x in left if x] == []
     again = _run(["ingest-urls", *_urls(slow_site)], cli_env)
     assert again.returncode == 0, again.stdout + again.stderr
-    statuses = {r[0] for r in _rows(settings.db, "SELECT status FROM runs")}
+    statuses = {r[0] for r in db_rows(settings.db, "SELECT status FROM runs")}
     assert statuses <= set(run_ledger.ENDED), statuses
     _assert_loaded_once(settings.db, PAGES)
 
@@ -426,9 +412,9 @@ def test_random_kills_during_ingest_feeds_lose_and_duplicate_nothing(
     final = _run(args, cli_env)
     assert final.returncode == 0, final.stdout + final.stderr
     _assert_loaded_once(settings.db, PAGES)
-    (sightings,) = _rows(settings.db, "SELECT count(DISTINCT url_seen) FROM article_sightings")[0]
+    (sightings,) = db_rows(settings.db, "SELECT count(DISTINCT url_seen) FROM article_sightings")[0]
     assert sightings == PAGES
-    statuses = {r[0] for r in _rows(settings.db, "SELECT status FROM runs")}
+    statuses = {r[0] for r in db_rows(settings.db, "SELECT status FROM runs")}
     assert statuses <= set(run_ledger.ENDED), statuses
 
 
@@ -500,7 +486,9 @@ def test_a_failing_run_is_marked_failed_with_its_error(
     fetch = settings.model_copy(update={"allow_private": [], "http_retries": 0})
     with pytest.raises(RuntimeError):
         urls.ingest_urls(urls=["http://127.0.0.1:9/nothing"], settings=fetch)
-    ((status, error, finished),) = _rows(settings.db, "SELECT status, error, finished_at FROM runs")
+    ((status, error, finished),) = db_rows(
+        settings.db, "SELECT status, error, finished_at FROM runs"
+    )
     assert status == "failed" and error == "RuntimeError: the spool disk is on fire"
     assert finished is not None
 
@@ -520,7 +508,7 @@ def test_three_concurrent_ingests_are_each_credited_with_their_own_counts(
     procs = {name: _start(["ingest-seeds", str(tmp_path / name)], env) for name in sizes}
     outputs = {name: proc.communicate(timeout=900)[0] for name, proc in procs.items()}
     assert all(p.returncode == 0 for p in procs.values()), outputs
-    rows = _rows(settings.db, "SELECT items, loaded, status FROM runs ORDER BY items")
+    rows = db_rows(settings.db, "SELECT items, loaded, status FROM runs ORDER BY items")
     assert rows == [(n, n, "completed") for n in sorted(sizes.values())]
     for name, n in sizes.items():
         assert re.search(rf"new articles loaded\s*│\s*{n}\s*│", outputs[name]), outputs[name]

@@ -7,22 +7,14 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from newsflow.deploy.seedscan import SeedScanner
 from newsflow.settings import Settings
 from newsflow.tasks import seedledger
+from tests.helpers import db_rows
 
 ARTICLE = "{title}\n20240301\nhttps://{host}.example.com/a\nA paragraph about {title} in town.\n"
-
-
-def _rows(settings: Settings, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(settings.db), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def _ingest(settings: Settings, paths: list[Path], run_id: str) -> None:
@@ -71,17 +63,17 @@ def test_scan_finds_what_the_ledger_lacks_once(settings: Settings, tmp_path: Pat
 
     _ingest(settings, [a, bad], "run-1")
     assert scanner.due() == [b]
-    ledger = _rows(settings, "SELECT path, items, run_id FROM seed_files ORDER BY path")
+    ledger = db_rows(settings, "SELECT path, items, run_id FROM seed_files ORDER BY path")
     assert ledger == [(str(a), 1, "run-1"), (str(bad), 0, "run-1")]
-    assert _rows(settings, "SELECT source, reason FROM rejects") == [(str(bad), "binary")]
+    assert db_rows(settings, "SELECT source, reason FROM rejects") == [(str(bad), "binary")]
 
     # The same files again (an event and a scan both saw them): one ledger row each, and the
     # first run that read them keeps it.
     _ingest(settings, [a, b], "run-2")
     assert scanner.due() == []
-    assert _rows(settings, "SELECT count(*), count(DISTINCT path) FROM seed_files") == [(3, 3)]
-    assert _rows(settings, f"SELECT run_id FROM seed_files WHERE path = '{a}'") == [("run-1",)]
-    assert _rows(settings, "SELECT count(*) FROM articles") == [(2,)]
+    assert db_rows(settings, "SELECT count(*), count(DISTINCT path) FROM seed_files") == [(3, 3)]
+    assert db_rows(settings, f"SELECT run_id FROM seed_files WHERE path = '{a}'") == [("run-1",)]
+    assert db_rows(settings, "SELECT count(*) FROM articles") == [(2,)]
 
     # Rewritten with other content: a new file to the ledger, due again.
     _write(a, "Harbour cranes", "one")
@@ -92,7 +84,7 @@ def test_scan_finds_what_the_ledger_lacks_once(settings: Settings, tmp_path: Pat
     assert scanner.due(now=1061.0) == [a]
     _ingest(settings, [a], "run-3")
     assert scanner.due() == []
-    assert _rows(settings, f"SELECT count(*) FROM seed_files WHERE path = '{a}'") == [(2,)]
+    assert db_rows(settings, f"SELECT count(*) FROM seed_files WHERE path = '{a}'") == [(2,)]
 
 
 def test_scan_reads_only_changed_files(
@@ -132,12 +124,12 @@ def test_seed_batch_runs_skip_files_in_the_ledger(settings: Settings, tmp_path: 
     assert first["items"] == 2 and first["load"]["loaded"] == 2
     again = ingest_seed_batch(paths=[str(b), str(a)], settings=settings)
     assert again == {"items": 0}
-    assert _rows(settings, "SELECT flow, items FROM runs") == [("ingest-seeds", 2)]
-    assert _rows(settings, "SELECT count(*) FROM seed_files") == [(2,)]
+    assert db_rows(settings, "SELECT flow, items FROM runs") == [("ingest-seeds", 2)]
+    assert db_rows(settings, "SELECT count(*) FROM seed_files") == [(2,)]
 
     c = _write(inbox / "c.txt", "Bridge", "three")
     ingest_seeds(paths=[str(inbox)], settings=settings)  # the command reads what it is given
-    assert _rows(settings, "SELECT path, items FROM seed_files ORDER BY path") == [
+    assert db_rows(settings, "SELECT path, items FROM seed_files ORDER BY path") == [
         (str(a), 1),
         (str(b), 1),
         (str(c), 1),

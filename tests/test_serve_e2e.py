@@ -20,7 +20,7 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.fetch_server import FaultServer, article_html, page, sample_paragraphs
-from tests.prefect_server import PYTHON, STARTUP, api_client
+from tests.prefect_server import PYTHON, STARTUP, api_client, server_command
 from tests.prefect_server import clean_env as _clean_env
 from tests.prefect_server import free_port as _free_port
 from tests.prefect_server import start as _start
@@ -109,17 +109,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     serve_log = tmp / "serve.log"
     logs = [server_log, serve_log]
     server = _start(
-        [
-            *PYTHON,
-            "prefect",
-            "server",
-            "start",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-ui",
-        ],
+        server_command(port),
         _clean_env(
             PREFECT_HOME=str(home),
             PREFECT_API_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{home}/prefect.db",
