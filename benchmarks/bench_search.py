@@ -136,6 +136,7 @@ def build_012(path: Path, size: int, body: pa.Table, postings: pa.Table) -> dict
     base = path.stat().st_size
     started = time.perf_counter()
     con.execute("INSERT INTO search_stats VALUES (1, 0, 0, 0, 1, 1, 1)")  # as the first load
+    con.execute("INSERT INTO search_layout VALUES (?)", [search_index.LAYOUT])
     con.register("bp", postings)
     con.execute(
         "CREATE TEMP TABLE term_words AS SELECT stemmer, term, "
@@ -232,6 +233,7 @@ def build_012_bulk(path: Path, size: int, body: pa.Table, postings: pa.Table) ->
         "(SELECT coalesce(max(term_id), 0) + 1 FROM search_terms), ? FROM search_docs",
         [len(plan) + 1],
     )
+    con.execute("INSERT INTO search_layout VALUES (?)", [search_index.LAYOUT])
     terms = con.execute("SELECT coalesce(max(term_id), 0) FROM search_terms").fetchone()[0]  # type: ignore[index]
     for segment, (lo, hi) in enumerate(plan, start=1):
         ranges = max(1, (hi - lo) // 40_000)
