@@ -425,6 +425,7 @@ def time_queries(
     new: duckdb.DuckDBPyConnection,
     old: duckdb.DuckDBPyConnection | None,
     queries: dict[str, list[tuple[str, dict[str, Any]]]],
+    label: str = "b010",
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for kind, items in queries.items():
@@ -452,9 +453,9 @@ def time_queries(
         if old is not None:
             old_p50 = statistics.median(spent["old"]) * 1000
             out[kind] |= {
-                "b010_p50_ms": round(old_p50, 1),
-                "b010_p95_ms": round(pct(spent["old"], 0.95) * 1000, 1),
-                "b010_over_new": round(old_p50 / new_p50, 1),
+                f"{label}_p50_ms": round(old_p50, 1),
+                f"{label}_p95_ms": round(pct(spent["old"], 0.95) * 1000, 1),
+                f"{label}_over_new": round(old_p50 / new_p50, 1),
                 "queries_with_other_results": differ,
             }
         print(f"  {kind:22} {out[kind]}", flush=True)
@@ -545,6 +546,12 @@ def main() -> None:
     parser.add_argument(
         "--reuse", action="store_true", help="query the files a former run left in --work"
     )
+    parser.add_argument(
+        "--before",
+        default=None,
+        help="compare against this warehouse file pattern instead of 010's ({size} is "
+        "replaced; e.g. W/old012-{size}.duckdb, an index built by an earlier version)",
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     baseline_sizes = (
@@ -599,12 +606,18 @@ def main() -> None:
             res[f"{name}_index"]["wall_s"] = round(time.perf_counter() - started, 1)
             print(f"  {name} index: {res[f'{name}_index']}", flush=True)
         new = duckdb.connect(str(work / f"new-{size}.duckdb"), read_only=True)
-        old = (
-            duckdb.connect(str(work / f"b010-{size}.duckdb"), read_only=True)
-            if size in baseline_sizes
-            else None
-        )
-        res["queries"] = time_queries(new, old, queries)
+        before = Path(args.before.format(size=size)) if args.before else None
+        if before is not None and before.exists():
+            old: duckdb.DuckDBPyConnection | None = duckdb.connect(str(before), read_only=True)
+            label = "before"
+        else:
+            old = (
+                duckdb.connect(str(work / f"b010-{size}.duckdb"), read_only=True)
+                if size in baseline_sizes
+                else None
+            )
+            label = "b010"
+        res["queries"] = time_queries(new, old, queries, label)
         new.close()
         if old is not None:
             old.close()
