@@ -136,6 +136,7 @@ def build_012(path: Path, size: int, body: pa.Table, postings: pa.Table) -> dict
     base = path.stat().st_size
     started = time.perf_counter()
     con.execute("INSERT INTO search_stats VALUES (1, 0, 0, 0, 1, 1, 1)")  # as the first load
+    con.execute("INSERT INTO search_layout VALUES (?)", [search_index.LAYOUT])
     con.register("bp", postings)
     con.execute(
         "CREATE TEMP TABLE term_words AS SELECT stemmer, term, "
@@ -232,6 +233,7 @@ def build_012_bulk(path: Path, size: int, body: pa.Table, postings: pa.Table) ->
         "(SELECT coalesce(max(term_id), 0) + 1 FROM search_terms), ? FROM search_docs",
         [len(plan) + 1],
     )
+    con.execute("INSERT INTO search_layout VALUES (?)", [search_index.LAYOUT])
     terms = con.execute("SELECT coalesce(max(term_id), 0) FROM search_terms").fetchone()[0]  # type: ignore[index]
     for segment, (lo, hi) in enumerate(plan, start=1):
         ranges = max(1, (hi - lo) // 40_000)
@@ -423,6 +425,7 @@ def time_queries(
     new: duckdb.DuckDBPyConnection,
     old: duckdb.DuckDBPyConnection | None,
     queries: dict[str, list[tuple[str, dict[str, Any]]]],
+    label: str = "b010",
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for kind, items in queries.items():
@@ -450,9 +453,9 @@ def time_queries(
         if old is not None:
             old_p50 = statistics.median(spent["old"]) * 1000
             out[kind] |= {
-                "b010_p50_ms": round(old_p50, 1),
-                "b010_p95_ms": round(pct(spent["old"], 0.95) * 1000, 1),
-                "b010_over_new": round(old_p50 / new_p50, 1),
+                f"{label}_p50_ms": round(old_p50, 1),
+                f"{label}_p95_ms": round(pct(spent["old"], 0.95) * 1000, 1),
+                f"{label}_over_new": round(old_p50 / new_p50, 1),
                 "queries_with_other_results": differ,
             }
         print(f"  {kind:22} {out[kind]}", flush=True)
@@ -543,6 +546,18 @@ def main() -> None:
     parser.add_argument(
         "--reuse", action="store_true", help="query the files a former run left in --work"
     )
+    parser.add_argument(
+        "--only-query-terms",
+        action="store_true",
+        help="index only the terms of the timed queries (every article still indexed): a "
+        "quick proxy of a full index for those queries, to compare layouts at 1M",
+    )
+    parser.add_argument(
+        "--before",
+        default=None,
+        help="compare against this warehouse file pattern instead of 010's ({size} is "
+        "replaced; e.g. W/old012-{size}.duckdb, an index built by an earlier version)",
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     baseline_sizes = (
@@ -566,6 +581,18 @@ def main() -> None:
     )
     batches = load_batches(args.loads)
     queries = pick_queries(body, rng)
+    if args.only_query_terms:
+        words = sorted(
+            {w for items in queries.values() for q, _ in items for w in re.findall(r"\w+", q)}
+        )
+        con = duckdb.connect()
+        con.register("all_postings", postings)
+        kept = con.execute(
+            "SELECT * FROM all_postings WHERE list_has_any(words, ?)", [[w.lower() for w in words]]
+        ).arrow()
+        postings = kept.read_all() if isinstance(kept, pa.RecordBatchReader) else kept
+        con.close()
+        print(f"only the queries' terms: {postings.num_rows} postings of the bodies", flush=True)
     figures: dict[str, Any] = {}
     # Loads on the empty index: the baseline of the incremental cost.
     if args.loads:
@@ -597,12 +624,18 @@ def main() -> None:
             res[f"{name}_index"]["wall_s"] = round(time.perf_counter() - started, 1)
             print(f"  {name} index: {res[f'{name}_index']}", flush=True)
         new = duckdb.connect(str(work / f"new-{size}.duckdb"), read_only=True)
-        old = (
-            duckdb.connect(str(work / f"b010-{size}.duckdb"), read_only=True)
-            if size in baseline_sizes
-            else None
-        )
-        res["queries"] = time_queries(new, old, queries)
+        before = Path(args.before.format(size=size)) if args.before else None
+        if before is not None and before.exists():
+            old: duckdb.DuckDBPyConnection | None = duckdb.connect(str(before), read_only=True)
+            label = "before"
+        else:
+            old = (
+                duckdb.connect(str(work / f"b010-{size}.duckdb"), read_only=True)
+                if size in baseline_sizes
+                else None
+            )
+            label = "b010"
+        res["queries"] = time_queries(new, old, queries, label)
         new.close()
         if old is not None:
             old.close()

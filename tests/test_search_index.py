@@ -634,3 +634,46 @@ def test_a_relink_brings_the_index_copies_of_duplicate_of_along(settings: Settin
         assert con.execute("SELECT count(*) FROM search_articles('harbour')").fetchone() == (1,)
     finally:
         con.close()
+
+
+def test_an_index_of_the_layout_before_013_is_built_again_by_the_next_load(
+    settings: Settings,
+) -> None:
+    # Migration 013 gives postings their article's lengths: an index built before it (its
+    # postings' lengths empty, search_layout without 13, as a lake gains the columns and the
+    # table) is indexed again by the first load, then searched as before.
+    _load_many(
+        settings,
+        [
+            ("https://a.example/1", "Harbour closes", "The harbour closes for repairs on Monday."),
+            ("https://b.example/2", "Ferry storm", "A storm stops the ferry to the harbour."),
+        ],
+    )
+    con = connect_writer(settings.db, 10)
+    try:
+        query = "SELECT article_id, score FROM search_articles('harbour ferry') ORDER BY 1"
+        before = con.execute(query).fetchall()
+        assert len(before) == 2
+        con.execute("UPDATE search_postings SET title_len = NULL, text_len = NULL")
+        con.execute("DELETE FROM search_layout")
+    finally:
+        con.close()
+    _load_many(settings, [("https://c.example/3", "Budget", "The council votes on the budget.")])
+    con = connect_writer(settings.db, 10)
+    try:
+        assert con.execute("SELECT version FROM search_layout").fetchall() == [(13,)]
+        assert con.execute(
+            "SELECT count(*) FROM search_postings WHERE title_len IS NULL OR text_len IS NULL"
+        ).fetchone() == (0,)
+        lengths = "SELECT DISTINCT p.doc_id, p.title_len, p.text_len FROM search_postings p"
+        assert sorted(con.execute(lengths).fetchall()) == sorted(
+            con.execute("SELECT doc_id, title_len, text_len FROM search_docs").fetchall()
+        )
+        assert con.execute("SELECT num_docs FROM search_stats").fetchone() == (3,)
+        # the same articles found (scores move: a third article changes the totals)
+        after = con.execute(query).fetchall()
+        assert [a for a, _ in after] == [a for a, _ in before]
+        assert all(score > 0 for _, score in after)
+        assert con.execute("SELECT count(*) FROM search_articles('budget')").fetchone() == (1,)
+    finally:
+        con.close()

@@ -1,9 +1,10 @@
 """The search index by term, kept current by the loader inside each batch's transaction.
 
-Layout (migration 012): a term dictionary (``search_terms``), the words seen
+Layout (migrations 012-013): a term dictionary (``search_terms``), the words seen
 (``search_lexicon``, word -> term, so queries need no stemmer), the indexed articles
 (``search_docs``, numbered by ``doc_id``, with the filter columns and ``duplicate_of``) and
-the postings (``search_postings``), one row per term and article. Each load writes one
+the postings (``search_postings``), one row per term and article with the article's lengths
+(so scoring a posting needs no look-up in ``search_docs``). Each load writes one
 segment: its rows sorted by term, then by the posting's BM25 weight (its term frequency
 against its length), highest first, and numbered in blocks of ``BLOCK``; ``search_blocks``
 keeps per block what bounds the weight of any posting in it (largest term frequencies,
@@ -42,6 +43,8 @@ INLINE_LOADS = 8
 # term-frequency part, 0..1) in LEVELS steps; finer steps bound the weights more tightly
 # (fewer postings read per query) at the cost of more rows in search_blocks.
 LEVELS = 64
+# The index's layout (search_layout): postings carrying their article's lengths (migration 013).
+LAYOUT = 13
 # The spooled postings' columns (``records.PostingRow``).
 _POSTING_COLUMNS = [c.name for c in contract.columns(Table.POSTINGS)]
 _INDEX_TABLES = (
@@ -52,6 +55,7 @@ _INDEX_TABLES = (
     "search_segments",
     "search_terms",
     "search_lexicon",
+    "search_layout",
 )
 
 
@@ -72,15 +76,21 @@ _ARTICLE_COLUMNS = "article_id, title, text, content_hash, language, domain, pub
 
 def merge_search_index(con: duckdb.DuckDBPyConnection, *, spooled: bool = False) -> int:
     """Index the batch's new (``fresh``) and changed (``changed``) articles; on the first batch
-    after migration 012, every article. Returns the number of articles indexed.
+    after a migration that changed the index's layout (``search_layout``: 012, 013), every
+    article. Returns the number of articles indexed.
 
     ``spooled``: the batch's postings are registered as ``new_postings`` (``tasks/postings.py``,
     computed by the worker); otherwise they are computed here."""
     fts.load(con)
-    if not _count(con, "SELECT count(*) FROM search_stats"):
+    built = _count(con, "SELECT count(*) FROM search_stats")
+    if built and not _current_layout(con):
+        built = 0  # an index of an older layout (migration 013 and before): built again, once
+        con.execute("DELETE FROM search_stats")
+    if not built:
         for table in _INDEX_TABLES:  # whatever an emptied index left behind
             con.execute(f"DELETE FROM {table}")
         con.execute("INSERT INTO search_stats VALUES (1, 0, 0, 0, 1, 1, 1)")
+        _mark_layout(con)
         older = (
             "SELECT count(*) FROM articles WHERE article_id NOT IN (SELECT article_id FROM fresh)"
         )
@@ -115,6 +125,17 @@ def merge_search_index(con: duckdb.DuckDBPyConnection, *, spooled: bool = False)
     )
     con.execute("DROP TABLE IF EXISTS search_changed_links")
     return indexed
+
+
+def _current_layout(con: duckdb.DuckDBPyConnection) -> bool:
+    return bool(_count(con, f"SELECT count(*) FROM search_layout WHERE version >= {LAYOUT}"))
+
+
+def _mark_layout(con: duckdb.DuckDBPyConnection) -> None:
+    """Record that the (empty or rebuilt) index has today's layout."""
+    if not _current_layout(con):
+        con.execute("DELETE FROM search_layout")
+        con.execute(f"INSERT INTO search_layout VALUES ({LAYOUT})")
 
 
 def _sync_links(con: duckdb.DuckDBPyConnection) -> None:
@@ -307,9 +328,9 @@ def _mark_removed(con: duckdb.DuckDBPyConnection) -> None:
 
 def write_segment(con: duckdb.DuckDBPyConnection, segment: int, flat: str, *, ordered: bool) -> int:
     """Write the relation ``flat`` (term_id, doc_id, title_tf, text_tf, positions, title_len,
-    text_len; ``ordered``: already in term order) as segment ``segment``: each posting in the
-    block of its weight level (block 0 the highest), rows in term order, and the blocks'
-    bounds. The weight is
+    text_len; ``ordered``: already in term order) as segment ``segment``: each posting, with
+    its article's lengths, in the block of its weight level (block 0 the highest), rows in
+    term order, and the blocks' bounds. The weight is
     BM25's term-frequency part at the default title weight (2) and the average length of
     the time; the blocks' bounds, not the levels, keep queries exact, whatever the title
     weight and however the average length moves. Returns the number of blocks."""
@@ -323,8 +344,10 @@ def write_segment(con: duckdb.DuckDBPyConnection, segment: int, flat: str, *, or
     top = int(LEVELS) - 1
     block = f"CAST({top} - least(floor({weight} * {int(LEVELS)}), {top}) AS INTEGER)"
     con.execute(
-        f"INSERT INTO search_postings SELECT ?, term_id, {block} AS block, doc_id, title_tf, "
-        f"text_tf, positions FROM {flat}" + ("" if ordered else " ORDER BY term_id, block"),
+        "INSERT INTO search_postings (segment, term_id, block, doc_id, title_tf, text_tf, "
+        f"positions, title_len, text_len) SELECT ?, term_id, {block} AS block, doc_id, title_tf, "
+        f"text_tf, positions, title_len, text_len FROM {flat}"
+        + ("" if ordered else " ORDER BY term_id, block"),
         [segment],
     )
     con.execute(
@@ -344,6 +367,7 @@ def rebuild(con: duckdb.DuckDBPyConnection, chunk: int = REBUILD_CHUNK) -> int:
     """Index every article into an empty index, ``chunk`` articles (by rowid ranges, which
     read only their row groups) per segment so memory stays bounded, then merge. Returns the
     number of articles indexed."""
+    _mark_layout(con)
     # The chunks that hold rows (rows of the open transaction, this batch's, have rowids far
     # above the others).
     chunks = [

@@ -1,4 +1,4 @@
--- Full-text search over the search index of migration 010 (warehouse/search_index.py).
+-- Full-text search over the search index of migrations 012-013 (warehouse/search_index.py).
 -- Plain SQL over tables: no extension is needed to call it, in newsflow sql or in any DuckDB
 -- that opens the warehouse (query words map to stemmed terms through search_lexicon).
 
@@ -120,17 +120,28 @@ WITH
         FROM blocks b JOIN idf i USING (term_id), totals s
     ),
     umax AS (SELECT term_id, max(u) AS u FROM bounds GROUP BY term_id),
-    -- The articles the filters let through.
-    eligible AS (
-        SELECT d.doc_id, title_weight * d.title_len + d.text_len AS len, d.published_at AS pub
-        FROM search_docs d
-        WHERE (since IS NULL
+    -- The articles the filters let through, read only when a filter is given (search_docs
+    -- is then scanned once, by its filter columns).
+    unfiltered AS (
+        SELECT since IS NULL AND until IS NULL AND domain IS NULL AND language IS NULL AS yes
+    ),
+    filtered AS (
+        SELECT d.doc_id FROM search_docs d
+        WHERE NOT (SELECT yes FROM unfiltered)
+          AND (since IS NULL
                OR CAST(timezone('UTC', d.published_at) AS DATE) >= CAST(since AS DATE))
           AND (until IS NULL
                OR CAST(timezone('UTC', d.published_at) AS DATE) <= CAST(until AS DATE))
           AND (domain IS NULL OR d.domain = domain OR ends_with(d.domain, '.' || domain))
           AND (language IS NULL OR d.language = language)
           AND (include_duplicates OR d.duplicate_of IS NULL)
+    ),
+    -- Articles never shown: copies (unless asked for; few rows of search_docs hold a
+    -- duplicate_of) and the old texts of changed articles, whose postings stay until a merge.
+    dropped AS (
+        SELECT doc_id FROM search_docs WHERE NOT include_duplicates AND duplicate_of IS NOT NULL
+        UNION
+        SELECT doc_id FROM search_removed
     ),
     -- NOT items: the articles they exclude, from every posting of their words. (Phrases: a
     -- word's positions are distinct, so count(*) counts the words found at a start.)
@@ -178,19 +189,19 @@ WITH
         WHERE before < greatest(256, 10 * max_results)
     ),
     rows1 AS (
-        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.positions
+        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.title_len, p.text_len, p.positions
         FROM search_postings p SEMI JOIN (SELECT * FROM first_blocks WHERE slot = 1) k
             ON k.segment = p.segment AND k.term_id = p.term_id AND k.block = p.block
         UNION ALL
-        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.positions
+        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.title_len, p.text_len, p.positions
         FROM search_postings p SEMI JOIN (SELECT * FROM first_blocks WHERE slot = 2) k
             ON k.segment = p.segment AND k.term_id = p.term_id AND k.block = p.block
         UNION ALL
-        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.positions
+        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.title_len, p.text_len, p.positions
         FROM search_postings p SEMI JOIN (SELECT * FROM first_blocks WHERE slot = 3) k
             ON k.segment = p.segment AND k.term_id = p.term_id AND k.block = p.block
         UNION ALL
-        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.positions
+        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.title_len, p.text_len, p.positions
         FROM search_postings p SEMI JOIN (SELECT * FROM first_blocks WHERE slot = 4) k
             ON k.segment = p.segment AND k.term_id = p.term_id AND k.block = p.block
     ),
@@ -199,34 +210,39 @@ WITH
         SELECT doc_id, count(DISTINCT item) AS found,
             count(DISTINCT item) FILTER (WHERE occur = 'must') AS musts_found
         FROM (
+            -- the starts of the phrase's first word that each other word follows at its place
             SELECT item, any_value(occur) AS occur, doc_id FROM (
-                SELECT item, occur, item_words, doc_id, unnest(positions) - word_offset AS start
+                SELECT a.item, a.occur, a.item_words, a.doc_id, unnest(list_filter(
+                    a.positions, x -> list_contains(o.positions, x + o.word_offset))) AS start
                 FROM (
                     SELECT t.item, t.occur, t.item_words, t.word_offset, r.doc_id, r.positions
                     FROM rows1 r JOIN qterms t
                         ON t.term_id = r.term_id AND t.item_words > 1 AND t.occur <> 'not'
-                ) w
-                -- only the articles holding every word of the phrase
-                SEMI JOIN (
-                    SELECT t.item, r.doc_id FROM rows1 r JOIN qterms t
+                ) a JOIN (
+                    SELECT t.item, t.word_offset, r.doc_id, r.positions
+                    FROM rows1 r JOIN qterms t
                         ON t.term_id = r.term_id AND t.item_words > 1 AND t.occur <> 'not'
-                    GROUP BY t.item, r.doc_id HAVING count(*) = any_value(t.item_words)
-                ) a USING (item, doc_id)
+                ) o ON o.item = a.item AND o.doc_id = a.doc_id AND o.word_offset > 0
+                WHERE a.word_offset = 0
             )
             GROUP BY item, doc_id, start
-            HAVING count(*) = any_value(item_words)
+            HAVING count(*) = any_value(item_words) - 1
         )
         GROUP BY doc_id
     ),
     -- Per article: its score from the rows read, and the single-word items they match (an
     -- article has one stemmer, so a word is one term in it: the terms' counts add up).
     docs1 AS (
-        SELECT r.doc_id, any_value(e.pub) AS pub, sum(ti.singles) AS singles,
-            sum(ti.single_musts) AS musts_found,
-            sum(i.idf * r.tf * 2.2 / (r.tf + 1.2 * (0.25 + 0.75 * e.len / s.avgdl))) AS score
-        FROM (SELECT doc_id, term_id, title_weight * title_tf + text_tf AS tf FROM rows1) r
-        JOIN term_items ti USING (term_id) JOIN idf i USING (term_id)
-        JOIN eligible e USING (doc_id), totals s
+        SELECT r.doc_id, sum(ti.singles) AS singles, sum(ti.single_musts) AS musts_found,
+            sum(i.idf * r.tf * 2.2 / (r.tf + 1.2 * (0.25 + 0.75 * r.len / s.avgdl))) AS score
+        FROM (
+            SELECT doc_id, term_id, title_weight * title_tf + text_tf AS tf,
+                title_weight * title_len + text_len AS len
+            FROM rows1
+            WHERE doc_id NOT IN (SELECT doc_id FROM dropped)
+              AND ((SELECT yes FROM unfiltered) OR doc_id IN (SELECT doc_id FROM filtered))
+        ) r
+        JOIN term_items ti USING (term_id) JOIN idf i USING (term_id), totals s
         GROUP BY r.doc_id
     ),
     seen1 AS (
@@ -257,19 +273,19 @@ WITH
         FROM bounds b JOIN thresholds t USING (term_id) GROUP BY b.term_id
     ),
     rows2 AS (
-        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.positions
+        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.title_len, p.text_len, p.positions
         FROM search_postings p SEMI JOIN (SELECT * FROM picked WHERE slot = 1) k
             ON k.segment = p.segment AND k.term_id = p.term_id AND k.block = p.block
         UNION ALL
-        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.positions
+        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.title_len, p.text_len, p.positions
         FROM search_postings p SEMI JOIN (SELECT * FROM picked WHERE slot = 2) k
             ON k.segment = p.segment AND k.term_id = p.term_id AND k.block = p.block
         UNION ALL
-        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.positions
+        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.title_len, p.text_len, p.positions
         FROM search_postings p SEMI JOIN (SELECT * FROM picked WHERE slot = 3) k
             ON k.segment = p.segment AND k.term_id = p.term_id AND k.block = p.block
         UNION ALL
-        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.positions
+        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.title_len, p.text_len, p.positions
         FROM search_postings p SEMI JOIN (SELECT * FROM picked WHERE slot = 4) k
             ON k.segment = p.segment AND k.term_id = p.term_id AND k.block = p.block
     ),
@@ -279,10 +295,15 @@ WITH
     cands AS (
         SELECT r.doc_id FROM (
             SELECT r.doc_id, sum(i.idf * r.tf * 2.2
-                    / (r.tf + 1.2 * (0.25 + 0.75 * e.len / s.avgdl))) - sum(x.r) AS low
-            FROM (SELECT doc_id, term_id, title_weight * title_tf + text_tf AS tf FROM rows2) r
-            JOIN idf i USING (term_id) JOIN rest x USING (term_id)
-            JOIN eligible e USING (doc_id), totals s
+                    / (r.tf + 1.2 * (0.25 + 0.75 * r.len / s.avgdl))) - sum(x.r) AS low
+            FROM (
+                SELECT doc_id, term_id, title_weight * title_tf + text_tf AS tf,
+                    title_weight * title_len + text_len AS len
+                FROM rows2
+                WHERE doc_id NOT IN (SELECT doc_id FROM dropped)
+                  AND ((SELECT yes FROM unfiltered) OR doc_id IN (SELECT doc_id FROM filtered))
+            ) r
+            JOIN idf i USING (term_id) JOIN rest x USING (term_id), totals s
             GROUP BY r.doc_id
         ) r, theta, (SELECT sum(r) AS r FROM rest) x
         WHERE theta.theta > 0 AND r.low + x.r >= theta.theta * (1 - 1e-9) - 1e-12
@@ -300,42 +321,46 @@ WITH
         ANTI JOIN rows2 r USING (doc_id, term_id)
     ),
     rows3 AS (
-        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, CAST(NULL AS INTEGER[]) AS positions
+        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.title_len, p.text_len,
+            CAST(NULL AS INTEGER[]) AS positions
         FROM search_postings p SEMI JOIN (
             SELECT doc_id, term_id FROM missing WHERE slot = 1 AND NOT in_phrase) k
             ON k.term_id = p.term_id AND k.doc_id = p.doc_id
         UNION ALL
-        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.positions
+        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.title_len, p.text_len, p.positions
         FROM search_postings p SEMI JOIN (
             SELECT doc_id, term_id FROM missing WHERE slot = 1 AND in_phrase) k
             ON k.term_id = p.term_id AND k.doc_id = p.doc_id
         UNION ALL
-        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, CAST(NULL AS INTEGER[]) AS positions
+        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.title_len, p.text_len,
+            CAST(NULL AS INTEGER[]) AS positions
         FROM search_postings p SEMI JOIN (
             SELECT doc_id, term_id FROM missing WHERE slot = 2 AND NOT in_phrase) k
             ON k.term_id = p.term_id AND k.doc_id = p.doc_id
         UNION ALL
-        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.positions
+        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.title_len, p.text_len, p.positions
         FROM search_postings p SEMI JOIN (
             SELECT doc_id, term_id FROM missing WHERE slot = 2 AND in_phrase) k
             ON k.term_id = p.term_id AND k.doc_id = p.doc_id
         UNION ALL
-        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, CAST(NULL AS INTEGER[]) AS positions
+        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.title_len, p.text_len,
+            CAST(NULL AS INTEGER[]) AS positions
         FROM search_postings p SEMI JOIN (
             SELECT doc_id, term_id FROM missing WHERE slot = 3 AND NOT in_phrase) k
             ON k.term_id = p.term_id AND k.doc_id = p.doc_id
         UNION ALL
-        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.positions
+        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.title_len, p.text_len, p.positions
         FROM search_postings p SEMI JOIN (
             SELECT doc_id, term_id FROM missing WHERE slot = 3 AND in_phrase) k
             ON k.term_id = p.term_id AND k.doc_id = p.doc_id
         UNION ALL
-        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, CAST(NULL AS INTEGER[]) AS positions
+        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.title_len, p.text_len,
+            CAST(NULL AS INTEGER[]) AS positions
         FROM search_postings p SEMI JOIN (
             SELECT doc_id, term_id FROM missing WHERE slot = 4 AND NOT in_phrase) k
             ON k.term_id = p.term_id AND k.doc_id = p.doc_id
         UNION ALL
-        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.positions
+        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.title_len, p.text_len, p.positions
         FROM search_postings p SEMI JOIN (
             SELECT doc_id, term_id FROM missing WHERE slot = 4 AND in_phrase) k
             ON k.term_id = p.term_id AND k.doc_id = p.doc_id
@@ -351,46 +376,51 @@ WITH
         SELECT doc_id, count(DISTINCT item) AS found,
             count(DISTINCT item) FILTER (WHERE occur = 'must') AS musts_found
         FROM (
+            -- the starts of the phrase's first word that each other word follows at its place
             SELECT item, any_value(occur) AS occur, doc_id FROM (
-                SELECT item, occur, item_words, doc_id, unnest(positions) - word_offset AS start
+                SELECT a.item, a.occur, a.item_words, a.doc_id, unnest(list_filter(
+                    a.positions, x -> list_contains(o.positions, x + o.word_offset))) AS start
                 FROM (
                     SELECT t.item, t.occur, t.item_words, t.word_offset, r.doc_id, r.positions
                     FROM rows_final r JOIN qterms t
                         ON t.term_id = r.term_id AND t.item_words > 1 AND t.occur <> 'not'
-                ) w
-                -- only the articles holding every word of the phrase
-                SEMI JOIN (
-                    SELECT t.item, r.doc_id FROM rows_final r JOIN qterms t
+                ) a JOIN (
+                    SELECT t.item, t.word_offset, r.doc_id, r.positions
+                    FROM rows_final r JOIN qterms t
                         ON t.term_id = r.term_id AND t.item_words > 1 AND t.occur <> 'not'
-                    GROUP BY t.item, r.doc_id HAVING count(*) = any_value(t.item_words)
-                ) a USING (item, doc_id)
+                ) o ON o.item = a.item AND o.doc_id = a.doc_id AND o.word_offset > 0
+                WHERE a.word_offset = 0
             )
             GROUP BY item, doc_id, start
-            HAVING count(*) = any_value(item_words)
+            HAVING count(*) = any_value(item_words) - 1
         )
         GROUP BY doc_id
     ),
     -- Per article: its score from the rows read, and the single-word items they match (an
     -- article has one stemmer, so a word is one term in it: the terms' counts add up).
     docs2 AS (
-        SELECT r.doc_id, any_value(e.pub) AS pub, sum(ti.singles) AS singles,
-            sum(ti.single_musts) AS musts_found,
-            sum(i.idf * r.tf * 2.2 / (r.tf + 1.2 * (0.25 + 0.75 * e.len / s.avgdl))) AS score
-        FROM (SELECT doc_id, term_id, title_weight * title_tf + text_tf AS tf FROM rows_final) r
-        JOIN term_items ti USING (term_id) JOIN idf i USING (term_id)
-        JOIN eligible e USING (doc_id), totals s
+        SELECT r.doc_id, sum(ti.singles) AS singles, sum(ti.single_musts) AS musts_found,
+            sum(i.idf * r.tf * 2.2 / (r.tf + 1.2 * (0.25 + 0.75 * r.len / s.avgdl))) AS score
+        FROM (
+            SELECT doc_id, term_id, title_weight * title_tf + text_tf AS tf,
+                title_weight * title_len + text_len AS len
+            FROM rows_final
+            WHERE doc_id NOT IN (SELECT doc_id FROM dropped)
+              AND ((SELECT yes FROM unfiltered) OR doc_id IN (SELECT doc_id FROM filtered))
+        ) r
+        JOIN term_items ti USING (term_id) JOIN idf i USING (term_id), totals s
         GROUP BY r.doc_id
     ),
     scores AS (
         -- Rounded, so articles of equal score tie exactly (then published_at decides).
-        SELECT d.doc_id, round(d.score, 12) AS score, d.pub
+        SELECT d.doc_id, round(d.score, 12) AS score
         FROM docs2 d LEFT JOIN phrases2 f USING (doc_id)
         WHERE d.musts_found + coalesce(f.musts_found, 0) = (SELECT n FROM musts)
           AND d.singles + coalesce(f.found, 0) > 0
           AND d.doc_id NOT IN (SELECT doc_id FROM excluded)
     )
-SELECT doc_id, score, pub FROM scores;
-COMMENT ON MACRO TABLE search_scores IS 'The articles search_articles scores for a query, all its parameters given (NULL for no filter, false, 20, 2 as its defaults): doc_id, score (exact BM25 when at least the max_results-th best score: those are the results) and pub (published_at). Fewer rows than all matching articles when the index could skip blocks; search_articles is what to call.';
+SELECT doc_id, score FROM scores;
+COMMENT ON MACRO TABLE search_scores IS 'The articles search_articles scores for a query, all its parameters given (NULL for no filter, false, 20, 2 as its defaults): doc_id and score (exact BM25 when at least the max_results-th best score: those are the results). Fewer rows than all matching articles when the index could skip blocks; search_articles is what to call.';
 
 -- The filters default to '' (no filter; NULL means the same): a DuckLake catalog cannot
 -- store a macro parameter whose default is NULL.
@@ -406,14 +436,18 @@ WITH
             nullif(domain, ''), nullif(language, ''),
             include_duplicates, max_results, title_weight)
     ),
-    -- The best max_results (ties at the last place kept for the final order), then their ids.
-    ranked AS (SELECT doc_id, score, coalesce(pub, TIMESTAMPTZ '-infinity') AS pub FROM scores),
-    cut AS (SELECT score, pub FROM ranked ORDER BY score DESC, pub DESC LIMIT 1 OFFSET max_results - 1),
+    -- The articles scoring at least the max_results-th score (ties at the last place kept,
+    -- as published_at then article_id order them), looked up in search_docs by doc_id.
+    cut AS (SELECT score FROM scores ORDER BY score DESC LIMIT 1 OFFSET max_results - 1),
+    top AS (
+        SELECT s.doc_id, s.score FROM scores s LEFT JOIN cut c ON true
+        WHERE c.score IS NULL OR s.score >= c.score
+    ),
     best AS (
-        SELECT d.article_id, r.score, d.published_at AS indexed_at
-        FROM ranked r LEFT JOIN cut c ON true JOIN search_docs d ON d.doc_id = r.doc_id
-        WHERE c.score IS NULL OR r.score > c.score OR (r.score = c.score AND r.pub >= c.pub)
-        ORDER BY r.score DESC, r.pub DESC, d.article_id
+        SELECT d.article_id, t.score, d.published_at AS indexed_at
+        FROM top t JOIN search_docs d ON d.doc_id = t.doc_id
+        ORDER BY t.score DESC, coalesce(d.published_at, TIMESTAMPTZ '-infinity') DESC,
+            d.article_id
         LIMIT max_results
     )
 SELECT
