@@ -55,6 +55,8 @@ _ARTICLES = (
     "coalesce(cluster_id, article_id) AS cluster_id, (duplicate_of IS NULL)::INTEGER AS root"
 )
 _UNITS = "unit_hash, coalesce(domain, '') AS domain, stories, first_article"
+_LAKE_TABLES = {"articles": "articles", "bands": "article_bands", "units": "text_units"}
+_KEYS = {"articles": ["article_id"], "units": ["unit_hash", "domain"]}
 
 
 class Rebuild(Exception):
@@ -112,7 +114,7 @@ class KeyIndex:
             db.execute("COMMIT")
             db.execute("BEGIN")  # readers keep this state while other loaders move it on
             found = db.execute("SELECT value FROM meta WHERE key = 'snapshot'").fetchone()
-        except sqlite3.DatabaseError:
+        except BaseException:  # nothing half-applied: the index stays at its last snapshot
             self.close()
             raise
         self.overlay, self.overlay_bands = {}, []
@@ -127,7 +129,7 @@ class KeyIndex:
 
     def close(self) -> None:
         if self.db is not None:
-            self.db.close()
+            self.db.close()  # an open transaction is rolled back
             self.db = None
 
     def _open(self) -> sqlite3.Connection:
@@ -161,64 +163,79 @@ class KeyIndex:
         meta: dict[str, str],
         snapshot: int,
     ) -> None:
-        """Apply the lake's changes in (mark, snapshot]: inserted rows, then deleted rows
-        where the row counts show some."""
+        """Apply the lake's changes in (mark, snapshot]: the rows written since (an update
+        writes its row again), then the rows deleted since where the counts show some."""
         known = con.execute(
             f"SELECT snapshot_time FROM {alias}.snapshots() WHERE snapshot_id = ?", [mark]
         ).fetchone()
         if known is None or known[0].isoformat() != meta.get("snapshot_time"):
             raise Rebuild(f"its snapshot {mark} is no longer in the lake's catalog")
-        lo = mark + 1
-        feed = f"ducklake_table_{{}}('{alias}', 'main', '{{}}', {lo}, {snapshot})"
+        # DuckLake prunes the data files by the snapshots that wrote them: this reads the
+        # files written since ``mark``, not the table.
+        since = f"WHERE snapshot_id > {int(mark)}"
+        feed = f"ducklake_table_{{}}('{alias}', 'main', '{{}}', {mark + 1}, {snapshot})"
         try:
-            self._articles(con, db, feed)
-            self._bands(con, db, feed)
-            self._units(con, db, feed)
+            self._keyed(con, db, feed, "articles", f"SELECT {_ARTICLES} FROM articles {since}")
+            self._keyed(con, db, feed, "units", f"SELECT {_UNITS} FROM text_units {since}")
+            self._bands(con, db, feed, since)
         except duckdb.Error as error:
             raise Rebuild(f"the change feed failed: {str(error).splitlines()[0]}") from error
-        for table, lake_table in (
-            ("articles", "articles"),
-            ("bands", "article_bands"),
-            ("units", "text_units"),
-        ):
-            if _count(db, table) != _lake_count(con, lake_table):
+        for table in _LAKE_TABLES:
+            if _count(db, table) != _lake_count(con, _LAKE_TABLES[table]):
                 raise Rebuild(f"its {table} disagree with the lake's after the change feed")
 
-    def _articles(self, con: duckdb.DuckDBPyConnection, db: sqlite3.Connection, feed: str) -> None:
-        rows = _latest(con, feed.format("insertions", "articles"), _ARTICLES, "article_id")
-        _upsert(db, "articles", ["article_id"], rows)
-        if _count(db, "articles") != _lake_count(con, "articles"):
-            gone = _gone(con, feed, "articles", "article_id", "article_id")
-            _delete(db, "articles", ["article_id"], gone)
+    def _keyed(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        db: sqlite3.Connection,
+        feed: str,
+        table: str,
+        written: str,
+    ) -> None:
+        """A table with one row per key: the rows written since replace the index's; keys
+        deleted since and not written again are deleted."""
+        key = _KEYS[table]
+        rows = con.execute(written).fetchall()
+        _upsert(db, table, key, rows)
+        lake_table = _LAKE_TABLES[table]
+        if _count(db, table) == _lake_count(con, lake_table):
+            return
+        live = {tuple(r[: len(key)]) for r in rows}
+        names = ", ".join(key) if table != "units" else "unit_hash, coalesce(domain, '')"
+        deleted = con.execute(
+            f"SELECT DISTINCT {names} FROM {feed.format('deletions', lake_table)}"
+        ).fetchall()
+        _delete(db, table, key, [d for d in deleted if tuple(d) not in live])
 
-    def _units(self, con: duckdb.DuckDBPyConnection, db: sqlite3.Connection, feed: str) -> None:
-        rows = _latest(con, feed.format("insertions", "text_units"), _UNITS, "unit_hash, domain")
-        _upsert(db, "units", ["unit_hash", "domain"], rows)
-        if _count(db, "units") != _lake_count(con, "text_units"):
-            key = "unit_hash, coalesce(domain, '') AS domain"
-            gone = _gone(con, feed, "text_units", key, "unit_hash, domain")
-            _delete(db, "units", ["unit_hash", "domain"], gone)
-
-    def _bands(self, con: duckdb.DuckDBPyConnection, db: sqlite3.Connection, feed: str) -> None:
-        # a multiset: inserted rows add, deleted rows take away, in any order
-        sql = "SELECT band_key, article_id, count(*) FROM {} GROUP BY ALL"
-        added = con.execute(sql.format(feed.format("insertions", "article_bands"))).fetchall()
+    def _bands(
+        self, con: duckdb.DuckDBPyConnection, db: sqlite3.Connection, feed: str, since: str
+    ) -> None:
+        """A multiset: the rows written since add; the rows deleted since that were there
+        before (rows are never updated, so a row id the insertions do not list) take away."""
+        added = con.execute(
+            f"SELECT band_key, article_id, count(*) FROM article_bands {since} GROUP BY ALL"
+        ).fetchall()
         db.executemany(
             "INSERT INTO bands VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET n = n + excluded.n",
             added,
         )
         _add_count(db, "bands", sum(r[2] for r in added))
-        if _count(db, "bands") != _lake_count(con, "article_bands"):
-            taken = con.execute(sql.format(feed.format("deletions", "article_bands"))).fetchall()
-            db.executemany(
-                "UPDATE bands SET n = n - ? WHERE band_key = ? AND article_id = ?",
-                [(n, k, a) for k, a, n in taken],
-            )
-            db.executemany(
-                "DELETE FROM bands WHERE band_key = ? AND article_id = ? AND n <= 0",
-                [(k, a) for k, a, _ in taken],
-            )
-            _add_count(db, "bands", -sum(r[2] for r in taken))
+        if _count(db, "bands") == _lake_count(con, "article_bands"):
+            return
+        deleted, inserted = (feed.format(f, "article_bands") for f in ("deletions", "insertions"))
+        taken = con.execute(
+            f"SELECT band_key, article_id, count(*) FROM {deleted} "
+            f"WHERE rowid NOT IN (SELECT rowid FROM {inserted}) GROUP BY ALL"
+        ).fetchall()
+        db.executemany(
+            "UPDATE bands SET n = n - ? WHERE band_key = ? AND article_id = ?",
+            [(n, k, a) for k, a, n in taken],
+        )
+        db.executemany(
+            "DELETE FROM bands WHERE band_key = ? AND article_id = ? AND n <= 0",
+            [(k, a) for k, a, _ in taken],
+        )
+        _add_count(db, "bands", -sum(r[2] for r in taken))
 
     def _rebuild(
         self, con: duckdb.DuckDBPyConnection, db: sqlite3.Connection, alias: str, why: str
@@ -372,29 +389,6 @@ def _set_count(db: sqlite3.Connection, table: str, n: int) -> None:
 
 def _add_count(db: sqlite3.Connection, table: str, n: int) -> None:
     _set_count(db, table, _count(db, table) + n)
-
-
-def _latest(con: duckdb.DuckDBPyConnection, source: str, columns: str, key: str) -> list[Any]:
-    """Each key's last inserted row in ``source`` (a change feed)."""
-    return con.execute(
-        f"SELECT * EXCLUDE (snapshot_id) FROM (SELECT snapshot_id, {columns} FROM {source}) "
-        f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY snapshot_id DESC) = 1"
-    ).fetchall()
-
-
-def _gone(
-    con: duckdb.DuckDBPyConnection, feed: str, table: str, columns: str, key: str
-) -> list[Any]:
-    """Keys whose last change in the feed is a deletion (not inserted again after it)."""
-    sql = f"SELECT {key}, max(snapshot_id) FROM (SELECT snapshot_id, {columns} FROM {{}}) "
-    sql += "GROUP BY ALL"
-    deleted = con.execute(sql.format(feed.format("deletions", table))).fetchall()
-    if not deleted:
-        return []
-    inserted = {
-        r[:-1]: r[-1] for r in con.execute(sql.format(feed.format("insertions", table))).fetchall()
-    }
-    return [r[:-1] for r in deleted if r[-1] > inserted.get(r[:-1], -1)]
 
 
 def _upsert(db: sqlite3.Connection, table: str, key: list[str], rows: list[Any]) -> None:
