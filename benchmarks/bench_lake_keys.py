@@ -12,9 +12,12 @@ batches of ``--size`` articles (benchmarks/corpus_texts.py, spooled once):
   file (``known``, the content-hash roots, the band-key candidates with their
   representatives, the ``text_units`` counts) against the key index's probes, inside a lake
   transaction;
-- whole loads (``load_spool``): two with the lookups by SQL (before), the index's build from
-  the lake (one pass, once per machine), then two with the index (after), each including
-  its catch-up with the load before it.
+- whole loads (``load_spool``, ``--loads`` batches): the same batches into two lakes grown
+  alike, one loading with the lookups by SQL (before), the other with the key index (after,
+  built from the lake first: one pass, once per machine; each load then includes its
+  catch-up with the load before it), interleaved so both share the machine's noise;
+- what the loads still read from the lake by key (the ``text_units`` MERGE, the
+  representatives' texts by id).
 
 Prints milliseconds per phase and seconds per load, and the ratios, per size.
 """
@@ -41,7 +44,7 @@ from benchmarks.bench_loader import make_spool  # noqa: E402
 from newsflow.tasks import boilerplate as bp  # noqa: E402
 from newsflow.tasks import spool as spool_mod  # noqa: E402
 from newsflow.warehouse import keys as keymod  # noqa: E402
-from newsflow.warehouse import loader, stories  # noqa: E402
+from newsflow.warehouse import loader, storage, stories  # noqa: E402
 from newsflow.warehouse.db import connect_writer  # noqa: E402
 from newsflow.warehouse.loader import load_spool  # noqa: E402
 from newsflow.warehouse.merges import queries  # noqa: E402
@@ -167,6 +170,7 @@ def main() -> None:
     parser.add_argument("--articles", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--size", type=int, default=1000, help="articles per batch")
     parser.add_argument("--spool", type=Path, help="keep the spooled batches here, for reruns")
+    parser.add_argument("--loads", type=int, default=2, help="batches loaded into each lake")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_name:
         work = Path(tmp_name)
@@ -176,62 +180,76 @@ def main() -> None:
             print(f"spooled 5 batches x {args.size} articles in {seconds:.0f}s")
         batches = spool_mod.pending(str(source))
         for n in args.articles:
-            db = work / f"n{n}" / "news.ducklake"
-            print(f"\n== {n:,} articles: grown in {grow(db, n):.0f}s", flush=True)
-            loader.key_index.for_lake = lambda con: None  # type: ignore[assignment,return-value]
-            rest_before: dict[str, list[float]] = {}
+            run_size(n, source, batches, work / f"n{n}", loads=args.loads)
+
+
+def build_index(db: Path) -> float:
+    """Build ``db``'s key index from the lake (as a first load on a machine does)."""
+    con = connect_writer(db, 10)
+    index = _FOR_LAKE(con)
+    started = time.perf_counter()
+    try:
+        con.execute("BEGIN")
+        assert index.catch_up(con)
+        con.execute("ROLLBACK")
+    finally:
+        index.close()
+        con.close()
+    return time.perf_counter() - started
+
+
+def run_size(n: int, source: Path, batches: list[str], work: Path, *, loads: int) -> None:
+    """Two identical lakes of ``n`` articles' keys: ``sql`` loads with the lookups by SQL
+    (before), ``index`` with the key index (after), the same batches, interleaved."""
+    dbs = {"sql": work / "sql" / "news.ducklake", "index": work / "index" / "news.ducklake"}
+    grown = [grow(db, n) for db in dbs.values()]
+    print(f"\n== {n:,} articles: grown in {min(grown):.0f}s", flush=True)
+    built = build_index(dbs["index"])
+    size = storage.keys_path(storage.locate(dbs["index"]).catalog).stat().st_size
+    print(f"key index built from the lake in {built:.1f}s, {size / 2**20:.0f} MB", flush=True)
+    sql_ms = lookups(dbs["index"], source / batches[0], indexed=False)
+    index_ms = lookups(dbs["index"], source / batches[0], indexed=True)
+    print(
+        "lookup phase of one batch, ms (3 trials): SQL "
+        + " ".join(f"{t:.0f}" for t in sql_ms)
+        + " | index "
+        + " ".join(f"{t:.0f}" for t in index_ms)
+        + f" | SQL/index {min(sql_ms) / min(index_ms):.1f}x",
+        flush=True,
+    )
+    times: dict[str, list[float]] = {"sql": [], "index": []}
+    rest: dict[str, dict[str, list[float]]] = {"sql": {}, "index": {}}
+    catch: list[float] = []
+    real_catch_up = keymod.KeyIndex.catch_up
+    for batch in batches[:loads]:
+        for name, db in dbs.items():
+            if name == "sql":
+                loader.key_index.for_lake = lambda con: None  # type: ignore[assignment,return-value]
+            else:
+                keymod.KeyIndex.catch_up = timed(catch, real_catch_up)  # type: ignore[method-assign]
             try:
-                sql_ms = lookups(db, source / batches[0], indexed=False)
-                with still_growing(rest_before):
-                    before = [load(db, source, b, work / f"n{n}") for b in batches[:2]]
+                with still_growing(rest[name]):
+                    times[name].append(load(db, source, batch, work / name))
             finally:
                 loader.key_index.for_lake = _FOR_LAKE
-            con = connect_writer(db, 10)
-            index = _FOR_LAKE(con)
-            started = time.perf_counter()
-            con.execute("BEGIN")
-            index.catch_up(con)
-            con.execute("ROLLBACK")
-            built = time.perf_counter() - started
-            index.close()
-            con.close()
-            size = index.path.stat().st_size
-            print(f"key index built from the lake in {built:.1f}s, {size / 2**20:.0f} MB")
-            index_ms = lookups(db, source / batches[0], indexed=True)
-            catch: list[float] = []
-            real_catch_up = keymod.KeyIndex.catch_up
-            keymod.KeyIndex.catch_up = timed(catch, real_catch_up)  # type: ignore[method-assign]
-            rest_after: dict[str, list[float]] = {}
-            try:
-                with still_growing(rest_after):
-                    after = [load(db, source, b, work / f"n{n}") for b in batches[2:4]]
-            finally:
                 keymod.KeyIndex.catch_up = real_catch_up  # type: ignore[method-assign]
-            print(
-                "lookup phase, ms (3 trials): SQL "
-                + " ".join(f"{t:.0f}" for t in sql_ms)
-                + " | index "
-                + " ".join(f"{t:.0f}" for t in index_ms)
-                + f" | SQL/index {min(sql_ms) / min(index_ms):.1f}x"
+    print(
+        "whole load of one batch, s: SQL "
+        + " ".join(f"{t:.2f}" for t in times["sql"])
+        + " | index "
+        + " ".join(f"{t:.2f}" for t in times["index"])
+        + f" | SQL/index (sums) {sum(times['sql']) / sum(times['index']):.2f}x"
+        + " | catch-up in the index loads, ms "
+        + " ".join(f"{t * 1000:.0f}" for t in catch)
+    )
+    for name, parts in rest.items():
+        print(
+            f"  still read from the lake, {name} loads, ms per load: "
+            + "; ".join(
+                f"{part} " + " ".join(f"{t * 1000:.0f}" for t in ts) for part, ts in parts.items()
             )
-            print(
-                "whole load of 1 batch, s: before "
-                + " ".join(f"{t:.2f}" for t in before)
-                + " | after "
-                + " ".join(f"{t:.2f}" for t in after)
-                + f" | before/after {min(before) / min(after):.2f}x"
-                + " | catch-up in the after loads, ms "
-                + " ".join(f"{t * 1000:.0f}" for t in catch)
-            )
-            for label, rest in (("before", rest_before), ("after", rest_after)):
-                print(
-                    f"  still by SQL, {label}, ms per load: "
-                    + "; ".join(
-                        f"{name} " + " ".join(f"{t * 1000:.0f}" for t in ts)
-                        for name, ts in rest.items()
-                    )
-                )
-            shutil.rmtree(db.parent)
+        )
+    shutil.rmtree(work)
 
 
 if __name__ == "__main__":

@@ -164,6 +164,15 @@ def test_near_duplicates_and_revisions_decide_the_same_on_both_layouts(
     assert len({row[3] for row in got["news.ducklake"]["articles"]}) < 6  # clusters formed
 
 
+_LOAD = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from newsflow.warehouse import loader
+
+    loader.load_spool(Path(sys.argv[1]), sys.argv[2], lock_wait=30)
+    """
+)
 _KILL_AFTER_CATCH_UP = textwrap.dedent(
     """
     import os, signal, sys
@@ -330,3 +339,39 @@ def test_an_index_of_another_lake_at_the_same_path_is_rebuilt(tmp_path: Path) ->
         Path(f"{_index_path(settings.db)}{suffix}").unlink(missing_ok=True)
     shutil.copy(kept, _index_path(settings.db))  # the old lake's index, as if left behind
     _assert_index_matches(settings.db)
+
+
+def test_a_transaction_behind_the_index_asks_the_lake_and_leaves_the_index(
+    tmp_path: Path,
+) -> None:
+    """Two loaders on one machine: one's transaction reads an older snapshot than the index
+    (the other caught it up since); it uses the SQL lookups, the index stays ahead."""
+    settings = _settings(tmp_path)
+    paths = make_seed_files(tmp_path / "s", 20)
+    spool_seed_files(paths[:10], settings, batch_size=10)
+    load_spool(settings.db, settings.spool, lock_wait=30)
+    where = storage.locate(settings.db).lake()
+    behind = lakemod.connect(where)
+    index = keymod.for_lake(behind)
+    try:
+        behind.execute("BEGIN")
+        behind.execute("SELECT count(*) FROM articles").fetchone()
+        # two batches: the second's catch-up moves the index past the first's commit
+        spool_seed_files(paths[10:], settings, batch_size=5)
+        other = subprocess.run(  # the other loader, which also catches the index up
+            [sys.executable, "-c", _LOAD, str(settings.db), settings.spool],
+            cwd=ROOT,
+            check=False,
+            timeout=300,
+        )
+        assert other.returncode == 0
+        with closing(sqlite3.connect(_index_path(settings.db))) as held:
+            ahead = {t: sorted(held.execute(q).fetchall()) for t, q in _INDEX.items()}
+        assert not index.catch_up(behind)
+        behind.execute("ROLLBACK")
+    finally:
+        index.close()
+        behind.close()
+    with closing(sqlite3.connect(_index_path(settings.db))) as held:
+        assert sorted(held.execute(_INDEX["articles"]).fetchall()) == ahead["articles"]
+    assert len(ahead["articles"]) == 15  # up to the first of its two batches

@@ -100,6 +100,13 @@ class KeyIndex:
             db.execute("BEGIN IMMEDIATE")
             meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
             mark = int(meta["snapshot"]) if "snapshot" in meta else None
+            if mark is not None and mark > snapshot and meta.get("snapshot_time", "") >= at:
+                # another loader here moved it past this transaction's snapshot (which then
+                # conflicts at COMMIT if that was a load): this one asks the lake instead. (A
+                # transaction sees no later snapshot; an index whose snapshot is numbered
+                # higher but older is another lake's, rebuilt below.)
+                db.execute("ROLLBACK")
+                return False
             if mark != snapshot or meta.get("snapshot_time") != at:
                 try:
                     if mark is None or mark > snapshot or meta.get("version") != _VERSION:
@@ -142,6 +149,7 @@ class KeyIndex:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=NORMAL")
                 db.execute("PRAGMA cache_size=-200000")
+                db.execute("PRAGMA mmap_size=68719476736")  # pages read in place, no syscall
                 db.executescript(_SCHEMA)
                 db.execute("SELECT count(*) FROM meta").fetchone()
                 self.db = db
@@ -165,10 +173,7 @@ class KeyIndex:
     ) -> None:
         """Apply the lake's changes in (mark, snapshot]: the rows written since (an update
         writes its row again), then the rows deleted since where the counts show some."""
-        known = con.execute(
-            f"SELECT snapshot_time FROM {alias}.snapshots() WHERE snapshot_id = ?", [mark]
-        ).fetchone()
-        if known is None or known[0].isoformat() != meta.get("snapshot_time"):
+        if not _has(con, alias, mark, meta):
             raise Rebuild(f"its snapshot {mark} is no longer in the lake's catalog")
         # DuckLake prunes the data files by the snapshots that wrote them: this reads the
         # files written since ``mark``, not the table.
@@ -365,6 +370,14 @@ def for_lake(con: duckdb.DuckDBPyConnection) -> KeyIndex:
     if row is None or not row[0]:
         raise ValueError("the connection's current database is no lake")
     return KeyIndex(storage.keys_path(str(row[0])))
+
+
+def _has(con: duckdb.DuckDBPyConnection, alias: str, mark: int, meta: dict[str, str]) -> bool:
+    """Whether the lake still has the snapshot the index recorded (the same one: its time)."""
+    row = con.execute(
+        f"SELECT snapshot_time FROM {alias}.snapshots() WHERE snapshot_id = ?", [mark]
+    ).fetchone()
+    return row is not None and row[0].isoformat() == meta.get("snapshot_time")
 
 
 def _alias(con: duckdb.DuckDBPyConnection) -> str:
