@@ -202,6 +202,8 @@ def run_size(n: int, source: Path, batches: list[str], work: Path, *, loads: int
     """Two identical lakes of ``n`` articles' keys: ``sql`` loads with the lookups by SQL
     (before), ``index`` with the key index (after), the same batches, interleaved."""
     dbs = {"sql": work / "sql" / "news.ducklake", "index": work / "index" / "news.ducklake"}
+    if not loads:  # the lookup phase only: one lake
+        del dbs["sql"]
     grown = [grow(db, n) for db in dbs.values()]
     print(f"\n== {n:,} articles: grown in {min(grown):.0f}s", flush=True)
     built = build_index(dbs["index"])
@@ -217,6 +219,9 @@ def run_size(n: int, source: Path, batches: list[str], work: Path, *, loads: int
         + f" | SQL/index {min(sql_ms) / min(index_ms):.1f}x",
         flush=True,
     )
+    if not loads:
+        shutil.rmtree(work)
+        return
     times: dict[str, list[float]] = {"sql": [], "index": []}
     rest: dict[str, dict[str, list[float]]] = {"sql": {}, "index": {}}
     catch: list[float] = []

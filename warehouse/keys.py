@@ -180,8 +180,13 @@ class KeyIndex:
         since = f"WHERE snapshot_id > {int(mark)}"
         feed = f"ducklake_table_{{}}('{alias}', 'main', '{{}}', {mark + 1}, {snapshot})"
         try:
-            self._keyed(con, db, feed, "articles", f"SELECT {_ARTICLES} FROM articles {since}")
-            self._keyed(con, db, feed, "units", f"SELECT {_UNITS} FROM text_units {since}")
+            # in key order: the B-tree is written page after page
+            self._keyed(
+                con, db, feed, "articles", f"SELECT {_ARTICLES} FROM articles {since} ORDER BY 1"
+            )
+            self._keyed(
+                con, db, feed, "units", f"SELECT {_UNITS} FROM text_units {since} ORDER BY 1, 2"
+            )
             self._bands(con, db, feed, since)
         except duckdb.Error as error:
             raise Rebuild(f"the change feed failed: {str(error).splitlines()[0]}") from error
@@ -218,7 +223,8 @@ class KeyIndex:
         """A multiset: the rows written since add; the rows deleted since that were there
         before (rows are never updated, so a row id the insertions do not list) take away."""
         added = con.execute(
-            f"SELECT band_key, article_id, count(*) FROM article_bands {since} GROUP BY ALL"
+            f"SELECT band_key, article_id, count(*) FROM article_bands {since} GROUP BY ALL "
+            "ORDER BY 1, 2"
         ).fetchall()
         db.executemany(
             "INSERT INTO bands VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET n = n + excluded.n",
