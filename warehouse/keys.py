@@ -13,7 +13,8 @@ file holds those keys in B-trees, probed per key (log N):
 It is never the source of truth: ``meta`` records the lake snapshot it reflects (and that
 snapshot's time, which tells another lake at the same path apart). Inside each load's
 transaction, before the lookups, ``KeyIndex.catch_up`` applies the lake's changes since then
-(DuckLake's change feed: the rows inserted, and deleted when the row counts say some were),
+(the rows written since, read from the files written since; DuckLake's change feed of
+deleted rows when the row counts say some were), and holds that state while the load runs,
 so a crash after the lake's commit, another loader's commits, maintenance and ``rededup``
 are all caught up. When the change feed cannot say (the snapshot expired, the counts still
 disagree) or the file is missing or corrupt, the index is rebuilt from the lake's tables:
