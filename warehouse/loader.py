@@ -32,6 +32,7 @@ import pyarrow as pa
 from newsflow.tasks import spool as spool_mod
 from newsflow.tasks.contract import Table
 from newsflow.tasks.records import RunRow
+from newsflow.warehouse import keys as key_index
 from newsflow.warehouse import lake, storage
 from newsflow.warehouse import runs as run_ledger
 from newsflow.warehouse.db import connect_writer, rollback
@@ -134,9 +135,15 @@ def load_batches(
         con.execute(f"SET threads = {int(threads)}")
     representatives = representatives or Representatives()
     by_run: dict[str | None, LoadReport] = {}
-    for batch_id in batch_ids:
-        loaded, owner = _load_one(con, spool, batch_id, representatives)
-        by_run.setdefault(owner, LoadReport()).add(loaded)
+    # On a lake the lookups by key go to this machine's key index (warehouse/keys.py).
+    keys = key_index.for_lake(con) if batch_ids and lake.is_lake(con) else None
+    try:
+        for batch_id in batch_ids:
+            loaded, owner = _load_one(con, spool, batch_id, representatives, keys)
+            by_run.setdefault(owner, LoadReport()).add(loaded)
+    finally:
+        if keys is not None:
+            keys.close()
     # Each batch's counts go to the run that spooled it, whoever merges it. With ``run``,
     # the report is that run's share (and how many batches of others were merged);
     # without, every batch merged.
@@ -167,7 +174,11 @@ def load_batches(
 
 
 def _load_one(
-    con: duckdb.DuckDBPyConnection, spool: str, batch_id: str, representatives: Representatives
+    con: duckdb.DuckDBPyConnection,
+    spool: str,
+    batch_id: str,
+    representatives: Representatives,
+    keys: key_index.KeyIndex | None = None,
 ) -> tuple[LoadReport, str | None]:
     """Merge one batch in one transaction that also records it in the ledger
     (``spool_batches``): its counts, and the run that spooled it."""
@@ -184,7 +195,9 @@ def _load_one(
         try:
             if on_lake:  # the loaders' lock row: overlapping loads conflict at COMMIT
                 lake.take_load_lock(con, batch_id)
-            _merge(con, tables, report, representatives)
+            # the key index brought to this transaction's snapshot (None: the SQL lookups)
+            usable = keys if keys is not None and keys.catch_up(con) else None
+            _merge(con, tables, report, representatives, usable)
             con.execute(
                 "INSERT INTO spool_batches VALUES (?, ?, now(), ?, ?)",
                 [
@@ -203,6 +216,8 @@ def _load_one(
                 continue
             raise
         finally:
+            if keys is not None:
+                keys.release()
             for name in tables:
                 con.unregister(f"new_{name}")
         report.batches = 1
@@ -221,10 +236,11 @@ def _merge(
     tables: dict[Table, pa.Table],
     report: LoadReport,
     representatives: Representatives | None = None,
+    keys: key_index.KeyIndex | None = None,
 ) -> None:
     """One merge per table family, the articles first (the others read its ``fresh`` and
     ``changed``)."""
-    batch = BatchTables(con, tables, report)
+    batch = BatchTables(con, tables, report, keys)
     representatives = representatives or Representatives()
     for name, table in tables.items():
         batch.con.register(f"new_{name}", table)

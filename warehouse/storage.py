@@ -19,6 +19,7 @@ loads commit (warehouse/STORAGE.md). Light to import: DuckDB loads only with a c
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from contextlib import closing
 from dataclasses import dataclass
@@ -133,6 +134,21 @@ def recorded_data_path(catalog: Path) -> str:
     except sqlite3.Error:
         return ""
     return str(row[0]) if row and row[0] else ""
+
+
+KEYS_SUFFIX = ".keys"
+
+
+def keys_path(catalog: str) -> Path:
+    """Where this machine keeps a lake's key index (``warehouse/keys.py``), from the catalog
+    as DuckLake names it: beside a SQLite catalog (``news.ducklake.keys``); for a PostgreSQL
+    catalog, in this user's cache folder, one file per catalog. Deleting it is always safe:
+    the next load rebuilds it from the lake."""
+    kind, _, where = catalog.partition(":")
+    if kind == "sqlite":
+        return Path(f"{where}{KEYS_SUFFIX}")
+    digest = hashlib.blake2b(catalog.encode(), digest_size=8).hexdigest()
+    return Path.home() / ".cache" / "newsflow" / "lake-keys" / f"{digest}{KEYS_SUFFIX}"
 
 
 def exists(db: Path | str) -> bool:

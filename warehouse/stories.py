@@ -32,6 +32,7 @@ from newsflow.tasks import boilerplate as bp
 from newsflow.tasks.contract import BANDS
 from newsflow.tasks.near_duplicates import band_keys, shingle_hashes, signature
 from newsflow.warehouse.db import rows_by_ids
+from newsflow.warehouse.keys import KeyIndex
 
 MAX_CLUSTERS = 16
 
@@ -55,9 +56,11 @@ class Link:
 
 
 class Counts:
-    """Stories per sentence, per domain and overall, as of the articles decided so far."""
+    """Stories per sentence, per domain and overall, as of the articles decided so far
+    (read from ``text_units``, or on a lake from its key index, ``keys``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, keys: KeyIndex | None = None) -> None:
+        self.keys = keys
         self.domain: dict[tuple[int, str], int] = {}
         self.total: dict[int, int] = {}
         self.added: dict[tuple[int, str], tuple[int, str, datetime]] = {}
@@ -67,6 +70,16 @@ class Counts:
         wanted = [h for h in hashes if h not in self.total]
         if not wanted:
             return
+        rows: list[Any] = self.keys.units(wanted) if self.keys else self._read(con, wanted)
+        for h in wanted:
+            self.total[h] = 0
+        for h, domain, stories, first in rows:
+            self.domain[(h, domain)] = stories
+            self.total[h] += stories
+            self.first.setdefault(h, []).append(first)
+
+    @staticmethod
+    def _read(con: duckdb.DuckDBPyConnection, wanted: list[int]) -> list[Any]:
         con.register("su_wanted", pa.table({"unit_hash": pa.array(wanted, pa.int64())}))
         try:
             rows: list[Any] = con.execute(
@@ -75,12 +88,7 @@ class Counts:
             ).fetchall()
         finally:
             con.unregister("su_wanted")
-        for h in wanted:
-            self.total[h] = 0
-        for h, domain, stories, first in rows:
-            self.domain[(h, domain)] = stories
-            self.total[h] += stories
-            self.first.setdefault(h, []).append(first)
+        return rows
 
     def boilerplate(self, parts: list[bp.Unit], domain: str) -> frozenset[int]:
         return frozenset(
@@ -172,47 +180,42 @@ def link_new(
     counts: Counts | None = None,
     *,
     representatives: Representatives | None = None,
+    keys: KeyIndex | None = None,
 ) -> tuple[dict[str, Link], dict[str, list[int]]]:
     """Decide which of ``articles`` (new, not exact copies) join an earlier story's cluster.
 
     Returns the links, and the extra band keys (of stripped texts) to store per article.
-    ``text_units`` is updated with the new stories' sentences.
+    ``text_units`` is updated with the new stories' sentences. ``keys``: on a lake, its key
+    index, which answers the lookups by key (the same answers as the SQL, without a scan).
     """
-    counts = counts or Counts()
+    counts = counts or Counts(keys)
     representatives = representatives or Representatives()
     parts = {a.article_id: bp.units(a.text) for a in articles}
     counts.load(con, {h for p in parts.values() for h, _, _ in p})
     extra = {}
-    keys: list[tuple[str, int]] = []
+    band_pairs: list[tuple[str, int]] = []
     for a in articles:
         a.bands = list(a.bands or [])  # batches spooled before migration 003 have none
         own = parts[a.article_id]
         more = _stripped_keys(own, counts.boilerplate(own, a.domain))
         if more:
             extra[a.article_id] = [k for k in more if k not in set(a.bands)]
-        keys += [(a.article_id, k) for k in dict.fromkeys(a.bands + more)]
+        band_pairs += [(a.article_id, k) for k in dict.fromkeys(a.bands + more)]
     # (new id, past article, shared keys) -> grouped by the past article's representative.
     past: list[Any] = []
     within: list[Any] = []
-    if keys:
+    if band_pairs:
         con.register(
             "nd_keys",
             pa.table(
                 {
-                    "article_id": [k[0] for k in keys],
-                    "band_key": pa.array([k[1] for k in keys], pa.int64()),
+                    "article_id": [k[0] for k in band_pairs],
+                    "band_key": pa.array([k[1] for k in band_pairs], pa.int64()),
                 }
             ),
         )
         try:
-            past = con.execute(
-                "SELECT p.aid, r.article_id, r.content_hash, r.ingested_at, max(p.shared) "
-                "FROM (SELECT k.article_id AS aid, b.article_id AS other, count(*) AS shared "
-                "  FROM nd_keys k JOIN article_bands b USING (band_key) GROUP BY ALL) p "
-                "JOIN articles a ON a.article_id = p.other "
-                "JOIN articles r ON r.article_id = coalesce(a.cluster_id, a.article_id) "
-                "GROUP BY ALL"
-            ).fetchall()
+            past = _past(con, keys, [k[1] for k in band_pairs])
             within = con.execute(
                 "SELECT k.article_id, e.article_id, count(*) FROM nd_keys k "
                 "JOIN nd_keys e USING (band_key) WHERE e.article_id <> k.article_id GROUP BY ALL"
@@ -245,8 +248,13 @@ def link_new(
         "SELECT article_id, content_hash, ingested_at FROM articles "
         "WHERE article_id IN ({ids}) AND duplicate_of IS NULL"
     )
-    for aid, chash, at in rows_by_ids(con, sql, firsts):
-        known[aid] = (at, chash)
+    if keys is None:
+        for aid, chash, at in rows_by_ids(con, sql, firsts):
+            known[aid] = (at, chash)
+    else:
+        for aid, (chash, at, _, root) in keys.articles(firsts).items():
+            if root:
+                known[aid] = (at, chash)
     for _, root, chash, root_at, _ in past:
         known.setdefault(root, (root_at, chash))
     for aid, found in by_sentence.items():
@@ -339,6 +347,54 @@ def link_new(
             counts.learn(mine_parts, a.domain, a.article_id, a.ingested_at)
     counts.save(con)
     return links, extra
+
+
+_PAST = (
+    "SELECT p.aid, r.article_id, r.content_hash, r.ingested_at, max(p.shared) "
+    "FROM (SELECT k.article_id AS aid, b.article_id AS other, count(*) AS shared "
+    "  FROM nd_keys k JOIN {bands} b USING (band_key) GROUP BY ALL) p "
+    "JOIN {articles} a ON a.article_id = p.other "
+    "JOIN {articles} r ON r.article_id = coalesce(a.cluster_id, a.article_id) "
+    "GROUP BY ALL"
+)
+
+
+def _past(con: duckdb.DuckDBPyConnection, keys: KeyIndex | None, band_keys: list[int]) -> list[Any]:
+    """(new article, past representative, its content hash and ingest time, shared keys)
+    for the band keys in ``nd_keys``: from ``article_bands`` and ``articles``, or from the
+    rows of them the key index holds for these keys (registered, the same query)."""
+    if keys is None:
+        return con.execute(_PAST.format(bands="article_bands", articles="articles")).fetchall()
+    bands = keys.bands(band_keys)
+    found = keys.articles({a for _, a in bands})
+    found |= keys.articles({c for _, _, c, _ in found.values()} - set(found))
+    con.register(
+        "keys_bands",
+        pa.table(
+            {
+                "band_key": pa.array([b[0] for b in bands], pa.int64()),
+                "article_id": pa.array([b[1] for b in bands], pa.string()),
+            }
+        ),
+    )
+    con.register(
+        "keys_articles",
+        pa.table(
+            {
+                "article_id": pa.array(list(found), pa.string()),
+                "cluster_id": pa.array([v[2] for v in found.values()], pa.string()),
+                "content_hash": pa.array([v[0] for v in found.values()], pa.string()),
+                "ingested_at": pa.array(
+                    [v[1] for v in found.values()], pa.timestamp("us", tz="UTC")
+                ),
+            }
+        ),
+    )
+    try:
+        return con.execute(_PAST.format(bands="keys_bands", articles="keys_articles")).fetchall()
+    finally:
+        con.unregister("keys_bands")
+        con.unregister("keys_articles")
 
 
 def record(

@@ -16,6 +16,7 @@ import duckdb
 import pyarrow as pa
 
 from newsflow.tasks.contract import Table
+from newsflow.warehouse.keys import KeyIndex
 from newsflow.warehouse.loadreport import LoadReport
 
 _NAME = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
@@ -41,6 +42,8 @@ class BatchTables:
     con: duckdb.DuckDBPyConnection
     tables: dict[Table, pa.Table]
     report: LoadReport
+    # on a lake, this machine's key index, caught up to the transaction's snapshot
+    keys: KeyIndex | None = None
 
     def has(self, table: Table) -> bool:
         found = self.tables.get(table)

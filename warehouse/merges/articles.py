@@ -45,9 +45,14 @@ def _revise() -> str:
 def merge(batch: BatchTables, representatives: stories.Representatives) -> None:
     """Merge the batch's articles; ``fresh`` (new) and ``changed`` (revised) stay as temp
     tables for the families merged after."""
-    sql, con, report = queries("articles"), batch.con, batch.report
-    for step in ("batch_articles", "known", "changed"):
-        con.execute(sql[step])
+    sql, con, report, keys = queries("articles"), batch.con, batch.report, batch.keys
+    con.execute(sql["batch_articles"])
+    if keys is None:
+        con.execute(sql["known"])
+    else:  # a lake's key index answers; the rest of the SQL reads its answer
+        ids = [r[0] for r in con.execute("SELECT article_id FROM batch_articles").fetchall()]
+        _with(batch, "keys_known", keys.known(ids), sql["known_indexed"])
+    con.execute(sql["changed"])
     _keep_material_changes(batch)
     report.updated = batch.count("SELECT count(*) FROM changed")
     report.unchanged = batch.count(sql["unchanged_count"])
@@ -59,6 +64,21 @@ def merge(batch: BatchTables, representatives: stories.Representatives) -> None:
         con.execute(_revise())
         con.execute(sql["drop_changed_bands"])
         con.execute(sql["changed_bands"])
+        if keys is not None:  # what this transaction changed, which the index does not hold
+            revised: list[Any] = con.execute(
+                "SELECT article_id, content_hash, bands FROM changed"
+            ).fetchall()
+            keys.set_overlay(
+                {aid: chash for aid, chash, _ in revised},
+                [(k, aid) for aid, _, bands in revised for k in bands or []],
+            )
+    if keys is None:
+        con.execute(sql["roots"])
+    else:
+        hashes = [
+            r[0] for r in con.execute("SELECT DISTINCT content_hash FROM batch_articles").fetchall()
+        ]
+        _with(batch, "keys_roots", keys.roots(hashes), sql["roots_indexed"])
     con.execute(sql["fresh"])
     report.loaded = batch.count("SELECT count(*) FROM fresh")
     _link_near_duplicates(batch, representatives)
@@ -86,7 +106,10 @@ def _link_near_duplicates(batch: BatchTables, representatives: stories.Represent
     sql, con = queries("articles"), batch.con
     rows: list[Any] = con.execute(sql["near_duplicate_candidates"]).fetchall()
     links, extra = stories.link_new(
-        con, [stories.NewArticle(*row) for row in rows], representatives=representatives
+        con,
+        [stories.NewArticle(*row) for row in rows],
+        representatives=representatives,
+        keys=batch.keys,
     )
     if extra:
         keys = pa.table(

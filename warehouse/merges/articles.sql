@@ -13,6 +13,10 @@ FROM new_articles QUALIFY row_number() OVER (PARTITION BY article_id) = 1;
 CREATE OR REPLACE TEMP TABLE known AS SELECT article_id, content_hash FROM articles
 SEMI JOIN batch_articles USING (article_id);
 
+-- name: known_indexed
+-- The same, from a lake's key index (warehouse/keys.py), registered as keys_known.
+CREATE OR REPLACE TEMP TABLE known AS SELECT article_id, content_hash FROM keys_known;
+
 -- name: changed
 -- Known articles whose text changed: the old text goes to article_versions.
 CREATE OR REPLACE TEMP TABLE changed AS
@@ -41,16 +45,25 @@ DELETE FROM article_bands WHERE article_id IN (SELECT article_id FROM changed);
 INSERT INTO article_bands SELECT unnest(bands), article_id FROM changed
 WHERE len(bands) > 0;
 
+-- name: roots
+-- The warehouse's earliest article with each of the batch's texts.
+CREATE OR REPLACE TEMP TABLE roots AS
+SELECT content_hash, arg_min(article_id, ingested_at) AS root
+FROM articles WHERE duplicate_of IS NULL
+AND content_hash IN (SELECT content_hash FROM batch_articles)
+GROUP BY content_hash;
+
+-- name: roots_indexed
+-- The same, from a lake's key index, registered as keys_roots.
+CREATE OR REPLACE TEMP TABLE roots AS SELECT content_hash, root FROM keys_roots;
+
 -- name: fresh
 -- New articles. duplicate_of points at the warehouse's earliest article with the same
 -- text when there is one, else at what the worker found inside the batch.
 CREATE OR REPLACE TEMP TABLE fresh AS
 SELECT n.* REPLACE (coalesce(r.root, n.duplicate_of) AS duplicate_of)
 FROM batch_articles n
-LEFT JOIN (SELECT content_hash, arg_min(article_id, ingested_at) AS root
-           FROM articles WHERE duplicate_of IS NULL
-           AND content_hash IN (SELECT content_hash FROM batch_articles)
-           GROUP BY content_hash) r USING (content_hash)
+LEFT JOIN roots r USING (content_hash)
 WHERE n.article_id NOT IN (SELECT article_id FROM known);
 
 -- name: insert_fresh
