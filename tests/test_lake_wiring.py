@@ -529,7 +529,7 @@ def test_backfill_rededup_on_a_lake(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         finally:
             con.close()
 
-    monkeypatch.setattr(test_backfill, "_rows", rows)
+    monkeypatch.setattr(test_backfill, "db_rows", rows)
     monkeypatch.setattr(test_backfill, "_write", write)
     settings = _settings(tmp_path, "news.ducklake")
     test_backfill.test_rededup_repairs_derived_columns_and_twice_changes_nothing(settings, tmp_path)
