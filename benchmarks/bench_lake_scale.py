@@ -79,6 +79,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,9 @@ COPIES = 20  # exact copies of the load before, per load
 NEAR = 20  # near copies (new first line, same band keys), per load
 CHUNK_ROWS = 50_000  # articles per bulk INSERT (bounded memory)
 POLL = 0.5  # seconds between the reader's polls
+# Timed queries per kind (after one that warms the caches): a search_articles call on the lake
+# spends seconds planning on this loaded machine, so 10 kinds x 15 would take half an hour.
+SEARCHES = 5
 
 
 def now_utc() -> datetime:
@@ -299,6 +303,8 @@ def pool(work: Path, count: int) -> list[Path]:
     # real stories do not: shuffled, each article's sentences are its own
     texts = [shuffle(t, rng) for t in body["text"].to_pylist()]
     for k, folder in enumerate(folders):
+        if list(folder.glob("*/_MANIFEST.json")):
+            continue
         shutil.rmtree(folder, ignore_errors=True)
         started = time.perf_counter()
         candidates = [
@@ -429,7 +435,8 @@ def _articles(folder: Path) -> list[dict[str, Any]]:
         next(folder.glob("*/articles.parquet")),
         columns=["title", "text", "content_hash", "bands", "word_count"],
     )
-    return table.to_pylist()
+    rows: list[dict[str, Any]] = table.to_pylist()
+    return rows
 
 
 def batches(work: Path, count: int, pool_size: int, offset: int = 0) -> list[Path]:
@@ -478,7 +485,7 @@ def child_load(target: Path, folders: list[Path], commits: Path, profile: Path |
     for n, folder in enumerate(folders):
         batch = next(p for p in folder.iterdir() if p.is_dir())
         shutil.copytree(batch, live / batch.name)
-        prof = cProfile.Profile() if profile and n == len(folders) - 1 else None
+        prof = cProfile.Profile() if profile and n == 0 else None
         cpu0 = resource.getrusage(resource.RUSAGE_SELF)
         started = time.perf_counter()
         if prof:
@@ -553,7 +560,7 @@ def run_loads(
     reader.wait(timeout=120)
     if proc.returncode:
         raise RuntimeError(proc.stderr[-4000:])
-    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    res: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     polls = [json.loads(line) for line in reads.read_text().splitlines()][1:]
     ok = [p for p in polls if p["err"] is None]
     loads = res["loads"]
@@ -609,7 +616,7 @@ def searches(con: duckdb.DuckDBPyConnection, body: pa.Table, size: int) -> dict[
     everything: list[float] = []
     for kind, items in pick_queries(body, random.Random(size)).items():
         spent, hits = [], 0
-        for n, (query, params) in enumerate(items):
+        for n, (query, params) in enumerate(items[: SEARCHES + 1]):
             started = time.perf_counter()
             hits += len(run_query(con, query, params))
             if n:  # the first of each kind warms the caches
@@ -618,7 +625,7 @@ def searches(con: duckdb.DuckDBPyConnection, body: pa.Table, size: int) -> dict[
         out[kind] = {
             "p50_ms": statistics.median(spent) * 1000,
             "p95_ms": pct(spent, 0.95) * 1000,
-            "hits": hits / len(items),
+            "hits": hits / (SEARCHES + 1),
         }
     out["all"] = {
         "p50_ms": statistics.median(everything) * 1000,
@@ -690,7 +697,7 @@ def explain_daily(con: duckdb.DuckDBPyConnection) -> str:
 
 
 def measure(
-    size: int,
+    res: dict[str, Any],
     loads: int,
     work: Path,
     body: pa.Table,
@@ -699,8 +706,11 @@ def measure(
     pool_size: int,
     profile: bool,
     reuse: bool,
-) -> dict[str, Any]:
-    res: dict[str, Any] = {"size": size}
+    save: Callable[[], None],
+    largest: bool = False,
+) -> None:
+    """Every figure at ``res["size"]`` into ``res``, saved (``save``) after each step."""
+    size = res["size"]
     target = lake_path(work, size)
     marker = target.parent / "built.json"
     offset = 0
@@ -725,6 +735,14 @@ def measure(
     # a rerun on this lake must load variants it has not seen
     done = offset + -(-len(folders) // pool_size) * pool_size + pool_size
     marker.write_text(json.dumps({**res["build"], "loaded_variants": done, "reused": False}))
+    # read-side figures on the bulk-built lake first (at 1M the loads take hours)
+    save()
+    # search before the loads only at the largest size (its loads take hours)
+    res["before"] = read_side(target, body, size, "before the loads", search=largest)
+    save()
+    if size:
+        res["storage_before"] = measure_storage(target, work, size, "before the loads")
+        save()
     prof = work / f"profile{size}.txt" if profile else None
     started = time.perf_counter()
     res |= run_loads(target, folders, work, prof)
@@ -734,33 +752,47 @@ def measure(
     )
     if prof and prof.exists():
         res["profile"] = str(prof)
+    save()
+    res["after"] = read_side(target, body, size, "after the loads")
+    save()
+    if size:
+        res["storage"] = measure_storage(target, work, size, "after the loads")
+
+
+def read_side(
+    target: Path, body: pa.Table, size: int, when: str, search: bool = True
+) -> dict[str, Any]:
+    """Daily counts (view and plain query), their plans, and search, on the ATTACH line."""
+    out: dict[str, Any] = {}
     con = analyst(target)
-    res["articles"] = con.execute("SELECT count(*) FROM articles").fetchone()[0]  # type: ignore[index]
-    res["daily_view"] = time_sql(con, DAILY_VIEW)
-    res["daily_plain"] = time_sql(con, DAILY_PLAIN)
+    out["articles"] = con.execute("SELECT count(*) FROM articles").fetchone()[0]  # type: ignore[index]
+    out["daily_view"] = time_sql(con, DAILY_VIEW)
+    out["daily_plain"] = time_sql(con, DAILY_PLAIN)
     log(
-        f"{size:,}: daily counts, last 30 days: view {res['daily_view']['ms']:.0f} ms, "
-        f"plain query {res['daily_plain']['ms']:.0f} ms ({res['daily_plain']['rows']} rows)"
+        f"{size:,} {when}: daily counts, last 30 days: view {out['daily_view']['ms']:.0f} ms, "
+        f"plain query {out['daily_plain']['ms']:.0f} ms ({out['daily_plain']['rows']} rows)"
     )
-    res["explain_daily"] = explain_daily(con)
-    res["search"] = searches(con, body, size)
+    out["explain_daily"] = explain_daily(con)
+    out["search"] = searches(con, body, size) if search else {}
     con.close()
-    for kind, v in res["search"].items():
+    for kind, v in out["search"].items():
         log(
             f"  search {kind:22} p50 {v['p50_ms']:7.0f} ms  p95 {v['p95_ms']:7.0f} ms  "
             f"hits {v['hits']:.1f}"
         )
-    if size:
-        started = time.perf_counter()
-        res["storage"] = storage(target, work)
-        s = res["storage"]
-        log(
-            f"{size:,}: lake {gb(s['data'] + s['catalog'])} (data {gb(s['data'])}, catalog "
-            f"{gb(s['catalog'])}) vs zstd Parquet {gb(s['parquet'])}: "
-            f"{(s['data'] + s['catalog']) / s['parquet']:.2f}x "
-            f"(measured in {time.perf_counter() - started:.0f} s)"
-        )
-    return res
+    return out
+
+
+def measure_storage(target: Path, work: Path, size: int, when: str) -> dict[str, Any]:
+    started = time.perf_counter()
+    s = storage(target, work)
+    log(
+        f"{size:,} {when}: lake {gb(s['data'] + s['catalog'])} (data {gb(s['data'])}, catalog "
+        f"{gb(s['catalog'])}) vs zstd Parquet {gb(s['parquet'])}: "
+        f"{(s['data'] + s['catalog']) / s['parquet']:.2f}x "
+        f"(measured in {time.perf_counter() - started:.0f} s)"
+    )
+    return s
 
 
 def summarize_loads(res: dict[str, Any]) -> str:
@@ -783,29 +815,68 @@ def summarize_loads(res: dict[str, Any]) -> str:
     return "\n    ".join(parts)
 
 
+def _reads(lines: list[str], q: dict[str, Any], when: str) -> None:
+    lines.append(
+        f"  {when} ({q['articles']:,} articles): daily counts by domain, last 30 days: "
+        f"daily_counts view {q['daily_view']['ms']:.0f} ms, plain query on articles "
+        f"{q['daily_plain']['ms']:.0f} ms ({q['daily_plain']['rows']} rows)"
+    )
+    lines.append("    search_articles from SQL, p50 / p95 ms, hits per query:")
+    for kind, v in q["search"].items():
+        lines.append(f"      {kind:22} {v['p50_ms']:7.0f} {v['p95_ms']:7.0f}   {v['hits']:.1f}")
+
+
+def _storage(lines: list[str], s: dict[str, Any], when: str) -> None:
+    lake_bytes = s["data"] + s["catalog"]
+    lines.append(
+        f"  storage {when}: lake {gb(lake_bytes)} (data files {gb(s['data'])}, catalog "
+        f"{gb(s['catalog'])}) vs the same rows as zstd Parquet {gb(s['parquet'])}: "
+        f"{lake_bytes / s['parquet']:.2f}x"
+    )
+    big = sorted(s["parquet_by_table"].items(), key=lambda kv: -kv[1])[:6]
+    lines.append(
+        "    by table, lake / Parquet: "
+        + "; ".join(f"{k} {gb(s['lake_by_table'].get(k, 0))} / {gb(v)}" for k, v in big)
+    )
+
+
 def report(results: list[dict[str, Any]], argv: list[str], started: datetime) -> str:
     lines = [
         f"$ {' '.join(argv)}",
-        f"started {started:%Y-%m-%d %H:%M} UTC, finished {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; "
-        f"2 shared cores, load average at the end {os.getloadavg()[0]:.1f}",
+        f"started {started:%Y-%m-%d %H:%M} UTC, report at {datetime.now(UTC):%Y-%m-%d %H:%M} "
+        f"UTC; 2 shared cores, load average now {os.getloadavg()[0]:.1f}",
         "",
     ]
-    base = next((r for r in results if r["size"] == 0), None)
-    base_med = statistics.median(m["s"] for m in base["loads"]) if base else float("nan")
-    for r in results:
+    base = next((r for r in results if r["size"] == 0 and "loads" in r), None)
+    base_med = (
+        statistics.median(m["s"] for m in base["loads"] if not m["profiled"])
+        if base
+        else float("nan")
+    )
+    for r in sorted(results, key=lambda r: int(r["size"])):
+        lines.append(f"--- {r['size']:,} articles")
+        b = r.get("build")
+        if b:
+            lines.append(
+                f"  bulk build {b.get('total_s', 0):.0f} s: "
+                + ", ".join(f"{k} {v:.0f} s" for k, v in b["build_s"].items())
+                + (" (reused)" if b.get("reused") else "")
+                + f"; {gb(r.get('bytes_built', 0))} on disk"
+            )
+        if "before" in r:
+            _reads(lines, r["before"], "before the loads")
+        if "storage_before" in r:
+            _storage(lines, r["storage_before"], "before the loads")
+        if "loads" not in r:
+            lines.append("  (loads not finished)")
+            lines.append("")
+            continue
         ts = [m["s"] for m in r["loads"] if not m["profiled"]]
         med = statistics.median(ts)
-        lines.append(f"--- {r['size']:,} articles ({r['articles']:,} after the loads)")
-        b = r["build"]
         lines.append(
-            f"  bulk build {b.get('total_s', 0):.0f} s: "
-            + ", ".join(f"{k} {v:.0f} s" for k, v in b["build_s"].items())
-            + (" (reused)" if b.get("reused") else "")
-        )
-        lines.append(
-            f"  loads of 1,000 ({len(ts)}): median {med:.2f} s = {med / base_med:.2f}x "
-            f"the empty lake; p95 {pct(ts, 0.95):.2f} s; max/median "
-            f"{max(ts) / med:.2f}x"
+            f"  loads of 1,000 ({len(ts)} timed): median {med:.2f} s = {med / base_med:.2f}x "
+            f"the empty lake; p95 {pct(ts, 0.95):.2f} s; max {max(ts):.2f} s; max/median "
+            f"{max(ts) / med:.2f}x; loads over 1.5x the median: {sum(t > 1.5 * med for t in ts)}"
         )
         if len(ts) >= 40:
             first, last = statistics.median(ts[:20]), statistics.median(ts[-20:])
@@ -813,59 +884,59 @@ def report(results: list[dict[str, Any]], argv: list[str], started: datetime) ->
                 f"    first 20 median {first:.2f} s, last 20 median {last:.2f} s "
                 f"({last / first:.2f}x)"
             )
-            above = sum(t > 1.5 * med for t in ts)
-            lines.append(f"    loads over 1.5x the median: {above} of {len(ts)}")
-        cpu = statistics.median(m["cpu"] for m in r["loads"])
+        cpu = [m["cpu"] for m in r["loads"] if not m["profiled"]]
         lines.append(
-            f"    CPU per load median {cpu:.2f} s; load average during the loads "
+            f"    loader CPU per load median {statistics.median(cpu):.2f} s (max "
+            f"{max(cpu):.2f} s); load average during the loads "
             f"{statistics.median(m['load_avg'] for m in r['loads']):.1f}"
         )
         counts: dict[tuple[int, int], int] = {}
         for m in r["loads"]:
-            counts[(m["loaded"], m["duplicates"])] = (
-                counts.get((m["loaded"], m["duplicates"]), 0) + 1
-            )
+            key = (m["loaded"], m["duplicates"])
+            counts[key] = counts.get(key, 0) + 1
         lines.append(
-            "    loader's counts (new articles, of which duplicates): "
+            "    loader's counts per load (new articles, of which duplicates) x loads: "
             + ", ".join(f"{k} x{v}" for k, v in sorted(counts.items()))
         )
         lines.append(f"  loader peak RSS (VmHWM of the loading process) {r['rss'] / 1e6:.0f} MB")
         lines.append(
-            f"  reader (ATTACH line, one session through all loads): {r['reader_polls']} "
+            f"  reader (the ATTACH line, one session through all loads): {r['reader_polls']} "
             f"polls, {r['reader_errors']} errors, p50 {r['reader_p50_ms']:.0f} ms, "
             f"slowest {r['reader_max_ms']:.0f} ms; saw {r['seen']} of {len(r['loads'])} "
-            "commits before the next one"
+            "commits before the next commit"
         )
         if r["reader_error_text"]:
             lines.append(f"    first error: {r['reader_error_text']}")
-        lines.append(
-            f"  daily counts by domain, last 30 days: daily_counts view "
-            f"{r['daily_view']['ms']:.0f} ms, plain query on articles "
-            f"{r['daily_plain']['ms']:.0f} ms ({r['daily_plain']['rows']} rows)"
-        )
-        lines.append("  search_articles from SQL (p50 / p95 ms, hits per query):")
-        for kind, v in r["search"].items():
-            lines.append(f"    {kind:22} {v['p50_ms']:7.0f} {v['p95_ms']:7.0f}   {v['hits']:.1f}")
+        if "after" in r:
+            _reads(lines, r["after"], "after the loads")
         if "storage" in r:
-            s = r["storage"]
-            lake_bytes = s["data"] + s["catalog"]
-            lines.append(
-                f"  storage after the loads: lake {gb(lake_bytes)} (data files "
-                f"{gb(s['data'])}, catalog {gb(s['catalog'])}) vs the same rows as zstd "
-                f"Parquet {gb(s['parquet'])}: {lake_bytes / s['parquet']:.2f}x"
-            )
-            big = sorted(s["parquet_by_table"].items(), key=lambda kv: -kv[1])[:6]
-            lines.append(
-                "    by table, lake / Parquet: "
-                + "; ".join(f"{k} {gb(s['lake_by_table'].get(k, 0))} / {gb(v)}" for k, v in big)
-            )
+            _storage(lines, r["storage"], "after the loads")
         lines.append("")
     return "\n".join(lines)
 
 
+def details(results: list[dict[str, Any]]) -> str:
+    out = []
+    for r in results:
+        for when in ("before", "after"):
+            if when in r:
+                out.append(
+                    f"--- EXPLAIN ANALYZE, daily counts at {r['size']:,}, {when} the loads\n"
+                    + r[when]["explain_daily"]
+                )
+        if r.get("profile") and Path(r["profile"]).exists():
+            out.append(
+                f"--- profile of the first load at {r['size']:,}\n"
+                + Path(r["profile"]).read_text()[:15000]
+            )
+    return "\n".join(out)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="0,100000,1000000", help="comma-separated, 0: empty")
+    parser.add_argument(
+        "--sizes", default="0,100000,1000000", help="comma-separated, 0: empty; run in this order"
+    )
     parser.add_argument("--loads", type=int, default=20, help="loads of 1,000 below 1M")
     parser.add_argument("--big-loads", type=int, default=200, help="loads of 1,000 at >= 1M")
     parser.add_argument("--pool", type=int, default=10, help="batches processed by the stages")
@@ -873,11 +944,12 @@ def main() -> None:
     parser.add_argument("--out", help="write the report to this file too")
     parser.add_argument("--json", help="write every figure to this JSON file")
     parser.add_argument(
-        "--profile", action="store_true", help="profile one more load at the largest size"
+        "--profile", action="store_true", help="profile the first load at the largest size"
     )
     parser.add_argument("--reuse", action="store_true", help="reuse lakes built before in --work")
     args = parser.parse_args()
-    sizes = sorted({int(s) for s in args.sizes.split(",")})
+    # in the order given: "0,1000000,100000" has the 1M figures before the 100k ones
+    sizes = list(dict.fromkeys(int(s) for s in args.sizes.split(",")))
     work = Path(args.work or tempfile.mkdtemp(prefix="bench_lake_"))
     work.mkdir(parents=True, exist_ok=True)
     started = datetime.now(UTC)
@@ -889,38 +961,37 @@ def main() -> None:
         f"bodies: {BLOCKS} spliced texts, mean {words:.0f} words / {kb:.1f} KB; "
         f"{bp.num_rows:,} postings, {statistics.mean(units.values()):.0f} sentences each"
     )
-    results = []
+    results: list[dict[str, Any]] = []
+
+    def save() -> None:
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=1, default=str))
+        if args.out:
+            Path(args.out).write_text(report(results, sys.argv, started) + "\n")
+
     try:
         for size in sizes:
             loads = args.big_loads if size >= 1_000_000 else args.loads
-            results.append(
-                measure(
-                    size,
-                    loads,
-                    work,
-                    body,
-                    bp,
-                    units,
-                    args.pool,
-                    args.profile and size == sizes[-1],
-                    args.reuse,
-                )
+            res: dict[str, Any] = {"size": size}
+            results.append(res)
+            measure(
+                res,
+                loads,
+                work,
+                body,
+                bp,
+                units,
+                args.pool,
+                args.profile and size == max(sizes),
+                args.reuse,
+                save,
+                largest=size == max(sizes),
             )
-            if args.json:
-                Path(args.json).write_text(json.dumps(results, indent=1, default=str))
+            save()
     finally:
-        if results:
-            text = report(results, sys.argv, started)
-            print("\n" + text)
-            for r in results:
-                print(f"--- EXPLAIN ANALYZE, daily counts at {r['size']:,}\n{r['explain_daily']}")
-                if r.get("profile"):
-                    print(
-                        f"--- profile of one load at {r['size']:,}\n"
-                        + Path(r["profile"]).read_text()[:12000]
-                    )
-            if args.out:
-                Path(args.out).write_text(text)
+        save()
+        print("\n" + report(results, sys.argv, started))
+        print(details(results))
         if not args.work:
             shutil.rmtree(work, ignore_errors=True)
 
