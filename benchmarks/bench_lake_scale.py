@@ -325,14 +325,29 @@ def pool(work: Path, count: int) -> list[Path]:
     return folders
 
 
+_END = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+")  # boilerplate.sentences' split
+_TRAIL = re.compile(r"[.!?…\"'”’)\]]+$")
+
+
 def shuffle(text: str, rng: random.Random) -> str:
-    """Each line's words in a random order: every sentence (and every 3-word shingle) of the
-    text is new, its words, their counts and the line lengths unchanged."""
+    """Each sentence's words in a random order, its closing punctuation kept: every sentence
+    and nearly every 3-word shingle of the text is new, while its words, their counts, the
+    sentences and the lines stay as they were (shuffling whole lines instead would cut them
+    into short fragments that hundreds of articles share)."""
     lines = []
     for line in text.split("\n"):
-        words = line.split()
-        rng.shuffle(words)
-        lines.append(" ".join(words))
+        out = []
+        for sentence in _END.split(line):
+            toks = sentence.split()
+            end = ""
+            if len(toks) >= 3:
+                trail = _TRAIL.search(toks[-1])
+                if trail and len(toks[-1]) > len(trail.group(0)):
+                    end = trail.group(0)
+                    toks[-1] = toks[-1][: -len(end)]
+                rng.shuffle(toks)
+            out.append(" ".join(toks) + end)
+        lines.append(" ".join(out))
     return "\n".join(lines)
 
 
