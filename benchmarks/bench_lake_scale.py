@@ -1,59 +1,68 @@
 """Benchmark: the DuckLake warehouse at 0, 100k and 1M articles, through the project's own code.
 
-    nice -n 5 python benchmarks/bench_lake_scale.py --sizes 0,100000,1000000 \\
-        [--loads 20] [--big-loads 200] [--work DIR] [--out FILE]
+    nice -n 5 python benchmarks/bench_lake_scale.py --sizes 0,1000000,100000 --work DIR \\
+        [--loads 20] [--big-loads 200] [--pool 10] [--profile] [--out FILE] [--json FILE]
 
-For each size it creates a ``.ducklake`` warehouse with the project's code
-(``warehouse.db.connect_writer`` -> ``lake.open_warehouse``: the migrations' tables, the views
-and the search macros), fills it in bulk, then measures, in one run:
+Sizes run in the order given (the report lists them by size). For each size it creates a
+``.ducklake`` warehouse with the project's code (``warehouse.db.connect_writer`` ->
+``lake.open_warehouse``: the migrations' tables, the views and the search macros), fills it in
+bulk with SQL, then measures, in one run:
 
+- read side on the bulk-built lake: "daily counts by domain, last 30 days" through the
+  ``daily_counts`` view and as the plain analyst query on ``articles`` (median of 5, with
+  their ``EXPLAIN ANALYZE``: files read), search at the largest size, and storage: the lake's
+  data files plus catalog against every table's rows written as zstd Parquet (one file per
+  table, DuckDB's ``COPY``);
 - loads: consecutive batches of 1,000 new articles through ``warehouse.loader.load_spool``
   (one call per batch, so each opens the lake as ``newsflow load`` does) in a child process,
   timed until ``load_spool`` returns (the commit: readers see the rows then); ``--loads`` at
-  every size but the largest, ``--big-loads`` at the largest (>= 1M); median, p95, max/median,
-  the first 20 against the last 20; the loader's counts per load (new stories, exact and
-  near copies), so every load is seen to take the same path; the child's own peak RSS
-  (``VmHWM``), its CPU seconds and the machine's load average;
+  sizes under 1M, ``--big-loads`` from 1M; median, p95, max/median, loads over 1.5x the
+  median, the first 20 against the last 20; the loader's counts per load (new articles, of
+  which duplicates: the same path every load); the child's own peak RSS (``VmHWM``), its CPU
+  seconds per load and the machine's load average;
 - a reader process that opens the lake with the analysts' ATTACH line
   (``storage.attach_line``, what ``newsflow published`` prints) before the first load, holds
   that session open through every load and polls ``count(*)`` every 0.5 s: errors, slowest
-  poll, and whether a poll after each commit (before the next) saw its rows;
-- search from SQL through the project's ``search_articles`` macro on that ATTACH line
-  (``bench_search.pick_queries``: 2-3 terms, AND, OR, NOT, phrases, filters), p50/p95;
-- "daily counts by domain, last 30 days" through the ``daily_counts`` view and as the plain
-  analyst query on ``articles``;
-- storage: the lake's data files plus catalog against every table's rows written as zstd
-  Parquet (one file per table, DuckDB's ``COPY``);
-- with ``--profile``, one more load at the largest size under cProfile: where its time goes
-  (the statements' call sites).
+  poll, and whether a poll begun after each commit (before the next load) saw its rows;
+- read side again after the loads: daily counts, search from SQL through the project's
+  ``search_articles`` macro on that ATTACH line (``bench_search.pick_queries``: 1 common or
+  rare term, 2-3 terms, AND, OR, AND NOT, phrases, domain, month and language filters; one
+  query of each kind warms, ``SEARCHES`` are timed), storage;
+- with ``--profile``, the first load at the largest size runs under cProfile (left out of
+  the timings): where a load's time goes, by function and by the call sites of ``execute``.
 
 What is real and what is synthetic:
 
 - Texts are real prose, spliced: 4,000 bodies of ~1,900 words from paragraphs of the human
   ground truth in ``../shared/eval`` (``bench_storage.blocks``, read in place); bulk article
   ``i`` has body ``hash(i) % 4000`` under its own head line, id, URL, one of 2,000 domains and
-  a time spread over the last year. Each body's search postings (terms, frequencies,
-  positions) are the workers' own (``tasks.postings.batch_postings``), tokenized once per body
-  and expanded to every article with SQL; the index is laid out in the segments that loads
-  and ``compact`` leave (``bench_search._segment_plan``, written by the project's
-  ``search_index.write_segment``).
+  a time spread over the last year, in day partitions. Each body's search postings (terms,
+  frequencies, positions) are the workers' own (``tasks.postings.batch_postings``), tokenized
+  once per body and expanded to every article with SQL; the index is laid out in the segments
+  that loads and ``compact`` leave (``bench_search._segment_plan``), written by the project's
+  ``search_index.write_segment``. Every table a load or a query reads is filled: articles,
+  sightings, band keys, text_units, spool_batches, the search index's tables.
 - Synthetic: the bulk articles' band keys (36 random keys each: no bulk article is a
-  near-duplicate candidate of another, nor of a new one) and their ``text_units`` rows (one
-  per sentence of the body, with random sentence hashes: as many rows, and as random keys, as
-  real stories would give, but no new article's sentence matches a bulk one, since spliced
-  bodies share real paragraphs far more than real stories do). Content hashes are
-  ``md5`` of the article number. No raw pages (the loads bring none).
-- The loaded batches: ``--pool`` batches of 1,000 text candidates (new spliced bodies, URLs on
-  the same 2,000 domains) are processed once by the project's stages
-  (``process_candidates``, ``write_batch``: language, hashes, band keys, postings). Load ``k``
-  is pool batch ``k % pool`` rewritten as variant ``k // pool``: new URLs, ids and sightings;
-  each sentence's words rotated by the variant (every sentence, hence every ``text_units``
-  hash, is new; the words and their frequencies stay, so the spooled postings stay true up
-  to positions), content hashes recomputed and band keys re-salted, so each variant is new
-  to the warehouse. From the second load on, 20 articles of each batch are exact copies of
-  articles of the load before and 20 are near copies (the same text under a new first line,
-  the same band keys): a few copies, mostly new stories. Copies keep the postings of the row
-  they replace (40 documents a load indexed under another text).
+  near-duplicate candidate of another, nor of a new one), their ``text_units`` rows (one per
+  sentence of the body, 111 on average, with random sentence hashes: as many rows and as
+  random keys as real stories give, but no new sentence matches a bulk one), content hashes
+  (``md5`` of the article number) and one sighting each. No raw pages (loads bring none), no
+  duplicates among the bulk articles.
+- Loaded batches: ``--pool`` batches of 1,000 text candidates (other spliced bodies, URLs on
+  the same 2,000 domains) are processed once by the project's stages (``process_candidates``,
+  ``write_batch``: language, hashes, band keys, postings). Spliced bodies share real
+  paragraphs (each of the 36,781 paragraphs is in ~70 of 1,000 bodies), which real stories do
+  not, and the near-duplicate check then compares nearly every pair: so before processing,
+  each sentence's words are shuffled (``shuffle``: words, counts, sentences and lines kept;
+  sentences and 3-word shingles new). Load ``k`` is pool batch ``k % pool`` as variant
+  ``k // pool``: from variant 1 on, new URLs, ids and sightings, each sentence's words
+  shuffled again (the spooled postings stay true but for positions), content hashes
+  recomputed and band keys re-salted, so each variant is new to the warehouse. From the
+  second load on, 20 articles a batch are exact copies of articles of the load before and 20
+  near copies (the same text under a new first line, the same band keys): mostly new
+  stories, a few copies. Copies keep the postings of the row they replace (40 documents a
+  load indexed under another text). The run prints how many sentences of each load's new
+  stories the load before had.
 
 Timings on a shared 2-core machine: compare ratios within one run; the load average is
 printed. ``--work DIR`` keeps the built lakes, the pool and the batches; a rerun with the same
