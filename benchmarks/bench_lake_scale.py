@@ -60,7 +60,8 @@ What is real and what is synthetic:
   recomputed and band keys re-salted, so each variant is new to the warehouse. From the
   second load on, 20 articles a batch are exact copies of articles of the load before and 20
   near copies (the same text under a new first line, the same band keys): mostly new
-  stories, a few copies. Copies keep the postings of the row they replace (40 documents a
+  stories, a few copies. Each article is dated (``published_at``) within the 6 hours before
+  its batch was made. Copies keep the postings of the row they replace (40 documents a
   load indexed under another text). The run prints how many sentences of each load's new
   stories the load before had.
 
@@ -89,7 +90,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -386,12 +387,14 @@ def derive(
         "content_hash",
         "bands",
         "word_count",
+        "published_at",
     ]
     arts = tables[Table.ARTICLES]
     cols = {c: arts[c].to_pylist() for c in wanted}
     rows = [{c: cols[c][j] for c in wanted} for j in range(arts.num_rows)]
     old_order = sorted(r["article_id"] for r in rows)
     ids: dict[str, str] = {}
+    made = datetime.now(UTC)
     for j, r in enumerate(rows):
         old = r["article_id"]
         if v:
@@ -412,6 +415,8 @@ def derive(
             r["content_hash"] = content_hash(r["text"])
             for col in ("title", "bands", "word_count"):
                 r[col] = src[col]
+        # text candidates carry no date: a feed's new articles are of the last hours
+        r["published_at"] = made - timedelta(minutes=(j * 7) % 360)
         ids[old] = r["article_id"]
     new_rank = {a: n for n, a in enumerate(sorted(ids.values()))}
     remap = [new_rank[ids[a]] for a in old_order]  # old doc number -> new
