@@ -341,21 +341,30 @@ _TRAIL = re.compile(r"[.!?…\"'”’)\]]+$")
 
 def shuffle(text: str, rng: random.Random) -> str:
     """Each sentence's words in a random order, its closing punctuation kept: every sentence
-    and nearly every 3-word shingle of the text is new, while its words, their counts, the
-    sentences and the lines stay as they were (shuffling whole lines instead would cut them
-    into short fragments that hundreds of articles share)."""
+    and nearly every 3-word shingle of the text is new, while its words, their counts and the
+    lines stay as they were. A sentence of fewer than 3 words joins the next (shuffled, "Yes."
+    or "Mr." alone would be sentences that thousands of articles share, which a real
+    warehouse counts as boilerplate long before 1M articles), and a word inside a sentence
+    loses a closing period ("Mr." -> "Mr"), so no new sentence is cut out of a shuffled one.
+    (Shuffling whole lines instead cut them into short fragments that hundreds share.)"""
     lines = []
     for line in text.split("\n"):
         out = []
-        for sentence in _END.split(line):
-            toks = sentence.split()
+        carry: list[str] = []
+        parts = _END.split(line)
+        for n, sentence in enumerate(parts):
+            toks = carry + sentence.split()
+            if len(toks) < 3 and n < len(parts) - 1:
+                carry = toks
+                continue
+            carry = []
+            trail = _TRAIL.search(toks[-1]) if toks else None
             end = ""
-            if len(toks) >= 3:
-                trail = _TRAIL.search(toks[-1])
-                if trail and len(toks[-1]) > len(trail.group(0)):
-                    end = trail.group(0)
-                    toks[-1] = toks[-1][: -len(end)]
-                rng.shuffle(toks)
+            if trail and len(toks[-1]) > len(trail.group(0)):
+                end = trail.group(0)
+                toks[-1] = toks[-1][: -len(end)]
+            toks = [_TRAIL.sub("", t) or t for t in toks]
+            rng.shuffle(toks)
             out.append(" ".join(toks) + end)
         lines.append(" ".join(out))
     return "\n".join(lines)
