@@ -604,9 +604,9 @@ def run_loads(
     loads = res["loads"]
     base = ok[0]["n"] if ok else 0
     seen, total = 0, base
-    for i, m in enumerate(loads):  # a poll begun after this commit, before the next, saw it
+    for i, m in enumerate(loads):  # a poll begun after this commit, before the next one, saw it
         total += m["loaded"]
-        nxt = loads[i + 1]["committed"] - loads[i + 1]["s"] if i + 1 < len(loads) else 1e18
+        nxt = loads[i + 1]["committed"] if i + 1 < len(loads) else 1e18
         if any(m["committed"] <= p["t0"] < nxt and p["n"] >= total for p in ok):
             seen += 1
     res |= {
@@ -941,7 +941,7 @@ def report(results: list[dict[str, Any]], argv: list[str], started: datetime) ->
             f"  reader (the ATTACH line, one session through all loads): {r['reader_polls']} "
             f"polls, {r['reader_errors']} errors, p50 {r['reader_p50_ms']:.0f} ms, "
             f"slowest {r['reader_max_ms']:.0f} ms; saw {r['seen']} of {len(r['loads'])} "
-            "commits before the next commit"
+            "commits (a poll begun after a commit, before the next, saw its rows)"
         )
         if r["reader_error_text"]:
             lines.append(f"    first error: {r['reader_error_text']}")
