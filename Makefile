@@ -75,10 +75,11 @@ eval: install-dev
 	$(PY) eval/neardup.py
 	$(PY) eval/neardup_hard.py
 
-## bench-extract: dedup + enrichment throughput; ingest cost in a 1,000,000-article warehouse
+## bench-extract: dedup + enrichment throughput; the lake warehouse at 0 and 100k articles
+## (loads, reader, daily counts, search, storage: benchmarks/bench_lake_scale.py --help)
 bench-extract: install-dev
 	$(PY) benchmarks/bench_enrich.py
-	$(PY) benchmarks/bench_warehouse_scale.py
+	$(PY) benchmarks/bench_lake_scale.py --sizes 0,100000
 
 clean:
 	rm -rf $(VENV) warehouse/news.duckdb* warehouse/spool .pytest_cache .mypy_cache .ruff_cache

@@ -127,7 +127,7 @@ def load_batches(
     10,000 seed articles (20 batches of 500) loaded alone, 15.5 CPU-s and 15.2 s with one
     thread against 19.9 CPU-s and 16.2 s with two; in the ingest-seeds flow its process used
     29 CPU-s instead of 38. Alone on a large warehouse, every core pays: 1,000 articles into
-    1,000,000 took 3.0 s with one thread, 2.5 s with two (bench_warehouse_scale).
+    1,000,000 took 3.0 s with one thread, 2.5 s with two (measured on the single file).
 
     ``representatives``: the near-duplicate check's cache of parsed representatives, for a
     caller that loads batch after batch (default: one for these batches)."""

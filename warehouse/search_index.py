@@ -90,7 +90,7 @@ def merge_search_index(con: duckdb.DuckDBPyConnection, *, spooled: bool = False)
         for table in _INDEX_TABLES:  # whatever an emptied index left behind
             con.execute(f"DELETE FROM {table}")
         con.execute("INSERT INTO search_stats VALUES (1, 0, 0, 0, 1, 1, 1)")
-        _mark_layout(con)
+        mark_layout(con)
         older = (
             "SELECT count(*) FROM articles WHERE article_id NOT IN (SELECT article_id FROM fresh)"
         )
@@ -131,7 +131,7 @@ def _current_layout(con: duckdb.DuckDBPyConnection) -> bool:
     return bool(_count(con, f"SELECT count(*) FROM search_layout WHERE version >= {LAYOUT}"))
 
 
-def _mark_layout(con: duckdb.DuckDBPyConnection) -> None:
+def mark_layout(con: duckdb.DuckDBPyConnection) -> None:
     """Record that the (empty or rebuilt) index has today's layout."""
     if not _current_layout(con):
         con.execute("DELETE FROM search_layout")
@@ -367,7 +367,7 @@ def rebuild(con: duckdb.DuckDBPyConnection, chunk: int = REBUILD_CHUNK) -> int:
     """Index every article into an empty index, ``chunk`` articles (by rowid ranges, which
     read only their row groups) per segment so memory stays bounded, then merge. Returns the
     number of articles indexed."""
-    _mark_layout(con)
+    mark_layout(con)
     # The chunks that hold rows (rows of the open transaction, this batch's, have rowids far
     # above the others).
     chunks = [
