@@ -136,6 +136,38 @@ def test_daily_counts_by_domain_and_language(con: duckdb.DuckDBPyConnection) -> 
     )
 
 
+def test_daily_counts_between_gives_the_views_rows_for_its_days(
+    analyst_warehouse: FixtureWarehouse,
+) -> None:
+    con = connect_reader(analyst_warehouse.db)
+    try:
+        con.execute("SET TimeZone = 'Asia/Tokyo'")  # days stay UTC days, as in the view
+        for first, last in (
+            ("2024-03-01", "2024-03-02"),
+            ("2024-03-02", "2024-03-02"),  # the undated article's ingest day
+            ("2024-03-01", "2024-03-01"),
+            ("2024-03-03", "2024-03-31"),  # nothing
+        ):
+            view = con.execute(
+                "SELECT * FROM daily_counts WHERE day BETWEEN ? AND ? ORDER BY ALL",
+                [first, last],
+            ).fetchall()
+            between = con.execute(
+                "SELECT * FROM daily_counts_between(?::DATE, ?::DATE) ORDER BY ALL", [first, last]
+            ).fetchall()
+            assert between == view, (first, last)
+        assert (
+            _one(
+                con,
+                "SELECT sum(undated) FROM daily_counts_between("
+                "DATE '2024-03-02', DATE '2024-03-02')",
+            )
+            == 1
+        )
+    finally:
+        con.close()
+
+
 def test_duplicate_clusters(con: duckdb.DuckDBPyConnection) -> None:
     top = con.execute(
         "SELECT title, size, domains, root_domain, first_published, first_seen, last_seen, "

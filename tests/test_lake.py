@@ -173,6 +173,11 @@ def test_the_analysts_attach_line_of_the_readme_opens_a_loaded_lake(tmp_path: Pa
     analyst.execute("USE news")
     assert analyst.execute("SELECT count(*) FROM articles").fetchone() == (12,)
     assert analyst.execute("SELECT sum(articles) FROM daily_counts").fetchone() == (12,)
+    between = "SELECT * FROM daily_counts_between(DATE '1970-01-01', DATE '2100-12-31')"
+    assert (
+        analyst.execute(f"{between} ORDER BY ALL").fetchall()
+        == analyst.execute("SELECT * FROM daily_counts ORDER BY ALL").fetchall()
+    )
     hits = analyst.execute("SELECT count(*) FROM search_articles('court OR budget')").fetchone()
     assert hits is not None and hits[0] > 0
     with pytest.raises(duckdb.Error):
