@@ -102,7 +102,13 @@ import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
-from benchmarks.bench_search import _segment_plan, body_postings, pick_queries, run_query  # noqa: E402
+from benchmarks.bench_search import (  # noqa: E402
+    _segment_plan,
+    body_postings,
+    bulk_index,
+    pick_queries,
+    run_query,
+)
 from benchmarks.bench_storage import BLOCKS, DAYS, DOMAINS, blocks, du, gb, pct, peak_rss  # noqa: E402
 from newsflow.tasks.contract import BANDS  # noqa: E402
 
@@ -158,7 +164,6 @@ def build(
     work: Path, size: int, body: pa.Table, bp: pa.Table, units: dict[int, int]
 ) -> dict[str, Any]:
     """A lake created by the project's code, then filled with ``size`` articles in bulk."""
-    from newsflow.warehouse import search_index
     from newsflow.warehouse.db import connect_writer
 
     target = lake_path(work, size)
@@ -235,63 +240,10 @@ def build(
         f"INSERT INTO spool_batches SELECT 'bulk-' || k, 'bulk', now(), {NEW}, 0 "
         f"FROM range({size // NEW}) r(k)",
     )
-    # The search index (migration 012's layout), as bench_search.build_012_bulk builds it.
-    t0 = time.perf_counter()
-    con.register("bp", bp)
-    con.execute(
-        "INSERT INTO search_terms SELECT row_number() OVER (ORDER BY stemmer, term), stemmer, "
-        "term FROM (SELECT DISTINCT stemmer, term FROM bp)"
-    )
-    con.execute(
-        "INSERT INTO search_lexicon SELECT DISTINCT unnest(p.words) AS word, t.term_id "
-        "FROM bp p JOIN search_terms t USING (stemmer, term) ORDER BY word"
-    )
-    con.execute(
-        "CREATE TEMP TABLE bp_ids AS SELECT p.b, t.term_id, p.title_tf, p.text_tf, p.positions "
-        "FROM bp p JOIN search_terms t USING (stemmer, term)"
-    )
-    con.unregister("bp")
-    con.execute(
-        "CREATE TEMP TABLE lens AS SELECT b, sum(title_tf)::INTEGER AS title_len, "
-        "sum(text_tf)::INTEGER AS text_len FROM bp_ids GROUP BY b"
-    )
-    con.execute(
-        "INSERT INTO search_docs SELECT i + 1, article_id, md5(i::VARCHAR), 'en', domain, "
-        "published_at, NULL, title_len, text_len FROM ids JOIN lens USING (b) ORDER BY i"
-    )
-    plan = _segment_plan(size)
-    con.execute(
-        "INSERT INTO search_stats SELECT 1, count(*), coalesce(sum(title_len), 0), "
-        "coalesce(sum(text_len), 0), count(*) + 1, "
-        "(SELECT coalesce(max(term_id), 0) + 1 FROM search_terms), ? FROM search_docs",
-        [len(plan) + 1],
-    )
-    search_index.mark_layout(con)  # today's layout: loads add to it
-    spent["search_docs_terms"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    terms = con.execute("SELECT coalesce(max(term_id), 0) FROM search_terms").fetchone()[0]  # type: ignore[index]
-    for segment, (lo, hi) in enumerate(plan, start=1):
-        ranges = max(1, (hi - lo) // 40_000)
-        width = terms // ranges + 1
-        for first in range(0, terms + 1, width):
-            search_index.write_segment(
-                con,
-                segment,
-                "(SELECT p.term_id, CAST(i + 1 AS INTEGER) AS doc_id, p.title_tf, p.text_tf, "
-                "p.positions, l.title_len, l.text_len "
-                f"FROM (SELECT * FROM ids WHERE i >= {lo} AND i < {hi}) JOIN bp_ids p USING (b) "
-                f"JOIN lens l USING (b) WHERE p.term_id >= {first} "
-                f"AND p.term_id < {first + width})",
-                ordered=False,
-            )
-        con.execute(
-            "INSERT INTO search_segments SELECT ?, ?, ?, ?, (SELECT count(*) FROM search_blocks "
-            "WHERE segment = ?), now()",
-            [segment, (hi - lo) // NEW, lo + 1, hi - lo, segment],
-        )
-    spent["search_postings"] = time.perf_counter() - t0
+    # The search index in today's layout, as bench_search.build_012_bulk builds it.
+    spent["search_docs_terms"], spent["search_postings"] = bulk_index(con, size, bp)
     con.close()
-    return {"build_s": spent, "segments": len(plan)}
+    return {"build_s": spent, "segments": len(_segment_plan(size))}
 
 
 # ---------------------------------------------------------------- batches to load

@@ -195,15 +195,14 @@ def build_012(path: Path, size: int, body: pa.Table, postings: pa.Table) -> dict
     return out
 
 
-def build_012_bulk(path: Path, size: int, body: pa.Table, postings: pa.Table) -> dict[str, Any]:
-    """Today's index bulk-built in the segments that loads and ``compact`` leave
-    (``_segment_plan``), each written by the index's own ``write_segment`` in term ranges (a
-    segment's rows are in term order, so ranges written one after another are too): the
-    layout of ``build_012`` without a million articles' worth of merges."""
-    con = connect_writer(path, 10)
-    build_articles(con, size, body)
-    con.execute("CHECKPOINT")
-    base = path.stat().st_size
+def bulk_index(
+    con: duckdb.DuckDBPyConnection, size: int, postings: pa.Table
+) -> tuple[float, float]:
+    """Today's index of the ``size`` articles of ``ids`` (their bodies' ``postings``), in the
+    segments that loads and ``compact`` leave (``_segment_plan``), each written by the index's
+    own ``write_segment`` in term ranges (a segment's rows are in term order, so ranges written
+    one after another are too). Returns the seconds spent on the terms and documents, then on
+    the postings."""
     started = time.perf_counter()
     con.register("bp", postings)
     con.execute(
@@ -233,7 +232,8 @@ def build_012_bulk(path: Path, size: int, body: pa.Table, postings: pa.Table) ->
         "(SELECT coalesce(max(term_id), 0) + 1 FROM search_terms), ? FROM search_docs",
         [len(plan) + 1],
     )
-    con.execute("INSERT INTO search_layout VALUES (?)", [search_index.LAYOUT])
+    search_index.mark_layout(con)  # today's layout: loads add to it
+    docs_terms = time.perf_counter() - started
     terms = con.execute("SELECT coalesce(max(term_id), 0) FROM search_terms").fetchone()[0]  # type: ignore[index]
     for segment, (lo, hi) in enumerate(plan, start=1):
         ranges = max(1, (hi - lo) // 40_000)
@@ -253,11 +253,26 @@ def build_012_bulk(path: Path, size: int, body: pa.Table, postings: pa.Table) ->
             "WHERE segment = ?), now()",
             [segment, (hi - lo) // NEW, lo + 1, hi - lo, segment],
         )
+    con.unregister("bp")
+    return docs_terms, time.perf_counter() - started - docs_terms
+
+
+def build_012_bulk(path: Path, size: int, body: pa.Table, postings: pa.Table) -> dict[str, Any]:
+    """Today's index bulk-built in the segments that loads and ``compact`` leave
+    (``_segment_plan``), each written by the index's own ``write_segment`` in term ranges (a
+    segment's rows are in term order, so ranges written one after another are too): the
+    layout of ``build_012`` without a million articles' worth of merges."""
+    con = connect_writer(path, 10)
+    build_articles(con, size, body)
+    con.execute("CHECKPOINT")
+    base = path.stat().st_size
+    started = time.perf_counter()
+    bulk_index(con, size, postings)
     con.execute("CHECKPOINT")
     built = time.perf_counter() - started
     out = {
         "build_s": round(built, 1),
-        "segments": len(plan),
+        "segments": len(_segment_plan(size)),
         "blocks": con.execute("SELECT count(*) FROM search_blocks").fetchone()[0],  # type: ignore[index]
         "postings": con.execute("SELECT count(*) FROM search_postings").fetchone()[0],  # type: ignore[index]
     }
