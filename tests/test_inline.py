@@ -186,6 +186,32 @@ def _ingest_big(srv: FaultServer, tmp: Path, env: dict[str, str], pages: int) ->
 
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
+def _load_order_free(
+    content: dict[str, list[tuple[Any, ...]]], db: Path
+) -> dict[str, list[tuple[Any, ...]]]:
+    """What does not depend on the order in which batches loaded side by side: which copy of
+    a story came first (its root), the index's term and document numbers and the sentence
+    counts' first article follow load order; the stories (clusters) and the rest do not."""
+    for table in [t for t in content if t.startswith("search_")]:
+        content.pop(table)
+    content.pop("duplicate_links", None)
+    content["text_units"] = db_rows(
+        db, "SELECT unit_hash, domain, stories FROM text_units ORDER BY ALL"
+    )
+    content["articles"] = db_rows(
+        db,
+        "SELECT * EXCLUDE (duplicate_of, cluster_id, ingested_at, updated_at) FROM articles "
+        "ORDER BY article_id",
+    )
+    content["clusters"] = db_rows(
+        db,
+        "SELECT list(article_id ORDER BY article_id) AS members FROM articles "
+        "GROUP BY cluster_id ORDER BY members",
+    )
+    content["indexed"] = db_rows(db, "SELECT article_id FROM search_docs ORDER BY ALL")
+    return content
+
+
 def test_big_work_in_process_loads_the_same_rows_as_the_prefect_flow(
     prefect_api: tuple[str, dict[str, str]], tmp_path: Path
 ) -> None:
@@ -213,7 +239,7 @@ def test_big_work_in_process_loads_the_same_rows_as_the_prefect_flow(
             tmp = tmp_path / mode
             env = _env(base, tmp, NEWSFLOW_INLINE=mode, NEWSFLOW_BATCH_SIZE="4")
             run_ids[mode] = _ingest_big(srv, tmp, env, pages)
-            content = _content(tmp / "news.duckdb")
+            content = _load_order_free(_content(tmp / "news.duckdb"), tmp / "news.duckdb")
             content["seed_files"] = [
                 (str(Path(r[0]).relative_to(tmp)), *r[1:]) for r in content.get("seed_files", [])
             ]
