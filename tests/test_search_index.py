@@ -306,6 +306,32 @@ def test_filters(live: duckdb.DuckDBPyConnection) -> None:
     assert _titles(live, "interest rates", since="2024-03-02", until="2024-03-02") == [MARKETS]
 
 
+def test_results_are_shown_whatever_their_date_in_articles(
+    writable: duckdb.DuckDBPyConnection,
+) -> None:
+    """The rows shown are read from articles by id and date (so a lake reads only their
+    days' files): an article whose date went (the index keeps its last one) and one whose
+    date the index does not hold are shown all the same, with the articles' values."""
+    con = writable
+    before = con.execute("SELECT * FROM search_articles('interest rates')").fetchall()
+    assert [row[2] for row in before] == [RATES, MARKETS]
+    dated = {row[2]: row[0] for row in before}
+    con.execute("UPDATE articles SET published_at = NULL WHERE article_id = ?", [dated[RATES]])
+    con.execute(
+        "UPDATE articles SET published_at = published_at - INTERVAL 400 DAY WHERE article_id = ?",
+        [dated[MARKETS]],
+    )
+    after = con.execute("SELECT * FROM search_articles('interest rates')").fetchall()
+    want = con.execute(
+        "SELECT article_id, title, domain, published_at, language, url, duplicate_of, "
+        "word_count FROM articles WHERE article_id IN (?, ?)",
+        [dated[RATES], dated[MARKETS]],
+    ).fetchall()
+    assert sorted(row[0] for row in after) == sorted(dated.values())
+    assert sorted(row[:1] + row[2:] for row in after) == sorted(want)
+    assert [row[1] for row in after] == [row[1] for row in before]  # scores unchanged
+
+
 def test_search_works_from_newsflow_sql_on_the_live_warehouse(
     analyst_warehouse: FixtureWarehouse,
 ) -> None:

@@ -320,50 +320,73 @@ WITH
         ) m
         ANTI JOIN rows2 r USING (doc_id, term_id)
     ),
+    -- The pairs are read through a list (one aggregate row, then unnest): with no column
+    -- statistics (a lake's tables) the planner estimates the cross product above at billions
+    -- of rows and would hash all of search_postings as the join's build side instead.
     rows3 AS (
         SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.title_len, p.text_len,
             CAST(NULL AS INTEGER[]) AS positions
         FROM search_postings p SEMI JOIN (
-            SELECT doc_id, term_id FROM missing WHERE slot = 1 AND NOT in_phrase) k
-            ON k.term_id = p.term_id AND k.doc_id = p.doc_id
+            SELECT k.doc_id, k.term_id FROM (SELECT unnest(ks) AS k FROM (
+                SELECT list({'doc_id': doc_id, 'term_id': term_id}) AS ks FROM missing
+                WHERE slot = 1 AND NOT in_phrase)))
+            k ON k.term_id = p.term_id AND k.doc_id = p.doc_id
         UNION ALL
-        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.title_len, p.text_len, p.positions
+        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.title_len, p.text_len,
+            p.positions
         FROM search_postings p SEMI JOIN (
-            SELECT doc_id, term_id FROM missing WHERE slot = 1 AND in_phrase) k
-            ON k.term_id = p.term_id AND k.doc_id = p.doc_id
+            SELECT k.doc_id, k.term_id FROM (SELECT unnest(ks) AS k FROM (
+                SELECT list({'doc_id': doc_id, 'term_id': term_id}) AS ks FROM missing
+                WHERE slot = 1 AND in_phrase)))
+            k ON k.term_id = p.term_id AND k.doc_id = p.doc_id
         UNION ALL
         SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.title_len, p.text_len,
             CAST(NULL AS INTEGER[]) AS positions
         FROM search_postings p SEMI JOIN (
-            SELECT doc_id, term_id FROM missing WHERE slot = 2 AND NOT in_phrase) k
-            ON k.term_id = p.term_id AND k.doc_id = p.doc_id
+            SELECT k.doc_id, k.term_id FROM (SELECT unnest(ks) AS k FROM (
+                SELECT list({'doc_id': doc_id, 'term_id': term_id}) AS ks FROM missing
+                WHERE slot = 2 AND NOT in_phrase)))
+            k ON k.term_id = p.term_id AND k.doc_id = p.doc_id
         UNION ALL
-        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.title_len, p.text_len, p.positions
+        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.title_len, p.text_len,
+            p.positions
         FROM search_postings p SEMI JOIN (
-            SELECT doc_id, term_id FROM missing WHERE slot = 2 AND in_phrase) k
-            ON k.term_id = p.term_id AND k.doc_id = p.doc_id
+            SELECT k.doc_id, k.term_id FROM (SELECT unnest(ks) AS k FROM (
+                SELECT list({'doc_id': doc_id, 'term_id': term_id}) AS ks FROM missing
+                WHERE slot = 2 AND in_phrase)))
+            k ON k.term_id = p.term_id AND k.doc_id = p.doc_id
         UNION ALL
         SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.title_len, p.text_len,
             CAST(NULL AS INTEGER[]) AS positions
         FROM search_postings p SEMI JOIN (
-            SELECT doc_id, term_id FROM missing WHERE slot = 3 AND NOT in_phrase) k
-            ON k.term_id = p.term_id AND k.doc_id = p.doc_id
+            SELECT k.doc_id, k.term_id FROM (SELECT unnest(ks) AS k FROM (
+                SELECT list({'doc_id': doc_id, 'term_id': term_id}) AS ks FROM missing
+                WHERE slot = 3 AND NOT in_phrase)))
+            k ON k.term_id = p.term_id AND k.doc_id = p.doc_id
         UNION ALL
-        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.title_len, p.text_len, p.positions
+        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.title_len, p.text_len,
+            p.positions
         FROM search_postings p SEMI JOIN (
-            SELECT doc_id, term_id FROM missing WHERE slot = 3 AND in_phrase) k
-            ON k.term_id = p.term_id AND k.doc_id = p.doc_id
+            SELECT k.doc_id, k.term_id FROM (SELECT unnest(ks) AS k FROM (
+                SELECT list({'doc_id': doc_id, 'term_id': term_id}) AS ks FROM missing
+                WHERE slot = 3 AND in_phrase)))
+            k ON k.term_id = p.term_id AND k.doc_id = p.doc_id
         UNION ALL
         SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.title_len, p.text_len,
             CAST(NULL AS INTEGER[]) AS positions
         FROM search_postings p SEMI JOIN (
-            SELECT doc_id, term_id FROM missing WHERE slot = 4 AND NOT in_phrase) k
-            ON k.term_id = p.term_id AND k.doc_id = p.doc_id
+            SELECT k.doc_id, k.term_id FROM (SELECT unnest(ks) AS k FROM (
+                SELECT list({'doc_id': doc_id, 'term_id': term_id}) AS ks FROM missing
+                WHERE slot = 4 AND NOT in_phrase)))
+            k ON k.term_id = p.term_id AND k.doc_id = p.doc_id
         UNION ALL
-        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.title_len, p.text_len, p.positions
+        SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.title_len, p.text_len,
+            p.positions
         FROM search_postings p SEMI JOIN (
-            SELECT doc_id, term_id FROM missing WHERE slot = 4 AND in_phrase) k
-            ON k.term_id = p.term_id AND k.doc_id = p.doc_id
+            SELECT k.doc_id, k.term_id FROM (SELECT unnest(ks) AS k FROM (
+                SELECT list({'doc_id': doc_id, 'term_id': term_id}) AS ks FROM missing
+                WHERE slot = 4 AND in_phrase)))
+            k ON k.term_id = p.term_id AND k.doc_id = p.doc_id
     ),
     rows_final AS (
         SELECT * FROM rows2
@@ -439,9 +462,12 @@ WITH
     -- The articles scoring at least the max_results-th score (ties at the last place kept,
     -- as published_at then article_id order them), looked up in search_docs by doc_id.
     cut AS (SELECT score FROM scores ORDER BY score DESC LIMIT 1 OFFSET max_results - 1),
+    -- (through a list, as in search_scores: else search_docs is hashed whole to find them)
     top AS (
-        SELECT s.doc_id, s.score FROM scores s LEFT JOIN cut c ON true
-        WHERE c.score IS NULL OR s.score >= c.score
+        SELECT t.doc_id, t.score FROM (SELECT unnest(l) AS t FROM (
+            SELECT list({'doc_id': s.doc_id, 'score': s.score}) AS l
+            FROM scores s LEFT JOIN cut c ON true
+            WHERE c.score IS NULL OR s.score >= c.score))
     ),
     best AS (
         SELECT d.article_id, t.score, d.published_at AS indexed_at
@@ -449,18 +475,31 @@ WITH
         ORDER BY t.score DESC, coalesce(d.published_at, TIMESTAMPTZ '-infinity') DESC,
             d.article_id
         LIMIT max_results
+    ),
+    -- The rows shown, read from articles by id and published_at: on a lake, whose articles
+    -- are in day partitions, the join's few dates prune the files (an id alone reads all).
+    -- search_docs keeps the last date of an article whose date went: those by id alone.
+    found AS (
+        SELECT a.article_id, b.score, a.title, a.domain, a.published_at, a.language, a.url,
+            a.duplicate_of, a.word_count, b.indexed_at
+        FROM best b JOIN articles a
+            ON a.article_id = b.article_id AND a.published_at = b.indexed_at
+        UNION ALL
+        SELECT a.article_id, b.score, a.title, a.domain, a.published_at, a.language, a.url,
+            a.duplicate_of, a.word_count, b.indexed_at
+        FROM best b JOIN articles a ON a.article_id = b.article_id AND a.published_at IS NULL
+    ),
+    shown AS (
+        SELECT * FROM found
+        UNION ALL
+        SELECT a.article_id, b.score, a.title, a.domain, a.published_at, a.language, a.url,
+            a.duplicate_of, a.word_count, b.indexed_at
+        FROM (SELECT * FROM best ANTI JOIN found USING (article_id)) b
+        JOIN articles a ON a.article_id = b.article_id
     )
-SELECT
-    a.article_id,
-    b.score,
-    a.title,
-    a.domain,
-    a.published_at,
-    a.language,
-    a.url,
-    a.duplicate_of,
-    a.word_count
-FROM best b
-JOIN articles a ON a.article_id = b.article_id
-ORDER BY b.score DESC, b.indexed_at DESC NULLS LAST, a.article_id;
+-- (qualified: domain and language are also the macro's parameters)
+SELECT s.article_id, s.score, s.title, s.domain, s.published_at, s.language, s.url,
+    s.duplicate_of, s.word_count
+FROM shown s
+ORDER BY s.score DESC, s.indexed_at DESC NULLS LAST, s.article_id;
 COMMENT ON MACRO TABLE search_articles IS 'Full-text search, best first: search_articles(query, since, until, domain, language, include_duplicates, max_results, title_weight). Query syntax: words (any may match), "phrases", AND, OR, NOT, +word, -word (README.md, Full-text search). Returns article_id, score (BM25), title, domain, published_at, language, url, duplicate_of, word_count. Exact top results: reads only the blocks of postings that can reach them (search_blocks).'; 
