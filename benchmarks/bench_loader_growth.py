@@ -7,7 +7,8 @@ beyond the ~790 distinct texts, syndicated copies the near-duplicate check verif
 spools them. Then loads them one batch after another with the loader (``load_spool``), into a
 single-file warehouse and into a DuckLake (``.ducklake``), timing each load (wall and CPU
 seconds of this process, DuckDB's threads included). The last batch is loaded into the lake
-after ``lake.maintain`` (files merged, snapshots kept), to show what many small files cost.
+after ``lake_maintenance.maintain`` (files merged, snapshots kept), to show what many small
+files cost.
 
 Prints each load's seconds on both layouts, the last load over the first (growth), the lake's
 data files before and after maintenance, and the lake over the file per load.
@@ -27,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.bench_loader import make_spool  # noqa: E402
 from newsflow.tasks import spool as spool_mod  # noqa: E402
-from newsflow.warehouse import lake  # noqa: E402
+from newsflow.warehouse import lake_maintenance  # noqa: E402
 from newsflow.warehouse.db import connect_writer  # noqa: E402
 from newsflow.warehouse.loader import load_spool  # noqa: E402
 
@@ -75,7 +76,7 @@ def main() -> None:
                 before = files_of(dbs["lake"])
                 con = connect_writer(dbs["lake"], 10)
                 started = time.perf_counter()
-                lake.maintain(con)
+                lake_maintenance.maintain(con)
                 con.close()
                 print(
                     f"lake maintenance: {time.perf_counter() - started:.1f}s, data files "

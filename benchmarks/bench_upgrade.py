@@ -7,10 +7,11 @@ each, spliced from ``../shared/eval``; ``bench_storage.build_source``/``build_si
 project's migrations, articles, sightings, band keys and its search index), then in the same
 run:
 
-- copies it into a new lake with ``lake.migrate_from_file`` (what ``newsflow upgrade`` runs):
+- copies it into a new lake with ``lake_upgrade.migrate_from_file`` (what ``newsflow upgrade``
+  runs):
   seconds, articles a second, the old file's size against the lake's data files;
 - makes ``--commits`` small loads of 20 articles each (as a loader polling often leaves a lake)
-  and times ``lake.maintain_report`` (what ``newsflow maintain`` and the maintenance
+  and times ``lake_maintenance.maintain_report`` (what ``newsflow maintain`` and the maintenance
   deployment run): files merged, files before and after, seconds.
 """
 
@@ -28,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks import bench_storage as storage  # noqa: E402
 from newsflow.warehouse import lake as lakemod  # noqa: E402
+from newsflow.warehouse import lake_maintenance, lake_upgrade  # noqa: E402
 
 
 def small_loads(con: object, commits: int) -> None:
@@ -55,12 +57,12 @@ def run(size: int, commits: int, work: Path) -> dict[str, float]:
     shutil.rmtree(lake.data_path, ignore_errors=True)
     con = lakemod.connect(lake)
     started = time.perf_counter()
-    done = lakemod.migrate_from_file(con, db)
+    done = lake_upgrade.migrate_from_file(con, db)
     copy_s = time.perf_counter() - started
     lake_bytes = storage.du(Path(lake.data_path)) + storage.du(target)
     small_loads(con, commits)
     started = time.perf_counter()
-    report = lakemod.maintain_report(con, keep_days=0)
+    report = lake_maintenance.maintain_report(con, keep_days=0)
     maintain_s = time.perf_counter() - started
     con.close()
     return {

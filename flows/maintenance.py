@@ -16,7 +16,7 @@ from newsflow.flows.summary import MaintenanceReport, RunSummary
 from newsflow.settings import Settings
 from newsflow.tasks import spool as spool_mod
 from newsflow.warehouse import lake as lakemod
-from newsflow.warehouse import queries, storage
+from newsflow.warehouse import lake_maintenance, queries, storage
 
 
 @flow(name="load-spool", log_prints=True)
@@ -46,9 +46,10 @@ def maintenance(
 ) -> MaintenanceReport:
     """Spool health (batches waiting for the loader, abandoned partial batches removed),
     re-probes of feeds whose quarantine ran out, also feeds no schedule polls any more, and,
-    when the warehouse is a DuckLake, its maintenance (``lake.maintain_warehouse``: inlined rows
-    flushed, small files merged, snapshots older than ``NEWSFLOW_SNAPSHOT_DAYS`` expired, the
-    files only they used deleted).
+    when the warehouse is a DuckLake, its maintenance
+    (``lake_maintenance.maintain_warehouse``: inlined rows flushed, small files merged,
+    snapshots older than ``NEWSFLOW_SNAPSHOT_DAYS`` expired, the files only they used
+    deleted).
 
     A batch folder without a manifest is a write that died half-way; its task was retried or
     its run failed, so the rows exist elsewhere or will be produced again.
@@ -72,11 +73,11 @@ def maintenance(
 
 
 def _maintain_lake(settings: Settings, report: MaintenanceReport) -> MaintenanceReport:
-    """The lake's maintenance pass (``lake.maintain_warehouse``), its figures added to the
-    report. A lake that cannot be maintained now (not there yet, a step whose commit met a
-    loader's) is reported and logged; the next run tries again."""
+    """The lake's maintenance pass (``lake_maintenance.maintain_warehouse``), its figures
+    added to the report. A lake that cannot be maintained now (not there yet, a step whose
+    commit met a loader's) is reported and logged; the next run tries again."""
     try:
-        done = lakemod.maintain_warehouse(
+        done = lake_maintenance.maintain_warehouse(
             settings.db, settings.lake_data, keep_days=settings.snapshot_days
         )
     except lakemod.LakeError as exc:

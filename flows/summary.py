@@ -17,7 +17,7 @@ from newsflow.tasks.hosttimes import HostStat, HostTimes, merge, slowest
 from newsflow.warehouse.loader import LoadReport
 
 if TYPE_CHECKING:
-    from newsflow.warehouse.lake import Maintenance
+    from newsflow.warehouse.lake_maintenance import Maintenance
 
 SLOWEST_HOSTS = 5
 
@@ -129,8 +129,8 @@ class MaintenanceReport(PlainView):
     abandoned_removed: int
     feeds_reprobed: int
     run_id: str
-    # The lake's maintenance (lake.maintain_warehouse), when the warehouse is a DuckLake: None
-    # (and absent from the plain data) for a single-file warehouse.
+    # The lake's maintenance (lake_maintenance.maintain_warehouse), when the warehouse is a
+    # DuckLake: None (and absent from the plain data) for a single-file warehouse.
     lake: str | None = None
     snapshot_days: int | None = None
     rows_flushed: int = 0
@@ -162,7 +162,8 @@ class MaintenanceReport(PlainView):
         return {"lake", *self._LAKE} if self.lake is None else set()
 
     def with_lake(self, done: Maintenance) -> MaintenanceReport:
-        """This report with the lake's maintenance pass (``lake.maintain_warehouse``)."""
+        """This report with the lake's maintenance pass
+        (``lake_maintenance.maintain_warehouse``)."""
         return replace(
             self,
             lake=done.target,

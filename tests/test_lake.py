@@ -19,6 +19,7 @@ for package in ("duckdb_extension_ducklake", "duckdb_extension_sqlite_scanner"):
     pytest.importorskip(package, reason=f"{package} (pinned DuckDB extension) not installed")
 
 from newsflow.warehouse import lake as lakemod  # noqa: E402
+from newsflow.warehouse import lake_maintenance, lake_upgrade  # noqa: E402
 from newsflow.warehouse.db import migrate  # noqa: E402
 from newsflow.warehouse.lake import Lake  # noqa: E402
 
@@ -107,7 +108,9 @@ def test_reader_process_is_never_blocked_and_sees_each_commit(tmp_path: Path) ->
             asks.put("count")
             assert answers.get(timeout=WAIT) == ("count", (k * ROWS, k * ROWS))
         # maintenance runs beside the open reader too
-        assert lakemod.maintain(writer, keep_days=0) == [name for name, _ in lakemod.MAINTENANCE]
+        assert lake_maintenance.maintain(writer, keep_days=0) == [
+            name for name, _ in lake_maintenance.MAINTENANCE
+        ]
         asks.put("count")
         assert answers.get(timeout=WAIT) == ("count", (3 * ROWS, 3 * ROWS))
     assert reader.exitcode == 0
@@ -190,7 +193,7 @@ def test_migrating_a_warehouse_built_by_todays_loader_loses_nothing(tmp_path: Pa
 
     fixture = build(tmp_path / "old", publish=False)
     con = lakemod.open_warehouse(Lake.local(tmp_path / "lake"))
-    migrated = lakemod.migrate_from_file(con, fixture.db)
+    migrated = lake_upgrade.migrate_from_file(con, fixture.db)
     old = duckdb.connect(str(fixture.db), read_only=True)
     for table in (
         "articles",
@@ -215,7 +218,7 @@ def test_migrating_a_warehouse_built_by_todays_loader_loses_nothing(tmp_path: Pa
         ), view
     # a second migration into the same lake is refused, not doubled
     with pytest.raises(lakemod.LakeError, match="already holds articles"):
-        lakemod.migrate_from_file(con, fixture.db)
+        lake_upgrade.migrate_from_file(con, fixture.db)
 
 
 def test_a_bad_catalog_says_what_to_use() -> None:

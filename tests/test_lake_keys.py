@@ -32,6 +32,7 @@ from newsflow.warehouse import keys as keymod  # noqa: E402
 from newsflow.warehouse import lake as lakemod  # noqa: E402
 from newsflow.warehouse import storage  # noqa: E402
 from newsflow.warehouse.db import connect_reader  # noqa: E402
+from newsflow.warehouse.lake_maintenance import maintain_report  # noqa: E402
 from newsflow.warehouse.loader import load_spool  # noqa: E402
 
 from .helpers import make_seed_files, spool_seed_files  # noqa: E402
@@ -255,7 +256,7 @@ def test_maintenance_compaction_is_followed_and_expiry_rebuilds(
     _assert_index_matches(settings.db)
     con = lakemod.connect(storage.locate(settings.db).lake())
     try:
-        done = lakemod.maintain_report(con, keep_days=30)  # flush and merge, nothing expires
+        done = maintain_report(con, keep_days=30)  # flush and merge, nothing expires
         assert done.files_merged and not done.snapshots_expired
     finally:
         con.close()
@@ -266,7 +267,7 @@ def test_maintenance_compaction_is_followed_and_expiry_rebuilds(
     load_spool(settings.db, settings.spool, lock_wait=30)
     con = lakemod.connect(storage.locate(settings.db).lake())
     try:
-        assert lakemod.maintain_report(con, keep_days=0).snapshots_expired
+        assert maintain_report(con, keep_days=0).snapshots_expired
     finally:
         con.close()
     caplog.clear()

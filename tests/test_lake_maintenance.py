@@ -22,6 +22,7 @@ for package in ("duckdb_extension_ducklake", "duckdb_extension_sqlite_scanner"):
 
 from newsflow.settings import Settings  # noqa: E402
 from newsflow.warehouse import lake as lakemod  # noqa: E402
+from newsflow.warehouse import lake_maintenance  # noqa: E402
 from newsflow.warehouse.lake import BOOKKEEPING, Lake  # noqa: E402
 from tests.test_hostile import newsflow  # noqa: E402
 from tests.test_lake import WAIT, insert_articles, reader_session  # noqa: E402
@@ -214,18 +215,18 @@ def test_the_maintenance_flow_maintains_a_lake_and_its_artifact_says_so(tmp_path
 
 
 def test_one_entry_point_decides_for_the_command_and_the_flow(tmp_path: Path) -> None:
-    """``lake.maintain_warehouse`` is what ``newsflow maintain`` and the flow both call: None
-    for a single file, ``NoLake`` (nothing created) for a lake not there, ``LakeError`` for a
-    setting that names no lake, else the pass with the lake's name."""
-    assert lakemod.maintain_warehouse(tmp_path / "news.duckdb") is None
+    """``lake_maintenance.maintain_warehouse`` is what ``newsflow maintain`` and the flow
+    both call: None for a single file, ``NoLake`` (nothing created) for a lake not there,
+    ``LakeError`` for a setting that names no lake, else the pass with the lake's name."""
+    assert lake_maintenance.maintain_warehouse(tmp_path / "news.duckdb") is None
     gone = tmp_path / "gone.ducklake"
     with pytest.raises(lakemod.NoLake, match=f"no lake at {gone} yet"):
-        lakemod.maintain_warehouse(gone)
+        lake_maintenance.maintain_warehouse(gone)
     assert not gone.exists()
     with pytest.raises(lakemod.LakeError, match="is no warehouse"):
-        lakemod.maintain_warehouse("ducklake:mysql:db")
+        lake_maintenance.maintain_warehouse("ducklake:mysql:db")
     target = tmp_path / "news.ducklake"
     small_commits(target)
-    done = lakemod.maintain_warehouse(target, keep_days=0)
+    done = lake_maintenance.maintain_warehouse(target, keep_days=0)
     assert done is not None and done.target == str(target)
     assert done.rows_flushed == COMMITS * SMALL + BOOKS and done.after.snapshots == 1

@@ -230,13 +230,14 @@ KILL_AFTER = textwrap.dedent(
     import os, sys
     from pathlib import Path
     from newsflow.warehouse import lake as lakemod
+    from newsflow.warehouse import lake_upgrade
 
     def progress(table, rows):
         if table == sys.argv[3]:  # the copy is under way: killed, no cleanup, no rollback
             os._exit(9)
 
     con = lakemod.connect(lakemod.Lake.from_target(sys.argv[2]))
-    lakemod.migrate_from_file(con, Path(sys.argv[1]), progress=progress)
+    lake_upgrade.migrate_from_file(con, Path(sys.argv[1]), progress=progress)
     """
 )
 

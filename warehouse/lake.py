@@ -11,8 +11,8 @@ Readers read snapshots while the loader commits, so nothing waits and nothing is
 The extensions (``ducklake``, ``sqlite_scanner``, ``postgres_scanner``) are loaded from their
 pinned PyPI packages by path, never downloaded. ``warehouse/storage.py`` reads how ``--db``,
 ``--to`` and ``NEWSFLOW_DB`` name a lake; ``warehouse/db.py`` then opens it through here.
-``newsflow upgrade`` copies a single-file warehouse into a lake (``migrate_from_file``) and
-``newsflow maintain`` runs ``maintain``.
+``newsflow upgrade`` copies a single-file warehouse into a lake (``lake_upgrade``) and
+``newsflow maintain`` runs the lake's maintenance (``lake_maintenance``).
 """
 
 from __future__ import annotations
@@ -24,9 +24,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from contextlib import closing
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
-from functools import partial
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -34,8 +32,7 @@ from typing import Any, TypeVar
 import duckdb
 
 from newsflow.warehouse import storage
-from newsflow.warehouse.db import DUCKDB_MAGIC, VIEWS, migrate, views_digest
-from newsflow.warehouse.db import LOCK_HOLDER as _HOLDER
+from newsflow.warehouse.db import VIEWS, migrate, views_digest
 from newsflow.warehouse.db import migrations as db_migrations
 from newsflow.warehouse.db import rollback as _rollback
 
@@ -160,11 +157,11 @@ class Lake:
     def attach_sql(self, *, alias: str = ALIAS, read_only: bool = False) -> str:
         """The one statement that opens the lake in any DuckDB 1.5 with the ducklake extension
         (what an analyst types; `STORAGE.md` gives it)."""
-        options = [f"DATA_PATH '{_quote(self.data_path)}'"] if self.data_path else []
+        options = [f"DATA_PATH '{quote(self.data_path)}'"] if self.data_path else []
         if read_only:
             options.append("READ_ONLY")
         listed = f" ({', '.join(options)})" if options else ""
-        return f"ATTACH 'ducklake:{_quote(self.catalog)}' AS {alias}{listed}"
+        return f"ATTACH 'ducklake:{quote(self.catalog)}' AS {alias}{listed}"
 
     @property
     def local_data(self) -> Path | None:
@@ -174,7 +171,8 @@ class Lake:
         return Path(self.data_path)
 
 
-def _quote(text: str) -> str:
+def quote(text: str) -> str:
+    """The body of a SQL string literal: its single quotes doubled."""
     return text.replace("'", "''")
 
 
@@ -206,7 +204,7 @@ def load_extensions(con: duckdb.DuckDBPyConnection, *names: str) -> None:
         alias = {"sqlite_scanner": "sqlite_scanner", "postgres_scanner": "postgres_scanner"}
         if alias.get(name, name) in loaded:
             continue
-        con.execute(f"LOAD '{_quote(str(extension_path(name)))}'")
+        con.execute(f"LOAD '{quote(str(extension_path(name)))}'")
 
 
 def connect(
@@ -283,7 +281,7 @@ def lake_exists(lake: Lake) -> bool:
     try:
         load_extensions(con, "postgres_scanner")
         conninfo = lake.catalog.split(":", 1)[1]
-        con.execute(f"ATTACH '{_quote(conninfo)}' AS catalog_db (TYPE postgres, READ_ONLY)")
+        con.execute(f"ATTACH '{quote(conninfo)}' AS catalog_db (TYPE postgres, READ_ONLY)")
         row = con.execute(
             "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'catalog_db' "
             "AND table_name = 'ducklake_metadata'"
@@ -444,10 +442,10 @@ def create_schema(
             con.execute(f"INSERT INTO {alias}.lake_load_lock VALUES (1, 0, NULL, NULL)")
         for table, comment in schema.comments:
             if table in created:
-                con.execute(f"COMMENT ON TABLE {alias}.{table} IS '{_quote(comment)}'")
+                con.execute(f"COMMENT ON TABLE {alias}.{table} IS '{quote(comment)}'")
         for table, column, comment in schema.column_comments:
             if table in created or (table, column) in added:
-                con.execute(f"COMMENT ON COLUMN {alias}.{table}.{column} IS '{_quote(comment)}'")
+                con.execute(f"COMMENT ON COLUMN {alias}.{table}.{column} IS '{quote(comment)}'")
         if own_transaction:
             con.execute("COMMIT")
     except BaseException:
@@ -545,138 +543,6 @@ def _schema_key(con: duckdb.DuckDBPyConnection, lake: Lake) -> tuple[str, str, i
     return (lake.catalog, str(row[1]), int(row[0]))
 
 
-MAINTENANCE = (
-    # rows committed inline in the catalog go to Parquet files
-    ("flush_inlined", "CALL ducklake_flush_inlined_data('{alias}')"),
-    # each load's small files merged into files of the target size (snapshots still see
-    # exactly their rows: time travel is kept)
-    ("merge_files", "CALL ducklake_merge_adjacent_files('{alias}')"),
-    # snapshots older than the retention are forgotten (time travel reaches back that far)
-    ("expire_snapshots", "CALL ducklake_expire_snapshots('{alias}', older_than => ?)"),
-    # files no snapshot needs any more are deleted
-    ("cleanup_files", "CALL ducklake_cleanup_old_files('{alias}', older_than => ?)"),
-    # files of writes that never committed (a killed load, a commit that met another), once
-    # they are old enough that no write still in progress can own them
-    ("delete_orphans", "CALL ducklake_delete_orphaned_files('{alias}', older_than => ?)"),
-)
-# Files the expiry frees are deleted once no query can still be reading them: a query started
-# before the expiry may still scan them, and none runs for a day. (Never longer than the
-# retention, so a retention of 0 frees the disk at once.)
-CLEANUP_GRACE = timedelta(days=1)
-# Whatever the retention: a load in progress has written files its commit has not recorded yet.
-ORPHAN_GRACE = timedelta(days=1)
-
-
-@dataclass(frozen=True)
-class LakeFigures:
-    """What the catalog says about the lake at one moment (``ducklake_table_info``,
-    ``ducklake_snapshots``)."""
-
-    files: int
-    bytes: int
-    snapshots: int
-
-
-@dataclass(frozen=True)
-class Maintenance:
-    """What one maintenance pass did, step by step, with the lake before and after."""
-
-    keep_days: int
-    rows_flushed: int
-    files_merged: int  # small files rewritten ...
-    files_written: int  # ... into so many
-    snapshots_expired: int
-    files_deleted: int
-    before: LakeFigures
-    after: LakeFigures
-    steps: list[str] = field(default_factory=list)
-    orphans_deleted: int = 0  # files of writes that never committed
-    target: str = ""  # the lake, as --db names it (``Lake.target``)
-
-    def lines(self) -> list[str]:
-        """What each step did, and the lake before and after, in words."""
-        before, after = self.before, self.after
-        return [
-            f"flush inlined rows: {self.rows_flushed} rows written to files",
-            f"merge small files: {self.files_merged} files merged into {self.files_written}",
-            f"expire snapshots: {self.snapshots_expired} older than {self.keep_days} days",
-            f"delete unused files: {self.files_deleted} files deleted, and "
-            f"{self.orphans_deleted} left by writes that never committed",
-            f"data files {before.files} -> {after.files} ({_size(before.bytes)} -> "
-            f"{_size(after.bytes)}); snapshots {before.snapshots} -> {after.snapshots}",
-        ]
-
-    @property
-    def idle(self) -> bool:
-        return not (
-            self.rows_flushed
-            or self.files_merged
-            or self.snapshots_expired
-            or self.files_deleted
-            or self.orphans_deleted
-        )
-
-
-def _size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KB", "MB"):
-        if size < 1024:
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GB"
-
-
-def figures(con: duckdb.DuckDBPyConnection, *, alias: str = ALIAS) -> LakeFigures:
-    """Data files, their bytes, and snapshots."""
-    files = con.execute(
-        "SELECT coalesce(sum(file_count), 0), coalesce(sum(file_size_bytes), 0) "
-        "FROM ducklake_table_info(?)",
-        [alias],
-    ).fetchone() or (0, 0)
-    snaps = con.execute("SELECT count(*) FROM ducklake_snapshots(?)", [alias]).fetchone() or (0,)
-    return LakeFigures(int(files[0]), int(files[1]), int(snaps[0]))
-
-
-def maintain_report(
-    con: duckdb.DuckDBPyConnection,
-    *,
-    keep_days: int = 30,
-    alias: str = ALIAS,
-    attempts: int = 8,
-) -> Maintenance:
-    """Flush inlined rows, compact small files, expire snapshots older than ``keep_days`` and
-    delete the files only they used (after ``CLEANUP_GRACE``); what each step did. Safe beside
-    the loader and readers (each step is its own transaction); scheduled as a deployment."""
-    before = figures(con, alias=alias)
-    keep = timedelta(days=int(keep_days))
-    results: dict[str, list[tuple[Any, ...]]] = {}
-    for name, sql in MAINTENANCE:
-        statement = sql.format(alias=alias)
-        params: list[Any] = []
-        if "?" in statement:
-            # counted from when the step runs, so the steps before it (their own snapshots,
-            # the files they freed) are judged like the rest
-            now = datetime.now(UTC)
-            grace = {"cleanup_files": min(keep, CLEANUP_GRACE), "delete_orphans": ORPHAN_GRACE}
-            params = [now - grace.get(name, keep)]
-        results[name] = retry_busy(con, partial(_rows, con, statement, params), attempts=attempts)
-    flushed = sum(int(row[2] or 0) for row in results["flush_inlined"])
-    merged = sum(int(row[2] or 0) for row in results["merge_files"])
-    written = sum(int(row[3] or 0) for row in results["merge_files"])
-    return Maintenance(
-        keep_days=int(keep_days),
-        rows_flushed=flushed,
-        files_merged=merged,
-        files_written=written,
-        snapshots_expired=len(results["expire_snapshots"]),
-        files_deleted=len(results["cleanup_files"]),
-        orphans_deleted=len(results["delete_orphans"]),
-        before=before,
-        after=figures(con, alias=alias),
-        steps=list(results),
-    )
-
-
 # A commit that meets another writer's fails at once on a SQLite catalog ("database is
 # locked": SQLite takes one writer at a time, and a transaction that read an older state may
 # not write after another commit) and may conflict on any catalog. The whole transaction is
@@ -715,19 +581,6 @@ def retry_busy(con: duckdb.DuckDBPyConnection, work: Callable[[], _T], *, attemp
     raise AssertionError("unreachable")
 
 
-def _rows(
-    con: duckdb.DuckDBPyConnection, statement: str, params: list[Any]
-) -> list[tuple[Any, ...]]:
-    return con.execute(statement, params).fetchall()
-
-
-def maintain(
-    con: duckdb.DuckDBPyConnection, *, keep_days: int = 30, alias: str = ALIAS
-) -> list[str]:
-    """``maintain_report``; returns the steps run."""
-    return maintain_report(con, keep_days=keep_days, alias=alias).steps
-
-
 def open_lake(lake: Lake, *, must_exist: bool) -> duckdb.DuckDBPyConnection:
     """``connect(lake)`` for a command or a flow: a lake that is not there (``must_exist``:
     ``NoLake``, and nothing is created) or cannot be opened raises a ``LakeError`` saying so in
@@ -742,147 +595,3 @@ def open_lake(lake: Lake, *, must_exist: bool) -> duckdb.DuckDBPyConnection:
     except (duckdb.Error, OSError) as error:
         first = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise LakeError(f"cannot open the lake {catalog or lake.catalog}: {first}") from error
-
-
-def maintain_warehouse(
-    db: str | Path, data: str | None = None, *, keep_days: int = 30
-) -> Maintenance | None:
-    """The one maintenance entry point (``newsflow maintain`` and the ``maintenance`` flow):
-    the lake a warehouse setting names (``db``, ``data``: ``NEWSFLOW_LAKE_DATA``) gets
-    ``maintain_report`` on its own connection. None for a single-file warehouse (nothing to
-    do). A setting that names no usable lake raises ``LakeError``, a lake not there yet
-    ``NoLake``, a step that fails ``MaintenanceStopped`` (the steps before it are committed)."""
-    if not storage.is_lake(db) and not storage.problem(db, data):
-        return None
-    lake = Lake.from_target(db, data)
-    con = open_lake(lake, must_exist=True)
-    try:
-        done = maintain_report(con, keep_days=keep_days)
-    except duckdb.Error as error:
-        raise MaintenanceStopped(str(error).splitlines()[0]) from error
-    finally:
-        con.close()
-    return replace(done, target=lake.target)
-
-
-@dataclass(frozen=True)
-class Migrated:
-    """Rows copied per table from a single-file warehouse into the lake, and the check of
-    article ids both ways."""
-
-    rows: dict[str, int]
-    articles_verified: int = 0  # article ids found in both, none missing, none extra
-    orphans_removed: int = 0  # data files a copy that stopped half-way had left
-
-
-# Constant lists the schema itself fills (the migrations insert them)
-_CONSTANT = frozenset({"search_stopwords", "search_stemmers"})
-
-
-def check_source(path: Path) -> None:
-    """Refuse, before any work, a source that is missing or not a DuckDB database."""
-    if not path.exists():
-        raise SourceUnusable(f"no warehouse file at {path}: give the single-file warehouse (--db)")
-    if not path.is_file():
-        raise SourceUnusable(f"{path} is not a file: give the single-file warehouse (--db)")
-    with path.open("rb") as handle:
-        header = handle.read(12)
-    if header[8:12] != DUCKDB_MAGIC:
-        raise SourceUnusable(f"{path} is not a DuckDB database: give the single-file warehouse")
-
-
-def _attach_source(con: duckdb.DuckDBPyConnection, path: Path) -> None:
-    try:
-        con.execute(f"ATTACH '{_quote(str(path))}' AS old_warehouse (READ_ONLY)")
-    except duckdb.Error as error:
-        held = _HOLDER.search(str(error))
-        if held or "lock" in str(error).lower():
-            who = f"PID {held.group(2)}" if held else "another process"
-            raise SourceUnusable(
-                f"{path} is held by a running load or session ({who}): wait for it to end, "
-                "or stop the loader, then run the upgrade again"
-            ) from error
-        raise SourceUnusable(f"{path} cannot be read: {str(error).splitlines()[0]}") from error
-
-
-def migrate_from_file(
-    con: duckdb.DuckDBPyConnection,
-    path: Path,
-    *,
-    alias: str = ALIAS,
-    progress: Callable[[str, int], None] | None = None,
-) -> Migrated:
-    """Copy every table of a single-file warehouse into a lake without articles, in one
-    transaction with the lake's schema: a lake holds the whole copy or nothing.
-
-    The old file is attached read-only, so nothing can happen to it; a crash before the commit
-    leaves the lake without a snapshot of the copy, and running again starts over (after
-    deleting the data files the stopped copy wrote). Before the commit, every table's count
-    and the set of article ids are compared both ways: any difference raises and rolls back,
-    so no article is lost. ``progress(table, rows)`` is called as each table is copied."""
-    check_source(path)
-    _attach_source(con, path)
-    try:
-        if "articles" in tables(con, alias) and _count(con, f"{alias}.articles"):
-            raise NotEmpty(
-                f"the lake already holds articles: {path} can only be copied into a new lake "
-                "(give another --to)"
-            )
-        # data files of an earlier copy that stopped before its commit (nothing else can be
-        # writing: the lake has no articles)
-        orphans = len(
-            con.execute(
-                "CALL ducklake_delete_orphaned_files(?, cleanup_all => true)", [alias]
-            ).fetchall()
-        )
-        copied: dict[str, int] = {}
-        con.execute("BEGIN")
-        try:
-            create_schema(con, alias=alias, own_transaction=False)
-            target = set(tables(con, alias))
-            source = set(tables(con, "old_warehouse"))
-            for table in sorted(source & target - _CONSTANT, key=_copy_order):
-                con.execute(
-                    f"INSERT INTO {alias}.{table} BY NAME SELECT * FROM old_warehouse.{table}"
-                )
-                old_n = _count(con, f"old_warehouse.{table}")
-                new_n = _count(con, f"{alias}.{table}")
-                if old_n != new_n:
-                    raise LakeError(f"{table}: {old_n} rows in {path}, {new_n} in the lake")
-                copied[table] = new_n
-                if progress is not None:
-                    progress(table, new_n)
-            missing = _count(
-                con,
-                f"(SELECT article_id FROM old_warehouse.articles "
-                f"EXCEPT SELECT article_id FROM {alias}.articles)",
-            )
-            extra = _count(
-                con,
-                f"(SELECT article_id FROM {alias}.articles "
-                f"EXCEPT SELECT article_id FROM old_warehouse.articles)",
-            )
-            if missing or extra:
-                raise LakeError(f"article ids differ: {missing} missing, {extra} extra")
-            verified = _count(
-                con,
-                f"(SELECT article_id FROM old_warehouse.articles "
-                f"INTERSECT SELECT article_id FROM {alias}.articles)",
-            )
-            con.execute("COMMIT")
-        except BaseException:
-            _rollback(con)
-            raise
-    finally:
-        con.execute("DETACH old_warehouse")
-    return Migrated(copied, verified, orphans)
-
-
-def _copy_order(table: str) -> tuple[int, str]:
-    """Articles first (the long copy, shown first), then the rest by name."""
-    return (0 if table == "articles" else 1, table)
-
-
-def _count(con: duckdb.DuckDBPyConnection, relation: str) -> int:
-    found = con.execute(f"SELECT count(*) FROM {relation}").fetchone()
-    return int(found[0]) if found else 0

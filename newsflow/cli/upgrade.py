@@ -1,9 +1,9 @@
 """``newsflow upgrade`` and ``newsflow maintain``: the warehouse as a DuckLake (STORAGE.md).
 
-``upgrade`` copies a single-file warehouse into a new lake (``lake.migrate_from_file``: one
+``upgrade`` copies a single-file warehouse into a new lake (``lake_upgrade.migrate_from_file``: one
 transaction, every table, article ids checked both ways; the old file is only read).
-``maintain`` runs the lake's maintenance (``lake.maintain_warehouse``) and says what each step
-did; the ``maintenance`` deployment runs the same step on its schedule.
+``maintain`` runs the lake's maintenance (``lake_maintenance.maintain_warehouse``) and says
+what each step did; the ``maintenance`` deployment runs the same step on its schedule.
 
 A lake is named as everywhere a warehouse is: ``PATH.ducklake`` (a SQLite catalog, its data
 files in ``PATH.files/``) or ``ducklake:postgres:<libpq>`` with its data path (``--data`` or
@@ -22,7 +22,8 @@ from newsflow.cli.common import DbOption, console, fail, operator_error, print_r
 from newsflow.settings import Settings
 
 if TYPE_CHECKING:
-    from newsflow.warehouse.lake import Lake, Maintenance
+    from newsflow.warehouse.lake import Lake
+    from newsflow.warehouse.lake_maintenance import Maintenance
 
 DataOption = Annotated[
     str | None,
@@ -114,12 +115,13 @@ def upgrade(
     keep it until you have switched. Stop the loader first: a running load holds the file.
     """
     from newsflow.warehouse import lake as lakemod
+    from newsflow.warehouse import lake_upgrade
 
     settings = _settings(db)
     source = settings.db
     lake = _lake(to, data if data is not None else settings.lake_data)
     try:
-        lakemod.check_source(source)
+        lake_upgrade.check_source(source)
     except lakemod.LakeError as exc:
         raise operator_error(str(exc)) from exc
     _bring_up_to_date(source)
@@ -133,7 +135,7 @@ def upgrade(
 
     started = time.monotonic()
     try:
-        done = lakemod.migrate_from_file(con, source, progress=progress)
+        done = lake_upgrade.migrate_from_file(con, source, progress=progress)
     except lakemod.LakeError as exc:
         if isinstance(exc, lakemod.NotEmpty | lakemod.SourceUnusable):
             raise operator_error(str(exc)) from exc
@@ -183,11 +185,12 @@ def maintain(
     maintain (exit 0). The `maintenance` deployment runs this step on its schedule.
     """
     from newsflow.warehouse import lake as lakemod
+    from newsflow.warehouse import lake_maintenance
 
     settings = _settings(db)
     days = settings.snapshot_days if keep_days is None else keep_days
     try:
-        report = lakemod.maintain_warehouse(
+        report = lake_maintenance.maintain_warehouse(
             settings.db, data if data is not None else settings.lake_data, keep_days=days
         )
     except lakemod.MaintenanceStopped as exc:
