@@ -55,6 +55,10 @@ COMMENT ON MACRO TABLE search_query IS 'The words of a search query as search_ar
 --    every block.
 -- NOT items read all their words' postings (what they exclude must be known exactly).
 -- Terms are read by a scan each (slots), so the scan filters rows by the term's key range.
+-- What a scan of the index is joined with (terms, blocks, pairs) reaches the join through a
+-- list (one aggregate row, then unnest): a lake's tables have no column statistics, and a
+-- planner estimating those sets at millions of rows would hash the whole of search_postings
+-- (or search_blocks, search_lexicon) as the join's build side instead of filtering its scan.
 CREATE OR REPLACE MACRO search_scores(
     query, since, until, domain, language, include_duplicates, max_results, title_weight
 ) AS TABLE
@@ -63,7 +67,8 @@ WITH
     items AS (SELECT DISTINCT item, occur FROM q),
     qterms AS (
         SELECT q.item, q.occur, q.word_offset, q.item_words, l.term_id
-        FROM q JOIN search_lexicon l ON l.word = q.word
+        FROM (SELECT unnest(r, recursive := true) FROM (SELECT list(q) AS r FROM q)) q
+        JOIN search_lexicon l ON l.word = q.word
     ),
     -- The scored terms, each read by a scan of its own (slots 1-3; more terms share slot 4):
     -- a join with one term's blocks filters the scan's rows by that term and block range.
@@ -86,21 +91,34 @@ WITH
     -- Document frequencies: the blocks' counts less the postings of removed articles.
     dead AS (
         SELECT r.term_id, count(*) AS n FROM search_removed r
-        WHERE r.term_id IN (SELECT term_id FROM scored) GROUP BY r.term_id
+        WHERE r.term_id IN (SELECT unnest(l) FROM (SELECT list(term_id) AS l FROM scored))
+        GROUP BY r.term_id
     ),
     -- The scored terms' blocks, a scan per slot as for postings.
     blocks AS (
         SELECT b.*, 1 AS slot FROM search_blocks b
-        SEMI JOIN (SELECT term_id FROM scored WHERE slot = 1) s USING (term_id)
+        SEMI JOIN (
+            SELECT unnest(l) AS term_id FROM (
+                SELECT list(term_id) AS l FROM scored WHERE slot = 1)
+        ) s USING (term_id)
         UNION ALL
         SELECT b.*, 2 AS slot FROM search_blocks b
-        SEMI JOIN (SELECT term_id FROM scored WHERE slot = 2) s USING (term_id)
+        SEMI JOIN (
+            SELECT unnest(l) AS term_id FROM (
+                SELECT list(term_id) AS l FROM scored WHERE slot = 2)
+        ) s USING (term_id)
         UNION ALL
         SELECT b.*, 3 AS slot FROM search_blocks b
-        SEMI JOIN (SELECT term_id FROM scored WHERE slot = 3) s USING (term_id)
+        SEMI JOIN (
+            SELECT unnest(l) AS term_id FROM (
+                SELECT list(term_id) AS l FROM scored WHERE slot = 3)
+        ) s USING (term_id)
         UNION ALL
         SELECT b.*, 4 AS slot FROM search_blocks b
-        SEMI JOIN (SELECT term_id FROM scored WHERE slot = 4) s USING (term_id)
+        SEMI JOIN (
+            SELECT unnest(l) AS term_id FROM (
+                SELECT list(term_id) AS l FROM scored WHERE slot = 4)
+        ) s USING (term_id)
     ),
     idf AS (
         SELECT f.term_id, log10((s.num_docs - f.df + 0.5) / (f.df + 0.5) + 1) AS idf
@@ -153,17 +171,29 @@ WITH
     ),
     not_docs AS (
         SELECT p.term_id, p.doc_id FROM search_postings p
-        SEMI JOIN (SELECT term_id FROM not_terms WHERE slot = 1) k USING (term_id)
+        SEMI JOIN (
+            SELECT unnest(l) AS term_id FROM (
+                SELECT list(term_id) AS l FROM not_terms WHERE slot = 1)
+        ) k USING (term_id)
         UNION ALL
         SELECT p.term_id, p.doc_id FROM search_postings p
-        SEMI JOIN (SELECT term_id FROM not_terms WHERE slot = 2) k USING (term_id)
+        SEMI JOIN (
+            SELECT unnest(l) AS term_id FROM (
+                SELECT list(term_id) AS l FROM not_terms WHERE slot = 2)
+        ) k USING (term_id)
     ),
     not_phrase_rows AS (
         SELECT p.term_id, p.doc_id, p.positions FROM search_postings p
-        SEMI JOIN (SELECT term_id FROM not_terms WHERE in_phrase AND slot = 1) k USING (term_id)
+        SEMI JOIN (
+            SELECT unnest(l) AS term_id FROM (
+                SELECT list(term_id) AS l FROM not_terms WHERE in_phrase AND slot = 1)
+        ) k USING (term_id)
         UNION ALL
         SELECT p.term_id, p.doc_id, p.positions FROM search_postings p
-        SEMI JOIN (SELECT term_id FROM not_terms WHERE in_phrase AND slot = 2) k USING (term_id)
+        SEMI JOIN (
+            SELECT unnest(l) AS term_id FROM (
+                SELECT list(term_id) AS l FROM not_terms WHERE in_phrase AND slot = 2)
+        ) k USING (term_id)
     ),
     excluded AS (
         SELECT r.doc_id FROM not_docs r JOIN qterms t
@@ -190,19 +220,27 @@ WITH
     ),
     rows1 AS (
         SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.title_len, p.text_len, p.positions
-        FROM search_postings p SEMI JOIN (SELECT * FROM first_blocks WHERE slot = 1) k
+        FROM search_postings p SEMI JOIN (
+            SELECT unnest(l, recursive := true) FROM (
+                SELECT list(b) AS l FROM first_blocks b WHERE slot = 1)) k
             ON k.segment = p.segment AND k.term_id = p.term_id AND k.block = p.block
         UNION ALL
         SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.title_len, p.text_len, p.positions
-        FROM search_postings p SEMI JOIN (SELECT * FROM first_blocks WHERE slot = 2) k
+        FROM search_postings p SEMI JOIN (
+            SELECT unnest(l, recursive := true) FROM (
+                SELECT list(b) AS l FROM first_blocks b WHERE slot = 2)) k
             ON k.segment = p.segment AND k.term_id = p.term_id AND k.block = p.block
         UNION ALL
         SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.title_len, p.text_len, p.positions
-        FROM search_postings p SEMI JOIN (SELECT * FROM first_blocks WHERE slot = 3) k
+        FROM search_postings p SEMI JOIN (
+            SELECT unnest(l, recursive := true) FROM (
+                SELECT list(b) AS l FROM first_blocks b WHERE slot = 3)) k
             ON k.segment = p.segment AND k.term_id = p.term_id AND k.block = p.block
         UNION ALL
         SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.title_len, p.text_len, p.positions
-        FROM search_postings p SEMI JOIN (SELECT * FROM first_blocks WHERE slot = 4) k
+        FROM search_postings p SEMI JOIN (
+            SELECT unnest(l, recursive := true) FROM (
+                SELECT list(b) AS l FROM first_blocks b WHERE slot = 4)) k
             ON k.segment = p.segment AND k.term_id = p.term_id AND k.block = p.block
     ),
     -- The phrases found in round 1's rows, per article.
@@ -274,19 +312,27 @@ WITH
     ),
     rows2 AS (
         SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.title_len, p.text_len, p.positions
-        FROM search_postings p SEMI JOIN (SELECT * FROM picked WHERE slot = 1) k
+        FROM search_postings p SEMI JOIN (
+            SELECT unnest(l, recursive := true) FROM (
+                SELECT list(b) AS l FROM picked b WHERE slot = 1)) k
             ON k.segment = p.segment AND k.term_id = p.term_id AND k.block = p.block
         UNION ALL
         SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.title_len, p.text_len, p.positions
-        FROM search_postings p SEMI JOIN (SELECT * FROM picked WHERE slot = 2) k
+        FROM search_postings p SEMI JOIN (
+            SELECT unnest(l, recursive := true) FROM (
+                SELECT list(b) AS l FROM picked b WHERE slot = 2)) k
             ON k.segment = p.segment AND k.term_id = p.term_id AND k.block = p.block
         UNION ALL
         SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.title_len, p.text_len, p.positions
-        FROM search_postings p SEMI JOIN (SELECT * FROM picked WHERE slot = 3) k
+        FROM search_postings p SEMI JOIN (
+            SELECT unnest(l, recursive := true) FROM (
+                SELECT list(b) AS l FROM picked b WHERE slot = 3)) k
             ON k.segment = p.segment AND k.term_id = p.term_id AND k.block = p.block
         UNION ALL
         SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.title_len, p.text_len, p.positions
-        FROM search_postings p SEMI JOIN (SELECT * FROM picked WHERE slot = 4) k
+        FROM search_postings p SEMI JOIN (
+            SELECT unnest(l, recursive := true) FROM (
+                SELECT list(b) AS l FROM picked b WHERE slot = 4)) k
             ON k.segment = p.segment AND k.term_id = p.term_id AND k.block = p.block
     ),
     -- The candidates: articles read whose score, with the largest weights the terms they
@@ -320,9 +366,6 @@ WITH
         ) m
         ANTI JOIN rows2 r USING (doc_id, term_id)
     ),
-    -- The pairs are read through a list (one aggregate row, then unnest): with no column
-    -- statistics (a lake's tables) the planner estimates the cross product above at billions
-    -- of rows and would hash all of search_postings as the join's build side instead.
     rows3 AS (
         SELECT p.term_id, p.doc_id, p.title_tf, p.text_tf, p.title_len, p.text_len,
             CAST(NULL AS INTEGER[]) AS positions
