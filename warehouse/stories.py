@@ -91,10 +91,13 @@ class Counts:
         return rows
 
     def boilerplate(self, parts: list[bp.Unit], domain: str) -> frozenset[int]:
+        # bp.is_boilerplate, inlined: asked for every text compared, sentence by sentence
+        by_domain, total = self.domain, self.total
         return frozenset(
             h
             for h, _, _ in parts
-            if bp.is_boilerplate(self.domain.get((h, domain), 0), self.total.get(h, 0))
+            if by_domain.get((h, domain), 0) >= bp.DOMAIN_STORIES
+            or total.get(h, 0) >= bp.ANY_STORIES
         )
 
     def learn(self, parts: list[bp.Unit], domain: str, article_id: str, at: datetime) -> None:
@@ -231,10 +234,12 @@ def link_new(
     counts.load(con, {h for p in parts.values() for h, _, _ in p})
     extra = {}
     band_pairs: list[tuple[str, int]] = []
+    # the counts do not change before the loop that decides (it learns): made once here
+    boilers = {a.article_id: counts.boilerplate(parts[a.article_id], a.domain) for a in articles}
     for a in articles:
         a.bands = list(a.bands or [])  # batches spooled before migration 003 have none
         own = parts[a.article_id]
-        more = _stripped_keys(own, counts.boilerplate(own, a.domain))
+        more = _stripped_keys(own, boilers[a.article_id])
         if more:
             extra[a.article_id] = [k for k in more if k not in set(a.bands)]
         band_pairs += [(a.article_id, k) for k in dict.fromkeys(a.bands + more)]
@@ -266,7 +271,7 @@ def link_new(
     batch_sentences: dict[int, list[str]] = {}
     for a in articles:
         own = parts[a.article_id]
-        boiler = counts.boilerplate(own, a.domain)
+        boiler = boilers[a.article_id]
         for h in {h for h, _, _ in own if h not in boiler}:
             firsts = counts.first.get(h, [])
             for first in firsts:  # a sentence of fewer stories is stronger evidence
