@@ -135,9 +135,20 @@ class Story:
     own: np.ndarray
     ends: np.ndarray
     words: tuple[int, ...]  # and its word count
-    template: tuple[str, ...] = ()  # the words with each fact replaced by one placeholder
-    terms: tuple[frozenset[str], ...] = ()  # each sentence's words of CONTENT_LETTERS or more
-    vocabulary: frozenset[str] = frozenset()  # all of them
+    kept: tuple[tuple[list[str], list[str]], ...] = ()  # each one's (words, facts)
+    vocabulary: frozenset[str] = frozenset()  # the words of CONTENT_LETTERS or more
+
+    def template(self) -> list[str]:
+        """The words with each fact replaced by one placeholder (asked rarely: made then)."""
+        out: list[str] = []
+        for ws, fs in self.kept:
+            found = set(fs)
+            out += [w if i == 0 or w not in found else _FACT for i, w in enumerate(ws)]
+        return out
+
+    def terms(self, sentence: int) -> frozenset[str]:
+        """The sentence's words of CONTENT_LETTERS or more."""
+        return frozenset(w for w in self.kept[sentence][0] if len(w) >= CONTENT_LETTERS)
 
 
 def substantive(parts: list[Unit], boilerplate: set[int] | frozenset[int]) -> Story:
@@ -150,15 +161,8 @@ def substantive(parts: list[Unit], boilerplate: set[int] | frozenset[int]) -> St
     shingles = distinct(whole) if words else np.empty(0, dtype=np.int64)
     lengths = tuple(len(ws) for ws, _ in kept)
     own, ends = _sentence_shingles(hashes, whole, lengths)
-    template = tuple(
-        w if i == 0 or w not in fset else _FACT
-        for ws, fs in kept
-        for fset in (set(fs),)
-        for i, w in enumerate(ws)
-    )
-    terms = tuple(frozenset(w for w in ws if len(w) >= CONTENT_LETTERS) for ws, _ in kept)
-    vocabulary = frozenset().union(*terms) if terms else frozenset()
-    return Story(shingles, facts, own, ends, lengths, template, terms, vocabulary)
+    vocabulary = frozenset(w for w in words if len(w) >= CONTENT_LETTERS)
+    return Story(shingles, facts, own, ends, lengths, tuple(kept), vocabulary)
 
 
 def _sentence_shingles(
@@ -190,11 +194,10 @@ def template_gain(a: Story, b: Story, containment: float) -> float:
     Templated briefs differ in their facts only, so masking them makes the texts match
     (a large gain); copies that disagree on facts because words were edited around them
     differ in ordinary words as much, so masking gains little."""
-    if not a.template or not b.template:
+    mine, theirs = a.template(), b.template()
+    if not mine or not theirs:
         return 0.0
-    masked, _ = compare(
-        distinct(shingle_hashes(list(a.template))), distinct(shingle_hashes(list(b.template)))
-    )
+    masked, _ = compare(distinct(shingle_hashes(mine)), distinct(shingle_hashes(theirs)))
     return masked - containment
 
 
@@ -254,12 +257,12 @@ def novel_share(
     told), and in sentences partly found there (edited, reworded)."""
     total = sum(story.words)
     novel = partial = 0
-    terms = story.terms or tuple(frozenset() for _ in story.words)
     found, sizes = _found(story, other)
-    for n, mine, hits, size in zip(story.words, terms, found, sizes, strict=True):
+    for i, (n, hits, size) in enumerate(zip(story.words, found, sizes, strict=True)):
         if n < 3:
             continue
         if hits <= 0.1 * size:
+            mine = story.terms(i) if vocabulary else None
             if vocabulary and mine and len(mine & vocabulary) >= REWORDED_TERMS * len(mine):
                 partial += n
                 continue
