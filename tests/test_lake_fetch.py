@@ -238,6 +238,18 @@ def test_an_index_of_the_older_layout_is_rebuilt(
     with caplog.at_level(logging.INFO, logger="newsflow.warehouse.keys"):
         _load(settings, [_candidate("https://b.example/other", "\n".join(PARAGRAPHS[2:]), DAY9)], 1)
     assert any("older layout" in r.message for r in caplog.records)
-    with closing(sqlite3.connect(path)) as db:
+    with closing(sqlite3.connect(path)) as db:  # rebuilt as of that load's snapshot
         held = sorted(db.execute("SELECT published_at FROM articles").fetchall())
-    assert [keymod._at(r[0]) for r in held] == [DAY1, DAY9]
+    assert [keymod._at(r[0]) for r in held] == [DAY1]
+    con = lakemod.connect(storage.locate(settings.db).lake())
+    index = keymod.for_lake(con)
+    try:  # the next catch-up adds the second load's article, with its date
+        con.execute("BEGIN")
+        assert index.catch_up(con)
+        assert index.published([_id(settings.db, "https://b.example/other")]) == {
+            _id(settings.db, "https://b.example/other"): DAY9
+        }
+        con.execute("ROLLBACK")
+    finally:
+        index.close()
+        con.close()
