@@ -75,5 +75,5 @@ def test_per_sentence_figures_equal_those_made_sentence_by_sentence() -> None:
     assert any(len(s.words) > 3 for s, _ in made)
     for story, kept in made:
         for other, _ in made:
-            expected = _reference_novel(story, kept, other)
-            assert bp.novel_share(story, other.shingles, other.vocabulary) == expected
+            reference = _reference_novel(story, kept, other)
+            assert bp.novel_share(story, other.shingles, other.vocabulary) == reference
