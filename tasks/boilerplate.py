@@ -45,7 +45,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from newsflow.tasks.near_duplicates import WORD, distinct, shingle_hashes
+from newsflow.tasks.near_duplicates import SHINGLE, WORD, distinct, mix, shingle_hashes, word_hashes
 
 RULE = "story-v2"  # recorded with every link (duplicate_links.rule)
 # A sentence is boilerplate once this many distinct stories contain it: of one domain, or
@@ -114,7 +114,7 @@ def units(text: str) -> list[Unit]:
     for sentence in sentences(text):
         tokens = WORD.findall(sentence)
         if tokens:
-            words = [t.casefold() for t in tokens]
+            words = list(map(str.casefold, tokens))
             facts = [
                 w
                 for t, w in zip(tokens[1:], words[1:], strict=True)
@@ -130,11 +130,25 @@ class Story:
 
     shingles: np.ndarray
     facts: frozenset[str]
-    sentences: tuple[np.ndarray, ...]  # each substantive sentence's own shingles
+    # each substantive sentence's own distinct shingles (uint64), one sentence after another,
+    # and where each sentence's end in ``own``: compared with another text in one pass
+    own: np.ndarray
+    ends: np.ndarray
     words: tuple[int, ...]  # and its word count
-    template: tuple[str, ...] = ()  # the words with each fact replaced by one placeholder
-    terms: tuple[frozenset[str], ...] = ()  # each sentence's words of CONTENT_LETTERS or more
-    vocabulary: frozenset[str] = frozenset()  # all of them
+    kept: tuple[tuple[list[str], list[str]], ...] = ()  # each one's (words, facts)
+    vocabulary: frozenset[str] = frozenset()  # the words of CONTENT_LETTERS or more
+
+    def template(self) -> list[str]:
+        """The words with each fact replaced by one placeholder (asked rarely: made then)."""
+        out: list[str] = []
+        for ws, fs in self.kept:
+            found = set(fs)
+            out += [w if i == 0 or w not in found else _FACT for i, w in enumerate(ws)]
+        return out
+
+    def terms(self, sentence: int) -> frozenset[str]:
+        """The sentence's words of CONTENT_LETTERS or more."""
+        return frozenset(w for w in self.kept[sentence][0] if len(w) >= CONTENT_LETTERS)
 
 
 def substantive(parts: list[Unit], boilerplate: set[int] | frozenset[int]) -> Story:
@@ -142,15 +156,36 @@ def substantive(parts: list[Unit], boilerplate: set[int] | frozenset[int]) -> St
     kept = [(ws, fs) for h, ws, fs in parts if h not in boilerplate]
     words = [w for ws, _ in kept for w in ws]
     facts = frozenset(f for _, fs in kept for f in fs)
-    shingles = distinct(shingle_hashes(words)) if words else np.empty(0, dtype=np.int64)
-    own = tuple(distinct(shingle_hashes(ws)) for ws, _ in kept)
-    template = tuple(
-        w if i == 0 or w not in set(fs) else _FACT for ws, fs in kept for i, w in enumerate(ws)
-    )
-    terms = tuple(frozenset(w for w in ws if len(w) >= CONTENT_LETTERS) for ws, _ in kept)
-    vocabulary = frozenset().union(*terms) if terms else frozenset()
+    hashes = word_hashes(words) if words else np.empty(0, dtype=np.uint64)
+    whole = mix(hashes)  # the text's shingles, across sentence ends (= shingle_hashes(words))
+    shingles = distinct(whole) if words else np.empty(0, dtype=np.int64)
     lengths = tuple(len(ws) for ws, _ in kept)
-    return Story(shingles, facts, own, lengths, template, terms, vocabulary)
+    own, ends = _sentence_shingles(hashes, whole, lengths)
+    vocabulary = frozenset(w for w in words if len(w) >= CONTENT_LETTERS)
+    return Story(shingles, facts, own, ends, lengths, tuple(kept), vocabulary)
+
+
+def _sentence_shingles(
+    hashes: np.ndarray, whole: np.ndarray, lengths: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each sentence's distinct ``shingle_hashes`` (its words' shingles, or its word hashes
+    when it has fewer than ``SHINGLE`` words), cut from the whole text's arrays in one pass
+    rather than a few numpy calls per sentence: (values one sentence after another, ends)."""
+    n = np.asarray(lengths, dtype=np.int64)
+    if not len(n):
+        return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int64)
+    starts = np.cumsum(n) - n
+    long = n >= SHINGLE
+    count = np.where(long, n - (SHINGLE - 1), n)
+    seg = np.repeat(np.arange(len(n)), count)
+    pos = starts[seg] + np.arange(int(count.sum())) - (np.cumsum(count) - count)[seg]
+    padded = np.concatenate((whole, np.zeros(SHINGLE - 1, dtype=np.uint64)))
+    values = np.where(long[seg], padded[pos], hashes[pos])
+    order = np.lexsort((values, seg))
+    values, seg = values[order], seg[order]
+    keep = np.ones(len(values), dtype=bool)
+    keep[1:] = (values[1:] != values[:-1]) | (seg[1:] != seg[:-1])
+    return values[keep], np.cumsum(np.bincount(seg[keep], minlength=len(n)))
 
 
 def template_gain(a: Story, b: Story, containment: float) -> float:
@@ -159,11 +194,10 @@ def template_gain(a: Story, b: Story, containment: float) -> float:
     Templated briefs differ in their facts only, so masking them makes the texts match
     (a large gain); copies that disagree on facts because words were edited around them
     differ in ordinary words as much, so masking gains little."""
-    if not a.template or not b.template:
+    mine, theirs = a.template(), b.template()
+    if not mine or not theirs:
         return 0.0
-    masked, _ = compare(
-        distinct(shingle_hashes(list(a.template))), distinct(shingle_hashes(list(b.template)))
-    )
+    masked, _ = compare(distinct(shingle_hashes(mine)), distinct(shingle_hashes(theirs)))
     return masked - containment
 
 
@@ -223,16 +257,30 @@ def novel_share(
     told), and in sentences partly found there (edited, reworded)."""
     total = sum(story.words)
     novel = partial = 0
-    terms = story.terms or tuple(frozenset() for _ in story.words)
-    for own, n, mine in zip(story.sentences, story.words, terms, strict=True):
+    found, sizes = _found(story, other)
+    for i, (n, hits, size) in enumerate(zip(story.words, found, sizes, strict=True)):
         if n < 3:
             continue
-        found = np.isin(own, other, assume_unique=True).sum()
-        if found <= 0.1 * len(own):
+        if hits <= 0.1 * size:
+            mine = story.terms(i) if vocabulary else None
             if vocabulary and mine and len(mine & vocabulary) >= REWORDED_TERMS * len(mine):
                 partial += n
                 continue
             novel += n
-        elif found < 0.9 * len(own):
+        elif hits < 0.9 * size:
             partial += n
     return (novel / total, partial / total) if total else (0.0, 0.0)
+
+
+def _found(story: Story, other: np.ndarray) -> tuple[list[int], list[int]]:
+    """Per sentence of ``story``: how many of its own shingles ``other`` (distinct) holds,
+    and how many it has."""
+    ends = story.ends
+    bounds = np.concatenate(([0], ends))
+    sizes: list[int] = np.diff(bounds).tolist()
+    ref = np.sort(other.view(np.uint64))
+    if not len(ref) or not len(story.own):
+        return [0] * len(sizes), sizes
+    at = np.minimum(np.searchsorted(ref, story.own), len(ref) - 1)
+    held = np.concatenate(([0], np.cumsum(ref[at] == story.own)))
+    return (held[bounds[1:]] - held[bounds[:-1]]).tolist(), sizes

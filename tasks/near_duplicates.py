@@ -64,8 +64,17 @@ def shingle_hashes(words: list[str]) -> np.ndarray:
 
     Stable across processes and machines (CRC-32 of each word, mixed by multiplication).
     """
-    h = _hashes(words)
-    if len(words) < SHINGLE:
+    return mix(word_hashes(words))
+
+
+def word_hashes(words: list[str]) -> np.ndarray:
+    """The per-word hashes (uint64) that ``mix`` makes shingle hashes of."""
+    return _hashes(words)
+
+
+def mix(h: np.ndarray) -> np.ndarray:
+    """Shingle hashes of consecutive word hashes ``h`` (``h`` itself when too few)."""
+    if len(h) < SHINGLE:
         return h
     with np.errstate(over="ignore"):
         mixed: np.ndarray = (h[:-2] * _MIX[0]) ^ (h[1:-1] * _MIX[1]) ^ h[2:]

@@ -6,7 +6,7 @@ sentence hashes) would scan its whole column: time per load growing with the war
 file holds those keys in B-trees, probed per key (log N):
 
 - ``articles``: article_id -> content_hash, ingested_at, cluster_id, whether a root
-  (``duplicate_of IS NULL``);
+  (``duplicate_of IS NULL``), published_at (which day partition holds its row);
 - ``bands``: (band_key, article_id) -> how many such rows ``article_bands`` holds;
 - ``units``: (unit_hash, domain) -> stories, first_article (``text_units``).
 
@@ -38,11 +38,11 @@ from newsflow.warehouse import storage
 
 log = logging.getLogger(__name__)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_VERSION = "1"
+_VERSION = "2"  # 2: articles.published_at
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS articles (article_id TEXT PRIMARY KEY, content_hash TEXT,
-    ingested_at INTEGER, cluster_id TEXT, root INTEGER) WITHOUT ROWID;
+    ingested_at INTEGER, cluster_id TEXT, root INTEGER, published_at INTEGER) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS articles_roots ON articles (content_hash) WHERE root;
 CREATE TABLE IF NOT EXISTS bands (band_key INTEGER, article_id TEXT, n INTEGER,
     PRIMARY KEY (band_key, article_id)) WITHOUT ROWID;
@@ -53,7 +53,8 @@ CREATE TABLE IF NOT EXISTS units (unit_hash INTEGER, domain TEXT, stories INTEGE
 # (timestamps as microseconds since the epoch).
 _ARTICLES = (
     "article_id, content_hash, epoch_us(ingested_at) AS ingested_at, "
-    "coalesce(cluster_id, article_id) AS cluster_id, (duplicate_of IS NULL)::INTEGER AS root"
+    "coalesce(cluster_id, article_id) AS cluster_id, (duplicate_of IS NULL)::INTEGER AS root, "
+    "epoch_us(published_at) AS published_at"
 )
 _UNITS = "unit_hash, coalesce(domain, '') AS domain, stories, first_article"
 _LAKE_TABLES = {"articles": "articles", "bands": "article_bands", "units": "text_units"}
@@ -151,7 +152,7 @@ class KeyIndex:
                 db.execute("PRAGMA synchronous=NORMAL")
                 db.execute("PRAGMA cache_size=-200000")
                 db.execute("PRAGMA mmap_size=68719476736")  # pages read in place, no syscall
-                db.executescript(_SCHEMA)
+                _layout(db)
                 db.execute("SELECT count(*) FROM meta").fetchone()
                 self.db = db
                 return db
@@ -258,7 +259,7 @@ class KeyIndex:
             db.execute(f"DELETE FROM {table}")
         db.execute("DELETE FROM meta")
         steps = (
-            ("articles", f"SELECT {_ARTICLES} FROM articles ORDER BY article_id", 5),
+            ("articles", f"SELECT {_ARTICLES} FROM articles ORDER BY article_id", 6),
             (
                 "bands",
                 "SELECT band_key, article_id, count(*) FROM article_bands GROUP BY ALL "
@@ -339,6 +340,17 @@ class KeyIndex:
             out[aid] = (self.overlay.get(aid, chash), stamp, cluster, bool(root))
         return out
 
+    def published(self, ids: Iterable[str]) -> dict[str, datetime | None]:
+        """article_id -> published_at (None: undated) of the given articles whose date the
+        index knows for this transaction: not those it does not hold, nor those the
+        transaction revised (their date may have changed)."""
+        rows = self._probe(
+            "SELECT a.article_id, a.published_at FROM json_each(?) j "
+            "CROSS JOIN articles a ON a.article_id = j.value",
+            sorted(set(ids)),
+        )
+        return {aid: _at(at) for aid, at in rows if aid not in self.overlay}
+
     def bands(self, keys: Sequence[int]) -> list[tuple[int, str]]:
         """The (band_key, article_id) rows of ``article_bands`` with these keys, a row as
         many times as the lake holds it."""
@@ -377,6 +389,19 @@ def for_lake(con: duckdb.DuckDBPyConnection) -> KeyIndex:
     if row is None or not row[0]:
         raise ValueError("the connection's current database is no lake")
     return KeyIndex(storage.keys_path(str(row[0])))
+
+
+def _layout(db: sqlite3.Connection) -> None:
+    """Create the index's tables; a file of an older layout (its tables lack a column) is
+    emptied first, so the next catch-up rebuilds it from the lake."""
+    db.executescript(_SCHEMA)
+    columns = {r[1] for r in db.execute("PRAGMA table_info(articles)").fetchall()}
+    if "published_at" not in columns:
+        log.info("key index: an older layout, rebuilt from the lake")
+        db.executescript(
+            "DROP TABLE articles; DROP TABLE bands; DROP TABLE units; DROP TABLE meta;"
+        )
+        db.executescript(_SCHEMA)
 
 
 def _has(con: duckdb.DuckDBPyConnection, alias: str, mark: int, meta: dict[str, str]) -> bool:

@@ -91,10 +91,13 @@ class Counts:
         return rows
 
     def boilerplate(self, parts: list[bp.Unit], domain: str) -> frozenset[int]:
+        # bp.is_boilerplate, inlined: asked for every text compared, sentence by sentence
+        by_domain, total = self.domain, self.total
         return frozenset(
             h
             for h, _, _ in parts
-            if bp.is_boilerplate(self.domain.get((h, domain), 0), self.total.get(h, 0))
+            if by_domain.get((h, domain), 0) >= bp.DOMAIN_STORIES
+            or total.get(h, 0) >= bp.ANY_STORIES
         )
 
     def learn(self, parts: list[bp.Unit], domain: str, article_id: str, at: datetime) -> None:
@@ -151,9 +154,13 @@ class Representatives:
         self._parts: OrderedDict[tuple[str, str], tuple[str, list[bp.Unit]]] = OrderedDict()
 
     def get(
-        self, con: duckdb.DuckDBPyConnection, wanted: dict[str, str]
+        self,
+        con: duckdb.DuckDBPyConnection,
+        wanted: dict[str, str],
+        keys: KeyIndex | None = None,
     ) -> dict[str, tuple[str, list[bp.Unit]]]:
-        """(domain, sentences) of past representatives, ``wanted`` as {id: content_hash}."""
+        """(domain, sentences) of past representatives, ``wanted`` as {id: content_hash}.
+        ``keys``: on a lake, its key index, whose dates let the read skip other days' files."""
         out: dict[str, tuple[str, list[bp.Unit]]] = {}
         missing = []
         for aid, chash in wanted.items():
@@ -163,15 +170,48 @@ class Representatives:
             else:
                 self._parts.move_to_end((aid, chash))
                 out[aid] = found
-        sql = (
-            "SELECT article_id, coalesce(domain, ''), content_hash, text FROM articles "
-            "WHERE article_id IN ({ids})"
-        )
-        for aid, domain, chash, text in rows_by_ids(con, sql, missing):
+        for aid, domain, chash, text in _texts(con, missing, keys):
             out[aid] = self._parts[(aid, chash)] = (domain, bp.units(text))
         while len(self._parts) > self.size:
             self._parts.popitem(last=False)
         return out
+
+
+_TEXTS = (
+    "SELECT article_id, coalesce(domain, ''), content_hash, text FROM articles "
+    "WHERE article_id IN ({ids})"
+)
+
+
+def _texts(
+    con: duckdb.DuckDBPyConnection, ids: list[str], keys: KeyIndex | None
+) -> list[tuple[Any, ...]]:
+    """(article_id, domain, content_hash, text) of these articles.
+
+    On a lake, ``articles`` is partitioned by the day of ``published_at``, and an id alone
+    prunes no file: every day's files would be read. The key index knows each article's
+    ``published_at``, so the ids are asked with their timestamps (``published_at IN``, which
+    DuckLake prunes to those days' files; an ``OR published_at IS NULL`` in the same filter
+    would prune nothing, so the undated are asked apart). An id the index does not know, or
+    whose row was not found at that date (revised since), is asked by id alone."""
+    if keys is None or not ids:
+        return list(rows_by_ids(con, _TEXTS, ids))
+    dates = keys.published(ids)
+    dated = [aid for aid in ids if dates.get(aid) is not None]
+    undated = [aid for aid in ids if aid in dates and dates[aid] is None]
+    rows: list[tuple[Any, ...]] = []
+    for i in range(0, len(dated), _IDS_PER_READ):
+        part = dated[i : i + _IDS_PER_READ]
+        stamps = sorted({dates[aid] for aid in part}, key=str)
+        sql = _TEXTS.format(ids=", ".join("?" * len(part)))
+        sql += f" AND published_at IN ({', '.join('?' * len(stamps))})"
+        rows += con.execute(sql, [*part, *stamps]).fetchall()
+    rows += rows_by_ids(con, _TEXTS + " AND published_at IS NULL", undated, _IDS_PER_READ)
+    found = {r[0] for r in rows}
+    return rows + list(rows_by_ids(con, _TEXTS, [aid for aid in ids if aid not in found]))
+
+
+_IDS_PER_READ = 500
 
 
 def link_new(
@@ -194,10 +234,12 @@ def link_new(
     counts.load(con, {h for p in parts.values() for h, _, _ in p})
     extra = {}
     band_pairs: list[tuple[str, int]] = []
+    # the counts do not change before the loop that decides (it learns): made once here
+    boilers = {a.article_id: counts.boilerplate(parts[a.article_id], a.domain) for a in articles}
     for a in articles:
         a.bands = list(a.bands or [])  # batches spooled before migration 003 have none
         own = parts[a.article_id]
-        more = _stripped_keys(own, counts.boilerplate(own, a.domain))
+        more = _stripped_keys(own, boilers[a.article_id])
         if more:
             extra[a.article_id] = [k for k in more if k not in set(a.bands)]
         band_pairs += [(a.article_id, k) for k in dict.fromkeys(a.bands + more)]
@@ -229,7 +271,7 @@ def link_new(
     batch_sentences: dict[int, list[str]] = {}
     for a in articles:
         own = parts[a.article_id]
-        boiler = counts.boilerplate(own, a.domain)
+        boiler = boilers[a.article_id]
         for h in {h for h, _, _ in own if h not in boiler}:
             firsts = counts.first.get(h, [])
             for first in firsts:  # a sentence of fewer stories is stronger evidence
@@ -288,7 +330,7 @@ def link_new(
     for options in candidates.values():
         best = sorted(options.items(), key=lambda kv: -kv[1][0])[:MAX_CLUSTERS]
         ahead.update({r: c for r, (_, _, c) in best if c is not None and r not in by_id})
-    pool = representatives.get(con, ahead) if ahead else {}
+    pool = representatives.get(con, ahead, keys) if ahead else {}
     counts.load(con, {h for _, rep in pool.values() for h, _, _ in rep})
     roots: dict[str, str] = {}  # new article -> its representative
     links: dict[str, Link] = {}
@@ -321,7 +363,7 @@ def link_new(
         reps = {r: pool[r] for r in past_wanted if r in pool}
         rest = {r: c for r, c in past_wanted.items() if r not in pool}
         if rest:
-            reps |= (fetched := representatives.get(con, rest))
+            reps |= (fetched := representatives.get(con, rest, keys))
             # The representatives' own furniture is stripped too: their sentences' counts.
             counts.load(con, {h for _, rep in fetched.values() for h, _, _ in rep})
         mine_boiler = counts.boilerplate(mine_parts, a.domain)
