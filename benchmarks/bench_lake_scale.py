@@ -657,10 +657,16 @@ def storage(target: Path, work: Path) -> dict[str, Any]:
     con.close()
     shutil.rmtree(ref, ignore_errors=True)
     data = du(Path(f"{target}.files"))
-    catalog = sum(du(p) for p in target.parent.glob(f"{target.name}*") if p.is_file())
+    from newsflow.warehouse.storage import keys_path
+
+    # the loader's key index (news.ducklake.keys*) is a per-machine cache, reported apart
+    keys = keys_path(f"sqlite:{target}")
+    beside = [p for p in target.parent.glob(f"{target.name}*") if p.is_file()]
+    index = [p for p in beside if p.name.startswith(keys.name)]
     return {
         "data": data,
-        "catalog": catalog,
+        "catalog": sum(du(p) for p in beside if p not in index),
+        "key_index": sum(du(p) for p in index),
         "parquet": sum(per.values()),
         "parquet_by_table": per,
         "lake_by_table": lake_tables,
@@ -822,7 +828,8 @@ def _storage(lines: list[str], s: dict[str, Any], when: str) -> None:
     lines.append(
         f"  storage {when}: lake {gb(lake_bytes)} (data files {gb(s['data'])}, catalog "
         f"{gb(s['catalog'])}) vs the same rows as zstd Parquet {gb(s['parquet'])}: "
-        f"{lake_bytes / s['parquet']:.2f}x"
+        f"{lake_bytes / s['parquet']:.2f}x; the loader's key index beside it (per loading "
+        f"machine, derived) {gb(s.get('key_index', 0))}"
     )
     big = sorted(s["parquet_by_table"].items(), key=lambda kv: -kv[1])[:6]
     lines.append(
