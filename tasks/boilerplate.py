@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -100,9 +101,20 @@ def unit_hash(words: list[str]) -> int:
 Unit = tuple[int, list[str], list[str]]  # (hash, folded words, folded facts)
 
 
-def is_boilerplate(domain_stories: int, all_stories: int) -> bool:
-    """Whether a sentence seen in that many stories (of the domain, of all) is boilerplate."""
-    return domain_stories >= DOMAIN_STORIES or all_stories >= ANY_STORIES
+def boilerplate_of(
+    hashes: Iterable[int],
+    domain: str,
+    domain_stories: Mapping[tuple[int, str], int],
+    all_stories: Mapping[int, int],
+) -> frozenset[int]:
+    """The sentence hashes of ``hashes`` that are boilerplate on ``domain``: seen in that many
+    stories of the domain, or of all (the counts by (hash, domain) and by hash)."""
+    return frozenset(
+        h
+        for h in hashes
+        if domain_stories.get((h, domain), 0) >= DOMAIN_STORIES
+        or all_stories.get(h, 0) >= ANY_STORIES
+    )
 
 
 def units(text: str) -> list[Unit]:

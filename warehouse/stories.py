@@ -91,14 +91,7 @@ class Counts:
         return rows
 
     def boilerplate(self, parts: list[bp.Unit], domain: str) -> frozenset[int]:
-        # bp.is_boilerplate, inlined: asked for every text compared, sentence by sentence
-        by_domain, total = self.domain, self.total
-        return frozenset(
-            h
-            for h, _, _ in parts
-            if by_domain.get((h, domain), 0) >= bp.DOMAIN_STORIES
-            or total.get(h, 0) >= bp.ANY_STORIES
-        )
+        return bp.boilerplate_of((h for h, _, _ in parts), domain, self.domain, self.total)
 
     def learn(self, parts: list[bp.Unit], domain: str, article_id: str, at: datetime) -> None:
         for h in {h for h, _, _ in parts}:
