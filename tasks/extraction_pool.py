@@ -100,18 +100,26 @@ def _in_this_process(job: Job[R], html: str, url: str) -> R | Failed:
 
 
 def _end(executor: ProcessPoolExecutor, *, kill: bool, join: float) -> None:
-    """Shut ``executor`` down; ``kill`` ends its workers at once (one of them hangs), and
-    workers still alive ``join`` seconds after the shutdown are killed."""
+    """Shut ``executor`` down; ``kill`` ends its workers at once (one of them hangs). With
+    ``join``, wait up to that many seconds for the executor's own thread to reap its
+    workers, then kill any still alive. Joining the workers from here instead would race
+    that thread: a child reaped by one thread can look alive to the other for good."""
     processes = list(getattr(executor, "_processes", {}).values())
+    reaper = getattr(executor, "_executor_manager_thread", None)
     if kill:
         for process in processes:
             with contextlib.suppress(Exception):
                 process.kill()
     executor.shutdown(wait=False, cancel_futures=True)
-    for process in processes if join else []:
-        process.join(timeout=join)
-        if process.is_alive():
-            process.kill()
+    if not join:
+        return
+    if reaper is not None:
+        reaper.join(timeout=join)
+    for process in processes:
+        if process.exitcode is None:
+            with contextlib.suppress(Exception):
+                process.kill()
+            process.join(timeout=join)
 
 
 class ExtractionPool:
