@@ -133,6 +133,7 @@ class MaintenanceReport(PlainView):
     # DuckLake: None (and absent from the plain data) for a single-file warehouse.
     lake: str | None = None
     snapshot_days: int | None = None
+    units_folded: int = 0  # text_unit_deltas rows folded into text_units
     rows_flushed: int = 0
     files_merged: int = 0
     files_written: int = 0
@@ -146,6 +147,7 @@ class MaintenanceReport(PlainView):
 
     _LAKE = (
         "snapshot_days",
+        "units_folded",
         "rows_flushed",
         "files_merged",
         "files_written",
@@ -168,6 +170,7 @@ class MaintenanceReport(PlainView):
             self,
             lake=done.target,
             snapshot_days=done.keep_days,
+            units_folded=done.units_folded,
             rows_flushed=done.rows_flushed,
             files_merged=done.files_merged,
             files_written=done.files_written,
@@ -197,6 +200,7 @@ class MaintenanceReport(PlainView):
                 "",
                 "| step | done |",
                 "|---|---:|",
+                f"| sentence counts folded into text_units | {self.units_folded} |",
                 f"| inlined rows flushed to files | {self.rows_flushed} |",
                 f"| small files merged | {self.files_merged} into {self.files_written} |",
                 f"| snapshots expired (older than {self.snapshot_days} days) "

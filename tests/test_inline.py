@@ -196,7 +196,7 @@ def _load_order_free(
         content.pop(table)
     content.pop("duplicate_links", None)
     content["text_units"] = db_rows(
-        db, "SELECT unit_hash, domain, stories FROM text_units ORDER BY ALL"
+        db, "SELECT unit_hash, domain, stories FROM text_unit_stories ORDER BY ALL"
     )
     content["articles"] = db_rows(
         db,

@@ -39,7 +39,7 @@ ROWS = {
     "articles": "SELECT article_id, content_hash, published_at, duplicate_of, cluster_id "
     "FROM articles",
     "duplicate_links": "SELECT article_id, representative, method FROM duplicate_links",
-    "text_units": "SELECT unit_hash, domain, stories, first_article FROM text_units",
+    "text_units": "SELECT unit_hash, domain, stories, first_article FROM text_unit_stories",
 }
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import shutil
 import signal
 import sqlite3
@@ -35,7 +36,7 @@ from newsflow.warehouse.db import connect_reader  # noqa: E402
 from newsflow.warehouse.lake_maintenance import maintain_report  # noqa: E402
 from newsflow.warehouse.loader import load_spool  # noqa: E402
 
-from .helpers import make_seed_files, spool_seed_files  # noqa: E402
+from .helpers import WORDS, make_seed_files, spool_seed_files  # noqa: E402
 from .test_extract import PARAGRAPHS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,7 +49,8 @@ _LAKE = {
     "articles": "SELECT article_id, content_hash, epoch_us(ingested_at), "
     "coalesce(cluster_id, article_id), (duplicate_of IS NULL)::INTEGER FROM articles",
     "bands": "SELECT band_key, article_id, count(*) FROM article_bands GROUP BY ALL",
-    "units": "SELECT unit_hash, coalesce(domain, ''), stories, first_article FROM text_units",
+    "units": "SELECT unit_hash, coalesce(domain, ''), stories, first_article "
+    "FROM text_unit_stories",
 }
 _INDEX = {
     "articles": "SELECT article_id, content_hash, ingested_at, cluster_id, root FROM articles",
@@ -116,7 +118,7 @@ _STORY_ROWS = {
     "article_versions": "SELECT article_id, content_hash, text FROM article_versions",
     "article_bands": "SELECT * FROM article_bands",
     "duplicate_links": "SELECT article_id, representative, method FROM duplicate_links",
-    "text_units": "SELECT unit_hash, domain, stories, first_article FROM text_units",
+    "text_units": "SELECT unit_hash, domain, stories, first_article FROM text_unit_stories",
 }
 
 
@@ -376,3 +378,72 @@ def test_a_transaction_behind_the_index_asks_the_lake_and_leaves_the_index(
     with closing(sqlite3.connect(_index_path(settings.db))) as held:
         assert sorted(held.execute(_INDEX["articles"]).fetchall()) == ahead["articles"]
     assert len(ahead["articles"]) == 15  # up to the first of its two batches
+
+
+_FOOTER = "Follow the Valley Herald for more news from the region every morning."
+
+
+def _story(seed: int) -> str:
+    rng = random.Random(seed)
+    sentences = [
+        " ".join(rng.choice(WORDS) for _ in range(rng.randint(12, 20))).capitalize() + "."
+        for _ in range(12)
+    ]
+    return "\n".join([*(" ".join(sentences[i : i + 3]) for i in range(0, 12, 3)), _FOOTER])
+
+
+def _units(db: Path) -> dict[str, list[Any]]:
+    con = connect_reader(db)
+    try:
+        return {
+            t: sorted(con.execute(f"SELECT unit_hash, domain, stories FROM {t}").fetchall())
+            for t in ("text_units", "text_unit_stories", "text_unit_deltas")
+        }
+    finally:
+        con.close()
+
+
+def test_loads_append_sentence_counts_that_maintenance_folds_in(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """On a lake a load never updates ``text_units``: a sentence it already holds (a
+    footer of the same domain) gets its new stories in ``text_unit_deltas``, and the counts
+    (``text_unit_stories``, the key index) are the file's. Maintenance folds the deltas in,
+    after which ``text_units`` itself is the file's; the index follows through the change
+    feed."""
+    loads = [[_candidate(f"https://herald.example/{i}", _story(i))] for i in range(4)]
+    lake, file = (
+        _settings(tmp_path / "l", "news.ducklake"),
+        _settings(tmp_path / "f", "news.duckdb"),
+    )
+
+    def both(hours: int) -> None:
+        for settings in (lake, file):
+            _load(settings, loads[hours], hours)
+
+    both(0)
+    both(1)
+    on_lake, on_file = _units(lake.db), _units(file.db)
+    footer = [r for r in on_file["text_units"] if r[2] == 2]
+    assert len(footer) == 1 and footer[0][1] == "herald.example"  # only the footer is shared
+    assert on_lake["text_unit_stories"] == on_file["text_units"] == on_file["text_unit_stories"]
+    assert on_lake["text_unit_deltas"] == [(*footer[0][:2], 1)] and not on_file["text_unit_deltas"]
+    assert on_lake["text_units"] != on_file["text_units"]  # the footer's row was not rewritten
+    _assert_index_matches(lake.db)
+    both(2)
+    con = lakemod.connect(storage.locate(lake.db).lake())
+    try:
+        done = maintain_report(con, keep_days=30)
+    finally:
+        con.close()
+    assert done.units_folded == 2 and done.steps[0] == "fold_units"
+    on_lake, on_file = _units(lake.db), _units(file.db)
+    assert on_lake == on_file and not on_lake["text_unit_deltas"]
+    with caplog.at_level(logging.INFO, logger="newsflow.warehouse.keys"):
+        _assert_index_matches(lake.db)
+        both(3)  # a count on top of a folded one
+        _assert_index_matches(lake.db)
+    assert not any(REBUILT in r.message for r in caplog.records)
+    on_lake, on_file = _units(lake.db), _units(file.db)
+    assert on_lake["text_unit_stories"] == on_file["text_units"]
+    assert [r[2] for r in on_file["text_units"] if r[:2] == footer[0][:2]] == [4]

@@ -101,7 +101,7 @@ _COMPARED = {
     "article_comments": "SELECT * FROM article_comments",
     "article_bands": "SELECT * FROM article_bands",
     "duplicate_links": "SELECT article_id, representative, method FROM duplicate_links",
-    "text_units": "SELECT unit_hash, domain, stories FROM text_units",
+    "text_units": "SELECT unit_hash, domain, stories FROM text_unit_stories",
     "search_docs": "SELECT article_id, content_hash, title_len, text_len FROM search_docs",
     "seed_files": "SELECT path, content_hash FROM seed_files",
     "spool_batches": "SELECT batch_id, articles, rejects FROM spool_batches",

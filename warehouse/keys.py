@@ -8,7 +8,8 @@ file holds those keys in B-trees, probed per key (log N):
 - ``articles``: article_id -> content_hash, ingested_at, cluster_id, whether a root
   (``duplicate_of IS NULL``), published_at (which day partition holds its row);
 - ``bands``: (band_key, article_id) -> how many such rows ``article_bands`` holds;
-- ``units``: (unit_hash, domain) -> stories, first_article (``text_units``).
+- ``units``: (unit_hash, domain) -> stories, first_article (``text_units`` with the
+  ``text_unit_deltas`` not yet folded in: ``text_unit_stories``).
 
 It is never the source of truth: ``meta`` records the lake snapshot it reflects (and that
 snapshot's time, which tells another lake at the same path apart). Inside each load's
@@ -189,6 +190,7 @@ class KeyIndex:
             self._keyed(
                 con, db, feed, "units", f"SELECT {_UNITS} FROM text_units {since} ORDER BY 1, 2"
             )
+            self._deltas(con, db, since)
             self._bands(con, db, feed, since)
         except duckdb.Error as error:
             raise Rebuild(f"the change feed failed: {str(error).splitlines()[0]}") from error
@@ -218,6 +220,19 @@ class KeyIndex:
             f"SELECT DISTINCT {names} FROM {feed.format('deletions', lake_table)}"
         ).fetchall()
         _delete(db, table, key, [d for d in deleted if tuple(d) not in live])
+
+    @staticmethod
+    def _deltas(con: duckdb.DuckDBPyConnection, db: sqlite3.Connection, since: str) -> None:
+        """The stories loads appended to ``text_unit_deltas`` since add to their sentences'
+        counts (after ``_keyed``: a fold since took its deltas in, deleted them and wrote
+        their ``text_units`` rows again, whole)."""
+        rows = con.execute(
+            f"SELECT unit_hash, domain, sum(stories) FROM text_unit_deltas {since} GROUP BY ALL"
+        ).fetchall()
+        db.executemany(
+            "UPDATE units SET stories = stories + ? WHERE unit_hash = ? AND domain = ?",
+            [(n, h, d) for h, d, n in rows],
+        )
 
     def _bands(
         self, con: duckdb.DuckDBPyConnection, db: sqlite3.Connection, feed: str, since: str
@@ -266,7 +281,7 @@ class KeyIndex:
                 "ORDER BY ALL",
                 3,
             ),
-            ("units", f"SELECT {_UNITS} FROM text_units ORDER BY unit_hash, domain", 4),
+            ("units", f"SELECT {_UNITS} FROM text_unit_stories ORDER BY unit_hash, domain", 4),
         )
         for table, sql, width in steps:
             reader = con.execute(sql).to_arrow_reader(100_000)

@@ -1,10 +1,11 @@
-"""The lake's maintenance (warehouse/STORAGE.md section 6): inlined rows flushed to files,
-small files merged, old snapshots expired and the files only they used deleted, each step its
-own transaction beside the loader and readers. ``newsflow maintain`` and the ``maintenance``
-flow both run ``maintain_warehouse``."""
+"""The lake's maintenance (warehouse/STORAGE.md section 6): the loads' sentence counts folded
+into ``text_units``, inlined rows flushed to files, small files merged, old snapshots expired
+and the files only they used deleted, each step its own transaction beside the loader and
+readers. ``newsflow maintain`` and the ``maintenance`` flow both run ``maintain_warehouse``."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -14,7 +15,14 @@ from typing import Any
 import duckdb
 
 from newsflow.warehouse import storage
-from newsflow.warehouse.lake import ALIAS, Lake, MaintenanceStopped, open_lake, retry_busy
+from newsflow.warehouse.lake import (
+    ALIAS,
+    Lake,
+    MaintenanceStopped,
+    open_lake,
+    retry_busy,
+    take_load_lock,
+)
 
 MAINTENANCE = (
     # rows committed inline in the catalog go to Parquet files
@@ -63,11 +71,13 @@ class Maintenance:
     steps: list[str] = field(default_factory=list)
     orphans_deleted: int = 0  # files of writes that never committed
     target: str = ""  # the lake, as --db names it (``Lake.target``)
+    units_folded: int = 0  # text_unit_deltas rows folded into text_units
 
     def lines(self) -> list[str]:
         """What each step did, and the lake before and after, in words."""
         before, after = self.before, self.after
         return [
+            f"fold sentence counts: {self.units_folded} rows of text_unit_deltas into text_units",
             f"flush inlined rows: {self.rows_flushed} rows written to files",
             f"merge small files: {self.files_merged} files merged into {self.files_written}",
             f"expire snapshots: {self.snapshots_expired} older than {self.keep_days} days",
@@ -80,7 +90,8 @@ class Maintenance:
     @property
     def idle(self) -> bool:
         return not (
-            self.rows_flushed
+            self.units_folded
+            or self.rows_flushed
             or self.files_merged
             or self.snapshots_expired
             or self.files_deleted
@@ -115,12 +126,14 @@ def maintain_report(
     alias: str = ALIAS,
     attempts: int = 8,
 ) -> Maintenance:
-    """Flush inlined rows, compact small files, expire snapshots older than ``keep_days`` and
+    """Fold the loads' sentence counts into ``text_units`` (``fold_units``), flush inlined
+    rows, compact small files, expire snapshots older than ``keep_days`` and
     delete the files only they used (after ``CLEANUP_GRACE``); what each step did. Safe beside
     the loader and readers (each step is its own transaction); scheduled as a deployment."""
     before = figures(con, alias=alias)
     keep = timedelta(days=int(keep_days))
     results: dict[str, list[tuple[Any, ...]]] = {}
+    folded = retry_busy(con, partial(fold_units, con), attempts=attempts)
     for name, sql in MAINTENANCE:
         statement = sql.format(alias=alias)
         params: list[Any] = []
@@ -144,8 +157,34 @@ def maintain_report(
         orphans_deleted=len(results["delete_orphans"]),
         before=before,
         after=figures(con, alias=alias),
-        steps=list(results),
+        steps=["fold_units", *results],
+        units_folded=folded,
     )
+
+
+def fold_units(con: duckdb.DuckDBPyConnection) -> int:
+    """Add the stories of ``text_unit_deltas`` to their ``text_units`` rows and empty it, in
+    one transaction under the loaders' lock; the rows folded. The update joins the whole of
+    ``text_units``: the cost loads no longer pay, paid here once per maintenance pass."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        row = con.execute("SELECT count(*) FROM text_unit_deltas").fetchone()
+        rows = int(row[0]) if row else 0
+        if rows:
+            take_load_lock(con, "maintenance: fold text_unit_deltas")
+            con.execute(
+                "UPDATE text_units SET stories = text_units.stories + d.stories FROM ("
+                " SELECT unit_hash, domain, sum(stories) AS stories FROM text_unit_deltas"
+                " GROUP BY ALL) AS d "
+                "WHERE text_units.unit_hash = d.unit_hash AND text_units.domain = d.domain"
+            )
+            con.execute("DELETE FROM text_unit_deltas")
+        con.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+        raise
+    return rows
 
 
 def _rows(

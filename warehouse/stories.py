@@ -33,6 +33,7 @@ from newsflow.tasks.contract import BANDS
 from newsflow.tasks.near_duplicates import band_keys, shingle_hashes, signature
 from newsflow.warehouse.db import rows_by_ids
 from newsflow.warehouse.keys import KeyIndex
+from newsflow.warehouse.lake import is_lake
 
 MAX_CLUSTERS = 16
 
@@ -65,6 +66,7 @@ class Counts:
         self.total: dict[int, int] = {}
         self.added: dict[tuple[int, str], tuple[int, str, datetime]] = {}
         self.first: dict[int, list[str]] = {}  # the stories that brought each sentence in
+        self.stored: set[tuple[int, str]] = set()  # the keys text_units holds
 
     def load(self, con: duckdb.DuckDBPyConnection, hashes: set[int]) -> None:
         wanted = [h for h in hashes if h not in self.total]
@@ -75,6 +77,7 @@ class Counts:
             self.total[h] = 0
         for h, domain, stories, first in rows:
             self.domain[(h, domain)] = stories
+            self.stored.add((h, domain))
             self.total[h] += stories
             self.first.setdefault(h, []).append(first)
 
@@ -83,7 +86,7 @@ class Counts:
         con.register("su_wanted", pa.table({"unit_hash": pa.array(wanted, pa.int64())}))
         try:
             rows: list[Any] = con.execute(
-                "SELECT unit_hash, domain, stories, first_article FROM text_units "
+                "SELECT unit_hash, domain, stories, first_article FROM text_unit_stories "
                 "WHERE unit_hash IN (SELECT unit_hash FROM su_wanted)"
             ).fetchall()
         finally:
@@ -104,6 +107,10 @@ class Counts:
             self.added[key] = (n + 1, first, first_at)
 
     def save(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Write the counts learned since the last save. On a lake the keys new to
+        ``text_units`` are appended to it and the rest to ``text_unit_deltas``, so a load
+        never rewrites ``text_units`` (finding the rows to update joins the whole table);
+        maintenance folds the deltas in. The single file merges in place."""
         if not self.added:
             return
         keys = list(self.added)
@@ -114,19 +121,32 @@ class Counts:
                 "stories": pa.array([self.added[k][0] for k in keys], pa.int32()),
                 "first_article": [self.added[k][1] for k in keys],
                 "first_seen": pa.array([self.added[k][2] for k in keys], pa.timestamp("us", "UTC")),
+                "stored": pa.array([k in self.stored for k in keys], pa.bool_()),
             }
         )
         con.register("su_added", table)
         try:
-            con.execute(
-                # MERGE needs no key: the same statement on the single file and on a lake
-                "MERGE INTO text_units USING su_added AS n "
-                "ON text_units.unit_hash = n.unit_hash AND text_units.domain = n.domain "
-                "WHEN MATCHED THEN UPDATE SET stories = text_units.stories + n.stories "
-                "WHEN NOT MATCHED THEN INSERT BY NAME"
-            )
+            if is_lake(con):
+                con.execute(
+                    "INSERT INTO text_units BY NAME SELECT * EXCLUDE (stored) FROM su_added "
+                    "WHERE NOT stored"
+                )
+                con.execute(
+                    "INSERT INTO text_unit_deltas BY NAME SELECT unit_hash, domain, stories, "
+                    "first_seen AS added_at FROM su_added WHERE stored"
+                )
+            else:
+                con.execute(
+                    "MERGE INTO text_units USING su_added AS n "
+                    "ON text_units.unit_hash = n.unit_hash AND text_units.domain = n.domain "
+                    "WHEN MATCHED THEN UPDATE SET stories = text_units.stories + n.stories "
+                    "WHEN NOT MATCHED THEN INSERT (unit_hash, domain, stories, first_article, "
+                    "first_seen) VALUES (n.unit_hash, n.domain, n.stories, n.first_article, "
+                    "n.first_seen)"
+                )
         finally:
             con.unregister("su_added")
+        self.stored.update(keys)
         self.added.clear()
 
 
@@ -479,6 +499,7 @@ def relink(con: duckdb.DuckDBPyConnection, at: datetime) -> int:
     """
     before = dict(con.execute("SELECT article_id, duplicate_of FROM articles").fetchall())
     con.execute("DELETE FROM text_units")
+    con.execute("DELETE FROM text_unit_deltas")
     con.execute("DELETE FROM article_bands")
     con.execute("DELETE FROM duplicate_links")
     con.execute("UPDATE articles SET duplicate_of = NULL, cluster_id = article_id")
