@@ -495,6 +495,7 @@ def child_load(target: Path, folders: list[Path], commits: Path, profile: Path |
             "committed": time.time(),
             "load_avg": os.getloadavg()[0],
             "profiled": bool(prof),
+            "hwm": peak_rss(),  # the process's peak so far: does it grow load after load?
         }
         out.append(row)
         with commits.open("a") as f:
@@ -800,7 +801,12 @@ def summarize_loads(res: dict[str, Any]) -> str:
         f"load 1k median {med:.2f} s, p95 {pct(ts, 0.95):.2f} s, max {max(ts):.2f} s "
         f"(max/median {max(ts) / med:.2f}x)",
         f"CPU median {statistics.median(m['cpu'] for m in res['loads']):.2f} s",
-        f"loader peak RSS {res['rss'] / 1e6:.0f} MB",
+        f"loader peak RSS {res['rss'] / 1e6:.0f} MB"
+        + (
+            f" (after its first load {res['loads'][0]['hwm'] / 1e6:.0f} MB)"
+            if "hwm" in res["loads"][0]
+            else ""
+        ),
         f"reader: {res['reader_polls']} polls, {res['reader_errors']} errors, slowest "
         f"{res['reader_max_ms']:.0f} ms, saw {res['seen']}/{len(res['loads'])} commits",
         f"(loaded, duplicates) per load: {counts[:6]}",
