@@ -36,6 +36,11 @@ from newsflow.warehouse.keys import KeyIndex
 from newsflow.warehouse.lake import is_lake
 
 MAX_CLUSTERS = 16
+# A sentence shared verbatim is evidence of one story only when it is long enough to be the
+# story's own: short ones ("He said.", "Police arrived.") recur across unrelated stories
+# until the counts call them boilerplate, and each proposed past stories to fetch and compare
+# (most of a load's time once thousands of stories were loaded).
+EVIDENCE_WORDS = 6
 
 
 @dataclass(slots=True)
@@ -285,7 +290,7 @@ def link_new(
     for a in articles:
         own = parts[a.article_id]
         boiler = boilers[a.article_id]
-        for h in {h for h, _, _ in own if h not in boiler}:
+        for h in {h for h, ws, _ in own if h not in boiler and len(ws) >= EVIDENCE_WORDS}:
             firsts = counts.first.get(h, [])
             for first in firsts:  # a sentence of fewer stories is stronger evidence
                 found = by_sentence.setdefault(a.article_id, {})
