@@ -25,7 +25,9 @@ and containment of documents"), applied to the boilerplate-stripped text:
   warehouse (``text_units``): the judgement improves as it grows and survives restarts.
 - Verification on the stripped texts: most of the smaller text's shingles are in the other
   (``MIN_CONTAINMENT``), the lengths are comparable, the facts (numbers, names) agree (a
-  templated brief shares the template's words, not its facts), and little of either text is
+  templated brief shares the template's words, not its facts; only the facts of sentences
+  the two texts do not share verbatim count, since furniture not learned yet brings its own
+  names and numbers into every brief of a site), and little of either text is
   *novel* (whole sentences the other never tells). Furniture not learned yet (its first uses)
   can make up two thirds of two short texts, but two stories under it each keep whole
   sentences of their own, while copies, even reworded, keep most sentences at least in part.
@@ -149,6 +151,7 @@ class Story:
     words: tuple[int, ...]  # and its word count
     kept: tuple[tuple[list[str], list[str]], ...] = ()  # each one's (words, facts)
     vocabulary: frozenset[str] = frozenset()  # the words of CONTENT_LETTERS or more
+    sentences: tuple[int, ...] = ()  # each one's unit_hash
 
     def template(self) -> list[str]:
         """The words with each fact replaced by one placeholder (asked rarely: made then)."""
@@ -166,6 +169,7 @@ class Story:
 def substantive(parts: list[Unit], boilerplate: set[int] | frozenset[int]) -> Story:
     """The text without its boilerplate sentences: its shingle set and its facts."""
     kept = [(ws, fs) for h, ws, fs in parts if h not in boilerplate]
+    sentences = tuple(h for h, _, _ in parts if h not in boilerplate)
     words = [w for ws, _ in kept for w in ws]
     facts = frozenset(f for _, fs in kept for f in fs)
     hashes = word_hashes(words) if words else np.empty(0, dtype=np.uint64)
@@ -174,7 +178,7 @@ def substantive(parts: list[Unit], boilerplate: set[int] | frozenset[int]) -> St
     lengths = tuple(len(ws) for ws, _ in kept)
     own, ends = _sentence_shingles(hashes, whole, lengths)
     vocabulary = frozenset(w for w in words if len(w) >= CONTENT_LETTERS)
-    return Story(shingles, facts, own, ends, lengths, tuple(kept), vocabulary)
+    return Story(shingles, facts, own, ends, lengths, tuple(kept), vocabulary, sentences)
 
 
 def _sentence_shingles(
@@ -222,6 +226,22 @@ def compare(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     return common / len(small), len(small) / len(large)
 
 
+def differing_facts(a: Story, b: Story) -> tuple[frozenset[str], frozenset[str]]:
+    """Each text's facts outside the sentences both hold verbatim. A shared sentence says
+    nothing of whether the facts were changed: a copy shares its story's, and a site's
+    furniture not yet learned as boilerplate (its names, its numbers) is shared by every
+    brief of a template, whose own facts differ."""
+    shared = set(a.sentences) & set(b.sentences)
+    if not shared:
+        return a.facts, b.facts
+
+    def outside(story: Story) -> frozenset[str]:
+        kept = zip(story.sentences, story.kept, strict=True)
+        return frozenset(f for h, (_, fs) in kept if h not in shared for f in fs)
+
+    return outside(a), outside(b)
+
+
 def fact_containment(a: frozenset[str], b: frozenset[str]) -> float:
     """Share of the smaller fact set found in the other (1.0 when either has too few)."""
     if len(a) < MIN_FACTS or len(b) < MIN_FACTS:
@@ -248,7 +268,7 @@ def same_story(a: Story, b: Story) -> Verdict:
     containment, ratio = compare(a.shingles, b.shingles)
     if containment < MIN_CONTAINMENT or ratio < MIN_LENGTH_RATIO:
         return Verdict(False, containment, ratio)
-    facts = fact_containment(a.facts, b.facts)
+    facts = fact_containment(*differing_facts(a, b))
     if facts < (MIN_FACT_CONTAINMENT if containment >= 0.6 else LOW_FACT_CONTAINMENT) and (
         template_gain(a, b, containment) > MAX_TEMPLATE_GAIN
     ):

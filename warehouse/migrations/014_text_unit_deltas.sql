@@ -15,3 +15,7 @@ COMMENT ON COLUMN text_unit_deltas.unit_hash IS 'text_units.unit_hash of the sen
 COMMENT ON COLUMN text_unit_deltas.domain IS 'text_units.domain of the stories counted.';
 COMMENT ON COLUMN text_unit_deltas.stories IS 'Distinct stories one load added for this sentence and domain.';
 COMMENT ON COLUMN text_unit_deltas.added_at IS 'When the load that added them ran.';
+
+-- Facts are compared outside the sentences both texts hold verbatim (furniture not yet learned
+-- as boilerplate carries its own names and numbers into every brief of a site).
+COMMENT ON COLUMN duplicate_links.fact_overlap IS 'Share of the smaller set of facts (numbers, capitalised names) found in the other, counting only the facts of sentences the two texts do not share verbatim (1 when either has fewer than 8).';
