@@ -28,7 +28,9 @@ and containment of documents"), applied to the boilerplate-stripped text:
   templated brief shares the template's words, not its facts; only the facts of sentences
   the two texts do not share verbatim count, since furniture not learned yet brings its own
   names and numbers into every brief of a site), and little of either text is
-  *novel* (whole sentences the other never tells). Furniture not learned yet (its first uses)
+  *novel* (whole sentences the other never tells; a sentence its domain has shown in another
+  story, too few times to be boilerplate yet, is the site's furniture and never novel).
+  Furniture not learned yet (its first uses)
   can make up two thirds of two short texts, but two stories under it each keep whole
   sentences of their own, while copies, even reworded, keep most sentences at least in part.
 - Both last tests are calibrated on what edits do. Facts that disagree reject a pair only
@@ -152,6 +154,9 @@ class Story:
     kept: tuple[tuple[list[str], list[str]], ...] = ()  # each one's (words, facts)
     vocabulary: frozenset[str] = frozenset()  # the words of CONTENT_LETTERS or more
     sentences: tuple[int, ...] = ()  # each one's unit_hash
+    # sentences its domain has shown in another story, too few times to be boilerplate yet:
+    # likely the site's furniture, so never the story's own novel text
+    furniture: frozenset[int] = frozenset()
 
     def template(self) -> list[str]:
         """The words with each fact replaced by one placeholder (asked rarely: made then)."""
@@ -166,7 +171,11 @@ class Story:
         return frozenset(w for w in self.kept[sentence][0] if len(w) >= CONTENT_LETTERS)
 
 
-def substantive(parts: list[Unit], boilerplate: set[int] | frozenset[int]) -> Story:
+def substantive(
+    parts: list[Unit],
+    boilerplate: set[int] | frozenset[int],
+    furniture: frozenset[int] = frozenset(),
+) -> Story:
     """The text without its boilerplate sentences: its shingle set and its facts."""
     kept = [(ws, fs) for h, ws, fs in parts if h not in boilerplate]
     sentences = tuple(h for h, _, _ in parts if h not in boilerplate)
@@ -178,7 +187,7 @@ def substantive(parts: list[Unit], boilerplate: set[int] | frozenset[int]) -> St
     lengths = tuple(len(ws) for ws, _ in kept)
     own, ends = _sentence_shingles(hashes, whole, lengths)
     vocabulary = frozenset(w for w in words if len(w) >= CONTENT_LETTERS)
-    return Story(shingles, facts, own, ends, lengths, tuple(kept), vocabulary, sentences)
+    return Story(shingles, facts, own, ends, lengths, tuple(kept), vocabulary, sentences, furniture)
 
 
 def _sentence_shingles(
@@ -287,11 +296,13 @@ def novel_share(
     nothing in ``other`` (at most a tenth of their shingles, and, given the other's
     ``vocabulary``, under REWORDED_TERMS of their content words: text the other never
     told), and in sentences partly found there (edited, reworded)."""
+    # furniture is never novel, and stays in the total (it is text both may share)
+    skip = [h in story.furniture for h in story.sentences] if story.furniture else None
     total = sum(story.words)
     novel = partial = 0
     found, sizes = _found(story, other)
     for i, (n, hits, size) in enumerate(zip(story.words, found, sizes, strict=True)):
-        if n < 3:
+        if n < 3 or (skip and skip[i]):
             continue
         if hits <= 0.1 * size:
             mine = story.terms(i) if vocabulary else None

@@ -98,6 +98,11 @@ class Counts:
             con.unregister("su_wanted")
         return rows
 
+    def seen_elsewhere(self, parts: list[bp.Unit], domain: str, own: int) -> frozenset[int]:
+        """The sentences of ``parts`` that more than ``own`` stories of ``domain`` contain
+        (``own``: 1 when the text is itself a counted story)."""
+        return frozenset(h for h, _, _ in parts if self.domain.get((h, domain), 0) > own)
+
     def boilerplate(self, parts: list[bp.Unit], domain: str) -> frozenset[int]:
         return bp.boilerplate_of((h for h, _, _ in parts), domain, self.domain, self.total)
 
@@ -356,12 +361,15 @@ def link_new(
     # made once per boilerplate set, and only for articles compared at all (on 181 real
     # pages, 717 calls for 181 articles: most of the load's time was spent shingling the
     # same sentences again).
-    made: dict[str, tuple[frozenset[int], bp.Story]] = {}
+    made: dict[str, tuple[tuple[frozenset[int], frozenset[int]], bp.Story]] = {}
 
-    def story(aid: str, parts: list[bp.Unit], boiler: frozenset[int]) -> bp.Story:
+    def story(
+        aid: str, parts: list[bp.Unit], boiler: frozenset[int], domain: str, own: int
+    ) -> bp.Story:
+        seen = counts.seen_elsewhere(parts, domain, own)
         found = made.get(aid)
-        if found is None or found[0] != boiler:
-            found = made[aid] = (boiler, bp.substantive(parts, boiler))
+        if found is None or found[0] != (boiler, seen):
+            found = made[aid] = ((boiler, seen), bp.substantive(parts, boiler, seen))
         return found[1]
 
     for a in order:
@@ -394,8 +402,10 @@ def link_new(
                 continue
             their_boiler = counts.boilerplate(their_parts, their_domain)
             # made when there is a story to compare with (most new articles have none)
-            mine = story(a.article_id, mine_parts, mine_boiler)
-            verdict = bp.same_story(mine, story(root, their_parts, their_boiler))
+            # the new article is not counted yet; a story counts itself (own)
+            mine = story(a.article_id, mine_parts, mine_boiler, a.domain, 0)
+            theirs = story(root, their_parts, their_boiler, their_domain, 1)
+            verdict = bp.same_story(mine, theirs)
             if verdict.same:
                 left_out = sum(h in mine_boiler for h, _, _ in mine_parts) + sum(
                     h in their_boiler for h, _, _ in their_parts
