@@ -2,6 +2,8 @@
 
 For each complete batch in the spool, oldest first, one transaction merges its rows,
 records the batch in ``spool_batches`` and commits; only then is the batch's folder removed.
+Then, when enough have gathered, the search index's small segments are merged in a
+transaction of their own: readers see the batch at its commit, not after a merge.
 A crash at any point leaves either an unloaded batch (loaded next time) or a loaded batch
 still in the spool (recognized by ``spool_batches`` and removed). Every merge is keyed on
 natural keys besides, so loading the same rows twice changes nothing.
@@ -33,7 +35,7 @@ from newsflow.tasks import spool as spool_mod
 from newsflow.tasks.contract import Table
 from newsflow.tasks.records import RunRow
 from newsflow.warehouse import keys as key_index
-from newsflow.warehouse import lake, storage
+from newsflow.warehouse import lake, search_index, storage
 from newsflow.warehouse import runs as run_ledger
 from newsflow.warehouse.db import connect_writer, rollback
 from newsflow.warehouse.loadreport import LoadReport
@@ -48,7 +50,6 @@ from newsflow.warehouse.merges import (
     seed_files,
 )
 from newsflow.warehouse.publish import publish_after_load, published_path
-from newsflow.warehouse.search_index import merge_search_index
 from newsflow.warehouse.stories import Representatives
 
 __all__ = ["LoadReport", "RunRow", "load_batches", "load_spool"]
@@ -57,7 +58,7 @@ log = logging.getLogger(__name__)
 
 def _search_index(batch: BatchTables) -> None:
     # the batch's new and changed articles, with the postings its worker spooled
-    merge_search_index(batch.con, spooled=Table.POSTINGS in batch.tables)
+    search_index.merge_search_index(batch.con, spooled=Table.POSTINGS in batch.tables)
 
 
 # The merges after the articles family, in order: each reads the batch's tables it needs.
@@ -101,6 +102,8 @@ def load_spool(
             own, report = report, run_ledger.totals(con, run.run_id)
             report.skipped_batches, report.revised = own.skipped_batches, own.revised
             report.others_batches = own.others_batches
+            report.search_merges = own.search_merges
+            report.search_merge_seconds = own.search_merge_seconds
     finally:
         con.close()
     if storage.is_lake(db):
@@ -140,6 +143,8 @@ def load_batches(
     try:
         for batch_id in batch_ids:
             loaded, owner = _load_one(con, spool, batch_id, representatives, keys)
+            if loaded.batches:
+                _merge_small_segments(con, loaded)
             by_run.setdefault(owner, LoadReport()).add(loaded)
     finally:
         if keys is not None:
@@ -225,6 +230,32 @@ def _load_one(
         owner = manifest.get("run_id")
         return report, str(owner) if owner else None
     raise AssertionError("unreachable")  # the last attempt returns or raises
+
+
+def _merge_small_segments(con: duckdb.DuckDBPyConnection, report: LoadReport) -> None:
+    """After a batch's commit: merge the search index's one-load segments once ``FANOUT`` of
+    them have gathered (``search_index.merge_segments``), in a transaction of its own. The
+    batch is already visible, so no load's time until readers see it carries a merge (every
+    ``FANOUT``-th load used to: a sawtooth). A merge that meets another writer's commit is
+    left to the next load; a crash leaves the segments as they were, merged next time."""
+    if not search_index.merge_due(con):
+        return
+    started = time.perf_counter()
+    on_lake = lake.is_lake(con)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        if on_lake:
+            lake.take_load_lock(con, "search index: merge of small segments")
+        merges = search_index.merge_segments(con, max_loads=search_index.INLINE_LOADS)
+        con.execute("COMMIT")
+    except Exception as error:
+        rollback(con)  # the error that got us here is the one to raise
+        if on_lake and lake.busy(error):
+            log.info("the search index's merge met another writer's commit; left to a later load")
+            return
+        raise
+    report.search_merges += merges
+    report.search_merge_seconds += time.perf_counter() - started
 
 
 # How often a batch is loaded again after another loader's commit won (lakes only).

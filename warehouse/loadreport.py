@@ -19,6 +19,9 @@ class LoadReport:
     skipped_batches: int = 0  # already loaded (a crash came between commit and cleanup)
     revised: int = 0  # article rows whose derived columns a backfill recomputed
     others_batches: int = 0  # batches of other runs merged (credited to those runs)
+    # the search index's merges of small segments, after the batches' commits
+    search_merges: int = 0
+    search_merge_seconds: float = 0.0
 
     def add(self, other: LoadReport) -> None:
         for f in fields(self):

@@ -12,7 +12,9 @@ smallest lengths). A search (``warehouse/views/search_articles.sql``) reads the 
 of each of its terms, which gives a score the k-th best result must reach, then only the
 blocks whose bound can still reach it: exact BM25 top-k, at a cost set by k and the terms'
 weight distribution rather than by the number of articles. Segments of similar size are
-merged 8 into 1 (``merge_segments``): a load merges the smallest, ``compact`` the rest.
+merged 8 into 1 (``merge_segments``): the loader merges the smallest after the batch's commit,
+in a transaction of its own (``loader._merge_small_segments``), so a batch is visible to readers
+without waiting for a merge; ``compact`` (``newsflow search-index --compact``) the rest.
 
 Words are stemmed with the Snowball stemmer of the article's detected language
 (``search_stemmers``; the fts extension's ``stem``, loaded from the pinned
@@ -36,7 +38,8 @@ from newsflow.tasks.contract import Table, postings_sql
 from newsflow.warehouse import fts
 from newsflow.warehouse.db import rows_by_ids
 
-# Segments merge this many at a time; a load merges only segments of up to INLINE_LOADS loads.
+# Segments merge this many at a time; the loader merges only segments of up to INLINE_LOADS
+# loads (after its batch's commit), ``compact`` the rest.
 FANOUT = 8
 INLINE_LOADS = 8
 # Weight levels: a term's postings in a segment fall in blocks by their weight (BM25's
@@ -122,6 +125,7 @@ def merge_search_index(con: duckdb.DuckDBPyConnection, *, spooled: bool = False)
         may_be_indexed=bool(changed),
         postings="new_postings" if use_spooled else None,
         numbered="new_articles" if use_spooled else None,
+        merge=False,  # after the commit (loader._merge_small_segments)
     )
     con.execute("DROP TABLE IF EXISTS search_changed_links")
     return indexed
@@ -389,35 +393,45 @@ def rebuild(con: duckdb.DuckDBPyConnection, chunk: int = REBUILD_CHUNK) -> int:
     return indexed
 
 
+def merge_due(con: duckdb.DuckDBPyConnection, *, max_loads: int | None = INLINE_LOADS) -> bool:
+    """Whether ``merge_segments(max_loads=...)`` has a merge to do (one read of
+    ``search_segments``, a few dozen rows): what the loader asks after each commit."""
+    return _pick(con, max_loads) is not None
+
+
+def _pick(con: duckdb.DuckDBPyConnection, max_loads: int | None) -> list[int] | None:
+    """The next merge: ``FANOUT`` segments of the smallest size class (loads held, in powers
+    of ``FANOUT``) that holds that many, oldest first; None when there is none, or when its
+    result would hold more than ``max_loads`` loads."""
+    rows = con.execute(
+        "SELECT segment, loads FROM search_segments ORDER BY first_doc NULLS FIRST, segment"
+    ).fetchall()
+    groups: dict[int, list[tuple[int, int]]] = {}
+    for segment, loads in rows:
+        size_class = 0
+        while FANOUT ** (size_class + 1) <= loads:
+            size_class += 1
+        groups.setdefault(size_class, []).append((int(segment), int(loads)))
+    for size_class in sorted(groups):
+        members = groups[size_class]
+        if len(members) >= FANOUT:
+            picked = members[:FANOUT]
+            if max_loads is not None and sum(n for _, n in picked) > max_loads:
+                return None
+            return [s for s, _ in picked]
+    return None
+
+
 def merge_segments(con: duckdb.DuckDBPyConnection, *, max_loads: int | None = None) -> int:
-    """Merge groups of ``FANOUT`` segments of the same size class (loads held, in powers of
-    ``FANOUT``) into one, smallest first, until no class holds ``FANOUT``; ``max_loads``:
-    only merges whose result holds at most that many loads (what a load does itself).
-    Returns the number of merges."""
+    """Merge groups of ``FANOUT`` segments of the same size class into one, smallest first,
+    until no class holds ``FANOUT`` (``_pick``); ``max_loads``: only merges whose result
+    holds at most that many loads (what the loader does after a commit). Returns the number
+    of merges."""
     merges = 0
-    while True:
-        rows = con.execute(
-            "SELECT segment, loads FROM search_segments ORDER BY first_doc NULLS FIRST, segment"
-        ).fetchall()
-        groups: dict[int, list[tuple[int, int]]] = {}
-        for segment, loads in rows:
-            size_class = 0
-            while FANOUT ** (size_class + 1) <= loads:
-                size_class += 1
-            groups.setdefault(size_class, []).append((int(segment), int(loads)))
-        picked: list[tuple[int, int]] | None = None
-        for size_class in sorted(groups):
-            members = groups[size_class]
-            if len(members) >= FANOUT:
-                picked = members[:FANOUT]
-                break
-        if picked is None:
-            return merges
-        loads = sum(n for _, n in picked)
-        if max_loads is not None and loads > max_loads:
-            return merges
-        _merge([s for s, _ in picked], con)
+    while (picked := _pick(con, max_loads)) is not None:
+        _merge(picked, con)
         merges += 1
+    return merges
 
 
 def _merge(segments: list[int], con: duckdb.DuckDBPyConnection) -> None:
