@@ -712,6 +712,7 @@ def measure(
     reuse: bool,
     save: Callable[[], None],
     largest: bool = False,
+    with_storage: bool = True,
 ) -> None:
     """Every figure at ``res["size"]`` into ``res``, saved (``save``) after each step."""
     size = res["size"]
@@ -744,7 +745,7 @@ def measure(
     # search before the loads only at the largest size (its loads take hours)
     res["before"] = read_side(target, body, size, "before the loads", search=largest)
     save()
-    if size:
+    if size and with_storage:
         res["storage_before"] = measure_storage(target, work, size, "before the loads")
         save()
     prof = work / f"profile{size}.txt" if profile else None
@@ -759,7 +760,7 @@ def measure(
     save()
     res["after"] = read_side(target, body, size, "after the loads")
     save()
-    if size:
+    if size and with_storage:
         res["storage"] = measure_storage(target, work, size, "after the loads")
 
 
@@ -974,6 +975,11 @@ def main() -> None:
         "--profile", action="store_true", help="profile the first load at the largest size"
     )
     parser.add_argument("--reuse", action="store_true", help="reuse lakes built before in --work")
+    parser.add_argument(
+        "--no-storage",
+        action="store_true",
+        help="skip the storage comparison (it writes every table as Parquet: minutes at 1M)",
+    )
     args = parser.parse_args()
     # in the order given: "0,1000000,100000" has the 1M figures before the 100k ones
     sizes = list(dict.fromkeys(int(s) for s in args.sizes.split(",")))
@@ -1013,6 +1019,7 @@ def main() -> None:
                 args.reuse,
                 save,
                 largest=size == max(sizes),
+                with_storage=not args.no_storage,
             )
             save()
     finally:
