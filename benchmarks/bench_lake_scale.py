@@ -719,7 +719,8 @@ def measure(
     target = lake_path(work, size)
     marker = target.parent / "built.json"
     offset = 0
-    if reuse and marker.exists() and json.loads(marker.read_text()).get("size") == size:
+    # the empty lake is always made afresh: it is the baseline (and takes a second)
+    if size and reuse and marker.exists() and json.loads(marker.read_text()).get("size") == size:
         res["build"] = json.loads(marker.read_text()) | {"reused": True}
         offset = res["build"].get("loaded_variants", 0)
         log(f"{size:,}: reusing the lake built before ({target})")
