@@ -31,7 +31,18 @@ BUDGET = (
     "Tax rates stay unchanged, although the fee for hunting licences doubles in autumn. "
     "A new fund of twelve million will help villages repair their water pipes. "
     "Economists at the central bank expect growth to slow during the second half. "
-    "The budget must pass before the end of December or spending is frozen."
+    "The budget must pass before the end of December or spending is frozen. "
+    "Pensioners receive a one-off heating allowance of two hundred in January. "
+    "The museum of regional history gets money for a new roof after years of leaks. "
+    "Farmers asked for help with drought losses but the draft offers only loans. "
+    "Debt repayments take a smaller share of revenue than they did five years ago. "
+    "The auditor warned that the forecast for tourism income looked too optimistic. "
+    "Two ministries will merge their offices in the old customs building downtown. "
+    "Sports clubs keep their grants, although the new stadium plan was postponed. "
+    "The police academy may train sixty more recruits if the draft passes unchanged. "
+    "Libraries will open on Sunday afternoons in the four largest towns from spring. "
+    "Regional radio loses its subsidy, and its director said jobs were at risk. "
+    "Opposition leaders promised amendments on roads, schools and rural buses."
 )
 STRIKE = (
     "Bus drivers in the northern valleys walked out on Monday over unpaid overtime. "
@@ -43,7 +54,18 @@ STRIKE = (
     "Mediators from the labour office will meet both sides again on Friday afternoon. "
     "Several mayors opened their town halls as warm rooms for waiting families. "
     "The last strike in the valleys lasted nine days and ended with a pay rise. "
-    "Police reported no incidents, although traffic jams formed near the capital."
+    "Police reported no incidents, although traffic jams formed near the capital. "
+    "Shop owners along the valley road said takings fell by half during the stoppage. "
+    "A retired driver brought coffee and sandwiches to the picket line at dawn. "
+    "The company's chief executive did not attend the talks and sent a lawyer instead. "
+    "Commuters shared cars through a message board set up by the local radio station. "
+    "Hospital staff on early shifts were collected by volunteers with minibuses. "
+    "The union's treasurer said the strike fund could pay members for two weeks. "
+    "Students sitting exams were allowed to take them online from home this week. "
+    "Ticket refunds will be paid automatically to holders of monthly passes. "
+    "An opinion poll found most residents blamed the company rather than the drivers. "
+    "The regional assembly scheduled an urgent debate on public transport contracts. "
+    "Drivers plan a second rally at the depot if Friday's meeting brings no offer."
 )
 FURNITURE = (
     "Subscribe to the Valley Courier for news from every village, delivered each morning. "
@@ -92,7 +114,7 @@ def test_a_quoted_sentence_proposes_no_story_but_a_copy_does(tmp_path: Path) -> 
     _load(settings, "https://gazette.example/budget", BUDGET, 0, reps)
     budget_id = _ids(settings)["https://gazette.example/budget"][0]
     _load(settings, "https://tribune.example/strike", STRIKE, 1, reps)
-    assert budget_id not in reps.asked  # one sentence of ten in common: not a candidate
+    assert budget_id not in reps.asked  # one sentence of 21 in common: not a candidate
     assert _ids(settings)["https://tribune.example/strike"][1] is None
     _load(settings, "https://courier.example/budget", f"{FURNITURE}\n{BUDGET}", 2, reps)
     assert budget_id in reps.asked
