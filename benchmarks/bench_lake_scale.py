@@ -19,7 +19,8 @@ bulk with SQL, then measures, in one run:
   small segments it runs after the batch's commit (reported apart: the whole call); ``--loads`` at
   sizes under 1M, ``--big-loads`` from 1M; median, p95, max/median, loads over 1.5x the
   median, the first 20 against the last 20; the loader's counts per load (new articles, of
-  which duplicates: the same path every load); the child's own peak RSS (``VmHWM``), its CPU
+  which duplicates: the same path every load); the child's own peak RSS (``VmHWM``) and,
+  per load, its peak anonymous memory (``RssAnon``, without the mapped key index), its CPU
   seconds per load and the machine's load average;
 - a reader process that opens the lake with the analysts' ATTACH line
   (``storage.attach_line``, what ``newsflow published`` prints) before the first load, holds
@@ -88,6 +89,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -468,12 +470,41 @@ def batches(work: Path, count: int, pool_size: int, offset: int = 0) -> list[Pat
 # ---------------------------------------------------------------- loads (child processes)
 
 
+class AnonPeak:
+    """The process's peak anonymous memory (``RssAnon``), sampled every 20 ms: its own
+    memory, where ``VmHWM`` also counts file pages it has mapped (the key index is read
+    through ``mmap``: page cache the kernel takes back when it needs it)."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def now() -> int:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) * 1024
+        return 0
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, self.now())
+
+    def take(self) -> int:
+        """The peak since the last ``take``."""
+        peak, self.peak = max(self.peak, self.now()), 0
+        return peak
+
+
 def child_load(target: Path, folders: list[Path], commits: Path, profile: Path | None) -> None:
     """Each batch through ``load_spool``, one call per batch; its own peak RSS at the end."""
     from newsflow.warehouse.loader import load_spool
 
     live = Path(tempfile.mkdtemp(prefix="spool_", dir=target.parent))
     out = []
+    anon = AnonPeak()
     for n, folder in enumerate(folders):
         batch = next(p for p in folder.iterdir() if p.is_dir())
         shutil.copytree(batch, live / batch.name)
@@ -499,6 +530,7 @@ def child_load(target: Path, folders: list[Path], commits: Path, profile: Path |
             "load_avg": os.getloadavg()[0],
             "profiled": bool(prof),
             "hwm": peak_rss(),  # the process's peak so far: does it grow load after load?
+            "anon_peak": anon.take(),  # ... and of its own memory, during this load
         }
         out.append(row)
         with commits.open("a") as f:
@@ -928,6 +960,13 @@ def report(results: list[dict[str, Any]], argv: list[str], started: datetime) ->
             + ", ".join(f"{k} x{v}" for k, v in sorted(counts.items()))
         )
         lines.append(f"  loader peak RSS (VmHWM of the loading process) {r['rss'] / 1e6:.0f} MB")
+        anon = [m["anon_peak"] for m in r["loads"] if "anon_peak" in m]
+        if anon:
+            lines.append(
+                "    of which its own memory (peak RssAnon during a load, the rest is mapped "
+                f"file pages): median {statistics.median(anon) / 1e6:.0f} MB, max "
+                f"{max(anon) / 1e6:.0f} MB, first load {anon[0] / 1e6:.0f} MB"
+            )
         lines.append(
             f"  reader (the ATTACH line, one session through all loads): {r['reader_polls']} "
             f"polls, {r['reader_errors']} errors, p50 {r['reader_p50_ms']:.0f} ms, "
