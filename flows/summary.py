@@ -134,6 +134,7 @@ class MaintenanceReport(PlainView):
     lake: str | None = None
     snapshot_days: int | None = None
     units_folded: int = 0  # text_unit_deltas rows folded into text_units
+    search_merges: int = 0  # merges of the search index's segments
     rows_flushed: int = 0
     files_merged: int = 0
     files_written: int = 0
@@ -148,6 +149,7 @@ class MaintenanceReport(PlainView):
     _LAKE = (
         "snapshot_days",
         "units_folded",
+        "search_merges",
         "rows_flushed",
         "files_merged",
         "files_written",
@@ -171,6 +173,7 @@ class MaintenanceReport(PlainView):
             lake=done.target,
             snapshot_days=done.keep_days,
             units_folded=done.units_folded,
+            search_merges=done.search_merges,
             rows_flushed=done.rows_flushed,
             files_merged=done.files_merged,
             files_written=done.files_written,
@@ -201,6 +204,7 @@ class MaintenanceReport(PlainView):
                 "| step | done |",
                 "|---|---:|",
                 f"| sentence counts folded into text_units | {self.units_folded} |",
+                f"| search index segments merged | {self.search_merges} merges |",
                 f"| inlined rows flushed to files | {self.rows_flushed} |",
                 f"| small files merged | {self.files_merged} into {self.files_written} |",
                 f"| snapshots expired (older than {self.snapshot_days} days) "

@@ -110,6 +110,7 @@ def test_reader_process_is_never_blocked_and_sees_each_commit(tmp_path: Path) ->
         # maintenance runs beside the open reader too
         assert lake_maintenance.maintain(writer, keep_days=0) == [
             "fold_units",
+            "merge_search_segments",
             *(name for name, _ in lake_maintenance.MAINTENANCE),
         ]
         asks.put("count")

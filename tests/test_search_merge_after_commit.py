@@ -80,3 +80,38 @@ def test_a_batch_is_visible_before_the_segments_merge(tmp_path: Path) -> None:
         "include_duplicates := true, max_results := 100)"
     ).fetchone()
     assert hits == (search_index.FANOUT,)
+
+
+def test_maintenance_merges_the_segments_loads_leave(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A load merges only one-load segments; maintenance merges the larger size classes
+    (with a fan-out of 2: four loads leave two segments of two loads, which it merges)."""
+    from newsflow.warehouse import lake_maintenance
+
+    monkeypatch.setattr(search_index, "FANOUT", 2)
+    monkeypatch.setattr(search_index, "INLINE_LOADS", 2)
+    settings = Settings(
+        db=tmp_path / "news.ducklake",
+        spool=str(tmp_path / "spool"),
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    reports = [_load_one_notice(settings, i) for i in range(4)]
+    assert [r.search_merges for r in reports] == [0, 1, 0, 1]
+    done = lake_maintenance.maintain_warehouse(settings.db, keep_days=0)
+    assert done is not None and done.search_merges == 1
+    assert done.steps[:2] == ["fold_units", "merge_search_segments"]
+    assert "merge search index segments: 1 merges" in done.lines()
+    again = lake_maintenance.maintain_warehouse(settings.db, keep_days=0)
+    assert again is not None and again.search_merges == 0
+
+    analyst = duckdb.connect(config={"autoinstall_known_extensions": False})
+    lakemod.load_extensions(analyst, "ducklake", "sqlite_scanner")
+    analyst.execute(storage.attach_line(settings.db))
+    analyst.execute("USE news")
+    assert analyst.execute("SELECT loads FROM search_segments").fetchall() == [(4,)]
+    for i in range(4):
+        found = analyst.execute(
+            f"SELECT url FROM search_articles('number{i}', include_duplicates := true)"
+        ).fetchall()
+        assert found == [(f"https://n.example/{i}",)]

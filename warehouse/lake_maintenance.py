@@ -1,7 +1,8 @@
 """The lake's maintenance (warehouse/STORAGE.md section 6): the loads' sentence counts folded
-into ``text_units``, inlined rows flushed to files, small files merged, old snapshots expired
-and the files only they used deleted, each step its own transaction beside the loader and
-readers. ``newsflow maintain`` and the ``maintenance`` flow both run ``maintain_warehouse``."""
+into ``text_units``, the search index's segments merged, inlined rows flushed to files, small
+files merged, old snapshots expired and the files only they used deleted, each step its own
+transaction beside the loader and readers. ``newsflow maintain`` and the ``maintenance`` flow
+both run ``maintain_warehouse``."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Any
 
 import duckdb
 
-from newsflow.warehouse import storage
+from newsflow.warehouse import search_index, storage
 from newsflow.warehouse.lake import (
     ALIAS,
     Lake,
@@ -72,12 +73,14 @@ class Maintenance:
     orphans_deleted: int = 0  # files of writes that never committed
     target: str = ""  # the lake, as --db names it (``Lake.target``)
     units_folded: int = 0  # text_unit_deltas rows folded into text_units
+    search_merges: int = 0  # merges of the search index's segments
 
     def lines(self) -> list[str]:
         """What each step did, and the lake before and after, in words."""
         before, after = self.before, self.after
         return [
             f"fold sentence counts: {self.units_folded} rows of text_unit_deltas into text_units",
+            f"merge search index segments: {self.search_merges} merges",
             f"flush inlined rows: {self.rows_flushed} rows written to files",
             f"merge small files: {self.files_merged} files merged into {self.files_written}",
             f"expire snapshots: {self.snapshots_expired} older than {self.keep_days} days",
@@ -91,6 +94,7 @@ class Maintenance:
     def idle(self) -> bool:
         return not (
             self.units_folded
+            or self.search_merges
             or self.rows_flushed
             or self.files_merged
             or self.snapshots_expired
@@ -126,14 +130,16 @@ def maintain_report(
     alias: str = ALIAS,
     attempts: int = 8,
 ) -> Maintenance:
-    """Fold the loads' sentence counts into ``text_units`` (``fold_units``), flush inlined
-    rows, compact small files, expire snapshots older than ``keep_days`` and
-    delete the files only they used (after ``CLEANUP_GRACE``); what each step did. Safe beside
-    the loader and readers (each step is its own transaction); scheduled as a deployment."""
+    """Fold the loads' sentence counts into ``text_units`` (``fold_units``), merge the
+    search index's segments (``merge_search_segments``), flush inlined rows, compact small
+    files, expire snapshots older than ``keep_days`` and delete the files only they used
+    (after ``CLEANUP_GRACE``); what each step did. Safe beside the loader and readers (each
+    step is its own transaction); scheduled as a deployment."""
     before = figures(con, alias=alias)
     keep = timedelta(days=int(keep_days))
     results: dict[str, list[tuple[Any, ...]]] = {}
     folded = retry_busy(con, partial(fold_units, con), attempts=attempts)
+    merges = retry_busy(con, partial(merge_search_segments, con), attempts=attempts)
     for name, sql in MAINTENANCE:
         statement = sql.format(alias=alias)
         params: list[Any] = []
@@ -157,8 +163,9 @@ def maintain_report(
         orphans_deleted=len(results["delete_orphans"]),
         before=before,
         after=figures(con, alias=alias),
-        steps=["fold_units", *results],
+        steps=["fold_units", "merge_search_segments", *results],
         units_folded=folded,
+        search_merges=merges,
     )
 
 
@@ -185,6 +192,26 @@ def fold_units(con: duckdb.DuckDBPyConnection) -> int:
             con.execute("ROLLBACK")
         raise
     return rows
+
+
+def merge_search_segments(con: duckdb.DuckDBPyConnection) -> int:
+    """Every merge of the search index's segments that is due (``search_index.compact``),
+    in one transaction under the loaders' lock; the merges done. A load merges only the
+    one-load segments it leaves (``loader._merge_small_segments``); the larger size classes
+    are merged here, so a term's postings stay in a few segments (a search reads each
+    segment's blocks) however many loads came before."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        merges = 0
+        if search_index.merge_due(con, max_loads=None):
+            take_load_lock(con, "maintenance: merge search index segments")
+            merges = search_index.compact(con)
+        con.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+        raise
+    return merges
 
 
 def _rows(
