@@ -422,6 +422,14 @@ def _pick(con: duckdb.DuckDBPyConnection, max_loads: int | None) -> list[int] | 
     return None
 
 
+def merge_next(con: duckdb.DuckDBPyConnection) -> bool:
+    """The next merge due (``_pick``), whatever its size; whether there was one."""
+    picked = _pick(con, None)
+    if picked is not None:
+        _merge(picked, con)
+    return picked is not None
+
+
 def merge_segments(con: duckdb.DuckDBPyConnection, *, max_loads: int | None = None) -> int:
     """Merge groups of ``FANOUT`` segments of the same size class into one, smallest first,
     until no class holds ``FANOUT`` (``_pick``); ``max_loads``: only merges whose result
