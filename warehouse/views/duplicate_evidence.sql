@@ -34,7 +34,7 @@ COMMENT ON COLUMN duplicate_evidence.method IS 'exact or shingle_containment.';
 COMMENT ON COLUMN duplicate_evidence.similarity IS 'Share of the smaller stripped text''s shingles found in the other (1.0 for exact).';
 COMMENT ON COLUMN duplicate_evidence.length_ratio IS 'Smaller over larger stripped shingle set size.';
 COMMENT ON COLUMN duplicate_evidence.fact_overlap IS 'Share of the smaller set of facts (numbers, names) found in the other, counting only the facts of sentences the two texts do not share verbatim (1 when either has fewer than 8).';
-COMMENT ON COLUMN duplicate_evidence.novel_share IS 'Share of text in sentences the other never tells (smaller side).';
+COMMENT ON COLUMN duplicate_evidence.novel_share IS 'Share of text in sentences the other never tells (smaller side); a site''s furniture is never counted as untold.';
 COMMENT ON COLUMN duplicate_evidence.stripped_sentences IS 'Sentences left out of both texts as learned boilerplate.';
 COMMENT ON COLUMN duplicate_evidence.rule IS 'Rule version that decided (legacy: decided on whole texts before migration 006).';
 COMMENT ON COLUMN duplicate_evidence.decided_at IS 'When the link was decided.';
