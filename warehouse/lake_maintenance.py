@@ -7,11 +7,12 @@ both run ``maintain_warehouse``."""
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 
@@ -24,6 +25,8 @@ from newsflow.warehouse.lake import (
     retry_busy,
     take_load_lock,
 )
+
+_T = TypeVar("_T")
 
 MAINTENANCE = (
     # rows committed inline in the catalog go to Parquet files
@@ -173,8 +176,8 @@ def fold_units(con: duckdb.DuckDBPyConnection) -> int:
     """Add the stories of ``text_unit_deltas`` to their ``text_units`` rows and empty it, in
     one transaction under the loaders' lock; the rows folded. The update joins the whole of
     ``text_units``: the cost loads no longer pay, paid here once per maintenance pass."""
-    con.execute("BEGIN TRANSACTION")
-    try:
+
+    def fold() -> int:
         row = con.execute("SELECT count(*) FROM text_unit_deltas").fetchone()
         rows = int(row[0]) if row else 0
         if rows:
@@ -186,12 +189,9 @@ def fold_units(con: duckdb.DuckDBPyConnection) -> int:
                 "WHERE text_units.unit_hash = d.unit_hash AND text_units.domain = d.domain"
             )
             con.execute("DELETE FROM text_unit_deltas")
-        con.execute("COMMIT")
-    except BaseException:
-        with contextlib.suppress(duckdb.Error):
-            con.execute("ROLLBACK")
-        raise
-    return rows
+        return rows
+
+    return _transaction(con, fold)
 
 
 def merge_search_segments(con: duckdb.DuckDBPyConnection, *, attempts: int = 8) -> int:
@@ -202,25 +202,31 @@ def merge_search_segments(con: duckdb.DuckDBPyConnection, *, attempts: int = 8) 
     term's postings stay in a few segments (a search reads each segment's blocks) however
     many loads came before. One merge at a time: a merge of 8 segments of 8 loads took 50 s
     at 1M articles, and each one done stays done if a later one is interrupted."""
-    merges = 0
-    while retry_busy(con, partial(_merge_one_group, con), attempts=attempts):
-        merges += 1
-    return merges
 
-
-def _merge_one_group(con: duckdb.DuckDBPyConnection) -> bool:
-    con.execute("BEGIN TRANSACTION")
-    try:
+    def merge_one() -> bool:
         due = search_index.merge_due(con, max_loads=None)
         if due:
             take_load_lock(con, "maintenance: merge search index segments")
             search_index.merge_next(con)
+        return due
+
+    merges = 0
+    while retry_busy(con, partial(_transaction, con, merge_one), attempts=attempts):
+        merges += 1
+    return merges
+
+
+def _transaction(con: duckdb.DuckDBPyConnection, work: Callable[[], _T]) -> _T:
+    """``work()`` in a transaction of its own: committed, or rolled back on any error."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        result = work()
         con.execute("COMMIT")
     except BaseException:
         with contextlib.suppress(duckdb.Error):
             con.execute("ROLLBACK")
         raise
-    return due
+    return result
 
 
 def _rows(
