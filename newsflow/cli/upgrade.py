@@ -178,8 +178,9 @@ def maintain(
         ),
     ] = None,
 ) -> None:
-    """Maintain a DuckLake warehouse: flush inlined rows to files, merge small files, expire
-    old snapshots, delete the files no snapshot needs. Prints what each step did.
+    """Maintain a DuckLake warehouse: fold the loads' sentence counts into text_units, merge
+    the search index's segments, flush inlined rows to files, merge small files, expire old
+    snapshots, delete the files no snapshot needs. Prints what each step did.
 
     Runs beside the loader and open reader sessions. A single-file warehouse has nothing to
     maintain (exit 0). The `maintenance` deployment runs this step on its schedule.
