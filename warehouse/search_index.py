@@ -14,7 +14,8 @@ blocks whose bound can still reach it: exact BM25 top-k, at a cost set by k and 
 weight distribution rather than by the number of articles. Segments of similar size are
 merged 8 into 1 (``merge_segments``): the loader merges the smallest after the batch's commit,
 in a transaction of its own (``loader._merge_small_segments``), so a batch is visible to readers
-without waiting for a merge; ``compact`` (``newsflow search-index --compact``) the rest.
+without waiting for a merge; ``compact`` the rest (maintenance's ``merge_search_segments``,
+one merge at a time, and ``newsflow search-index --compact``).
 
 Words are stemmed with the Snowball stemmer of the article's detected language
 (``search_stemmers``; the fts extension's ``stem``, loaded from the pinned
@@ -39,7 +40,7 @@ from newsflow.warehouse import fts
 from newsflow.warehouse.db import rows_by_ids
 
 # Segments merge this many at a time; the loader merges only segments of up to INLINE_LOADS
-# loads (after its batch's commit), ``compact`` the rest.
+# loads (after its batch's commit), maintenance the rest.
 FANOUT = 8
 INLINE_LOADS = 8
 # Weight levels: a term's postings in a segment fall in blocks by their weight (BM25's
